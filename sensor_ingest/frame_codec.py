@@ -1,0 +1,201 @@
+"""Host-side decoder of protocol v1 frames (docs/protocol.md). Pure: bytes in, records out."""
+
+from __future__ import annotations
+
+import binascii
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from sensor_ingest.samples import SensorKind
+from sitload.errors import FrameError
+
+PROTOCOL_VERSION = 1
+HEADER = struct.Struct("<BBBBIIHBB")
+HEADER_SIZE = HEADER.size  # 16
+CRC_SIZE = 2
+MAX_FRAME = 244
+TICKS_PER_S = 32768
+
+FLAG_HAS_GYRO = 0x01
+FLAG_LOW_BATTERY = 0x02
+FLAG_RESYNC = 0x04
+
+ACCEL_RANGE_G = (2.0, 4.0, 8.0, 16.0)
+GYRO_RANGE_DPS = (250.0, 500.0, 1000.0, 2000.0)
+MAT_PREFIX = struct.Struct("<BBH")
+
+
+def crc16_ccitt_false(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF)."""
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    version: int
+    kind: SensorKind
+    flags: int
+    count: int
+    seq: int
+    ticks: int
+    rate_dhz: int
+    ranges: int
+    frag_index: int
+    frag_count: int
+
+    @property
+    def rate_hz(self) -> float:
+        return self.rate_dhz / 10.0
+
+
+@dataclass(frozen=True)
+class ImuFrame:
+    header: FrameHeader
+    accel: np.ndarray  # (count, 3) g
+    gyro: np.ndarray | None  # (count, 3) deg/s
+
+
+@dataclass(frozen=True)
+class MatFragment:
+    header: FrameHeader
+    rows: int
+    cols: int
+    first: int
+    cells: np.ndarray  # uint8 raw counts
+
+
+def parse_header(data: bytes) -> FrameHeader:
+    """Check length, CRC and version, then return the header. Raises FrameError."""
+    n = len(data)
+    if n < HEADER_SIZE + CRC_SIZE:
+        raise FrameError(f"truncated frame: {n} bytes, need at least {HEADER_SIZE + CRC_SIZE}",
+                         offset=n)
+    if n > MAX_FRAME:
+        raise FrameError(f"oversized frame: {n} bytes, at most {MAX_FRAME}", offset=MAX_FRAME)
+    version, kind, flags, count, seq, ticks, rate_dhz, ranges, frag = HEADER.unpack_from(data)
+    expected_crc = int.from_bytes(data[-CRC_SIZE:], "little")
+    if crc16_ccitt_false(data[:-CRC_SIZE]) != expected_crc:
+        raise FrameError("bad CRC", seq=seq, offset=n - CRC_SIZE)
+    if version != PROTOCOL_VERSION:
+        raise FrameError(f"unknown protocol version {version}", seq=seq, offset=0)
+    if kind not in (1, 2, 3):
+        raise FrameError(f"unknown sensor kind {kind}", seq=seq, offset=1)
+    if rate_dhz == 0:
+        raise FrameError("sample rate 0", seq=seq, offset=12)
+    frag_index, frag_count = frag >> 4, frag & 0x0F
+    if frag_count == 0 or frag_index >= frag_count:
+        raise FrameError(f"bad fragment field {frag_index}/{frag_count}", seq=seq, offset=15)
+    return FrameHeader(version, SensorKind(kind), flags, count, seq, ticks, rate_dhz, ranges,
+                       frag_index, frag_count)
+
+
+def decode_frame(data: bytes) -> ImuFrame | MatFragment:
+    """Decode one notification value. Raises FrameError naming what is wrong and where."""
+    header = parse_header(data)
+    payload = memoryview(data)[HEADER_SIZE:-CRC_SIZE]
+    if header.kind == SensorKind.PRESSURE:
+        return _decode_mat(header, payload)
+    return _decode_imu(header, payload)
+
+
+@dataclass(frozen=True)
+class ImuLayout:
+    channels: int  # 3 (accel) or 6 (accel + gyro)
+    g_per_lsb: float
+    dps_per_lsb: float
+
+
+def imu_layout(header: FrameHeader, payload_len: int) -> ImuLayout:
+    """Check an IMU frame's payload size and ranges against its header. Raises FrameError."""
+    channels = 6 if header.flags & FLAG_HAS_GYRO else 3
+    if header.count == 0:
+        raise FrameError("IMU frame with no samples", seq=header.seq, offset=3)
+    want = header.count * channels * 2
+    if payload_len != want:
+        raise FrameError(f"IMU payload is {payload_len} bytes, header says {want}",
+                         seq=header.seq, offset=HEADER_SIZE + min(payload_len, want))
+    accel_code, gyro_code = header.ranges & 0x0F, header.ranges >> 4
+    if accel_code >= len(ACCEL_RANGE_G) or gyro_code >= len(GYRO_RANGE_DPS):
+        raise FrameError(f"bad range codes {accel_code}/{gyro_code}", seq=header.seq, offset=14)
+    return ImuLayout(channels, ACCEL_RANGE_G[accel_code] / 32768.0,
+                     GYRO_RANGE_DPS[gyro_code] / 32768.0)
+
+
+def imu_values(raw: np.ndarray, layout: ImuLayout) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scale int16 samples (n x channels) to accel in g and gyro in deg/s."""
+    raw = raw.astype(np.float64)
+    accel = raw[:, :3] * layout.g_per_lsb
+    gyro = raw[:, 3:] * layout.dps_per_lsb if layout.channels == 6 else None
+    return accel, gyro
+
+
+def _decode_imu(header: FrameHeader, payload: memoryview) -> ImuFrame:
+    layout = imu_layout(header, len(payload))
+    raw = np.frombuffer(payload, dtype="<i2").reshape(header.count, layout.channels)
+    return ImuFrame(header, *imu_values(raw, layout))
+
+
+def _decode_mat(header: FrameHeader, payload: memoryview) -> MatFragment:
+    if len(payload) < MAT_PREFIX.size:
+        raise FrameError("mat payload shorter than its 4-byte prefix", seq=header.seq,
+                         offset=HEADER_SIZE + len(payload))
+    rows, cols, first = MAT_PREFIX.unpack_from(payload)
+    cells = np.frombuffer(payload[MAT_PREFIX.size:], dtype=np.uint8)
+    if rows == 0 or cols == 0 or first + cells.size > rows * cols or cells.size == 0:
+        raise FrameError(f"mat fragment cells {first}..{first + cells.size} do not fit "
+                         f"{rows} x {cols}", seq=header.seq, offset=HEADER_SIZE)
+    return MatFragment(header, rows, cols, first, cells)
+
+
+CONFIG = struct.Struct("<BBBBHBBBBBB")
+CALIBRATION_PREFIX = struct.Struct("<BBBB")
+PLACEMENTS = {1: "anterior mid-thigh", 2: "lateral hip", 3: "seat"}
+SIDES = {0: "n/a", 1: "left", 2: "right"}
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """The config characteristic's record (docs/protocol.md)."""
+
+    kind: SensorKind
+    placement: str
+    side: str
+    rate_hz: float
+    accel_range_g: float | None
+    gyro_range_dps: float | None
+    rows: int
+    cols: int
+    per_frame: int
+    running: bool
+
+
+def parse_config(record: bytes) -> DeviceConfig:
+    if len(record) != CONFIG.size:
+        raise FrameError(f"config record is {len(record)} bytes, expected {CONFIG.size}",
+                         offset=min(len(record), CONFIG.size))
+    (version, kind, placement, side, rate_dhz, accel_code, gyro_code, rows, cols, per_frame,
+     running) = CONFIG.unpack(record)
+    if version != 1 or kind not in (1, 2, 3) or placement not in PLACEMENTS or side not in SIDES:
+        raise FrameError(f"bad config record {record.hex()}", offset=0)
+    is_mat = kind == SensorKind.PRESSURE
+    return DeviceConfig(
+        kind=SensorKind(kind), placement=PLACEMENTS[placement], side=SIDES[side],
+        rate_hz=rate_dhz / 10.0,
+        accel_range_g=None if is_mat else ACCEL_RANGE_G[accel_code & 3],
+        gyro_range_dps=None if is_mat or gyro_code == 0xFF else GYRO_RANGE_DPS[gyro_code & 3],
+        rows=rows, cols=cols, per_frame=per_frame, running=bool(running))
+
+
+def parse_calibration(record: bytes) -> np.ndarray:
+    """Per-cell gain in kPa per count, shape (rows, cols)."""
+    if len(record) < CALIBRATION_PREFIX.size:
+        raise FrameError("calibration record shorter than its header", offset=len(record))
+    version, rows, cols, _ = CALIBRATION_PREFIX.unpack_from(record)
+    want = CALIBRATION_PREFIX.size + 2 * rows * cols
+    if version != 1 or len(record) != want:
+        raise FrameError(f"calibration record v{version} of {len(record)} bytes, expected v1 of "
+                         f"{want}", offset=0)
+    gain = np.frombuffer(record, dtype="<u2", offset=CALIBRATION_PREFIX.size)
+    return (gain.astype(np.float64) / 10000.0).reshape(rows, cols)

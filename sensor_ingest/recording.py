@@ -1,0 +1,264 @@
+"""Session recordings: one SQLite file (WAL mode) per session, documented in
+docs/recording-format.md.
+
+Frames are stored exactly as received, with the host receive time, and committed every
+``commit_every_s`` so a killed writer loses at most that much; a reader of a file whose writer died
+reads every committed frame and says where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from sensor_ingest.samples import SensorKind
+from sitload import __version__
+from sitload.errors import RecordingError
+
+FORMAT_VERSION = 1
+APPLICATION_ID = 0x5174_4C44  # 'StLD' in the SQLite header: marks a sitload recording
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    id INTEGER PRIMARY KEY, address TEXT NOT NULL, name TEXT, kind INTEGER NOT NULL,
+    info TEXT NOT NULL DEFAULT '{}', config BLOB, calibration BLOB);
+CREATE TABLE IF NOT EXISTS frames (
+    id INTEGER PRIMARY KEY, device INTEGER NOT NULL REFERENCES devices(id),
+    host_time REAL NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS link_events (
+    device INTEGER NOT NULL REFERENCES devices(id), host_time REAL NOT NULL,
+    event TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS battery (
+    device INTEGER NOT NULL REFERENCES devices(id), host_time REAL NOT NULL,
+    percent INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS truth (
+    device INTEGER NOT NULL REFERENCES devices(id), t REAL NOT NULL, posture TEXT NOT NULL,
+    lean_deg REAL NOT NULL, lean_side TEXT NOT NULL, crossed TEXT NOT NULL,
+    shifting INTEGER NOT NULL, occupied INTEGER NOT NULL, object_on_seat INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS diary (
+    id INTEGER PRIMARY KEY, t REAL NOT NULL, pain INTEGER NOT NULL, location TEXT, side TEXT,
+    tingling INTEGER, note TEXT, source TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS prompts (
+    id TEXT PRIMARY KEY, t REAL NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS acks (
+    prompt_id TEXT NOT NULL, t REAL NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS frames_by_device ON frames(device, id);
+"""
+TRUTH_COLUMNS = ("t", "posture", "lean_deg", "lean_side", "crossed", "shifting", "occupied",
+                 "object_on_seat")
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    id: int
+    address: str
+    name: str
+    kind: SensorKind
+    info: dict
+    config: bytes | None
+    calibration: bytes | None
+
+
+def _iso_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RecordingWriter:
+    """Append-only writer. Use as a context manager; ``close()`` marks the file as cleanly closed."""
+
+    def __init__(self, path: str | Path, *, meta: dict[str, str] | None = None,
+                 commit_every_s: float = 1.0):
+        self.path = Path(path)
+        if self.path.exists():
+            raise RecordingError(f"{self.path}: already exists; choose a new file")
+        self.commit_every_s = commit_every_s
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        self._db.executescript(SCHEMA)
+        self._db.execute("BEGIN")
+        self._last_commit = time.monotonic()
+        self.frames_written = 0
+        base = {"format_version": str(FORMAT_VERSION), "created": _iso_now(),
+                "writer": f"sitload {__version__}", "timezone": "UTC"}
+        self.set_meta({**base, **(meta or {})})
+        self.commit()
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             [(k, str(v)) for k, v in values.items()])
+
+    def add_device(self, address: str, kind: SensorKind, *, name: str = "", info: dict | None = None,
+                   config: bytes | None = None, calibration: bytes | None = None) -> int:
+        cur = self._db.execute(
+            "INSERT INTO devices (address, name, kind, info, config, calibration) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (address, name, int(kind), json.dumps(info or {}), config, calibration))
+        self.commit()
+        return int(cur.lastrowid)
+
+    def add_frames(self, device: int, frames: Sequence[bytes], host_times: Sequence[float]) -> None:
+        self._db.executemany("INSERT INTO frames (device, host_time, data) VALUES (?, ?, ?)",
+                             zip([device] * len(frames), map(float, host_times), frames))
+        self.frames_written += len(frames)
+        self._maybe_commit()
+
+    def add_link_event(self, device: int, host_time: float, event: str, detail: str = "") -> None:
+        self._db.execute("INSERT INTO link_events VALUES (?, ?, ?, ?)",
+                         (device, host_time, event, detail))
+        self._maybe_commit()
+
+    def add_battery(self, device: int, host_time: float, percent: int) -> None:
+        self._db.execute("INSERT INTO battery VALUES (?, ?, ?)", (device, host_time, percent))
+        self._maybe_commit()
+
+    def add_truth(self, device: int, truth: pd.DataFrame) -> None:
+        rows = truth[list(TRUTH_COLUMNS)].itertuples(index=False)
+        self._db.executemany("INSERT INTO truth VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             ((device, float(r[0]), r[1], float(r[2]), r[3], r[4], int(r[5]),
+                               int(r[6]), int(r[7])) for r in rows))
+        self._maybe_commit()
+
+    def add_prompt(self, prompt_id: str, t: float, kind: str, payload: dict) -> None:
+        self._db.execute("INSERT OR IGNORE INTO prompts VALUES (?, ?, ?, ?)",
+                         (prompt_id, t, kind, json.dumps(payload)))
+        self._maybe_commit()
+
+    def add_ack(self, prompt_id: str, t: float, action: str, detail: str = "") -> None:
+        self._db.execute("INSERT INTO acks VALUES (?, ?, ?, ?)", (prompt_id, t, action, detail))
+        self._maybe_commit()
+
+    def _maybe_commit(self) -> None:
+        if time.monotonic() - self._last_commit >= self.commit_every_s:
+            self.commit()
+
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+        self._db.execute("BEGIN")
+        self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        if self._db is None:
+            return
+        self.set_meta({"closed": _iso_now(), "frames": str(self.frames_written)})
+        self._db.execute("COMMIT")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
+        self._db = None
+
+    def __enter__(self) -> "RecordingWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Recording:
+    """Read access to a recording (also while a writer is still appending to it)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise RecordingError(f"{self.path}: no such recording")
+        with open(self.path, "rb") as fh:
+            head = fh.read(100)
+        if not head.startswith(b"SQLite format 3\x00") or \
+                int.from_bytes(head[68:72], "big") != APPLICATION_ID:
+            raise RecordingError(f"{self.path}: not a sitload recording")
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self.meta = dict(self._db.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError as exc:
+            raise RecordingError(f"{self.path}: unreadable recording ({exc})") from None
+        version = int(self.meta.get("format_version", "0"))
+        if version != FORMAT_VERSION:
+            raise RecordingError(f"{self.path}: recording format version {version}, this sitload "
+                                 f"reads version {FORMAT_VERSION}")
+        self.devices = [DeviceRecord(r[0], r[1], r[2] or "", SensorKind(r[3]), json.loads(r[4]),
+                                     r[5], r[6])
+                        for r in self._db.execute("SELECT id, address, name, kind, info, config, "
+                                                  "calibration FROM devices ORDER BY id")]
+        if not self.devices:
+            raise RecordingError(f"{self.path}: recording holds no device")
+        self.damage: str | None = None
+
+    @property
+    def closed_cleanly(self) -> bool:
+        return "closed" in self.meta
+
+    def device(self, device_id: int | None = None) -> DeviceRecord:
+        if device_id is None:
+            return self.devices[0]
+        for dev in self.devices:
+            if dev.id == device_id:
+                return dev
+        raise RecordingError(f"{self.path}: no device {device_id}; it has "
+                             f"{', '.join(str(d.id) for d in self.devices)}")
+
+    def frame_summary(self, device_id: int) -> tuple[int, float | None]:
+        """(number of frames, host time of the last one) for a device."""
+        count, last = self._db.execute("SELECT COUNT(*), MAX(host_time) FROM frames "
+                                       "WHERE device = ?", (device_id,)).fetchone()
+        return int(count), last
+
+    def iter_frames(self, device_id: int, chunk: int = 20000
+                    ) -> Iterator[tuple[list[int], list[float], list[bytes]]]:
+        """Yield (frame ids, host times, frame bytes) in chunks, in arrival order.
+
+        A damaged file is read up to the last frame that can be read; ``damage`` then says where
+        reading stopped and why.
+        """
+        last = 0
+        while True:
+            try:
+                rows = self._db.execute(
+                    "SELECT id, host_time, data FROM frames WHERE device = ? AND id > ? "
+                    "ORDER BY id LIMIT ?", (device_id, last, chunk)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                self.damage = f"damaged after frame {last} ({exc})"
+                return
+            if not rows:
+                return
+            ids, times, data = zip(*rows)
+            last = ids[-1]
+            yield list(ids), list(times), list(data)
+
+    def _frame(self, sql: str, params=()) -> pd.DataFrame:
+        return pd.read_sql_query(sql, self._db, params=params)
+
+    def truth(self, device_id: int) -> pd.DataFrame:
+        df = self._frame("SELECT * FROM truth WHERE device = ? ORDER BY t", (device_id,))
+        return df.drop(columns="device").astype({"shifting": bool, "occupied": bool,
+                                                 "object_on_seat": bool})
+
+    def link_events(self, device_id: int) -> pd.DataFrame:
+        return self._frame("SELECT host_time, event, detail FROM link_events WHERE device = ? "
+                           "ORDER BY host_time", (device_id,))
+
+    def battery(self, device_id: int) -> pd.DataFrame:
+        return self._frame("SELECT host_time, percent FROM battery WHERE device = ? "
+                           "ORDER BY host_time", (device_id,))
+
+    def diary(self) -> pd.DataFrame:
+        return self._frame("SELECT * FROM diary ORDER BY t")
+
+    def prompts(self) -> pd.DataFrame:
+        return self._frame("SELECT * FROM prompts ORDER BY t")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,244 @@
+"""Turn one device's notifications into SampleBatches: the single decode path for live BLE,
+recordings and simulated data.
+
+Checks every frame (length, CRC, version, fields), counts and skips bad ones, detects sequence gaps
+and records them as gaps (samples are never filled in), reassembles fragmented mat scans (a scan
+with a lost fragment is dropped whole), unwraps device ticks and maps them to UTC with drift
+correction (``DeviceClock``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sensor_ingest.device_clock import DeviceClock, TickUnwrapper
+from sensor_ingest.frame_codec import (
+    CRC_SIZE, FLAG_LOW_BATTERY, FLAG_RESYNC, HEADER_SIZE, FrameHeader, ImuLayout, MatFragment,
+    decode_frame, imu_layout, imu_values, parse_header)
+from sensor_ingest.samples import SampleBatch, SensorKind
+from sitload.errors import FrameError
+
+log = logging.getLogger("sitload.ingest")
+
+SEQ_WRAP = 1 << 32
+DEFAULT_MAT_GAIN = 0.2  # kPa per count when a mat recording carries no calibration
+MIN_GAP_S = 0.5  # a time jump of more than this (beyond one sample period) between frames is a gap
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch with no samples: frames lost in transit ('lost') or the device stopped ('stopped')."""
+
+    start: float
+    end: float
+    missing_frames: int
+    reason: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class DecodeStats:
+    frames_ok: int = 0
+    frames_bad: int = 0
+    duplicates: int = 0
+    missing_frames: int = 0
+    scans_dropped: int = 0
+    samples: int = 0
+    low_battery: bool = False
+    errors_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class DeviceDecoder:
+    """Decoder state for one device. Feed notifications in arrival order."""
+
+    def __init__(self, *, calibration: np.ndarray | None = None, source: str = "device"):
+        self.source = source
+        self.calibration = calibration
+        self.stats = DecodeStats()
+        self.gaps: list[Gap] = []
+        self.clock = DeviceClock()
+        self.kind: SensorKind | None = None
+        self._ticks = TickUnwrapper()
+        self._next_seq: int | None = None
+        self._last_sample_s: float | None = None  # device seconds of the last emitted sample + 1/rate
+        self._pending_gap: tuple[int, str] | None = None
+        self._run: list[tuple[FrameHeader, bytes, float]] = []  # consecutive IMU frames, one layout
+        self._run_layout: ImuLayout | None = None
+        self._scan: dict | None = None
+        self._scans: list[tuple[float, np.ndarray, float, float]] = []  # utc, cells, rate, dev s
+        self._gap_now: Gap | None = None
+
+    # -- public -----------------------------------------------------------------------------
+    def feed(self, data: bytes, host_time: float, where: str = "") -> list[SampleBatch]:
+        return self.feed_many([data], [host_time], [where] if where else None)
+
+    def feed_many(self, frames: Sequence[bytes], host_times: Sequence[float],
+                  wheres: Sequence[str] | None = None) -> list[SampleBatch]:
+        """Decode notifications in arrival order; ``wheres`` names each frame's place for errors."""
+        out: list[SampleBatch] = []
+        for i, data in enumerate(frames):
+            try:
+                header = parse_header(data)
+                self._check_kind(header)
+                payload = data[HEADER_SIZE:-CRC_SIZE]
+                layout = imu_layout(header, len(payload)) if header.kind != SensorKind.PRESSURE \
+                    else None
+                fragment = decode_frame(data) if layout is None else None
+            except FrameError as exc:
+                self._reject(exc, wheres[i] if wheres else "")
+                continue
+            if not self._sequence_ok(header, out):
+                continue
+            self.stats.frames_ok += 1
+            if header.flags & FLAG_LOW_BATTERY:
+                self.stats.low_battery = True
+            if layout is not None:
+                if self._run and (layout != self._run_layout or self._pending_gap):
+                    out.extend(self._flush())
+                self._run_layout = layout
+                self._run.append((header, payload, float(host_times[i])))
+            else:
+                out.extend(self._add_fragment(fragment, float(host_times[i])))
+        out.extend(self._flush())
+        return out
+
+    # -- checks -----------------------------------------------------------------------------
+    def _check_kind(self, header: FrameHeader) -> None:
+        if self.kind is None:
+            self.kind = header.kind
+        elif header.kind != self.kind:
+            raise FrameError(f"sensor kind changed from {self.kind.cli_name} to "
+                             f"{header.kind.cli_name}", seq=header.seq, offset=1)
+
+    def _reject(self, exc: FrameError, where: str) -> None:
+        self.stats.frames_bad += 1
+        reason = str(exc).split(" (")[0]
+        self.stats.errors_by_reason[reason] = self.stats.errors_by_reason.get(reason, 0) + 1
+        log.warning("%s: frame skipped: %s%s", self.source, exc, f" at {where}" if where else "")
+
+    def _sequence_ok(self, header: FrameHeader, out: list[SampleBatch]) -> bool:
+        """Track the sequence number; False for a duplicate or out-of-order frame."""
+        if self._next_seq is not None:
+            ahead = (header.seq - self._next_seq) % SEQ_WRAP
+            if ahead >= SEQ_WRAP // 2:
+                self.stats.duplicates += 1
+                log.warning("%s: duplicate or late frame seq %d skipped", self.source, header.seq)
+                return False
+            if ahead or header.flags & FLAG_RESYNC:
+                out.extend(self._flush())
+                self._drop_partial_scan()
+                self.stats.missing_frames += ahead
+                self._pending_gap = (ahead, "lost" if ahead else "stopped")
+        self._next_seq = (header.seq + 1) % SEQ_WRAP
+        return True
+
+    # -- IMU ----------------------------------------------------------------------------------
+    def _flush(self) -> list[SampleBatch]:
+        if self._run:
+            batch = self._imu_batch()
+            self._run = []
+            return [batch]
+        if self._scans:
+            batch = self._mat_batch()
+            self._scans = []
+            return [batch]
+        return []
+
+    def _imu_batch(self) -> SampleBatch:
+        layout = self._run_layout
+        headers = [h for h, _, _ in self._run]
+        raw = np.frombuffer(b"".join(p for _, p, _ in self._run), dtype="<i2")
+        accel, gyro = imu_values(raw.reshape(-1, layout.channels), layout)
+        counts = np.array([h.count for h in headers])
+        rates = np.array([h.rate_hz for h in headers])
+        starts = np.empty(len(headers))
+        offsets = np.empty(len(headers))
+        for j, (header, _, host) in enumerate(self._run):
+            d0 = self._ticks.seconds(header.ticks)
+            if j == 0:
+                self._note_gap(d0, header)
+            self.clock.observe(d0 + header.count / header.rate_hz, host)
+            starts[j], offsets[j] = d0, self.clock.offset(d0)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        device_s = np.repeat(starts, counts) + within / np.repeat(rates, counts)
+        utc = device_s + np.repeat(offsets, counts)
+        return self._emit(SampleBatch(kind=headers[0].kind, t=utc, accel=accel, gyro=gyro,
+                                      first_seq=headers[0].seq),
+                          device_s[-1] + 1.0 / rates[-1])
+
+    # -- mat ----------------------------------------------------------------------------------
+    def _add_fragment(self, frag: MatFragment, host: float) -> list[SampleBatch]:
+        h = frag.header
+        if h.frag_index == 0:
+            if self._scan is not None:
+                self._drop_partial_scan()
+            self._scan = {"ticks": h.ticks, "count": h.frag_count, "next": 0,
+                          "cells": np.zeros(frag.rows * frag.cols, np.uint8),
+                          "shape": (frag.rows, frag.cols), "header": h}
+        scan = self._scan
+        if scan is None or scan["ticks"] != h.ticks or scan["next"] != h.frag_index:
+            self._drop_partial_scan()
+            return []
+        scan["cells"][frag.first:frag.first + frag.cells.size] = frag.cells
+        scan["next"] += 1
+        if scan["next"] < scan["count"]:
+            return []
+        self._scan = None
+        d0 = self._ticks.seconds(h.ticks)
+        out: list[SampleBatch] = []
+        if self._pending_gap or (self._scans and self._scans[-1][1].shape != scan["shape"]):
+            out.extend(self._flush())
+            self._note_gap(d0, scan["header"])
+        elif not self._scans:
+            self._note_gap(d0, scan["header"])
+        self.clock.observe(d0 + 1.0 / h.rate_hz, host)
+        self._scans.append((d0 + self.clock.offset(d0), scan["cells"].reshape(scan["shape"]),
+                            h.rate_hz, d0))
+        return out
+
+    def _drop_partial_scan(self) -> None:
+        if self._scan is not None:
+            self.stats.scans_dropped += 1
+            self._scan = None
+
+    def _mat_batch(self) -> SampleBatch:
+        utc = np.array([t for t, _, _, _ in self._scans])
+        raw = np.stack([c for _, c, _, _ in self._scans]).astype(np.float64)
+        gain = self.calibration if self.calibration is not None else DEFAULT_MAT_GAIN
+        _, _, rate, last_d = self._scans[-1]
+        return self._emit(SampleBatch(kind=SensorKind.PRESSURE, t=utc, pressure=raw * gain),
+                          last_d + 1.0 / rate)
+
+    # -- shared -------------------------------------------------------------------------------
+    def _note_gap(self, first_device_s: float, header: FrameHeader) -> None:
+        """Record a gap before a run that starts at ``first_device_s`` when one is pending or the
+        device time jumped."""
+        self._gap_now = None
+        if self._last_sample_s is None:
+            self._pending_gap = None
+            return
+        missing, reason = self._pending_gap or (0, "lost")
+        jump = first_device_s - self._last_sample_s
+        if missing or reason == "stopped" or jump > MIN_GAP_S:
+            gap = Gap(self._last_sample_s + self.clock.offset(self._last_sample_s),
+                      first_device_s + self.clock.offset(first_device_s), missing, reason)
+            self.gaps.append(gap)
+            self._gap_now = gap
+        self._pending_gap = None
+
+    def _emit(self, batch: SampleBatch, next_sample_s: float) -> SampleBatch:
+        gap, self._gap_now = self._gap_now, None
+        self._last_sample_s = next_sample_s
+        self.stats.samples += len(batch)
+        if gap is None:
+            return batch
+        return SampleBatch(kind=batch.kind, t=batch.t, accel=batch.accel, gyro=batch.gyro,
+                           pressure=batch.pressure, first_seq=batch.first_seq,
+                           gap_before_s=gap.duration_s, missing_frames=gap.missing_frames)

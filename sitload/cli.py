@@ -1,0 +1,93 @@
+"""The `sitload` command: one entry point, a subcommand per job.
+
+Exit codes: 0 success, 2 usage error (argparse), 1 runtime error with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from sitload.ble_commands import add_ble_parsers
+from sitload.errors import SitloadError
+
+SENSORS = ("thigh-imu", "hip-imu", "pressure")
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    return parse
+
+
+def _lazy(module: str, name: str):
+    """A command function imported only when its subcommand runs (keeps `--help` fast)."""
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), name)(args)
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sitload",
+        description="Watch how a person sits; prompt breaks, weight shifts and stretches.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="simulate a sensor session into a recording")
+    p.add_argument("scenario", help="scenario name (see `sitload simulate --list`)")
+    p.add_argument("--sensor", choices=SENSORS, default="thigh-imu")
+    p.add_argument("--hours", type=_positive(float), help="limit the wear time (hours)")
+    p.add_argument("--days", type=_positive(int), default=1, help="wear days (default 1)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--drop-rate", type=float, default=0.0, help="fraction of frames lost")
+    p.add_argument("--drift-ppm", type=float, default=0.0, help="device clock error (ppm)")
+    p.add_argument("--mount-rotation", type=float, help="sensor mounting error (degrees)")
+    p.add_argument("-o", "--output", required=True, help="recording file to write")
+    p.set_defaults(func=_lazy("sitload.commands", "simulate"))
+
+    p = sub.add_parser("replay", help="stream a recording through decode, analytics and alerts")
+    p.add_argument("file", help="recording file")
+    p.add_argument("--broker", help="MQTT broker URL (mqtt://host:port) to publish prompts to")
+    p.add_argument("--device-id", help="device id used in MQTT topics (default: from recording)")
+    p.add_argument("--speed", type=_positive(float),
+                   help="pace at X times real time (default: as fast as possible)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    p.set_defaults(func=_lazy("sitload.commands", "replay"))
+
+    p = sub.add_parser("demo", help="simulate a desk day end to end: prompts over MQTT, a report")
+    p.add_argument("--broker", help="MQTT broker URL (default: an embedded broker on loopback)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--hours", type=_positive(float), default=8.0)
+    p.add_argument("-o", "--output", default="sitload-demo",
+                   help="folder for the recording and report (default: ./sitload-demo)")
+    p.set_defaults(func=_lazy("sitload.demo", "run_demo"))
+
+    add_ble_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="sitload: %(levelname)s: %(message)s")
+    try:
+        return args.func(args)
+    except SitloadError as exc:
+        print(f"sitload: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sitload: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

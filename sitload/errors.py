@@ -1,0 +1,39 @@
+"""The one error hierarchy of sitload.
+
+Every error a user can cause (bad file, bad frame, bad argument, bad message) is a ``SitloadError``;
+the CLI prints its one-line message and exits 1. Anything else is a bug and keeps its traceback.
+"""
+
+
+class SitloadError(Exception):
+    """Base of every error sitload reports to a user."""
+
+
+class FrameError(SitloadError):
+    """A BLE frame that cannot be decoded (bad version, truncated, bad CRC, bad fields)."""
+
+    def __init__(self, message: str, *, seq: int | None = None, offset: int | None = None):
+        where = []
+        if seq is not None:
+            where.append(f"seq {seq}")
+        if offset is not None:
+            where.append(f"byte offset {offset}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+        self.seq = seq
+        self.offset = offset
+
+
+class RecordingError(SitloadError):
+    """A recording file that is missing, not a sitload recording, or of an unknown version."""
+
+
+class ImportDataError(SitloadError):
+    """A foreign data file (e.g. CSV) with bad content; the message names the line."""
+
+
+class ConfigError(SitloadError):
+    """A setting or command-line value that is out of range or malformed."""
+
+
+class MessageError(SitloadError):
+    """An inbound MQTT message that is malformed, oversized or of the wrong schema."""

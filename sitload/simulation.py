@@ -1,0 +1,52 @@
+"""Run the firmware simulator into a recording: the same bytes a real sensor would send."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from firmware_sim import Faults, SimulatedSensor
+from sensor_ingest.recording import RecordingWriter
+from sensor_ingest.samples import SensorKind
+
+DEFAULT_START_UTC = 1772438400.0  # 2026-03-02T08:00:00Z, a Monday
+
+
+def simulate_to_recording(path: str | Path, *, scenario: str, sensor: str, seed: int,
+                          hours: float | None = None, days: int = 1,
+                          start_utc: float = DEFAULT_START_UTC, faults: Faults | None = None,
+                          mount_rotation_deg: float | None = None, timezone: str = "UTC",
+                          progress: Callable[[float], None] | None = None) -> Path:
+    """Simulate ``scenario`` and write every frame, battery level, link event and the ground truth
+    to a new recording at ``path`` (exactly that path). ``progress`` gets the fraction done."""
+    sim = SimulatedSensor(scenario=scenario, sensor=sensor, seed=seed, start_utc=start_utc,
+                          hours=hours, days=days, faults=faults or Faults(),
+                          mount_rotation_deg=mount_rotation_deg)
+    meta = {"source": "simulated", "scenario": scenario, "seed": str(seed),
+            "sensor": sensor, "timezone": timezone}
+    with RecordingWriter(path, meta=meta) as rec:
+        device = rec.add_device(sim.address, SensorKind.from_cli(sensor), name=sim.name,
+                                info=sim.device_info, config=sim.config_record,
+                                calibration=sim.calibration_record or None)
+        for chunk in sim.chunks():
+            rec.add_frames(device, chunk.frames, chunk.host_times)
+            rec.add_truth(device, chunk.truth)
+            for t, percent in chunk.battery:
+                rec.add_battery(device, t, percent)
+            for t, event in chunk.link_events:
+                rec.add_link_event(device, t, event)
+            rec.commit()
+            if progress is not None and len(chunk.truth):
+                progress(sim.progress(chunk.truth["t"].iloc[-1]))
+    return Path(path)
+
+
+def print_progress(fraction: float) -> None:
+    """A one-line progress bar on stderr (only when it is a terminal)."""
+    if sys.stderr.isatty():
+        done = int(fraction * 30)
+        sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] {fraction:4.0%}")
+        if fraction >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()

@@ -1,0 +1,29 @@
+"""Device tick -> UTC mapping: wrap-around and drift correction."""
+
+import numpy as np
+
+from sensor_ingest.device_clock import DeviceClock, TickUnwrapper
+
+
+def test_ticks_unwrap_across_the_32_bit_wrap():
+    unwrap = TickUnwrapper()
+    assert unwrap.seconds(0xFFFF_FF00) == 0xFFFF_FF00 / 32768
+    assert unwrap.seconds(0x100) == (2**32 + 0x100) / 32768
+
+
+def test_drift_is_estimated_and_removed_from_latency_jittered_receive_times():
+    rng = np.random.default_rng(3)
+    drift_ppm = 80.0
+    true_t = np.arange(0, 4 * 3600, 0.2)  # 4 h of frames at 5 per second
+    device_s = 1000.0 + true_t * (1 + drift_ppm * 1e-6)  # device clock runs fast
+    utc0 = 1_772_438_400.0
+    host = utc0 + true_t + rng.uniform(0.0075, 0.05, true_t.size)  # BLE latency is never negative
+    clock = DeviceClock()
+    errors = []
+    for d, h, t in zip(device_s, host, true_t):
+        clock.observe(d, h)
+        errors.append(d + clock.offset(d) - (utc0 + t))
+    errors = np.abs(np.array(errors))
+    assert abs(clock.drift_ppm - drift_ppm) < 5
+    # Uncorrected, the clock would be 80 ppm x 4 h = 1.15 s off by the end.
+    assert errors[-1000:].max() < 0.03
