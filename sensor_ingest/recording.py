@@ -81,9 +81,9 @@ class RecordingWriter:
             raise RecordingError(f"{self.path}: already exists; choose a new file")
         self.commit_every_s = commit_every_s
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
         self._db.executescript(SCHEMA)
         self._db.execute("BEGIN")
         self._last_commit = time.monotonic()
@@ -169,15 +169,18 @@ class Recording:
         self.path = Path(path)
         if not self.path.is_file():
             raise RecordingError(f"{self.path}: no such recording")
-        with open(self.path, "rb") as fh:
-            head = fh.read(100)
-        if not head.startswith(b"SQLite format 3\x00") or \
-                int.from_bytes(head[68:72], "big") != APPLICATION_ID:
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        except sqlite3.DatabaseError:
+            app_id = None
+        if app_id != APPLICATION_ID:
+            self._db.close()
             raise RecordingError(f"{self.path}: not a sitload recording")
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
             self.meta = dict(self._db.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise RecordingError(f"{self.path}: unreadable recording ({exc})") from None
         version = int(self.meta.get("format_version", "0"))
         if version != FORMAT_VERSION:

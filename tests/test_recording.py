@@ -1,0 +1,104 @@
+"""Recordings: round trip, refusal of foreign files, and survival of a writer killed mid-write."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from firmware_sim.frame_encoder import encode_imu_frames
+from sensor_ingest.recording import Recording, RecordingWriter
+from sensor_ingest.replay import describe_end, replay_batches
+from sensor_ingest.samples import SensorKind
+from sitload.errors import RecordingError
+
+T0 = 1_772_438_400.0
+
+
+def _frames(n):
+    accel = np.tile([1.0, 0.0, 0.0], (n, 10, 1))
+    ticks = np.round(np.arange(n) * 6553.6).astype(np.int64)
+    return encode_imu_frames(1, np.arange(n), ticks, 0, accel, None, 500)
+
+
+def test_round_trip_of_frames_truth_and_events(tmp_path):
+    path = tmp_path / "a.sitload"
+    frames = _frames(30)
+    truth = pd.DataFrame({"t": [T0, T0 + 1], "posture": ["standing", "sitting"],
+                          "lean_deg": [0.0, 7.5], "lean_side": ["none", "left"],
+                          "crossed": ["none", "right"], "shifting": [False, True],
+                          "occupied": [False, True], "object_on_seat": [False, False]})
+    with RecordingWriter(path, meta={"timezone": "Europe/Oslo"}) as w:
+        dev = w.add_device("F0:00:00:00:00:01", SensorKind.THIGH_IMU, name="sitload-thigh-0001",
+                           info={"model": "sitload-thigh"})
+        w.add_frames(dev, frames, [T0 + 0.2 * i for i in range(30)])
+        w.add_truth(dev, truth)
+        w.add_battery(dev, T0, 97)
+        w.add_link_event(dev, T0, "connected")
+    with Recording(path) as rec:
+        assert rec.closed_cleanly and rec.meta["timezone"] == "Europe/Oslo"
+        d = rec.device()
+        assert (d.kind, d.name, d.info) == (SensorKind.THIGH_IMU, "sitload-thigh-0001",
+                                            {"model": "sitload-thigh"})
+        stored = [f for _, _, chunk in rec.iter_frames(d.id, chunk=7) for f in chunk]
+        assert stored == frames
+        pd.testing.assert_frame_equal(rec.truth(d.id), truth)
+        assert rec.battery(d.id)["percent"].tolist() == [97]
+        assert describe_end(rec) is None
+        samples = sum(len(b) for b in replay_batches(rec))
+        assert samples == 300
+
+
+def test_existing_and_foreign_files_are_refused(tmp_path):
+    (tmp_path / "x.sitload").write_bytes(b"")
+    with pytest.raises(RecordingError, match="already exists"):
+        RecordingWriter(tmp_path / "x.sitload")
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (a)").connection.commit()
+    with pytest.raises(RecordingError, match="not a sitload recording"):
+        Recording(other)
+    with pytest.raises(RecordingError, match="no such recording"):
+        Recording(tmp_path / "missing.sitload")
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from firmware_sim.frame_encoder import encode_imu_frames
+    from sensor_ingest.recording import RecordingWriter
+    from sensor_ingest.samples import SensorKind
+    w = RecordingWriter(sys.argv[1], commit_every_s=0.05)
+    dev = w.add_device("F0:00:00:00:00:02", SensorKind.THIGH_IMU)
+    accel = np.tile([0.0, 0.0, 1.0], (1, 10, 1))
+    for i in range(10**6):
+        frame = encode_imu_frames(1, i, round(i * 6553.6), 0, accel, None, 500)[0]
+        w.add_frames(dev, [frame], [1772438400.0 + 0.2 * i])
+        if i == 200:
+            print("ready", flush=True)
+        time.sleep(0.0005)
+""")
+
+
+def test_a_writer_killed_mid_write_leaves_every_committed_frame_readable(tmp_path):
+    path = tmp_path / "killed.sitload"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE,
+                            text=True, cwd=os.getcwd())
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with Recording(path) as rec:
+        assert not rec.closed_cleanly
+        batches = list(replay_batches(rec))
+        count, last = rec.frame_summary(rec.device().id)
+        note = describe_end(rec)
+    assert count > 200
+    assert sum(len(b) for b in batches) == count * 10  # every stored frame is whole
+    assert [b.missing_frames for b in batches] == [0]
+    assert f"read {count} whole frames" in note and "writer stopped" in note
