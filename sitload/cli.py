@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the recording and report (default: ./sitload-demo)")
     p.set_defaults(func=_lazy("sitload.demo", "run_demo"))
 
+    p = sub.add_parser("import", help="import a foreign accelerometer CSV into a recording")
+    p.add_argument("file", help="CSV with header time,ax,ay,az[,gx,gy,gz]")
+    p.add_argument("--sensor", choices=SENSORS[:2], default="thigh-imu")
+    p.add_argument("--units", choices=("g", "ms2"), default="g",
+                   help="acceleration unit: g (default) or ms2 (m/s^2)")
+    p.add_argument("--tz", default="UTC", help="time zone of ISO times without an offset, and "
+                   "of the patient (default UTC)")
+    p.add_argument("--skip-bad", action="store_true", help="skip and count malformed rows")
+    p.add_argument("-o", "--output", required=True, help="recording file to write")
+    p.set_defaults(func=_lazy("sitload.commands", "import_file"))
+
     add_ble_parsers(sub)
     return parser
 

@@ -29,6 +29,23 @@ def simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def import_file(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from sitload.importers import import_csv
+
+    try:
+        ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"--tz: unknown time zone {args.tz!r}") from None
+    summary = import_csv(args.file, args.output, sensor=args.sensor, units=args.units,
+                         tz=args.tz, skip_bad=args.skip_bad)
+    skipped = f", {summary.rows_skipped} bad rows skipped" if summary.rows_skipped else ""
+    print(f"wrote {summary.path}: {summary.samples_read} samples at {summary.rate_hz:g} Hz in "
+          f"{summary.segments} segment(s){skipped}")
+    return 0
+
+
 def replay(args: argparse.Namespace) -> int:
     from sensor_ingest.replay import open_recording
     from sitload.pipeline import run_session
