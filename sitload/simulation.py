@@ -29,6 +29,7 @@ def simulate_to_recording(path: str | Path, *, scenario: str, sensor: str, seed:
         device = rec.add_device(sim.address, SensorKind.from_cli(sensor), name=sim.name,
                                 info=sim.device_info, config=sim.config_record,
                                 calibration=sim.calibration_record or None)
+        total_s, done_s = sim.wear_s, 0
         for chunk in sim.chunks():
             rec.add_frames(device, chunk.frames, chunk.host_times)
             rec.add_truth(device, chunk.truth)
@@ -37,8 +38,9 @@ def simulate_to_recording(path: str | Path, *, scenario: str, sensor: str, seed:
             for t, event in chunk.link_events:
                 rec.add_link_event(device, t, event)
             rec.commit()
-            if progress is not None and len(chunk.truth):
-                progress(sim.progress(chunk.truth["t"].iloc[-1]))
+            done_s += len(chunk.truth)
+            if progress is not None:
+                progress(min(1.0, done_s / total_s))
     return Path(path)
 
 
