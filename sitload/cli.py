@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the recording and report (default: ./sitload-demo)")
     p.set_defaults(func=_lazy("sitload.demo", "run_demo"))
 
+    p = sub.add_parser("analyze", help="batch analysis of a recording: bouts, asymmetry, metrics")
+    p.add_argument("file", help="recording file")
+    p.add_argument("--json", action="store_true", help="print one JSON object (docs/metrics.md)")
+    p.add_argument("--epochs", metavar="FILE.csv", help="write one row per second to this CSV")
+    p.set_defaults(func=_lazy("sitload.commands", "analyze"))
+
+    p = sub.add_parser("score", help="compare a simulated recording's analysis with its truth")
+    p.add_argument("file", help="recording made by `sitload simulate`")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.set_defaults(func=_lazy("sitload.commands", "score"))
+
     p = sub.add_parser("import", help="import a foreign accelerometer CSV into a recording")
     p.add_argument("file", help="CSV with header time,ax,ay,az[,gx,gy,gz]")
     p.add_argument("--sensor", choices=SENSORS[:2], default="thigh-imu")

@@ -47,34 +47,93 @@ def import_file(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
+    from alerts.messages import alert_payload
     from sensor_ingest.replay import open_recording
     from sitload.pipeline import run_session
 
     with open_recording(args.file) as rec:
+        device_id = args.device_id or rec.device().name or "sensor"
         if args.broker:
             from alerts import AlertPublisher
-            device_id = args.device_id or rec.device().name or "sensor"
-            publisher = AlertPublisher(args.broker, device_id,
+            from sitload.pipeline import ReplayTimeline
+
+            publisher = AlertPublisher(args.broker, device_id, await_prompter=False,
                                        outbox_path=Path(args.file).with_suffix(".outbox"))
+            timeline = ReplayTimeline(args.speed)
             try:
-                result = run_session(rec, speed=args.speed, on_prompt=publisher.publish_prompt,
-                                     on_state=publisher.publish_state)
+                result = run_session(
+                    rec, speed=args.speed, device_id=device_id, timeline=timeline,
+                    on_prompt=lambda p: publisher.publish_prompt(timeline.to_wall(p)),
+                    on_state=publisher.publish_state)
+                publisher.flush()
             finally:
                 publisher.close()
         else:
-            result = run_session(rec, speed=args.speed)
+            result = run_session(rec, speed=args.speed, device_id=device_id)
     if result.note:
         print(f"sitload: note: {result.note}", file=sys.stderr)
     if args.json:
         out = result.analysis.to_json()
         out["decode"] = {k: v for k, v in asdict(result.decode).items()}
-        out["prompts"] = [p.to_json() for p in result.prompts]
+        out["prompts"] = [alert_payload(p) for p in result.prompts]
         if result.note:
             out["note"] = result.note
         json.dump(out, sys.stdout)
         print()
     else:
         print(summary_text(result))
+    return 0
+
+
+def _analyze_recording(path: str):
+    """(recording metadata, batch AnalysisResult, decoder) of a recording's first device."""
+    from analytics import analyze as analyze_batches
+    from sensor_ingest.replay import decoder_for, describe_end, open_recording, replay_batches
+
+    with open_recording(path) as rec:
+        device = rec.device()
+        decoder = decoder_for(rec, device.id)
+        result = analyze_batches(device.kind, replay_batches(rec, device.id, decoder=decoder))
+        note = describe_end(rec, device.id)
+        truth = rec.truth(device.id)
+    if note:
+        print(f"sitload: note: {note}", file=sys.stderr)
+    return result, decoder, truth
+
+
+def analyze(args: argparse.Namespace) -> int:
+    result, decoder, _ = _analyze_recording(args.file)
+    if args.epochs:
+        from analytics.records import iso_utc
+
+        epochs = result.epochs.copy()
+        epochs.insert(0, "time", [iso_utc(t) for t in epochs.pop("t")])
+        epochs.to_csv(args.epochs, index=False, float_format="%.3f")
+    if args.json:
+        out = result.to_json()
+        out["decode"] = asdict(decoder.stats)
+        json.dump(out, sys.stdout)
+        print()
+    elif not args.epochs:
+        a, m = result, result.metrics
+        print(f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {m.bouts_30} of "
+              f">= 30 min, {m.bouts_60} of >= 60 min; W50 {m.w50_s / 60:.1f} min")
+    return 0
+
+
+def score(args: argparse.Namespace) -> int:
+    from analytics.scoring import score as score_result
+
+    result, _, truth = _analyze_recording(args.file)
+    if truth.empty:
+        raise ConfigError(f"{args.file}: no ground truth (only simulated recordings have it)")
+    s = score_result(result, truth)
+    if args.json:
+        json.dump(asdict(s), sys.stdout)
+        print()
+    else:
+        for name, value in asdict(s).items():
+            print(f"{name:24s} {value:.4g}" if isinstance(value, float) else f"{name:24s} {value}")
     return 0
 
 

@@ -55,7 +55,8 @@ def run_session(rec: Recording, *, speed: float | None = None,
                 policy_config: PolicyConfig | None = None,
                 on_prompt: Callable[[Prompt], None] | None = None,
                 on_state: Callable[[object], None] | None = None,
-                timeline: ReplayTimeline | None = None) -> SessionResult:
+                timeline: ReplayTimeline | None = None,
+                device_id: str | None = None) -> SessionResult:
     """Replay the recording's first device through the engine and the prompt policy.
 
     Prompts are timed by the data (``now`` is the time of the data that raised them), so a
@@ -65,7 +66,7 @@ def run_session(rec: Recording, *, speed: float | None = None,
     device = rec.device()
     decoder = decoder_for(rec, device.id)
     engine = Engine(device.kind)
-    policy = Policy(policy_config or PolicyConfig())
+    policy = Policy(policy_config or PolicyConfig(), device_id=device_id or device.name)
     prompts: list[Prompt] = []
 
     def handle(new: list[Prompt]) -> None:

@@ -1,0 +1,95 @@
+"""Analytics and decode speed on 8 h of data, as ratios against a numpy baseline of the same run.
+
+    .venv/bin/python benchmarks/analytics_speed.py
+"""
+
+from __future__ import annotations
+
+import binascii
+import time
+import tracemalloc
+
+import numpy as np
+
+from analytics import Engine, analyze
+from firmware_sim import SimulatedSensor
+from sensor_ingest.samples import SampleBatch, SensorKind
+from sensor_ingest.stream_decoder import DeviceDecoder
+from sensor_ingest.frame_codec import parse_calibration
+
+
+def best_of(fn, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def simulate(sensor: str, hours: float):
+    sim = SimulatedSensor("desk-day", sensor, seed=1, hours=hours)
+    frames, host = [], []
+    for chunk in sim.chunks():
+        frames += chunk.frames
+        host.append(chunk.host_times)
+    calibration = parse_calibration(sim.calibration_record) if sim.calibration_record else None
+    return frames, np.concatenate(host), calibration
+
+
+def decode(frames, host, calibration) -> list[SampleBatch]:
+    return DeviceDecoder(calibration=calibration).feed_many(frames, host)
+
+
+def baseline_windows(batches: list[SampleBatch]) -> None:
+    """The least any analysis does: mean and std of every sample channel per 1-s window."""
+    for b in batches:
+        values = b.accel if b.accel is not None else b.pressure.reshape(len(b), -1)
+        sec = np.floor(b.t).astype(np.int64)
+        edges = np.flatnonzero(np.diff(sec)) + 1
+        np.add.reduceat(values, np.r_[0, edges], axis=0)
+        np.add.reduceat(values * values, np.r_[0, edges], axis=0)
+
+
+def live_batches(frames, host, calibration, per_feed: int = 50) -> list[SampleBatch]:
+    """Batches as the live path makes them: a few frames (about 10 s of IMU data) at a time."""
+    dec = DeviceDecoder(calibration=calibration)
+    out: list[SampleBatch] = []
+    for i in range(0, len(frames), per_feed):
+        out += dec.feed_many(frames[i:i + per_feed], host[i:i + per_feed])
+    return out
+
+
+def run_stream(kind: SensorKind, batches: list[SampleBatch]) -> None:
+    engine = Engine(kind, keep_epochs=False)
+    for b in batches:
+        engine.feed(b)
+    engine.finish()
+
+
+def main() -> None:
+    print("sitload analytics benchmark (8 h of data; lower ratio is better)")
+    for sensor, kind in (("thigh-imu", SensorKind.THIGH_IMU), ("pressure", SensorKind.PRESSURE)):
+        frames, host, calibration = simulate(sensor, 8.0)
+        crc = best_of(lambda: [binascii.crc_hqx(f, 0xFFFF) for f in frames])
+        t_decode = best_of(lambda: decode(frames, host, calibration))
+        batches = decode(frames, host, calibration)
+        base = best_of(lambda: baseline_windows(batches))
+        t_batch = best_of(lambda: analyze(kind, batches))
+        small = live_batches(frames, host, calibration)
+        t_stream = best_of(lambda: run_stream(kind, small), repeat=1)
+        tracemalloc.start()
+        run_stream(kind, small)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"\n{sensor}: {len(frames)} frames, {sum(len(b) for b in batches)} samples")
+        print(f"  decode            {t_decode:7.3f} s  {len(frames) / t_decode:9.0f} frames/s  "
+              f"x{t_decode / crc:5.1f} of CRC alone ({crc:.3f} s)")
+        print(f"  batch analysis    {t_batch:7.3f} s  x{t_batch / base:5.1f} of the numpy "
+              f"baseline ({base:.3f} s)")
+        print(f"  streaming engine  {t_stream:7.3f} s  {t_stream / 8 * 1000:6.1f} ms per hour "
+              f"of data, peak memory {peak / 2**20:.1f} MiB (feeding {len(small)} batches)")
+
+
+if __name__ == "__main__":
+    main()

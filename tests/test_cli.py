@@ -1,0 +1,94 @@
+"""The `sitload` command as a user runs it: real processes, real files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from analytics.config import AnalysisConfig
+from analytics.scoring import truth_bouts
+from sensor_ingest.recording import Recording
+
+SITLOAD = [sys.executable, "-m", "sitload.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, check=True):
+    proc = subprocess.run([*SITLOAD, *map(str, args)], capture_output=True, text=True, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"sitload {' '.join(map(str, args))} -> {proc.returncode}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def desk_day(tmp_path_factory):
+    """Two hours of a simulated desk day; the output name has no extension on purpose."""
+    path = tmp_path_factory.mktemp("cli") / "day"
+    run("simulate", "desk-day", "--sensor", "thigh-imu", "--hours", 2, "--seed", 1, "-o", path)
+    return path
+
+
+def test_simulate_writes_exactly_the_named_file(desk_day):
+    assert desk_day.is_file() and sorted(p.name for p in desk_day.parent.iterdir()) == ["day"]
+    with Recording(desk_day) as rec:
+        assert rec.closed_cleanly and rec.meta["scenario"] == "desk-day"
+        assert len(rec.truth(rec.device().id)) == 2 * 3600
+
+
+def test_replay_json_reports_the_bouts_of_the_ground_truth(desk_day):
+    out = json.loads(run("replay", desk_day, "--json").stdout)
+    with Recording(desk_day) as rec:
+        truth = rec.truth(rec.device().id)
+    expected = [b for b in truth_bouts(truth, "thigh-imu", AnalysisConfig()) if b.duration_s >= 300]
+    found = [b for b in out["bouts"] if b["duration_s"] >= 300]
+    assert len(found) == len(expected) > 0
+    for got, want in zip(found, expected):
+        assert abs(got["duration_s"] - want.duration_s) <= 10
+    true_sitting = float((truth["posture"] == "sitting").sum())
+    assert abs(out["sitting_s"] - true_sitting) / true_sitting < 0.01
+    assert out["decode"]["frames_bad"] == 0 and out["bouts"][0]["start"].endswith("Z")
+
+
+def test_usage_errors_exit_2_and_runtime_errors_exit_1_with_one_line(tmp_path):
+    bad = run("simulate", "desk-day", "--hours", "-3", "-o", tmp_path / "x", check=False)
+    assert bad.returncode == 2 and "must be > 0" in bad.stderr
+    unknown = run("simulate", "office-party", "-o", tmp_path / "x", check=False)
+    assert unknown.returncode == 1 and "unknown scenario 'office-party'" in unknown.stderr
+    missing = run("replay", tmp_path / "nothing.sitload", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "no such recording" in missing.stderr
+    assert "Traceback" not in missing.stderr + unknown.stderr
+
+
+def test_every_subcommand_has_help():
+    for command in ("simulate", "replay", "analyze", "score", "import", "demo"):
+        assert run(command, "--help").stdout.startswith(f"usage: sitload {command}")
+
+
+def test_a_killed_simulate_leaves_a_recording_replay_reads_to_its_last_whole_frame(tmp_path):
+    path = tmp_path / "killed.sitload"
+    proc = subprocess.Popen([*SITLOAD, "simulate", "desk-day", "--hours", "8", "-o", str(path)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    frames = 0
+    while time.monotonic() < deadline and frames < 30000:
+        time.sleep(0.2)
+        if path.exists():
+            try:
+                with Recording(path) as rec:
+                    frames = rec.frame_summary(rec.device().id)[0]
+            except Exception:  # the file may not hold its first device yet
+                frames = 0
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < frames, "simulate wrote no frame before it was killed"
+    replay = run("replay", path, "--json")
+    assert "recording ends early (the writer stopped before closing it)" in replay.stderr
+    out = json.loads(replay.stdout)
+    assert out["decode"]["frames_bad"] == 0 and out["decode"]["frames_ok"] >= frames
+    assert out["sitting_s"] > 0
