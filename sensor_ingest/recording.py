@@ -128,6 +128,17 @@ class RecordingWriter:
                                int(r[6]), int(r[7])) for r in rows))
         self._maybe_commit()
 
+    def add_diary(self, t: float, pain: int, *, location: str | None = None,
+                  side: str | None = None, tingling: bool | None = None, note: str | None = None,
+                  source: str = "cli") -> int:
+        """Store one symptom-diary entry (validated by the caller); returns its id."""
+        cur = self._db.execute(
+            "INSERT INTO diary (t, pain, location, side, tingling, note, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (t, pain, location, side, None if tingling is None else int(tingling), note, source))
+        self._maybe_commit()
+        return int(cur.lastrowid)
+
     def add_prompt(self, prompt_id: str, t: float, kind: str, payload: dict) -> None:
         self._db.execute("INSERT OR IGNORE INTO prompts VALUES (?, ?, ?, ?)",
                          (prompt_id, t, kind, json.dumps(payload)))

@@ -12,6 +12,8 @@ import sys
 
 from sitload.ble_commands import add_ble_parsers
 from sitload.errors import SitloadError
+from sitload.flare_commands import add_flare_parsers
+from sitload.report_commands import add_report_parsers
 
 SENSORS = ("thigh-imu", "hip-imu", "pressure")
 
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("sitload.commands", "import_file"))
 
     add_ble_parsers(sub)
+    add_flare_parsers(sub)
+    add_report_parsers(sub)
     return parser
 
 
