@@ -12,6 +12,7 @@ from alerts.prompter import format_prompt
 from sensor_ingest.replay import open_recording
 from sitload.pipeline import ReplayTimeline, run_session
 from sitload.report import write_report
+from sitload.report_data import session_recording
 from sitload.simulation import print_progress, simulate_to_recording
 
 DELIVERY_TIMEOUT_S = 15.0
@@ -28,17 +29,19 @@ def run_demo(args: argparse.Namespace) -> int:
                           hours=args.hours, progress=print_progress)
 
     broker = None
-    url = args.broker
+    url, protocol = args.broker, "auto"
     if url is None:
         broker = start_embedded_broker()
-        url = broker.url
-        print(f"no --broker given: started an embedded MQTT broker at {url}")
+        url, protocol = broker.url, broker.protocol
+        print(f"no --broker given: started an embedded MQTT broker (amqtt, MQTT {protocol}) "
+              f"at {url}")
     try:
         with open_recording(recording) as rec:
             device_id = rec.device().name or "sensor"
-            prompter = Prompter(url, device_id,
+            prompter = Prompter(url, device_id, protocol=protocol,
                                 on_prompt=lambda doc: print(format_prompt(doc), flush=True))
-            publisher = AlertPublisher(url, device_id, outbox_path=out / "outbox.sqlite")
+            publisher = AlertPublisher(url, device_id, protocol=protocol,
+                                       outbox_path=out / "outbox.sqlite")
             timeline = ReplayTimeline()
             try:
                 print(f"replaying through analytics and the prompt policy; prompts for "
@@ -54,11 +57,12 @@ def run_demo(args: argparse.Namespace) -> int:
             finally:
                 publisher.close()
                 prompter.close()
-            report = write_report(result, out / "report", title="sitload demo: a desk day",
+            report = write_report([session_recording(rec, result)], out / "report",
+                                  title="sitload demo: a desk day",
                                   timezone=rec.meta.get("timezone", "UTC"))
     finally:
         if broker is not None:
             broker.stop()
     print(f"{len(result.prompts)} prompts sent, {len(prompter.prompts)} shown by the prompter")
-    print(f"report: {report.resolve()}")
+    print(f"report: {report.index.resolve()}")
     return 0

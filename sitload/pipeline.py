@@ -27,26 +27,25 @@ class ReplayTimeline:
     """Maps the data time of a replay to wall-clock time, for prompts published while replaying.
 
     Paced at ``speed`` X, data time runs X times faster than the wall clock, and so does a prompt's
-    lifetime. Unpaced, the data being processed is "now": prompts keep their lifetime.
+    lifetime. Unpaced, a prompt is re-enacted when it is published: it is created "now" and keeps
+    its lifetime.
     """
 
     def __init__(self, speed: float | None = None):
         self.speed = speed
         self._data0: float | None = None
         self._wall0 = 0.0
-        self._data_now = 0.0
 
     def observe(self, data_now: float) -> None:
         if self._data0 is None:
             self._data0, self._wall0 = data_now, time.time()
-        self._data_now = data_now
 
     def to_wall(self, prompt: Prompt) -> Prompt:
         if self.speed:
             created = self._wall0 + (prompt.created - self._data0) / self.speed
             lifetime = (prompt.expires - prompt.created) / self.speed
         else:
-            created = time.time() + (prompt.created - self._data_now)
+            created = time.time()
             lifetime = prompt.expires - prompt.created
         return replace(prompt, created=created, expires=created + lifetime)
 

@@ -1,0 +1,447 @@
+"""The prompt policy: analytics events and engine state in, prompts out. Pure (no I/O, no clock).
+
+Every method takes ``now`` (UTC epoch seconds); replaying the same inputs gives the same prompts with
+the same ids. The policy decides *whether* to prompt (thresholds, cooldowns, snoozes, rate limit,
+quiet/working hours) and tracks what became of each prompt (acted on, acknowledged, ignored).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, time as dtime, timezone
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sitload.errors import ConfigError
+
+from alerts.stretches import AFTER_BREAK_STRETCHES, BREAK_STRETCHES, rotate
+
+KINDS = ("break", "shift", "uncross", "stretch", "checkin")
+URGENCIES = ("low", "normal", "high")
+ACTIONS = ("ack", "snooze", "dismiss", "done")
+_ID_NAMESPACE = uuid.UUID("5a170001-6d3b-4c8e-9f2a-51c0ad5e7001")
+
+
+class EventLike(Protocol):
+    """An analytics event as the policy reads it (``analytics.Event`` fits)."""
+
+    kind: str
+    t: float
+    data: dict
+
+
+class StateLike(Protocol):
+    """The streaming engine's current state as the policy reads it (``analytics.EngineState`` fits)."""
+
+    posture: str
+    bout_start: float | None
+    bout_minutes: float
+    asymmetry_si: float | None
+    lean_side: str
+    crossed: str
+
+
+def _parse_hhmm(value: str) -> dtime:
+    try:
+        return dtime.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"time of day {value!r} is not HH:MM") from exc
+
+
+def _default_cooldowns() -> dict[str, float]:
+    return {"break": 30.0, "shift": 15.0, "uncross": 15.0, "stretch": 60.0, "checkin": 60.0}
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """When to prompt. Minutes unless the name says otherwise.
+
+    SI is the analytics symmetry index in percent (docs/metrics.md §4); IMU sensors have no SI, so
+    for them a sustained lean side alone counts.
+    """
+
+    break_after_min: float = 30.0
+    sitting_tolerance_min: float | None = None  # a personal tolerance replaces break_after_min
+    break_walk_min: float = 2.0
+    shift_si_pct: float = 20.0
+    shift_after_min: float = 5.0
+    uncross_after_min: float = 10.0
+    stretch_after_bout_min: float = 30.0  # a bout at least this long earns a stretch prompt when it ends
+    checkin_every_min: float | None = None  # check-in (pain report) prompts; off by default
+    cooldown_min: dict[str, float] = field(default_factory=_default_cooldowns)
+    snooze_min: float = 10.0
+    max_prompts_per_hour: int = 3
+    timezone: str = "UTC"
+    working_hours: tuple[str, str] | None = None  # prompt only inside, e.g. ('08:00', '18:00')
+    quiet_hours: tuple[str, str] | None = None  # never prompt inside, e.g. ('22:00', '07:00')
+    escalate_after_min: float | None = 10.0  # follow-up at higher urgency when a prompt is ignored
+    expiry_min: float = 15.0
+    adherence_window_min: float = 10.0  # a break within this long after a break prompt counts as acted on
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"unknown time zone {self.timezone!r}") from exc
+        for window in (self.working_hours, self.quiet_hours):
+            if window is not None:
+                _parse_hhmm(window[0]), _parse_hhmm(window[1])
+        positive = {"break threshold": self.break_threshold_min, "expiry": self.expiry_min,
+                    "snooze": self.snooze_min, "shift SI": self.shift_si_pct}
+        for name, value in positive.items():
+            if not value > 0:
+                raise ConfigError(f"{name} must be > 0, got {value}")
+        if self.max_prompts_per_hour < 1:
+            raise ConfigError(f"max prompts per hour must be >= 1, got {self.max_prompts_per_hour}")
+        unknown = set(self.cooldown_min) - set(KINDS)
+        if unknown:
+            raise ConfigError(f"cooldown for unknown prompt kind(s): {', '.join(sorted(unknown))}")
+
+    @property
+    def break_threshold_min(self) -> float:
+        return self.sitting_tolerance_min if self.sitting_tolerance_min is not None else self.break_after_min
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One nudge to the patient. ``id`` is a UUID derived from device, kind and creation time."""
+
+    id: str
+    kind: str
+    created: float
+    expires: float
+    message: str
+    urgency: str = "normal"
+    stretch: str | None = None  # a stretches.STRETCHES id
+    follows: str | None = None  # the ignored prompt this one escalates
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What became of a prompt: 'done' (acted on), 'ack', 'snooze', 'dismiss', 'escalated', 'expired',
+    or 'no_data' (the bout ended in a data gap, so nobody knows)."""
+
+    prompt_id: str
+    kind: str
+    created: float
+    resolution: str | None = None
+    resolved_at: float | None = None
+    acted: bool = False  # adherence: the asked-for action was seen within the adherence window
+
+
+def prompt_id(device_id: str, kind: str, created: float) -> str:
+    """The deterministic id of a prompt (replays of the same data give the same ids)."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{device_id}|{kind}|{created:.3f}"))
+
+
+def _minutes(seconds: float) -> int:
+    return int(seconds // 60)
+
+
+_UP = ("standing", "moving", "lying", "off_seat")
+
+
+def _time(value: Any, default: float) -> float:
+    """A time given as epoch seconds or ISO 8601 (as in a bout's JSON)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return float(value)
+
+
+def _since(event: EventLike) -> float:
+    """When the condition an event reports began (its ``start`` or ``since``), else its time."""
+    d = event.data or {}
+    value = d.get("start", d.get("since"))
+    return event.t if value is None else float(value)
+
+
+class Policy:
+    """Turns events/state into prompts; ``tick(now)`` handles the passage of time alone."""
+
+    def __init__(self, config: PolicyConfig = PolicyConfig(), device_id: str = "") -> None:
+        self.config = config
+        self.device_id = device_id
+        self._tz = ZoneInfo(config.timezone)
+        self.sitting = False  # in a sitting bout (as analytics defines it: short stand-ups stay inside)
+        self.bout_start: float | None = None
+        self.upright_since: float | None = None  # up right now, though the bout may not have ended yet
+        self.lean_since: float | None = None
+        self.lean_side = "none"
+        self.lean_si: float | None = None
+        self.crossed_since: float | None = None
+        self.crossed = "none"
+        self._wear_since: float | None = None
+        self._last_checkin: float | None = None
+        self._next_allowed: dict[str, float] = {}
+        self._created: list[float] = []  # creation times of prompts issued, for the hourly limit
+        self._open: dict[str, Prompt] = {}
+        self._issued: dict[str, int] = {}  # prompts issued per kind (rotates the stretches offered)
+        self.outcomes: dict[str, Outcome] = {}
+
+    # ---- inputs -------------------------------------------------------------------------------
+
+    def on_event(self, event: EventLike, now: float) -> list[Prompt]:
+        """Consume one analytics event; returns the prompts it (and the time passed) gives rise to."""
+        data = event.data or {}
+        kind = event.kind
+        prompts: list[Prompt] = []
+        self._seen(now)
+        if kind in ("bout_start", "prolonged_sitting"):
+            if not self.sitting:
+                self._sit(_since(event))
+        elif kind == "bout_end":
+            end = _time(data.get("end"), event.t)
+            if data.get("ended_by", "break") == "break":
+                prompts += self._stand(end, now)
+            else:
+                self._lost(end)
+        elif kind == "break_taken":
+            prompts += self._stand(_time(data.get("bout_end"), event.t), now)
+        elif kind == "posture":
+            self._posture(str(data.get("posture")), event.t)
+        elif kind == "asymmetry":  # data as docs/metrics.md: side, since, si (mat only), lean_deg
+            si = data.get("si")
+            self._lean(None if si is None else float(si), str(data.get("side")), _since(event))
+        elif kind == "crossed_legs":
+            self._cross(str(data.get("side")), _since(event))
+        elif kind == "gap":
+            self._lean(None, "none", event.t)
+            self._cross("none", event.t)
+        return prompts + self.tick(now)
+
+    def on_state(self, state: StateLike, now: float) -> list[Prompt]:
+        """Sync with the streaming engine's state; returns the prompts now due."""
+        self._seen(now)
+        prompts: list[Prompt] = []
+        if state.bout_start is not None:
+            if not self.sitting:
+                self._sit(state.bout_start)
+            self.bout_start = state.bout_start
+        elif self.sitting:
+            if state.posture in _UP:
+                prompts += self._stand(self.upright_since or now, now)
+            else:
+                self._lost(now)
+        self._posture(state.posture, now)
+        if state.posture == "sitting":
+            self._lean(state.asymmetry_si, state.lean_side, now)
+            self._cross(state.crossed, now)
+        return prompts + self.tick(now)
+
+    def on_ack(self, prompt_id: str, action: str, now: float, minutes: float | None = None) -> Outcome | None:
+        """Record the patient's answer: 'ack', 'done', 'dismiss', or 'snooze' (for ``minutes``)."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        outcome = self.outcomes.get(prompt_id)
+        if outcome is None:
+            return None
+        if action == "snooze":
+            # "remind me later": this kind waits for the snooze, then may prompt again at once
+            self._next_allowed[outcome.kind] = now + 60.0 * (minutes or self.config.snooze_min)
+        if outcome.resolution is None or outcome.resolution in ("escalated", "expired"):
+            outcome.resolution, outcome.resolved_at = action, now
+        outcome.acted = outcome.acted or action == "done"
+        self._open.pop(prompt_id, None)
+        return outcome
+
+    def tick(self, now: float) -> list[Prompt]:
+        """Prompts due by time alone: thresholds reached, escalations, check-ins; expires stale ones."""
+        cfg = self.config
+        prompts: list[Prompt] = []
+        self._resolve_cleared(now)
+        for p in list(self._open.values()):
+            if now >= p.expires:
+                self._close(p.id, "expired", now)
+            elif (cfg.escalate_after_min is not None and p.urgency != "high" and p.kind != "checkin"
+                  and now - p.created >= 60.0 * cfg.escalate_after_min and self._still_true(p.kind)):
+                follow = self._issue(p.kind, now, urgency="high", follows=p.id, bypass_cooldown=True)
+                if follow is not None:
+                    self._close(p.id, "escalated", now)
+                    prompts.append(follow)
+        if self.sitting and self.bout_start is not None and self.upright_since is None:
+            sat = now - self.bout_start
+            if sat >= 60.0 * cfg.break_threshold_min:
+                prompts += self._maybe("break", now)
+            if self.lean_since is not None and now - self.lean_since >= 60.0 * cfg.shift_after_min:
+                prompts += self._maybe("shift", now)
+            if self.crossed_since is not None and now - self.crossed_since >= 60.0 * cfg.uncross_after_min:
+                prompts += self._maybe("uncross", now)
+        if cfg.checkin_every_min is not None and self._wear_since is not None:
+            last = self._last_checkin if self._last_checkin is not None else self._wear_since
+            if now - last >= 60.0 * cfg.checkin_every_min:
+                got = self._maybe("checkin", now)
+                if got:
+                    self._last_checkin = now
+                prompts += got
+        return prompts
+
+    @property
+    def open_prompts(self) -> list[Prompt]:
+        """Prompts issued and not yet resolved, escalated or expired."""
+        return list(self._open.values())
+
+    # ---- state tracking ---------------------------------------------------------------------
+
+    def _seen(self, now: float) -> None:
+        if self._wear_since is None:
+            self._wear_since = now
+
+    def _sit(self, start: float) -> None:
+        self.sitting, self.bout_start, self.upright_since = True, start, None
+        self._lean(None, "none", start)
+        self._cross("none", start)
+
+    def _posture(self, posture: str, t: float) -> None:
+        if posture == "sitting":
+            self.upright_since = None
+        elif posture in _UP:
+            if self.upright_since is None:
+                self.upright_since = t
+            self._lean(None, "none", t)
+            self._cross("none", t)
+
+    def _end_bout(self, t: float) -> float:
+        bout_s = t - self.bout_start if self.bout_start is not None else 0.0
+        self.sitting, self.bout_start = False, None
+        self._lean(None, "none", t)
+        self._cross("none", t)
+        return bout_s
+
+    def _lost(self, t: float) -> None:
+        """The bout ended in a data gap: open prompts can be neither credited nor followed up."""
+        self._end_bout(t)
+        for p in list(self._open.values()):
+            if p.kind in ("break", "shift", "uncross"):
+                self._close(p.id, "no_data", t)
+
+    def _stand(self, t: float, now: float) -> list[Prompt]:
+        """The bout ended by a break at ``t``: break prompts done; a long bout earns a stretch prompt."""
+        if not self.sitting:
+            return []
+        bout_s = self._end_bout(t)
+        for p in list(self._open.values()):
+            if p.kind in ("break", "shift", "uncross"):
+                self._close(p.id, "done", t)
+                self.outcomes[p.id].acted = t - p.created <= 60.0 * self.config.adherence_window_min
+        for o in self.outcomes.values():  # got up soon after a break prompt, even if it was acked or snoozed
+            if o.kind == "break" and not o.acted and 0 <= t - o.created <= 60.0 * self.config.adherence_window_min:
+                o.acted = True
+        if bout_s >= 60.0 * self.config.stretch_after_bout_min:
+            return self._maybe("stretch", now, bout_minutes=_minutes(bout_s))
+        return []
+
+    def _lean(self, si: float | None, side: str, since: float) -> None:
+        if si is not None and math.isnan(si):
+            si = None
+        leaning = side in ("left", "right") and (si is None or abs(si) >= self.config.shift_si_pct)
+        if not leaning or not self.sitting:
+            self.lean_since, self.lean_side, self.lean_si = None, "none", None
+            return
+        if self.lean_since is None or side != self.lean_side:
+            self.lean_since, self.lean_side = since, side
+        self.lean_si = None if si is None else abs(float(si))
+
+    def _cross(self, crossed: str, since: float) -> None:
+        if crossed not in ("left", "right") or not self.sitting:
+            self.crossed_since, self.crossed = None, "none"
+        elif self.crossed_since is None or crossed != self.crossed:
+            self.crossed_since, self.crossed = since, crossed
+
+    def _still_true(self, kind: str) -> bool:
+        return {"break": self.sitting and self.upright_since is None, "shift": self.lean_since is not None,
+                "uncross": self.crossed_since is not None}.get(kind, False)
+
+    def _resolve_cleared(self, t: float) -> None:
+        """Open shift/uncross prompts whose condition has gone (sat evenly, uncrossed, got up) are done."""
+        for p in list(self._open.values()):
+            if p.kind in ("shift", "uncross") and not self._still_true(p.kind):
+                self._close(p.id, "done", t)
+                self.outcomes[p.id].acted = t - p.created <= 60.0 * self.config.adherence_window_min
+
+    def _close(self, pid: str, resolution: str, t: float) -> None:
+        self._open.pop(pid, None)
+        o = self.outcomes[pid]
+        if o.resolution is None:
+            o.resolution, o.resolved_at = resolution, t
+
+    # ---- gating and construction ------------------------------------------------------------
+
+    def _maybe(self, kind: str, now: float, **detail: Any) -> list[Prompt]:
+        if any(p.kind == kind for p in self._open.values()):
+            return []
+        p = self._issue(kind, now, **detail)
+        return [p] if p is not None else []
+
+    def _allowed_hours(self, now: float) -> bool:
+        local = datetime.fromtimestamp(now, timezone.utc).astimezone(self._tz).time()
+
+        def inside(window: tuple[str, str]) -> bool:
+            a, b = _parse_hhmm(window[0]), _parse_hhmm(window[1])
+            return a <= local < b if a <= b else (local >= a or local < b)
+
+        cfg = self.config
+        if cfg.working_hours is not None and not inside(cfg.working_hours):
+            return False
+        return cfg.quiet_hours is None or not inside(cfg.quiet_hours)
+
+    def _issue(self, kind: str, now: float, *, urgency: str | None = None, follows: str | None = None,
+               bypass_cooldown: bool = False, **detail: Any) -> Prompt | None:
+        cfg = self.config
+        if not self._allowed_hours(now):
+            return None
+        if now < self._next_allowed.get(kind, float("-inf")) and not bypass_cooldown:
+            return None
+        self._created = [c for c in self._created if now - c < 3600.0]
+        if len(self._created) >= cfg.max_prompts_per_hour:
+            return None
+        prompt = self._build(kind, now, urgency, follows, detail)
+        self._created.append(now)
+        self._issued[kind] = self._issued.get(kind, 0) + 1
+        self._next_allowed[kind] = now + 60.0 * cfg.cooldown_min.get(kind, 0.0)
+        self._open[prompt.id] = prompt
+        self.outcomes[prompt.id] = Outcome(prompt.id, kind, now)
+        return prompt
+
+    def _build(self, kind: str, now: float, urgency: str | None, follows: str | None,
+               detail: dict[str, Any]) -> Prompt:
+        cfg = self.config
+        stretch = None
+        if kind == "break":
+            sat = _minutes(now - (self.bout_start or now))
+            stretch = rotate(BREAK_STRETCHES, self._issued.get("break", 0))
+            walk = f"{cfg.break_walk_min:g} minute" + ("s" if cfg.break_walk_min != 1 else "")
+            message = (f"You have been sitting for {sat} min — stand up and walk for {walk}, "
+                       f"then try: {stretch.name}.")
+            detail = {"bout_minutes": sat, **detail}
+        elif kind == "shift":
+            held = _minutes(now - (self.lean_since or now))
+            other = "right" if self.lean_side == "left" else "left"
+            si = "" if self.lean_si is None else f" (load asymmetry {self.lean_si:.0f}%)"
+            message = (f"You have been leaning onto your {self.lean_side} buttock for {held} min{si} — "
+                       f"shift your weight toward the {other} or sit evenly on both sides.")
+            detail = {"lean_side": self.lean_side, "minutes": held,
+                      "asymmetry_si": None if self.lean_si is None else round(self.lean_si, 1)}
+        elif kind == "uncross":
+            held = _minutes(now - (self.crossed_since or now))
+            message = (f"Your {self.crossed} leg has been crossed over for {held} min — "
+                       f"uncross your legs and put both feet flat on the floor.")
+            detail = {"crossed": self.crossed, "minutes": held}
+        elif kind == "stretch":
+            stretch = rotate(AFTER_BREAK_STRETCHES, self._issued.get("stretch", 0))
+            message = (f"Good, you are up after {detail.get('bout_minutes', 0)} min of sitting. "
+                       f"Now is a good time for: {stretch.name} ({stretch.duration_s} s"
+                       f"{' each side' if stretch.side == 'each' else ''}).")
+        else:  # checkin
+            message = "Check-in: how is your buttock or leg pain right now, from 0 to 10?"
+        if follows is not None:
+            message = "Reminder: " + message
+        return Prompt(
+            id=prompt_id(self.device_id, kind, now), kind=kind, created=now,
+            expires=now + 60.0 * cfg.expiry_min, message=message,
+            urgency=urgency or ("normal" if kind in ("break", "uncross") else "low"),
+            stretch=stretch.id if stretch is not None else None, follows=follows, detail=detail)

@@ -1,0 +1,135 @@
+"""JSON Schemas (draft 2020-12) of every MQTT payload, and the inbound validation built on them.
+
+docs/mqtt-api.md describes the same fields in prose; the tests hold published payloads to these.
+"""
+
+import json
+from datetime import datetime, timezone
+
+from jsonschema import Draft202012Validator
+
+from sitload.errors import MessageError
+
+SCHEMA_VERSION = 1
+MAX_INBOUND_BYTES = 4096
+
+_ISO = {"type": "string", "format": "date-time", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"}
+_ID = {"type": "string", "minLength": 1, "maxLength": 64}
+_HEADER = {"schema": {"const": SCHEMA_VERSION}, "id": _ID, "created": _ISO}
+
+ALERT = {
+    "type": "object",
+    "required": ["schema", "id", "kind", "created", "expires", "message", "urgency", "stretch", "follows",
+                 "detail"],
+    "additionalProperties": False,
+    "properties": {
+        **_HEADER,
+        "kind": {"enum": ["break", "shift", "uncross", "stretch", "checkin"]},
+        "expires": _ISO,
+        "message": {"type": "string", "minLength": 1, "maxLength": 500},
+        "urgency": {"enum": ["low", "normal", "high"]},
+        "stretch": {"oneOf": [{"type": "null"}, {
+            "type": "object", "required": ["id", "name", "position", "side", "steps", "duration_s"],
+            "additionalProperties": False,
+            "properties": {"id": _ID, "name": {"type": "string"},
+                           "position": {"enum": ["supine", "seated", "standing"]},
+                           "side": {"enum": ["each", "left", "right", "both"]},
+                           "steps": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                           "duration_s": {"type": "integer", "minimum": 1}}}]},
+        "follows": {"oneOf": [{"type": "null"}, _ID]},
+        "detail": {"type": "object", "additionalProperties": {"type": ["string", "number", "null"]}},
+    },
+}
+
+STATE = {
+    "type": "object",
+    "required": ["schema", "id", "kind", "created", "posture", "bout_minutes", "asymmetry_si", "lean_side",
+                 "crossed"],
+    "additionalProperties": False,
+    "properties": {
+        **_HEADER,
+        "kind": {"const": "state"},
+        "posture": {"enum": ["sitting", "standing", "moving", "lying", "unknown"]},
+        "bout_minutes": {"type": ["number", "null"], "minimum": 0},
+        "asymmetry_si": {"type": ["number", "null"], "minimum": -200, "maximum": 200},
+        "lean_side": {"enum": ["left", "right", "none"]},
+        "crossed": {"enum": ["left", "right", "none"]},
+    },
+}
+
+PRESENCE = {
+    "type": "object",
+    "required": ["schema", "id", "kind", "created", "online"],
+    "additionalProperties": False,
+    "properties": {**_HEADER, "kind": {"enum": ["status", "prompter"]}, "online": {"type": "boolean"}},
+}
+
+ACK = {
+    "type": "object",
+    "required": ["schema", "id", "action"],
+    "additionalProperties": False,
+    "properties": {
+        "schema": {"const": SCHEMA_VERSION},
+        "id": _ID,
+        "action": {"enum": ["ack", "snooze", "dismiss", "done"]},
+        "minutes": {"type": "number", "exclusiveMinimum": 0, "maximum": 240},
+        "time": _ISO,
+    },
+}
+
+SYMPTOM = {
+    "type": "object",
+    "required": ["schema", "id", "pain", "time"],
+    "additionalProperties": False,
+    "properties": {
+        "schema": {"const": SCHEMA_VERSION},
+        "id": _ID,
+        "pain": {"type": "integer", "minimum": 0, "maximum": 10},
+        "location": {"enum": ["buttock", "hip", "thigh", "calf", "foot", "low-back", "other"]},
+        "side": {"enum": ["left", "right", "both", "none"]},
+        "tingling": {"type": "boolean"},
+        "note": {"type": "string", "maxLength": 500},
+        "time": _ISO,
+    },
+}
+
+VALIDATORS = {name: Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+              for name, schema in {"alert": ALERT, "state": STATE, "status": PRESENCE, "prompter": PRESENCE,
+                                   "ack": ACK, "symptom": SYMPTOM}.items()}
+
+
+def iso(t: float) -> str:
+    """UTC epoch seconds as ISO 8601 with a Z, millisecond precision."""
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_iso(text: str) -> float:
+    """ISO 8601 (with Z or offset) to UTC epoch seconds."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        raise ValueError(f"time {text!r} has no time zone")
+    return dt.timestamp()
+
+
+def decode_inbound(topic_name: str, payload: bytes) -> dict:
+    """Check an inbound payload (size, UTF-8 JSON, schema version, fields); raise MessageError naming why."""
+    if len(payload) > MAX_INBOUND_BYTES:
+        raise MessageError(f"{len(payload)} bytes is over the {MAX_INBOUND_BYTES}-byte limit")
+    try:
+        doc = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"not UTF-8 JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise MessageError("payload is not a JSON object")
+    if doc.get("schema") != SCHEMA_VERSION:
+        raise MessageError(f"schema version {doc.get('schema')!r} is not {SCHEMA_VERSION}")
+    error = next(iter(sorted(VALIDATORS[topic_name].iter_errors(doc), key=lambda e: list(e.path))), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.path) or "payload"
+        raise MessageError(f"{where}: {error.message}")
+    if "time" in doc:
+        try:
+            from_iso(doc["time"])
+        except ValueError as exc:
+            raise MessageError(f"time: {exc}") from exc
+    return doc

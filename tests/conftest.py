@@ -1,0 +1,110 @@
+"""Shared fixtures: a real Mosquitto broker on a free loopback port."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from alerts import Prompt
+from alerts.policy import prompt_id
+
+FAST = {"reconnect_min_s": 1, "reconnect_max_s": 1}
+"""Reconnect settings for MQTT tests: retry every second."""
+
+
+def wait_until(cond, timeout: float = 8.0, what: str = "condition") -> None:
+    """Poll ``cond`` until true; AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def make_prompt(device: str, kind: str = "break", expires_in: float = 900.0, created: float | None = None) -> Prompt:
+    """A prompt as the policy would make it (deterministic id), created now unless given."""
+    created = time.time() if created is None else created
+    return Prompt(prompt_id(device, kind, created), kind, created, created + expires_in,
+                  f"You have been sitting for 31 min — stand up ({kind})", stretch="standing-hip-hinge")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _find_mosquitto() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None)
+
+
+def require_mosquitto() -> str:
+    """The mosquitto binary; fails the test in CI when it is missing, skips it elsewhere."""
+    exe = _find_mosquitto()
+    if exe is None:
+        reason = "the mosquitto binary is not installed (Debian/Ubuntu: apt-get install mosquitto)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return exe
+
+
+@dataclass
+class MosquittoBroker:
+    """A Mosquitto process; ``stop()`` and ``start()`` keep the same port (for outage tests).
+
+    ``settings`` are mosquitto.conf lines for the listener (TLS files) and security (auth).
+    """
+
+    exe: str
+    workdir: Path
+    host: str = "127.0.0.1"
+    port: int = field(default_factory=_free_port)
+    settings: str = "allow_anonymous true"
+    tls: bool = False
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        conf = self.workdir / "mosquitto.conf"
+        # as root, mosquitto would drop to its own user and could not read the test's private files
+        user = "user root\n" if os.geteuid() == 0 else ""
+        conf.write_text(f"listener {self.port} {self.host}\n{self.settings}\npersistence false\n{user}"
+                        "log_dest stderr\nlog_type error\nlog_type warning\n")
+        self.proc = subprocess.Popen([self.exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=open(self.workdir / "mosquitto.log", "ab"))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}; see {self.workdir}/mosquitto.log")
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not accept connections on {self.host}:{self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory):
+    """The real Mosquitto broker (anonymous, plain TCP on loopback), shared by the session."""
+    broker = MosquittoBroker(require_mosquitto(), tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    yield broker
+    broker.stop()

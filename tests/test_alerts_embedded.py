@@ -1,0 +1,69 @@
+"""The embedded amqtt broker (MQTT 3.1.1) with sitload's own clients: fallback, delivery, expiry by field."""
+
+import json
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from alerts import AlertPublisher, Prompter, start_embedded_broker
+from alerts.messages import alert_payload
+from conftest import FAST, make_prompt, wait_until
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    broker = start_embedded_broker()
+    yield broker
+    broker.stop()
+
+
+def test_v5_client_falls_back_to_311_and_prompts_flow_both_ways(embedded, tmp_path):
+    assert embedded.url.startswith("mqtt://127.0.0.1:")
+    acks = []
+    pub = AlertPublisher(embedded.url, "emb1", outbox_path=tmp_path / "o.db", on_ack=acks.append, **FAST)  # auto
+    prompter = Prompter(embedded.url, "emb1", protocol=embedded.protocol, **FAST)
+    try:
+        p = make_prompt("emb1")
+        pub.publish_prompt(p)
+        wait_until(lambda: prompter.prompts, timeout=12, what="prompt through amqtt")
+        assert pub.conn.protocol == "3.1.1"  # amqtt refused/ignored MQTT v5
+        assert prompter.prompts[0]["id"] == p.id and prompter.prompts[0]["stretch"]["id"] == "standing-hip-hinge"
+        wait_until(lambda: pub.outbox.state(p.id) == "delivered", what="PUBACK from amqtt")
+        assert prompter.ack(p.id, "done")
+        wait_until(lambda: acks, what="ack through amqtt")
+        assert (acks[0].prompt_id, acks[0].action) == (p.id, "done")
+    finally:
+        prompter.close()
+        pub.close()
+
+
+def test_prompter_drops_expired_prompts_by_their_expires_field(embedded):
+    """Without MQTT v5 message expiry, a stale prompt can reach the prompter; it must not be shown."""
+    prompter = Prompter(embedded.url, "emb2", protocol="3.1.1", **FAST)
+    raw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    raw.connect(embedded.host, embedded.port)
+    raw.loop_start()
+    try:
+        wait_until(lambda: prompter.conn.connected, what="prompter connected")
+        time.sleep(0.3)
+        stale = make_prompt("emb2", "shift", expires_in=-1.0)
+        fresh = make_prompt("emb2", "break")
+        for p in (stale, fresh, fresh):  # fresh twice: shown once
+            raw.publish(prompter.topics.alert, json.dumps(alert_payload(p)), qos=1).wait_for_publish(2)
+        wait_until(lambda: prompter.prompts, what="fresh prompt")
+        time.sleep(0.3)
+        assert [d["id"] for d in prompter.prompts] == [fresh.id]
+        assert prompter.dropped_expired == [stale.id]
+    finally:
+        raw.loop_stop()
+        raw.disconnect()
+        prompter.close()
+
+
+def test_stop_is_idempotent_and_frees_the_port():
+    broker = start_embedded_broker()
+    broker.stop()
+    broker.stop()
+    again = start_embedded_broker(port=broker.port)
+    again.stop()

@@ -1,0 +1,92 @@
+"""Broker URLs, topics, payload round trips, inbound validation and the outbox (no broker needed)."""
+
+import json
+
+import pytest
+
+from alerts.messages import AckMessage, SymptomReport, alert_payload, state_payload
+from alerts.mqtt_transport import Topics, parse_broker_url
+from alerts.outbox import Outbox, OutboxEntry
+from alerts.schemas import VALIDATORS, decode_inbound, from_iso, iso
+from conftest import make_prompt
+from sitload.errors import ConfigError, MessageError
+
+
+def test_broker_urls():
+    a = parse_broker_url("mqtt://broker.local")
+    assert (a.host, a.port, a.tls, a.username) == ("broker.local", 1883, False, None)
+    b = parse_broker_url("mqtts://pat%40home:s3cr%2Ft@10.0.0.2:8884")
+    assert (b.host, b.port, b.tls, b.username, b.password) == ("10.0.0.2", 8884, True, "pat@home", "s3cr/t")
+    assert parse_broker_url("mqtts://h").port == 8883
+    for bad in ("http://h:1883", "mqtt://", "h:1883", "mqtt://h:99999"):
+        with pytest.raises(ConfigError):
+            parse_broker_url(bad)
+
+
+def test_topics_and_device_ids():
+    t = Topics("sitload/v1", "hip-7f3a")
+    assert (t.alert, t.ack, t.status) == ("sitload/v1/hip-7f3a/alert", "sitload/v1/hip-7f3a/ack",
+                                          "sitload/v1/hip-7f3a/status")
+    for bad_device in ("", "a/b", "x+", "#", "Jane Doe", "d" * 65):
+        with pytest.raises(ConfigError):
+            Topics("sitload/v1", bad_device)
+    with pytest.raises(ConfigError):
+        Topics("sitload/#", "dev")
+
+
+def test_iso_round_trip_is_utc_with_z():
+    assert iso(1772438400.25) == "2026-03-02T08:00:00.250Z"
+    assert from_iso("2026-03-02T09:00:00+01:00") == 1772438400.0
+    with pytest.raises(ValueError):
+        from_iso("2026-03-02T08:00:00")
+
+
+def test_alert_and_state_payloads_match_their_schemas():
+    p = make_prompt("dev1", created=1772438400.0)
+    doc = alert_payload(p)
+    VALIDATORS["alert"].validate(doc)
+    assert (doc["created"], doc["expires"]) == ("2026-03-02T08:00:00.000Z", "2026-03-02T08:15:00.000Z")
+
+    class Standing:
+        posture, bout_start, bout_minutes, asymmetry_si, lean_side, crossed = "standing", None, 0.0, None, "none", "none"
+    s = state_payload(Standing(), 1772438400.0)
+    VALIDATORS["state"].validate(s)
+    assert s["bout_minutes"] is None and s["asymmetry_si"] is None
+
+
+def test_inbound_round_trips():
+    ack = AckMessage("p1", "snooze", 15.0, 1772438400.0)
+    assert AckMessage.from_json(decode_inbound("ack", json.dumps(ack.to_json()).encode())) == ack
+    rep = SymptomReport("s1", 4, 1772438400.0, "buttock", "right", False, "sat 2 h in the car")
+    assert SymptomReport.from_json(decode_inbound("symptom", json.dumps(rep.to_json()).encode())) == rep
+
+
+@pytest.mark.parametrize("payload, reason", [
+    (b'{"schema": 1, "id": "p1", "action": "ack", "extra": 1}', "Additional properties"),
+    (b'{"schema": 1, "action": "ack"}', "'id' is a required property"),
+    (b'{"schema": "1", "id": "p1", "action": "ack"}', "schema version '1' is not 1"),
+    (b'{"schema": 1, "id": "", "action": "ack"}', "id:"),
+    (b'{"schema": 1, "id": "p1", "action": "ack", "time": "2026-03-02 08:00"}', "time:"),
+    (b"null", "not a JSON object"),
+])
+def test_inbound_ack_rejections_name_the_problem(payload, reason):
+    with pytest.raises(MessageError, match=reason.replace("(", r"\(")):
+        decode_inbound("ack", payload)
+
+
+def test_outbox_is_idempotent_and_durable(tmp_path):
+    path = tmp_path / "outbox.db"
+    box = Outbox(path)
+    e1 = OutboxEntry("a", "{}", 10.0, 100.0)
+    e2 = OutboxEntry("b", "{}", 5.0, 100.0)
+    assert box.add(e1) and box.add(e2) and not box.add(e1)
+    assert [e.id for e in box.pending()] == ["b", "a"]  # oldest first
+    box.mark("b", "delivered", 20.0)
+    box.mark("b", "expired", 30.0)  # a final state is final
+    box.close()
+    box = Outbox(path)
+    assert box.state("b") == "delivered" and [e.id for e in box.pending()] == ["a"]
+    assert not box.add(e2)  # delivered ids still dedupe
+    box.prune(20.0 + 8 * 86400)
+    assert box.state("b") is None and box.state("a") == "pending"
+    box.close()
