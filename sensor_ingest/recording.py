@@ -268,6 +268,9 @@ class Recording:
     def prompts(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM prompts ORDER BY t")
 
+    def acks(self) -> pd.DataFrame:
+        return self._frame("SELECT * FROM acks ORDER BY t")
+
     def close(self) -> None:
         self._db.close()
 

@@ -48,3 +48,12 @@ class SampleBatch:
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
+
+    def select(self, index) -> "SampleBatch":
+        """The samples at ``index`` (a slice, mask or index array); the gap fields are kept."""
+        def pick(x):
+            return None if x is None else x[index]
+
+        return SampleBatch(self.kind, self.t[index], pick(self.accel), pick(self.gyro),
+                           pick(self.pressure), self.first_seq, self.gap_before_s,
+                           self.missing_frames)

@@ -1,9 +1,275 @@
-"""`sitload scan` and `sitload monitor`: the BLE side of the CLI."""
+"""`sitload scan` and `sitload monitor`: the BLE side of the CLI.
+
+Both run on bleak. With the platform backend they reach hardware; with ``--simulate`` they start
+simulated sensors as GATT peripherals on the in-process virtual radio (``firmware_sim.
+gatt_peripheral``) and reach them through bleak with the virtual-radio backend
+(``sensor_ingest.bumble_backend``): the very same scan / connect / decode / record path.
+The BLE stack is imported when a command runs, not when the parser is built (keeps `--help` fast).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sensor_ingest.samples import SensorKind
+from sitload.errors import BluetoothError, ConfigError
+
+if TYPE_CHECKING:
+    from firmware_sim import SimulatedSensor
+    from firmware_sim.gatt_peripheral import SimulatedPeripheral
+    from sensor_ingest.ble_ingest import LinkStatus, SensorLink
+    from sensor_ingest.recording import RecordingWriter
+
+STATUS_EVERY_S = 1.0
+SIM_KINDS = ("thigh-imu", "hip-imu", "pressure")  # order in which `scan --simulate N` makes sensors
 
 
 def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register the BLE subcommands (none yet)."""
+    """Register `scan` and `monitor`."""
+    p = sub.add_parser("scan", help="list nearby sitload sensors with signal strength and battery")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to scan (default 5)")
+    p.add_argument("--simulate", type=int, metavar="N",
+                   help="scan N simulated sensors on the virtual radio instead of hardware")
+    p.set_defaults(func=scan_command)
+
+    p = sub.add_parser("monitor", help="stream sensors live: decode, record, show status",
+                       description="Connect to sensors (reconnecting after drops), decode and "
+                       "record every frame until Ctrl-C, or until a simulated run ends.")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--address", action="append", metavar="ADDR",
+                        help="sensor address (repeat for several sensors)")
+    target.add_argument("--simulate", metavar="SCENARIO",
+                        help="stream a simulated sensor over the virtual radio")
+    p.add_argument("--record", metavar="FILE", help="write a recording (a new file)")
+    p.add_argument("--broker", metavar="URL",
+                   help="MQTT broker (mqtt://host:port) for prompts and state")
+    sim = p.add_argument_group("simulation (with --simulate)")
+    sim.add_argument("--sensor", choices=[k.cli_name for k in SensorKind],
+                     help="simulated sensor (default thigh-imu)")
+    sim.add_argument("--seed", type=int, help="simulation seed (default 1)")
+    sim.add_argument("--speed", type=float, help="X times real time (default 1)")
+    sim.add_argument("--minutes", type=float, help="wear minutes to stream (default: whole day)")
+    p.set_defaults(func=monitor_command)
+
+
+# -- scan ---------------------------------------------------------------------------------------
+def scan_command(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
+    if args.simulate is not None and not 1 <= args.simulate <= 32:
+        raise ConfigError(f"--simulate takes 1..32 sensors, got {args.simulate}")
+    rows = asyncio.run(_scan_simulated(args.simulate, args.timeout) if args.simulate
+                       else _scan(args.timeout))
+    if not rows:
+        print("no sitload sensors found", file=sys.stderr)
+        return 0
+    print(f"{'address':17}  {'name':22} {'rssi':>5}  battery")
+    for address, name, rssi, battery in rows:
+        level = "?" if battery is None else f"{battery}%"
+        print(f"{address:17}  {name:22} {rssi:>5}  {level}")
+    return 0
+
+
+async def _scan(timeout: float, *, scanner=None, client=None, expect: int | None = None,
+                radio=None) -> list[tuple[str, str, int, int | None]]:
+    """(address, name, rssi, battery) of each sensor found; backends None = hardware."""
+    from sensor_ingest.ble_ingest import read_battery, scan_sensors
+
+    extra = {} if radio is None else {"radio": radio}
+    adverts = await scan_sensors(timeout, expect=expect, backend=scanner, **extra)
+    return [(a.address, a.name, a.rssi, await read_battery(a.device, backend=client, **extra))
+            for a in adverts]
+
+
+async def _scan_simulated(n: int, timeout: float) -> list[tuple[str, str, int, int | None]]:
+    from firmware_sim import SimulatedSensor
+    from firmware_sim.gatt_peripheral import SimulatedPeripheral, VirtualRadio
+    from sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
+
+    sims = [SimulatedSensor("desk-day", SIM_KINDS[i % 3], seed=1 + i // 3) for i in range(n)]
+    radio = VirtualRadio(sims[0].start_utc)
+    peripherals = [SimulatedPeripheral(radio, sim) for sim in sims]
+    for peripheral in peripherals:
+        await peripheral.start()
+    try:
+        return await _scan(timeout, scanner=BumbleScanner, client=BumbleClient, expect=n,
+                           radio=radio)
+    finally:
+        for peripheral in peripherals:
+            await peripheral.close()
+
+
+# -- monitor ------------------------------------------------------------------------------------
+def monitor_command(args: argparse.Namespace) -> int:
+    from sensor_ingest.recording import RecordingWriter
+
+    sim_only = {"--sensor": args.sensor, "--seed": args.seed, "--speed": args.speed,
+                "--minutes": args.minutes}
+    if args.address:
+        given = [flag for flag, value in sim_only.items() if value is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --simulate")
+    elif args.speed is not None and args.speed <= 0:
+        raise ConfigError(f"--speed must be > 0, got {args.speed}")
+    elif args.minutes is not None and args.minutes <= 0:
+        raise ConfigError(f"--minutes must be > 0, got {args.minutes}")
+    from sitload.live import LiveSessions
+    from sitload.pipeline import ReplayTimeline
+
+    meta = {"source": "ble"}
+    sims = []
+    if args.simulate:
+        from firmware_sim import SimulatedSensor
+
+        sensor, seed = args.sensor or "thigh-imu", 1 if args.seed is None else args.seed
+        sims = [SimulatedSensor(args.simulate, sensor, seed=seed,
+                                hours=None if args.minutes is None else args.minutes / 60)]
+        meta.update(transport="virtual radio", scenario=args.simulate, seed=str(seed),
+                    sensor=sensor)
+    recording = RecordingWriter(args.record, meta=meta) if args.record else None
+    sessions = LiveSessions(broker_url=args.broker, recording=recording,
+                            timeline=ReplayTimeline(args.speed or 1.0) if sims else None)
+    status = StatusLine(sys.stderr, sessions.posture)
+    options = {"on_batches": lambda link, batches: sessions.feed(
+        link.device.address, link.status.name, link.status.kind, batches)}
+    links: list[SensorLink] = []
+    try:
+        if sims:
+            links, _ = asyncio.run(monitor_simulated(
+                sims, recording, speed=args.speed or 1.0, on_tick=status.show,
+                link_options=options))
+        else:
+            asyncio.run(_monitor_hardware(args.address, recording, links, status.show, options))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a live monitor ends; the links have closed and flushed
+    finally:
+        status.end()
+        sessions.close()
+        if recording is not None:
+            recording.close()
+    for link in links:
+        print(summary(link.status))
+        for prompt in sessions.prompts(link.device.address):
+            print(f"  prompt [{prompt.kind}] {prompt.message}")
+    if args.record:
+        print(f"recording: {args.record}")
+    return 0
+
+
+async def _monitor_hardware(addresses: Sequence[str], recording: RecordingWriter | None,
+                            links: list[SensorLink], on_tick: Callable, options: dict) -> None:
+    from sensor_ingest.ble_ingest import Ingestor, find_sensor
+
+    devices = [await find_sensor(address) for address in addresses]
+    ingestor = Ingestor(devices, recording, options)
+    links.extend(ingestor.links)
+    ticker = asyncio.create_task(_tick(ingestor.links, on_tick))
+    try:
+        await ingestor.run()
+    finally:
+        ticker.cancel()
+
+
+async def monitor_simulated(sims: Sequence[SimulatedSensor], recording: RecordingWriter | None,
+                            *, speed: float = 1.0, keep_sent: bool = False,
+                            on_tick: Callable | None = None, link_options: dict | None = None,
+                            scan_timeout: float = 5.0, drain_s: float = 5.0
+                            ) -> tuple[list[SensorLink], list[SimulatedPeripheral]]:
+    """Stream ``sims`` as peripherals on a fresh virtual radio through the live ingest path until
+    every run has ended and its frames have arrived; returns the links and the peripherals.
+    ``link_options`` go to each ``SensorLink`` (e.g. ``on_batches``, ``on_availability``)."""
+    from firmware_sim.gatt_peripheral import SimulatedPeripheral, VirtualRadio
+    from sensor_ingest.ble_ingest import Ingestor, scan_sensors
+    from sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
+
+    radio = VirtualRadio(min(s.start_utc for s in sims), speed)
+    peripherals = [SimulatedPeripheral(radio, sim, keep_sent=keep_sent) for sim in sims]
+    streams = [asyncio.create_task(p.run(), name=f"sim {p.sim.name}") for p in peripherals]
+    ticker = None
+    ingest = None
+    try:
+        adverts = await scan_sensors(scan_timeout, expect=len(sims), backend=BumbleScanner,
+                                     radio=radio)
+        wanted = {p.address for p in peripherals}
+        ingestor = Ingestor([a.device for a in adverts if a.address in wanted], recording,
+                            {"client_backend": BumbleClient, "backend_kwargs": {"radio": radio},
+                             "clock": radio.clock.now, **(link_options or {})})
+        if len(ingestor.links) < len(sims):
+            raise BluetoothError(f"only {len(ingestor.links)} of {len(sims)} simulated sensors "
+                                 f"advertised within {scan_timeout:g} s")
+        ingest = asyncio.create_task(ingestor.run())
+        if on_tick is not None:
+            ticker = asyncio.create_task(_tick(ingestor.links, on_tick))
+        await asyncio.gather(*streams)
+        by_address = {link.device.address: link for link in ingestor.links}
+        deadline = time.monotonic() + drain_s
+        while time.monotonic() < deadline and any(
+                by_address[p.address].received < p.frames_sent for p in peripherals):
+            await asyncio.sleep(0.02)
+        return ingestor.links, peripherals
+    finally:
+        for task in (ticker, ingest, *streams):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (ticker, ingest, *streams) if t is not None),
+                             return_exceptions=True)
+        for peripheral in peripherals:
+            await peripheral.close()
+
+
+async def _tick(links: Sequence[SensorLink], on_tick: Callable) -> None:
+    previous = [0] * len(links)
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(STATUS_EVERY_S)
+        now = time.monotonic()
+        rates = [(link.status.frames - before) / (now - last)
+                 for link, before in zip(links, previous)]
+        previous = [link.status.frames for link in links]
+        last = now
+        on_tick([(link.status, rate) for link, rate in zip(links, rates)])
+
+
+# -- output -------------------------------------------------------------------------------------
+def status_text(status: LinkStatus, frames_per_s: float, posture: str | None = None) -> str:
+    battery = "?" if status.battery is None else f"{status.battery}%"
+    return (f"{status.name} {status.state} {frames_per_s:.0f} fr/s gaps {status.gaps} "
+            f"({status.missing_frames} lost) bad {status.bad_frames} batt {battery}"
+            + (f" {posture}" if posture else ""))
+
+
+def summary(status: LinkStatus) -> str:
+    battery = "?" if status.battery is None else f"{status.battery}%"
+    return (f"{status.name} ({status.address}): {status.frames} frames, {status.bad_frames} bad, "
+            f"{status.gaps} gaps ({status.missing_frames} frames lost), "
+            f"{status.connects} connections, battery {battery}")
+
+
+@dataclass
+class StatusLine:
+    """One live line on a terminal (nothing when the stream is not a terminal)."""
+
+    stream: object
+    posture: Callable[[str], str | None]
+    _width: int = 0
+
+    def show(self, rows: list[tuple[LinkStatus, float]]) -> None:
+        if not self.stream.isatty():
+            return
+        text = " | ".join(status_text(s, r if math.isfinite(r) else 0.0, self.posture(s.address))
+                          for s, r in rows)
+        self.stream.write("\r" + text.ljust(self._width))
+        self.stream.flush()
+        self._width = len(text)
+
+    def end(self) -> None:
+        if self._width:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -37,3 +37,7 @@ class ConfigError(SitloadError):
 
 class MessageError(SitloadError):
     """An inbound MQTT message that is malformed, oversized or of the wrong schema."""
+
+
+class BluetoothError(SitloadError):
+    """No usable Bluetooth adapter, or a sensor that cannot be found or read."""

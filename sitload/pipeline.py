@@ -1,16 +1,28 @@
-"""Wiring of the stages for one recorded session: decode -> analytics -> alert policy -> MQTT."""
+"""Wiring of the stages for one device: decoded batches -> analytics -> alert policy -> prompts.
+
+The same ``SessionPipeline`` serves live monitoring and replay. The policy sees the engine's state
+at fixed steps of data time (every ``STEP_S`` seconds of UTC), never at the edges of whatever
+batches the transport happened to deliver, so a recording gives the same prompts live, replayed
+at any speed, or replayed as fast as possible.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from alerts import Policy, PolicyConfig, Prompt
-from analytics import AnalysisResult, Engine
+import numpy as np
+
+from alerts import AckMessage, Policy, PolicyConfig, Prompt
+from analytics import AnalysisResult, Engine, EngineState
 from sensor_ingest.recording import Recording
 from sensor_ingest.replay import decoder_for, describe_end, replay_batches
+from sensor_ingest.samples import SampleBatch, SensorKind
 from sensor_ingest.stream_decoder import DecodeStats, Gap
+
+STEP_S = 5.0
 
 
 @dataclass
@@ -50,40 +62,85 @@ class ReplayTimeline:
         return replace(prompt, created=created, expires=created + lifetime)
 
 
+class SessionPipeline:
+    """Engine and prompt policy of one device. ``feed`` batches in arrival order; ``ack`` may be
+    called from another thread (e.g. the MQTT network thread)."""
+
+    def __init__(self, kind: SensorKind, device_id: str, *,
+                 policy_config: PolicyConfig | None = None,
+                 on_prompt: Callable[[Prompt], None] | None = None,
+                 on_state: Callable[[EngineState], None] | None = None,
+                 timeline: ReplayTimeline | None = None, step_s: float = STEP_S):
+        self.engine = Engine(kind)
+        self.policy = Policy(policy_config or PolicyConfig(), device_id=device_id)
+        self.prompts: list[Prompt] = []
+        self._on_prompt = on_prompt
+        self._on_state = on_state
+        self._timeline = timeline
+        self._step = step_s
+        self._window: int | None = None
+        self._data_now = 0.0
+        self._lock = threading.Lock()
+
+    def feed(self, batch: SampleBatch) -> None:
+        if len(batch) == 0:
+            return
+        if self._timeline is not None:
+            self._timeline.observe(float(batch.t[-1]))
+        self._data_now = float(batch.t[-1])
+        windows = np.floor(batch.t / self._step).astype(np.int64)
+        cuts = [0, *(np.flatnonzero(np.diff(windows)) + 1).tolist(), len(batch)]
+        with self._lock:
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                window = int(windows[a])
+                if self._window is not None and window != self._window:
+                    self._step_state((self._window + 1) * self._step)
+                self._window = window
+                piece = batch if (a, b) == (0, len(batch)) else batch.select(slice(a, b))
+                for event in self.engine.feed(piece):
+                    self._emit(self.policy.on_event(event, event.t))
+
+    def finish(self) -> None:
+        with self._lock:
+            for event in self.engine.finish():
+                self._emit(self.policy.on_event(event, event.t))
+
+    def ack(self, message: AckMessage) -> None:
+        """Apply the patient's answer at the session's current data time."""
+        with self._lock:
+            self.policy.on_ack(message.prompt_id, message.action, self._data_now,
+                               message.minutes)
+
+    def _step_state(self, now: float) -> None:
+        state = self.engine.state
+        self._emit(self.policy.on_state(state, now))
+        if self._on_state is not None:
+            self._on_state(state)
+
+    def _emit(self, prompts: list[Prompt]) -> None:
+        for prompt in prompts:
+            self.prompts.append(prompt)
+            if self._on_prompt is not None:
+                self._on_prompt(prompt)
+
+
 def run_session(rec: Recording, *, speed: float | None = None,
                 policy_config: PolicyConfig | None = None,
                 on_prompt: Callable[[Prompt], None] | None = None,
-                on_state: Callable[[object], None] | None = None,
+                on_state: Callable[[EngineState], None] | None = None,
                 timeline: ReplayTimeline | None = None,
                 device_id: str | None = None) -> SessionResult:
     """Replay the recording's first device through the engine and the prompt policy.
 
-    Prompts are timed by the data (``now`` is the time of the data that raised them), so a
-    replay gives the same prompts at any speed; ``timeline`` (if given) sees the data time before
-    each batch's events are handled, for mapping prompts to wall-clock time.
+    Prompts are timed by the data (``now`` is the data time that raised them), so a replay gives
+    the same prompts at any speed.
     """
     device = rec.device()
     decoder = decoder_for(rec, device.id)
-    engine = Engine(device.kind)
-    policy = Policy(policy_config or PolicyConfig(), device_id=device_id or device.name)
-    prompts: list[Prompt] = []
-
-    def handle(new: list[Prompt]) -> None:
-        for prompt in new:
-            prompts.append(prompt)
-            if on_prompt is not None:
-                on_prompt(prompt)
-
+    pipeline = SessionPipeline(device.kind, device_id or device.name, policy_config=policy_config,
+                               on_prompt=on_prompt, on_state=on_state, timeline=timeline)
     for batch in replay_batches(rec, device.id, speed=speed, decoder=decoder):
-        if timeline is not None:
-            timeline.observe(float(batch.t[-1]))
-        for event in engine.feed(batch):
-            handle(policy.on_event(event, event.t))
-        now = float(batch.t[-1])
-        handle(policy.on_state(engine.state, now))
-        if on_state is not None:
-            on_state(engine.state)
-    for event in engine.finish():
-        handle(policy.on_event(event, event.t))
-    return SessionResult(engine.result(), prompts, decoder.stats, decoder.gaps,
+        pipeline.feed(batch)
+    pipeline.finish()
+    return SessionResult(pipeline.engine.result(), pipeline.prompts, decoder.stats, decoder.gaps,
                          describe_end(rec, device.id), [device.address])

@@ -1,0 +1,106 @@
+"""Live sessions: every connected sensor's batches through its SessionPipeline, prompts out over
+MQTT, the patient's acks and pain reports back into the policy and the recording.
+
+Inbound MQTT messages arrive on paho's network thread; they are queued and applied on the thread
+that feeds the data (the recording writer and the policy are used from that one thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alerts import AckMessage, AlertPublisher, Prompt, SymptomReport
+from alerts.messages import alert_payload
+from sensor_ingest.recording import RecordingWriter
+from sensor_ingest.samples import SampleBatch, SensorKind
+from sitload.pipeline import ReplayTimeline, SessionPipeline
+
+log = logging.getLogger("sitload.live")
+
+
+def state_dir() -> Path:
+    """Where undelivered prompts wait (``$SITLOAD_STATE_DIR``, else ~/.local/state/sitload)."""
+    return Path(os.environ.get("SITLOAD_STATE_DIR") or Path.home() / ".local/state/sitload")
+
+
+@dataclass
+class _Session:
+    pipeline: SessionPipeline
+    publisher: AlertPublisher | None
+    inbox: deque = field(default_factory=deque)
+
+
+class LiveSessions:
+    """One ``SessionPipeline`` (and, with a broker, one ``AlertPublisher``) per sensor address."""
+
+    def __init__(self, *, broker_url: str | None = None, recording: RecordingWriter | None = None,
+                 outbox_dir: Path | None = None, timeline: ReplayTimeline | None = None):
+        """``timeline`` maps data time to wall time for prompts (simulated sensors run faster than
+        the wall clock); hardware needs none."""
+        self.broker_url = broker_url
+        self.recording = recording
+        self.outbox_dir = outbox_dir or state_dir()
+        self.timeline = timeline
+        self._sessions: dict[str, _Session] = {}
+
+    def feed(self, address: str, name: str, kind: SensorKind, batches: list[SampleBatch]) -> None:
+        session = self._sessions.get(address) or self._start(address, name, kind)
+        self._apply_inbox(session)
+        for batch in batches:
+            session.pipeline.feed(batch)
+
+    def posture(self, address: str) -> str | None:
+        session = self._sessions.get(address)
+        return None if session is None else session.pipeline.engine.state.posture
+
+    def prompts(self, address: str) -> list[Prompt]:
+        session = self._sessions.get(address)
+        return [] if session is None else session.pipeline.prompts
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.pipeline.finish()
+            self._apply_inbox(session)
+            if session.publisher is not None:
+                session.publisher.close()
+
+    def _start(self, address: str, name: str, kind: SensorKind) -> _Session:
+        device_id = name or address.replace(":", "")
+        inbox: deque = deque()
+        publisher = None
+        if self.broker_url:
+            self.outbox_dir.mkdir(parents=True, exist_ok=True)
+            publisher = AlertPublisher(self.broker_url, device_id,
+                                       outbox_path=self.outbox_dir / f"{device_id}.outbox",
+                                       on_ack=inbox.append, on_symptom=inbox.append)
+        pipeline = SessionPipeline(kind, device_id, on_prompt=lambda p: self._prompt(session, p),
+                                   on_state=publisher.publish_state if publisher else None,
+                                   timeline=self.timeline)
+        session = _Session(pipeline, publisher, inbox)
+        self._sessions[address] = session
+        return session
+
+    def _prompt(self, session: _Session, prompt: Prompt) -> None:
+        if self.recording is not None:
+            self.recording.add_prompt(prompt.id, prompt.created, prompt.kind, alert_payload(prompt))
+        if session.publisher is not None:
+            session.publisher.publish_prompt(
+                self.timeline.to_wall(prompt) if self.timeline else prompt)
+
+    def _apply_inbox(self, session: _Session) -> None:
+        while session.inbox:
+            message = session.inbox.popleft()
+            if isinstance(message, AckMessage):
+                session.pipeline.ack(message)
+                if self.recording is not None:
+                    detail = "" if message.minutes is None else f"{message.minutes:g} min"
+                    self.recording.add_ack(message.prompt_id, message.time or 0.0,
+                                           message.action, detail)
+            elif isinstance(message, SymptomReport) and self.recording is not None:
+                self.recording.add_diary(message.time, message.pain, location=message.location,
+                                         side=message.side, tingling=message.tingling,
+                                         note=message.note, source="mqtt")
