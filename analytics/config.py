@@ -1,0 +1,53 @@
+"""Settings of the analysis. Every default is explained in docs/metrics.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sitload.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Thresholds and rules of posture, bout and asymmetry detection (times in seconds)."""
+
+    # bouts and breaks
+    break_s: float = 60.0            # upright/unknown time that ends a bout
+    min_sit_s: float = 10.0          # shorter sitting runs are blips, not bouts
+    prolonged_s: tuple[float, ...] = (1800.0, 3600.0)
+    # thigh / hip IMU
+    sit_incl_deg: float = 45.0       # thigh inclination above which the thigh is sitting-or-lying
+    walk_std_g: float = 0.10         # std of |a| in an epoch above which an upright body is moving
+    walk_max_incl_deg: float = 60.0  # walking epochs used for calibration: within this of nominal x
+    calib_min_walk_s: int = 10       # walking epochs needed before the walking reference is used
+    sensor_side: str = "right"       # leg / hip the IMU is worn on ('left' | 'right')
+    cross_incl_deg: float = 91.0     # thigh inclination above which the sensor leg is on top
+    hip_sit_tilt_deg: float = 6.0    # pelvis backward tilt above which the hip sensor says sitting
+    hip_lie_deg: float = 60.0        # pelvis inclination above which the hip sensor says lying
+    # lateral lean / asymmetry
+    lean_deg: float = 5.0            # |lean| below this is no lean (matches the truth definition)
+    si_lean_pct: float = 25.0        # mat: |gluteal SI| at or above this is a lean to that side
+    # pressure mat
+    mat_cell_area_cm2: float = 6.25  # area of one mat cell (2.5 cm x 2.5 cm)
+    seat_on_n: float = 260.0         # total load that turns occupancy on (a person)
+    seat_off_n: float = 240.0        # total load below which occupancy turns off (hysteresis)
+    person_min_cells: int = 20       # loaded cells a person covers (fewer = an object)
+    cell_loaded_kpa: float = 1.0     # a cell is loaded above this pressure
+    shift_offload_frac: float = 0.15  # weight shift: one buttock carries less than this share ...
+    shift_min_s: float = 3.0          # ... for at least this long
+    cross_front_frac: float = 0.25    # crossed legs: one thigh carries less than this front share
+    cross_gluteal_ratio: float = 1.6  # crossed legs: bottom-leg / top-leg buttock load, no lean
+    # sustained-state events
+    asym_sustain_s: float = 120.0
+    bout_side_min_s: float = 60.0   # a bout has a lean / crossed side with at least this many s
+    crossed_sustain_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.break_s <= 0 or self.min_sit_s < 1:
+            raise ConfigError("break_s must be > 0 and min_sit_s >= 1")
+        if self.sensor_side not in ("left", "right"):
+            raise ConfigError(f"sensor_side must be 'left' or 'right', not {self.sensor_side!r}")
+        if self.seat_off_n > self.seat_on_n:
+            raise ConfigError("seat_off_n must not exceed seat_on_n")
+        if not 0 < self.sit_incl_deg < 90:
+            raise ConfigError("sit_incl_deg must be between 0 and 90")

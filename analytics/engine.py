@@ -1,0 +1,195 @@
+"""The streaming engine and the batch analysis: one pipeline, cut into blocks differently.
+
+samples -> per-second features (analytics.epochs) -> per-second labels (analytics.posture)
+-> gap rows for seconds without samples -> bouts and events (analytics.bouts).
+
+``Engine.feed`` processes every second that a batch completes and keeps only the samples of the
+still-open second, the classifier's running sums and the bout tracker's fixed-size state (plus, when
+``keep_epochs`` is set, one compact row per second for ``result()``). ``analyze`` pushes a whole
+recording through the same pipeline in large vectorised blocks; both give the same labels, bouts and
+metrics because every stage is exact under any cut of the stream (tests/test_analytics_engine.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from analytics.accumulation import accumulation_metrics
+from analytics.bouts import BoutTracker
+from analytics.config import AnalysisConfig
+from analytics.epochs import Columns, concat, imu_epochs, mat_epochs
+from analytics.posture import HipClassifier, MatClassifier, ThighClassifier
+from analytics.records import GAP, POSTURES, SEATS, SIDES, AnalysisResult, EngineState, Event
+from sensor_ingest.samples import SampleBatch, SensorKind
+
+CLASSIFIERS = {SensorKind.THIGH_IMU: ThighClassifier, SensorKind.HIP_IMU: HipClassifier,
+               SensorKind.PRESSURE: MatClassifier}
+LABELS = {"posture": POSTURES, "lean_side": SIDES, "crossed": SIDES, "seat": SEATS,
+          "offload": SIDES}
+BATCH_BLOCK_VALUES = 1 << 22      # analyze(): sample values per vectorised block (bounds memory)
+
+
+class Engine:
+    """Streaming analysis of one device's SampleBatches (see module docstring)."""
+
+    def __init__(self, kind: SensorKind, config: AnalysisConfig = AnalysisConfig(),
+                 keep_epochs: bool = True):
+        self.kind = SensorKind(kind)
+        self.config = config
+        self.keep_epochs = keep_epochs
+        self._classifier = CLASSIFIERS[self.kind](config)
+        self._tracker = BoutTracker(config, self._classifier.measures)
+        self._pending: list[SampleBatch] = []    # samples of the still-open second
+        self._max_sec: int | None = None         # latest second seen (samples before it drop)
+        self._next_sec: int | None = None        # first second not yet classified
+        self._blocks: list[Columns] = []
+        self._last: dict | None = None
+        self._finished = False
+        self.dropped_samples = 0
+
+    def feed(self, batch: SampleBatch) -> list[Event]:
+        """Take the next batch; returns the events of the seconds it completed."""
+        if self._finished:
+            raise RuntimeError("Engine.feed after finish()")
+        if SensorKind(batch.kind) != self.kind:
+            raise ValueError(f"{batch.kind.cli_name} batch fed to a {self.kind.cli_name} engine")
+        if len(batch) == 0:
+            return []
+        sec = np.floor(batch.t).astype(np.int64)
+        prior = sec[0] if self._max_sec is None else self._max_sec
+        running = np.maximum.accumulate(np.concatenate(([prior], sec)))
+        keep = sec >= running[:-1]
+        self.dropped_samples += int(keep.size - keep.sum())
+        self._max_sec = int(running[-1])
+        if not keep.all():
+            batch = batch.select(keep)
+        self._pending.append(batch)
+        done = self._max_sec    # every second before the latest one is complete
+        merged = _merge(self._pending)
+        msec = np.floor(merged.t).astype(np.int64)
+        cut = int(np.searchsorted(msec, done, side="left"))
+        # a copy, so the open second never keeps a large block alive
+        self._pending = [merged.select(slice(cut, None))] if cut < len(merged) else []
+        if cut == 0:
+            return []
+        return self._process(merged.select(slice(0, cut)), msec[:cut])
+
+    def finish(self) -> list[Event]:
+        """End of data: classify the last open second and close an open bout."""
+        if self._finished:
+            return []
+        events: list[Event] = []
+        if self._pending:
+            merged = _merge(self._pending)
+            self._pending = []
+            events += self._process(merged, np.floor(merged.t).astype(np.int64))
+        self._finished = True
+        return events + self._tracker.finish(self._next_sec)
+
+    @property
+    def state(self) -> EngineState:
+        last = self._last
+        if last is None:
+            return EngineState(None, "gap", None, 0.0, None, "none", "none")
+        tracker = self._tracker
+        si = last.get("si")
+        return EngineState(
+            t=float(last["sec"]), posture=POSTURES[last["posture"]],
+            bout_start=tracker.bout_start,
+            bout_minutes=tracker.bout_seconds(last["sec"] + 1) / 60.0,
+            asymmetry_si=None if si is None or not np.isfinite(si) else float(si),
+            lean_side=SIDES[tracker.last_lean_side], crossed=SIDES[tracker.last_crossed])
+
+    def result(self) -> AnalysisResult:
+        """Everything found so far (bouts still open are not included until finish())."""
+        tracker = self._tracker
+        return AnalysisResult(
+            kind=self.kind.cli_name, epochs=self._epoch_frame(), bouts=list(tracker.bouts),
+            sitting_s=float(tracker.sitting_s),
+            metrics=accumulation_metrics([b.duration_s for b in tracker.bouts]),
+            gaps=list(tracker.gaps), breaks=tracker.breaks, sit_to_stand=tracker.sit_to_stand)
+
+    # --- internals ----------------------------------------------------------------------------
+    def _process(self, batch: SampleBatch, sec: np.ndarray) -> list[Event]:
+        cfg = self.config
+        if self.kind == SensorKind.PRESSURE:
+            cols = mat_epochs(sec, batch.pressure, cfg.mat_cell_area_cm2, cfg.cell_loaded_kpa)
+        else:
+            cols = imu_epochs(sec, batch.accel, batch.gyro)
+        cols.update(self._classifier.classify(cols))
+        first = int(cols["sec"][0]) if self._next_sec is None else self._next_sec
+        cols = _with_gap_rows(cols, first)
+        self._next_sec = int(cols["sec"][-1]) + 1
+        if self.keep_epochs:
+            self._blocks.append(cols)
+        self._last = {key: values[-1].item() for key, values in cols.items()}
+        return self._tracker.feed(cols)
+
+    def _epoch_frame(self) -> pd.DataFrame:
+        if not self._blocks:
+            return pd.DataFrame({"t": np.zeros(0), "posture": np.zeros(0, dtype=object)})
+        cols = concat(self._blocks)
+        self._blocks = [cols]
+        frame = {"t": cols["sec"].astype(np.float64)}
+        for key, values in cols.items():
+            if key == "sec":
+                continue
+            frame[key] = np.asarray(LABELS[key], dtype=object)[values] if key in LABELS else values
+        return pd.DataFrame(frame)
+
+
+def analyze(kind: SensorKind, batches: Iterable[SampleBatch],
+            config: AnalysisConfig = AnalysisConfig()) -> AnalysisResult:
+    """Batch analysis of a whole recording (vectorised over blocks of about 2^22 values)."""
+    engine = Engine(kind, config)
+    block: list[SampleBatch] = []
+    size = 0
+    for batch in batches:
+        block.append(batch)
+        size += batch.t.size if batch.pressure is None else batch.pressure.size
+        if size >= BATCH_BLOCK_VALUES:
+            engine.feed(_merge(block))
+            block, size = [], 0
+    if block:
+        engine.feed(_merge(block))
+    engine.finish()
+    return engine.result()
+
+
+def _with_gap_rows(cols: Columns, first: int) -> Columns:
+    """Insert a GAP row for every second from ``first`` to the block's end that has no samples."""
+    sec = cols["sec"]
+    n = int(sec[-1]) - first + 1
+    if n == len(sec):
+        return cols
+    pos = sec - first
+    out: Columns = {"sec": np.arange(first, first + n, dtype=np.int64)}
+    for key, values in cols.items():
+        if key == "sec":
+            continue
+        fill = np.nan if values.dtype.kind == "f" else (GAP if key == "posture" else 0)
+        full = np.full(n, fill, dtype=values.dtype)
+        full[pos] = values
+        out[key] = full
+    return out
+
+
+def _merge(batches: list[SampleBatch]) -> SampleBatch:
+    if len(batches) == 1:
+        return batches[0]
+
+    def cat(name):
+        parts = [getattr(b, name) for b in batches]
+        if all(p is None for p in parts):
+            return None
+        # a batch without gyro among batches with one: NaN rows (its seconds calibrate nothing)
+        return np.concatenate([np.full((len(b), 3), np.nan) if p is None else p
+                               for b, p in zip(batches, parts)])
+
+    first = batches[0]
+    return SampleBatch(first.kind, cat("t"), cat("accel"), cat("gyro"), cat("pressure"),
+                       first.first_seq, first.gap_before_s,
+                       sum(b.missing_frames for b in batches))

@@ -1,0 +1,250 @@
+"""Epoch features -> posture, lean and crossed legs per second, one classifier per sensor kind.
+
+Each classifier is vectorised over a block of epochs and carries a small causal state from block to
+block (running sums, the last hysteresis decision), so any cut of the stream into blocks gives the
+same labels. Decisions compare cosines and sums, never transcendental results, so they are exact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from analytics.config import AnalysisConfig
+from analytics.epochs import GYRO_COV, Columns
+from analytics.records import LYING, MOVING, OFF_SEAT, SITTING, STANDING
+
+LEFT, RIGHT = 1, 2
+
+
+class WalkingReference:
+    """Causal sensor-to-segment calibration of a thigh- or hip-worn IMU from walking.
+
+    Upright axis (Skotte et al. 2014, Acti4): the mean direction of the acceleration over all
+    walking epochs up to and including the current one. Lateral axis (with a gyroscope): the
+    principal axis of the angular velocity over the same epochs (walking swings the segment about
+    its medio-lateral axis), made orthogonal to the upright axis. No look-ahead. Before
+    ``calib_min_walk_s`` walking epochs the nominal axes are used; without a gyroscope the shortest
+    rotation onto the upright axis is used (a twist of the mount about the segment axis stays).
+    Walking epochs for calibration: std(|a|) > ``walk_std_g`` and mean acceleration within
+    ``walk_max_incl_deg`` of the nominal x axis.
+    """
+
+    def __init__(self, cfg: AnalysisConfig):
+        self.cfg = cfg
+        self.sum = np.zeros(3)
+        self.cov = np.zeros(6)
+        self.n = 0
+        self.n_gyro = 0
+
+    def rotate(self, cols: Columns) -> np.ndarray:
+        """Unit mean-acceleration vectors of the block expressed in the calibrated segment frame."""
+        cfg = self.cfg
+        a = np.stack((cols["ax"], cols["ay"], cols["az"]), axis=1)
+        norm = np.sqrt(np.einsum("ij,ij->i", a, a))
+        u = a / np.where(norm > 0, norm, 1.0)[:, None]
+        if len(u) == 0:
+            return u
+        walking = (cols["std_mag"] > cfg.walk_std_g) & \
+            (u[:, 0] > math.cos(math.radians(cfg.walk_max_incl_deg)))
+        gcov = np.stack([cols[name] for name in GYRO_COV], axis=1)
+        walking_gyro = walking & np.isfinite(gcov).all(axis=1)
+        summed = _cumulative(self.sum, u * walking[:, None])
+        cov = _cumulative(self.cov, np.where(walking_gyro[:, None], gcov, 0.0))
+        count = self.n + np.cumsum(walking)
+        count_gyro = self.n_gyro + np.cumsum(walking_gyro)
+        self.sum, self.cov = summed[-1].copy(), cov[-1].copy()
+        self.n, self.n_gyro = int(count[-1]), int(count_gyro[-1])
+        ready = count >= cfg.calib_min_walk_s
+        up = summed / np.maximum(np.sqrt(np.einsum("ij,ij->i", summed, summed)), 1e-12)[:, None]
+        up = np.where(ready[:, None], up, np.array([1.0, 0.0, 0.0]))
+        out = _rotate_to_x(u, up)
+        full = ready & (count_gyro >= cfg.calib_min_walk_s)
+        if full.any():
+            lateral = _principal_axis(cov[full])
+            upf = up[full]
+            lateral -= np.einsum("ij,ij->i", lateral, upf)[:, None] * upf
+            lateral /= np.maximum(np.sqrt(np.einsum("ij,ij->i", lateral, lateral)),
+                                  1e-12)[:, None]
+            forward = np.cross(upf, lateral)
+            uf = u[full]
+            out[full] = np.stack([np.einsum("ij,ij->i", uf, axis)
+                                  for axis in (upf, lateral, forward)], axis=1)
+        return out
+
+
+def _cumulative(start: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Running sums continuing ``start`` (sequential, so any cut of the stream sums alike)."""
+    return np.cumsum(np.vstack((start[None, :], rows)), axis=0)[1:]
+
+
+def _principal_axis(cov6: np.ndarray) -> np.ndarray:
+    """Unit eigenvector of the largest eigenvalue of each packed covariance, signed towards +y."""
+    xx, yy, zz, xy, xz, yz = cov6.T
+    mats = np.stack([np.stack([xx, xy, xz], -1), np.stack([xy, yy, yz], -1),
+                     np.stack([xz, yz, zz], -1)], axis=1)
+    vec = np.linalg.eigh(mats)[1][:, :, 2]
+    return vec * np.where(vec[:, 1] < 0, -1.0, 1.0)[:, None]
+
+
+def _rotate_to_x(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Apply, row by row, the shortest rotation that takes ``ref`` onto +x to ``v``."""
+    c = ref[:, 0]
+    w = np.stack((np.zeros_like(c), ref[:, 2], -ref[:, 1]), axis=1)      # ref x (1, 0, 0)
+    wxv = np.cross(w, v)
+    wv = np.einsum("ij,ij->i", w, v)
+    return v * c[:, None] + wxv + w * (wv / (1.0 + c))[:, None]
+
+
+def _deg(x: np.ndarray) -> np.ndarray:
+    return np.degrees(x)
+
+
+def _side(value: np.ndarray, threshold: float, active: np.ndarray) -> np.ndarray:
+    """LEFT where value >= threshold, RIGHT where <= -threshold, else 0 (only where active)."""
+    out = np.where(value >= threshold, LEFT, np.where(value <= -threshold, RIGHT, 0))
+    return np.where(active, out, 0).astype(np.int8)
+
+
+def _beyond(y: np.ndarray, x: np.ndarray, deg: float) -> np.ndarray:
+    """atan2(y, x) >= deg (for angles up to deg + 180), without evaluating an arctangent."""
+    rad = math.radians(deg)
+    return y * math.cos(rad) - x * math.sin(rad) >= 0.0
+
+
+def _roll_side(y: np.ndarray, x: np.ndarray, deg: float, active: np.ndarray) -> np.ndarray:
+    """LEFT where atan2(y, x) >= deg, RIGHT where <= -deg, else 0 (only where active)."""
+    out = np.where(_beyond(y, x, deg), LEFT, np.where(_beyond(-y, x, deg), RIGHT, 0))
+    return np.where(active, out, 0).astype(np.int8)
+
+
+class ThighClassifier:
+    """Thigh IMU: inclination of the femur against the walking reference (Acti4).
+
+    sitting (sitting or lying) when the inclination exceeds ``sit_incl_deg``; otherwise moving when
+    std(|a|) > ``walk_std_g``, else standing. While sitting, an inclination above
+    ``cross_incl_deg`` means the sensor leg is crossed on top (the knee lifted over the other
+    leg); otherwise the roll about the femur (+ = the front of the thigh turned to the wearer's
+    left) is the lateral lean. The other leg crossed on top rolls the sensor thigh outwards by a
+    few degrees, which a single thigh sensor cannot tell from a lean (docs/metrics.md).
+    """
+
+    measures = frozenset({"lean", "fair"})
+
+    def __init__(self, cfg: AnalysisConfig):
+        self.cfg = cfg
+        self.reference = WalkingReference(cfg)
+
+    def classify(self, cols: Columns) -> Columns:
+        cfg = self.cfg
+        u = self.reference.rotate(cols)
+        sitting = u[:, 0] < math.cos(math.radians(cfg.sit_incl_deg))
+        moving = cols["std_mag"] > cfg.walk_std_g
+        posture = np.where(sitting, SITTING, np.where(moving, MOVING, STANDING)).astype(np.int8)
+        on_top = sitting & (u[:, 0] < math.cos(math.radians(cfg.cross_incl_deg)))
+        own = LEFT if cfg.sensor_side == "left" else RIGHT
+        crossed = np.where(on_top, own, 0).astype(np.int8)
+        roll = _deg(np.arctan2(-u[:, 1], u[:, 2]))
+        leaning = sitting & ~on_top
+        lean = np.where(leaning, roll, 0.0)
+        return {"posture": posture, "lean_deg": lean,
+                "lean_side": _roll_side(-u[:, 1], u[:, 2], cfg.lean_deg, leaning),
+                "crossed": crossed,
+                "incl_deg": _deg(np.arccos(np.clip(u[:, 0], -1.0, 1.0))), "roll_deg": roll}
+
+
+class HipClassifier:
+    """Hip IMU (belt clip): pelvis tilt against the walking reference, lateral lean from roll.
+
+    lying when the pelvis is more than ``hip_lie_deg`` from upright; sitting when it is tilted
+    backwards by more than ``hip_sit_tilt_deg``; otherwise moving / standing as for the thigh.
+    """
+
+    measures = frozenset({"lean"})
+
+    def __init__(self, cfg: AnalysisConfig):
+        self.cfg = cfg
+        self.reference = WalkingReference(cfg)
+
+    def classify(self, cols: Columns) -> Columns:
+        cfg = self.cfg
+        u = self.reference.rotate(cols)
+        lying = u[:, 0] < math.cos(math.radians(cfg.hip_lie_deg))
+        tilt = _deg(np.arctan2(u[:, 2], u[:, 0]))          # + = pelvis tilted backwards
+        sitting = ~lying & _beyond(u[:, 2], u[:, 0], cfg.hip_sit_tilt_deg)
+        moving = cols["std_mag"] > cfg.walk_std_g
+        posture = np.where(lying, LYING, np.where(sitting, SITTING, np.where(
+            moving, MOVING, STANDING))).astype(np.int8)
+        lean = np.where(sitting, _deg(np.arcsin(np.clip(-u[:, 1], -1.0, 1.0))), 0.0)
+        sin_lean = math.sin(math.radians(cfg.lean_deg))
+        side = np.where(-u[:, 1] >= sin_lean, LEFT, np.where(u[:, 1] >= sin_lean, RIGHT, 0))
+        return {"posture": posture, "lean_deg": lean,
+                "lean_side": np.where(sitting, side, 0).astype(np.int8),
+                "crossed": np.zeros(len(posture), dtype=np.int8), "tilt_deg": tilt}
+
+
+class MatClassifier:
+    """Pressure mat: occupancy with hysteresis, lean, crossed legs and weight shifts.
+
+    A person turns occupancy on with total load >= ``seat_on_n`` over >= ``person_min_cells``
+    loaded cells; it stays on until the load falls below ``seat_off_n`` or the loaded area below
+    half of ``person_min_cells``. A load on fewer cells is an object. While occupied: a weight
+    shift offloads one buttock (its share of the rear-half load < ``shift_offload_frac``); crossed
+    legs lift the top leg's thigh off the front half (its share < ``cross_front_frac``) and load
+    the bottom leg's buttock by ``cross_gluteal_ratio``; the gluteal symmetry index of the rear half
+    (``si_gluteal``, with that crossing load taken out) at or beyond ``si_lean_pct`` is a lean to
+    the loaded side.
+    """
+
+    measures = frozenset({"mat"})
+
+    def __init__(self, cfg: AnalysisConfig):
+        self.cfg = cfg
+        self.occupied = False
+
+    def classify(self, cols: Columns) -> Columns:
+        cfg = self.cfg
+        load, area = cols["load_n"], cols["area"]
+        on = (load >= cfg.seat_on_n) & (area >= cfg.person_min_cells)
+        off = (load < cfg.seat_off_n) | (2 * area < cfg.person_min_cells)
+        idx = np.maximum.accumulate(np.where(on | off, np.arange(len(load)), -1))
+        occupied = np.where(idx >= 0, on[np.maximum(idx, 0)], self.occupied)
+        if len(occupied):
+            self.occupied = bool(occupied[-1])
+        obj = ~occupied & (area > 0)
+        rear_share = _share(cols["rear_left_n"], cols["rear_right_n"])
+        front_share = _share(cols["front_left_n"], cols["front_right_n"])
+        offload = np.where(rear_share < cfg.shift_offload_frac, LEFT,
+                           np.where(rear_share > 1.0 - cfg.shift_offload_frac, RIGHT, 0))
+        offload = np.where(occupied, offload, 0).astype(np.int8)
+        crossed = np.where(front_share < cfg.cross_front_frac, LEFT,
+                           np.where(front_share > 1.0 - cfg.cross_front_frac, RIGHT, 0))
+        crossed = np.where(occupied & (offload == 0), crossed, 0).astype(np.int8)
+        si = np.where(occupied, _symmetry_index(cols["left_n"], cols["right_n"]), np.nan)
+        si_gluteal = np.where(occupied, _symmetry_index(cols["rear_left_n"], cols["rear_right_n"]),
+                              np.nan)
+        # crossed legs load the bottom leg's buttock: take that out before judging the lean
+        ratio = cfg.cross_gluteal_ratio
+        rear_left = np.where(crossed == RIGHT, cols["rear_left_n"] / ratio, cols["rear_left_n"])
+        rear_right = np.where(crossed == LEFT, cols["rear_right_n"] / ratio, cols["rear_right_n"])
+        leaning = occupied & (offload == 0)
+        lean_si = np.nan_to_num(_symmetry_index(rear_left, rear_right))
+        return {"posture": np.where(occupied, SITTING, OFF_SEAT).astype(np.int8),
+                "lean_deg": np.full(len(load), np.nan),
+                "lean_side": _side(lean_si, cfg.si_lean_pct, leaning),
+                "crossed": crossed,
+                "seat": np.where(occupied, 1, np.where(obj, 2, 0)).astype(np.int8),
+                "si": si, "si_gluteal": si_gluteal, "offload": offload}
+
+
+def _share(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Left share of a left/right load pair (0.5 when both are zero)."""
+    total = left + right
+    return np.where(total > 0, left / np.where(total > 0, total, 1.0), 0.5)
+
+
+def _symmetry_index(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Robinson et al. (1987): SI = (L - R) / ((L + R) / 2) x 100 (+ = left loaded more)."""
+    total = left + right
+    return np.where(total > 0, (left - right) / np.where(total > 0, total, 1.0) * 200.0, np.nan)
