@@ -121,6 +121,7 @@ class MqttConnection:
                  username: str | None = None, password: str | None = None, tls: TlsOptions | None = None,
                  will: tuple[str, Callable[[], dict]] | None = None,
                  handlers: dict[str, Callable[[dict], None]] | None = None,
+                 wildcard: tuple[str, Callable[[dict, str], None]] | None = None,
                  on_connected: Callable[[], None] | None = None,
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0) -> None:
         if protocol not in ("auto", "5", "3.1.1"):
@@ -134,6 +135,7 @@ class MqttConnection:
         self._tls = tls or TlsOptions()
         self._will = will
         self._handlers = handlers or {}
+        self._wildcard = wildcard  # (filter with one '+' for the device, handler(doc, device))
         self._on_connected = on_connected
         self._delays = (max(1, round(reconnect_min_s)), max(1, round(reconnect_max_s)))
         self._lock = threading.RLock()
@@ -227,7 +229,7 @@ class MqttConnection:
                             reason_code)
             return
         log.info("connected to %s:%s (MQTT %s)", self.address.host, self.address.port, self.protocol)
-        for topic in self._handlers:
+        for topic in [*self._handlers, *([self._wildcard[0]] if self._wildcard else [])]:
             client.subscribe(topic, qos=1)
         if self._on_connected is not None:
             self._guard("on connect", self._on_connected)
@@ -239,6 +241,10 @@ class MqttConnection:
 
     def _handle_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         handler = self._handlers.get(message.topic)
+        if handler is None and self._wildcard and mqtt.topic_matches_sub(self._wildcard[0],
+                                                                         message.topic):
+            device = message.topic.split("/")[-2]
+            handler = (lambda doc: self._wildcard[1](doc, device))
         if handler is None:
             return
         try:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
@@ -15,6 +16,7 @@ from typing import TextIO
 from alerts.messages import AckMessage, SymptomReport, presence_payload
 from alerts.mqtt_transport import DEFAULT_PREFIX, MqttConnection, TlsOptions, Topics
 from alerts.schemas import from_iso
+from sitload.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -197,3 +199,26 @@ def _read_commands(prompter: Prompter, input: TextIO, out: TextIO, lock: threadi
         with lock:
             print(f"   {reply}", file=out, flush=True)
     done.set()  # end of input ends an interactive session
+
+
+
+def discover_devices(broker_url: str, *, prefix: str = DEFAULT_PREFIX, wait_s: float = 2.0,
+                     **connection) -> list[str]:
+    """Device ids whose retained ``status`` says online, as seen within ``wait_s``; ConfigError
+    when the broker cannot be reached."""
+    online: dict[str, bool] = {}
+
+    def seen(doc: dict, device: str) -> None:
+        online[device] = bool(doc.get("online"))
+
+    conn = MqttConnection(broker_url, f"sitload-discover-{uuid.uuid4().hex[:8]}",
+                          wildcard=(f"{prefix}/+/status", seen), **connection)
+    conn.start()
+    try:
+        time.sleep(wait_s)
+        reached = conn.connected
+    finally:
+        conn.close()
+    if not reached:
+        raise ConfigError(f"cannot reach the MQTT broker at {broker_url}")
+    return sorted(device for device, up in online.items() if up)

@@ -73,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the recording and report (default: ./sitload-demo)")
     p.set_defaults(func=_lazy("sitload.demo", "run_demo"))
 
+    p = sub.add_parser("prompts", help="the patient's side: show prompts, answer, report pain",
+                       description="Shows each prompt once as it arrives (and as a desktop "
+                       "notification where one is available). Type a = done it, k = ok, "
+                       "s [min] = snooze, x = dismiss, p N [left|right|both] [note] = pain 0-10, "
+                       "q = quit.")
+    p.add_argument("--broker", required=True, help="MQTT broker URL (mqtt://host:port)")
+    p.add_argument("--device", help="device id (default: the one sensor online at the broker)")
+    p.add_argument("--no-input", action="store_true", help="only show prompts; read no commands")
+    p.set_defaults(func=_lazy("sitload.commands", "prompts"))
+
     p = sub.add_parser("analyze", help="batch analysis of a recording: bouts, asymmetry, metrics")
     p.add_argument("file", help="recording file")
     p.add_argument("--json", action="store_true", help="print one JSON object (docs/metrics.md)")

@@ -85,6 +85,22 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def prompts(args: argparse.Namespace) -> int:
+    from alerts.prompter import discover_devices, run_prompter
+
+    device = args.device
+    if device is None:
+        online = discover_devices(args.broker)
+        if len(online) != 1:
+            found = f"online: {', '.join(online)}" if online else "none is online"
+            raise ConfigError(f"--device is needed ({found})")
+        device = online[0]
+    interactive = not args.no_input and sys.stdin.isatty()
+    print(f"prompts for {device} from {args.broker}" + (" (q to quit)" if interactive else ""))
+    run_prompter(args.broker, device, interactive=interactive)
+    return 0
+
+
 def _analyze_recording(path: str):
     """(recording metadata, batch AnalysisResult, decoder) of a recording's first device."""
     from analytics import analyze as analyze_batches

@@ -1,0 +1,37 @@
+"""`sitload prompts` against a real Mosquitto: finds the one online device, shows its prompts."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from alerts import AlertPublisher
+from conftest import make_prompt, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_prompts_finds_the_online_device_and_shows_its_prompts(tmp_path, mosquitto):
+    publisher = AlertPublisher(mosquitto.url, "pt-0042", outbox_path=tmp_path / "outbox")
+    wait_until(lambda: publisher.conn.connected, what="publisher connected")
+    proc = subprocess.Popen([sys.executable, "-m", "sitload.cli", "prompts", "--broker",
+                             mosquitto.url, "--no-input"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: publisher.prompter_online, timeout=15, what="prompter online")
+        publisher.publish_prompt(make_prompt("pt-0042", "break"))
+        time.sleep(1.0)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+        publisher.close()
+    assert out.splitlines()[0] == f"prompts for pt-0042 from {mosquitto.url}"
+    assert "[break]" in out, err
+
+
+def test_prompts_without_a_reachable_broker_says_so_in_one_line():
+    proc = subprocess.run([sys.executable, "-m", "sitload.cli", "prompts", "--broker",
+                           "mqtt://127.0.0.1:1", "--no-input"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "sitload: error: cannot reach the MQTT broker at mqtt://127.0.0.1:1"
