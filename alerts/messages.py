@@ -3,7 +3,8 @@
 import uuid
 from dataclasses import dataclass
 
-from alerts.policy import Prompt, StateLike
+from alerts.policy import Prompt
+from analytics import EngineState
 from alerts.schemas import SCHEMA_VERSION, from_iso, iso
 from alerts.stretches import STRETCHES
 
@@ -69,7 +70,7 @@ def alert_payload(prompt: Prompt) -> dict:
     }
 
 
-def state_payload(state: StateLike, now: float) -> dict:
+def state_payload(state: EngineState, now: float) -> dict:
     """The retained ``state`` document of the engine's current state."""
     si = getattr(state, "asymmetry_si", None)
     return {

@@ -22,7 +22,8 @@ from sitload.errors import ConfigError, MessageError
 
 from alerts.messages import AckMessage, SymptomReport, alert_payload, presence_payload, state_payload
 from alerts.outbox import Outbox, OutboxEntry
-from alerts.policy import Prompt, StateLike
+from alerts.policy import Prompt
+from analytics import EngineState
 from alerts.schemas import decode_inbound
 
 log = logging.getLogger(__name__)
@@ -339,7 +340,7 @@ class AlertPublisher:
             self.flush()
         return added
 
-    def publish_state(self, state: StateLike) -> None:
+    def publish_state(self, state: EngineState) -> None:
         """Publish the engine state (retained); the latest is re-sent after a reconnect."""
         self._state = state_payload(state, self._clock())
         self.conn.publish(self.topics.state, self._state, qos=1, retain=True)

@@ -11,36 +11,17 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, time as dtime, timezone
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sitload.errors import ConfigError
-
 from alerts.stretches import AFTER_BREAK_STRETCHES, BREAK_STRETCHES, rotate
+from analytics import EngineState, Event
+from sitload.errors import ConfigError
 
 KINDS = ("break", "shift", "uncross", "stretch", "checkin")
 URGENCIES = ("low", "normal", "high")
 ACTIONS = ("ack", "snooze", "dismiss", "done")
 _ID_NAMESPACE = uuid.UUID("5a170001-6d3b-4c8e-9f2a-51c0ad5e7001")
-
-
-class EventLike(Protocol):
-    """An analytics event as the policy reads it (``analytics.Event`` fits)."""
-
-    kind: str
-    t: float
-    data: dict
-
-
-class StateLike(Protocol):
-    """The streaming engine's current state as the policy reads it (``analytics.EngineState`` fits)."""
-
-    posture: str
-    bout_start: float | None
-    bout_minutes: float
-    asymmetry_si: float | None
-    lean_side: str
-    crossed: str
 
 
 def _parse_hhmm(value: str) -> dtime:
@@ -153,7 +134,7 @@ def _time(value: Any, default: float) -> float:
     return float(value)
 
 
-def _since(event: EventLike) -> float:
+def _since(event: Event) -> float:
     """When the condition an event reports began (its ``start`` or ``since``), else its time."""
     d = event.data or {}
     value = d.get("start", d.get("since"))
@@ -185,7 +166,7 @@ class Policy:
 
     # ---- inputs -------------------------------------------------------------------------------
 
-    def on_event(self, event: EventLike, now: float) -> list[Prompt]:
+    def on_event(self, event: Event, now: float) -> list[Prompt]:
         """Consume one analytics event; returns the prompts it (and the time passed) gives rise to."""
         data = event.data or {}
         kind = event.kind
@@ -214,7 +195,7 @@ class Policy:
             self._cross("none", event.t)
         return prompts + self.tick(now)
 
-    def on_state(self, state: StateLike, now: float) -> list[Prompt]:
+    def on_state(self, state: EngineState, now: float) -> list[Prompt]:
         """Sync with the streaming engine's state; returns the prompts now due."""
         self._seen(now)
         prompts: list[Prompt] = []
