@@ -124,6 +124,10 @@ def analyze(args: argparse.Namespace) -> int:
 
         epochs = result.epochs.copy()
         epochs.insert(0, "time", [iso_utc(t) for t in epochs.pop("t")])
+        # the shared epoch vocabulary: a mat cannot tell what a person off the seat is doing
+        epochs["posture"] = epochs["posture"].replace({"off_seat": "unknown"})
+        epochs = epochs[["time", "posture", *(c for c in epochs.columns
+                                              if c not in ("time", "posture"))]]
         epochs.to_csv(args.epochs, index=False, float_format="%.3f")
     if args.json:
         out = result.to_json()

@@ -92,3 +92,19 @@ def test_a_killed_simulate_leaves_a_recording_replay_reads_to_its_last_whole_fra
     out = json.loads(replay.stdout)
     assert out["decode"]["frames_bad"] == 0 and out["decode"]["frames_ok"] >= frames
     assert out["sitting_s"] > 0
+
+
+def test_analyze_epochs_csv_has_one_row_per_second_in_the_shared_vocabulary(tmp_path):
+    mat = tmp_path / "mat"
+    run("simulate", "desk-day", "--sensor", "pressure", "--hours", 0.25, "--seed", 2, "-o", mat)
+    epochs_csv = tmp_path / "epochs.csv"
+    run("analyze", mat, "--epochs", epochs_csv)
+    import pandas as pd
+
+    epochs = pd.read_csv(epochs_csv)
+    assert list(epochs.columns[:2]) == ["time", "posture"]
+    assert len(epochs) == 15 * 60 and epochs["time"].iloc[0].endswith("Z")
+    assert set(epochs["posture"]) <= {"sitting", "standing", "moving", "lying", "unknown", "gap"}
+    assert {"si", "lean_side", "left_n", "right_n", "cop_x"} <= set(epochs.columns)
+    sitting = epochs[epochs["posture"] == "sitting"]
+    assert len(sitting) > 0 and sitting["si"].notna().all()
