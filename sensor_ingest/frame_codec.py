@@ -25,6 +25,7 @@ FLAG_RESYNC = 0x04
 ACCEL_RANGE_G = (2.0, 4.0, 8.0, 16.0)
 GYRO_RANGE_DPS = (250.0, 500.0, 1000.0, 2000.0)
 MAT_PREFIX = struct.Struct("<BBH")
+_KINDS = {int(k): k for k in SensorKind}
 
 
 def crc16_ccitt_false(data: bytes) -> int:
@@ -63,7 +64,7 @@ class MatFragment:
     rows: int
     cols: int
     first: int
-    cells: np.ndarray  # uint8 raw counts
+    cells: bytes  # raw counts, one byte a cell
 
 
 def parse_header(data: bytes) -> FrameHeader:
@@ -87,7 +88,7 @@ def parse_header(data: bytes) -> FrameHeader:
     frag_index, frag_count = frag >> 4, frag & 0x0F
     if frag_count == 0 or frag_index >= frag_count:
         raise FrameError(f"bad fragment field {frag_index}/{frag_count}", seq=seq, offset=15)
-    return FrameHeader(version, SensorKind(kind), flags, count, seq, ticks, rate_dhz, ranges,
+    return FrameHeader(version, _KINDS[kind], flags, count, seq, ticks, rate_dhz, ranges,
                        frag_index, frag_count)
 
 
@@ -96,7 +97,7 @@ def decode_frame(data: bytes) -> ImuFrame | MatFragment:
     header = parse_header(data)
     payload = memoryview(data)[HEADER_SIZE:-CRC_SIZE]
     if header.kind == SensorKind.PRESSURE:
-        return _decode_mat(header, payload)
+        return decode_mat_payload(header, payload)
     return _decode_imu(header, payload)
 
 
@@ -137,14 +138,15 @@ def _decode_imu(header: FrameHeader, payload: memoryview) -> ImuFrame:
     return ImuFrame(header, *imu_values(raw, layout))
 
 
-def _decode_mat(header: FrameHeader, payload: memoryview) -> MatFragment:
+def decode_mat_payload(header: FrameHeader, payload: bytes | memoryview) -> MatFragment:
+    """The fragment in a mat frame's payload (header already checked). Raises FrameError."""
     if len(payload) < MAT_PREFIX.size:
         raise FrameError("mat payload shorter than its 4-byte prefix", seq=header.seq,
                          offset=HEADER_SIZE + len(payload))
     rows, cols, first = MAT_PREFIX.unpack_from(payload)
-    cells = np.frombuffer(payload[MAT_PREFIX.size:], dtype=np.uint8)
-    if rows == 0 or cols == 0 or first + cells.size > rows * cols or cells.size == 0:
-        raise FrameError(f"mat fragment cells {first}..{first + cells.size} do not fit "
+    cells = bytes(payload[MAT_PREFIX.size:])
+    if rows == 0 or cols == 0 or first + len(cells) > rows * cols or not cells:
+        raise FrameError(f"mat fragment cells {first}..{first + len(cells)} do not fit "
                          f"{rows} x {cols}", seq=header.seq, offset=HEADER_SIZE)
     return MatFragment(header, rows, cols, first, cells)
 

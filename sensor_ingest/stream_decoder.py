@@ -18,7 +18,7 @@ import numpy as np
 from sensor_ingest.device_clock import DeviceClock, TickUnwrapper
 from sensor_ingest.frame_codec import (
     CRC_SIZE, FLAG_LOW_BATTERY, FLAG_RESYNC, HEADER_SIZE, FrameHeader, ImuLayout, MatFragment,
-    decode_frame, imu_layout, imu_values, parse_header)
+    decode_mat_payload, imu_layout, imu_values, parse_header)
 from sensor_ingest.samples import SampleBatch, SensorKind
 from sitload.errors import FrameError
 
@@ -55,6 +55,23 @@ class DecodeStats:
     errors_by_reason: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class _Scan:
+    """A mat scan being reassembled from its fragments (docs/protocol.md)."""
+
+    header: FrameHeader  # of fragment 0
+    shape: tuple[int, int]
+    parts: list[bytes] = field(default_factory=list)
+    filled: int = 0
+    device_s: float = 0.0
+    utc: float = 0.0
+
+    def takes(self, frag: MatFragment) -> bool:
+        """Is ``frag`` the next fragment of this scan?"""
+        return (frag.header.ticks == self.header.ticks and frag.header.frag_index == len(self.parts)
+                and frag.first == self.filled and (frag.rows, frag.cols) == self.shape)
+
+
 class DeviceDecoder:
     """Decoder state for one device. Feed notifications in arrival order."""
 
@@ -71,8 +88,8 @@ class DeviceDecoder:
         self._pending_gap: tuple[int, str] | None = None
         self._run: list[tuple[FrameHeader, bytes, float]] = []  # consecutive IMU frames, one layout
         self._run_layout: ImuLayout | None = None
-        self._scan: dict | None = None
-        self._scans: list[tuple[float, np.ndarray, float, float]] = []  # utc, cells, rate, dev s
+        self._scan: _Scan | None = None  # the scan whose fragments are arriving
+        self._scans: list[_Scan] = []  # complete scans not yet emitted
         self._gap_now: Gap | None = None
 
     # -- public -----------------------------------------------------------------------------
@@ -88,9 +105,10 @@ class DeviceDecoder:
                 header = parse_header(data)
                 self._check_kind(header)
                 payload = data[HEADER_SIZE:-CRC_SIZE]
-                layout = imu_layout(header, len(payload)) if header.kind != SensorKind.PRESSURE \
-                    else None
-                fragment = decode_frame(data) if layout is None else None
+                if header.kind == SensorKind.PRESSURE:
+                    layout, fragment = None, decode_mat_payload(header, payload)
+                else:
+                    layout, fragment = imu_layout(header, len(payload)), None
             except FrameError as exc:
                 self._reject(exc, wheres[i] if wheres else "")
                 continue
@@ -177,30 +195,30 @@ class DeviceDecoder:
     def _add_fragment(self, frag: MatFragment, host: float) -> list[SampleBatch]:
         h = frag.header
         if h.frag_index == 0:
-            if self._scan is not None:
-                self._drop_partial_scan()
-            self._scan = {"ticks": h.ticks, "count": h.frag_count, "next": 0,
-                          "cells": np.zeros(frag.rows * frag.cols, np.uint8),
-                          "shape": (frag.rows, frag.cols), "header": h}
+            self._drop_partial_scan()
+            self._scan = _Scan(h, (frag.rows, frag.cols))
         scan = self._scan
-        if scan is None or scan["ticks"] != h.ticks or scan["next"] != h.frag_index:
+        if scan is None or not scan.takes(frag):
             self._drop_partial_scan()
             return []
-        scan["cells"][frag.first:frag.first + frag.cells.size] = frag.cells
-        scan["next"] += 1
-        if scan["next"] < scan["count"]:
+        scan.parts.append(frag.cells)
+        scan.filled += len(frag.cells)
+        if len(scan.parts) < h.frag_count:
             return []
         self._scan = None
+        if scan.filled != scan.shape[0] * scan.shape[1]:
+            self.stats.scans_dropped += 1
+            return []
         d0 = self._ticks.seconds(h.ticks)
         out: list[SampleBatch] = []
-        if self._pending_gap or (self._scans and self._scans[-1][1].shape != scan["shape"]):
+        if self._pending_gap or (self._scans and self._scans[-1].shape != scan.shape):
             out.extend(self._flush())
-            self._note_gap(d0, scan["header"])
+            self._note_gap(d0, scan.header)
         elif not self._scans:
-            self._note_gap(d0, scan["header"])
+            self._note_gap(d0, scan.header)
         self.clock.observe(d0 + 1.0 / h.rate_hz, host)
-        self._scans.append((d0 + self.clock.offset(d0), scan["cells"].reshape(scan["shape"]),
-                            h.rate_hz, d0))
+        scan.device_s, scan.utc = d0, d0 + self.clock.offset(d0)
+        self._scans.append(scan)
         return out
 
     def _drop_partial_scan(self) -> None:
@@ -209,12 +227,14 @@ class DeviceDecoder:
             self._scan = None
 
     def _mat_batch(self) -> SampleBatch:
-        utc = np.array([t for t, _, _, _ in self._scans])
-        raw = np.stack([c for _, c, _, _ in self._scans]).astype(np.float64)
+        last = self._scans[-1]
+        raw = np.frombuffer(b"".join(c for s in self._scans for c in s.parts), dtype=np.uint8)
+        pressure = raw.reshape(len(self._scans), *last.shape).astype(np.float64)
         gain = self.calibration if self.calibration is not None else DEFAULT_MAT_GAIN
-        _, _, rate, last_d = self._scans[-1]
-        return self._emit(SampleBatch(kind=SensorKind.PRESSURE, t=utc, pressure=raw * gain),
-                          last_d + 1.0 / rate)
+        return self._emit(SampleBatch(kind=SensorKind.PRESSURE,
+                                      t=np.array([s.utc for s in self._scans]),
+                                      pressure=pressure * gain),
+                          last.device_s + 1.0 / last.header.rate_hz)
 
     # -- shared -------------------------------------------------------------------------------
     def _note_gap(self, first_device_s: float, header: FrameHeader) -> None:

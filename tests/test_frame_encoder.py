@@ -80,12 +80,12 @@ def test_mat_scan_16x16_travels_as_two_fragments_that_reassemble():
     assert [(d.header.frag_index, d.header.frag_count) for d in decoded] == [(0, 2), (1, 2)] * 3
     assert [d.header.ticks for d in decoded] == [0, 0, 3277, 3277, 6554, 6554]
     assert [d.header.flags for d in decoded] == [FLAG_RESYNC, 0, 0, 0, 0, 0]
-    assert [(d.first, d.cells.size) for d in decoded[:2]] == [(0, 128), (128, 128)]
+    assert [(d.first, len(d.cells)) for d in decoded[:2]] == [(0, 128), (128, 128)]
     for s in range(3):
         scan = np.zeros(256, np.uint8)
         for d in decoded[2 * s:2 * s + 2]:
             assert (d.rows, d.cols, d.header.count, d.header.ranges) == (16, 16, 1, 0)
-            scan[d.first:d.first + d.cells.size] = d.cells
+            scan[d.first:d.first + len(d.cells)] = list(d.cells)
         np.testing.assert_array_equal(scan.reshape(16, 16), cells[s])
 
 
@@ -96,7 +96,7 @@ def test_fragmenting_rules():
     assert fragment_cells(32 * 32) == [(0, 205), (205, 410), (410, 615), (615, 820),
                                         (820, 1024)]
     frames = encode_mat_scans(0, 0, 0, np.arange(6, dtype=np.uint8).reshape(1, 2, 3), 100, 4)
-    assert [decode_frame(f).cells.tolist() for f in frames] == [[0, 1, 2, 3], [4, 5]]
+    assert [list(decode_frame(f).cells) for f in frames] == [[0, 1, 2, 3], [4, 5]]
     assert max(len(f) for f in encode_mat_scans(0, 0, 0, np.zeros((1, 16, 16)), 100)) <= 244
 
 
