@@ -1,7 +1,6 @@
 """The `sitload` command as a user runs it: real processes, real files."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
