@@ -70,8 +70,8 @@ def alert_payload(prompt: Prompt) -> dict:
     }
 
 
-def state_payload(state: EngineState, now: float) -> dict:
-    """The retained ``state`` document of the engine's current state."""
+def state_payload(state: EngineState, now: float, sitting_today_min: float | None = None) -> dict:
+    """The retained ``state`` document of the engine's current state (and the minutes sat today)."""
     si = getattr(state, "asymmetry_si", None)
     return {
         "schema": SCHEMA_VERSION, "id": str(uuid.uuid4()), "kind": "state", "created": iso(now),
@@ -80,6 +80,7 @@ def state_payload(state: EngineState, now: float) -> dict:
         if state.posture == "sitting" and state.bout_minutes is not None else None,
         "asymmetry_si": None if si is None else round(float(si), 4),
         "lean_side": state.lean_side or "none", "crossed": state.crossed or "none",
+        "sitting_today_min": sitting_today_min,
     }
 
 

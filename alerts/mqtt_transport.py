@@ -20,11 +20,13 @@ from paho.mqtt.properties import Properties
 
 from sitload.errors import ConfigError, MessageError
 
+from alerts.ha_discovery import HaDevice, discovery_configs
 from alerts.messages import AckMessage, SymptomReport, alert_payload, presence_payload, state_payload
 from alerts.outbox import Outbox, OutboxEntry
 from alerts.policy import Prompt
-from analytics import EngineState
 from alerts.schemas import decode_inbound
+from alerts.sitting_today import SittingToday
+from analytics import EngineState
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ DEFAULT_PREFIX = "sitload/v1"
 _DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CONNACK_TIMEOUT_S = 3.0
 _UNSUPPORTED_PROTOCOL = 132  # CONNACK reason code; paho maps a 3.1.1 broker's refusal (1) to it
+_LOGIN_REFUSED = (134, 135)  # bad user name or password, not authorized (3.1.1's 4 and 5 map to these)
+_NO_MATCHING_SUBSCRIBERS = 16  # PUBACK reason code (v5): the broker took the message but nobody got it
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,10 @@ class Topics:
     def prompter(self) -> str:
         return self._topic("prompter")
 
+    @property
+    def availability(self) -> str:
+        return self._topic("availability")
+
 
 @dataclass(frozen=True)
 class TlsOptions:
@@ -115,7 +123,8 @@ class MqttConnection:
     ``protocol`` is '5', '3.1.1' or 'auto' (MQTT v5, falling back to 3.1.1 when the broker refuses
     v5, e.g. the embedded amqtt broker). ``start()`` connects. Handlers run on paho's network thread;
     a handler's error or a rejected message is logged (and kept in ``rejected``), never raised into
-    the loop.
+    the loop. A login the broker refuses (bad credentials, not authorized) is kept in ``refused`` and
+    passed to ``on_refused`` (logged when there is none); paho keeps retrying until ``close``.
     """
 
     def __init__(self, broker_url: str, client_id: str, *, protocol: str = "auto",
@@ -124,6 +133,7 @@ class MqttConnection:
                  handlers: dict[str, Callable[[dict], None]] | None = None,
                  wildcard: tuple[str, Callable[[dict, str], None]] | None = None,
                  on_connected: Callable[[], None] | None = None,
+                 on_refused: Callable[[str], None] | None = None,
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0) -> None:
         if protocol not in ("auto", "5", "3.1.1"):
             raise ConfigError(f"MQTT protocol {protocol!r} is not 'auto', '5' or '3.1.1'")
@@ -138,13 +148,15 @@ class MqttConnection:
         self._handlers = handlers or {}
         self._wildcard = wildcard  # (filter with one '+' for the device, handler(doc, device))
         self._on_connected = on_connected
+        self._on_refused = on_refused
+        self.refused: str | None = None  # why the broker refused the login, once it has
         self._delays = (max(1, round(reconnect_min_s)), max(1, round(reconnect_max_s)))
         self._lock = threading.RLock()
         self._closed = False
         self._awaiting_connack = False  # TCP up, CONNACK not yet seen
         self._retired: mqtt.Client | None = None  # the v5 client being replaced by a 3.1.1 one
         self.rejected: list[tuple[str, str]] = []  # (topic, reason) of every inbound message refused
-        self.on_publish_ack: Callable[[int], None] | None = None
+        self.on_publish_ack: Callable[[int, bool, str], None] | None = None  # (mid, taken, reason)
         self.client: mqtt.Client | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -225,10 +237,19 @@ class MqttConnection:
         if reason_code.is_failure:
             if self._auto and self.protocol == "5" and reason_code.value == _UNSUPPORTED_PROTOCOL:
                 self._start_fall_back(client)
+            elif reason_code.value in _LOGIN_REFUSED:
+                who = f" of {self._username!r}" if self._username is not None else ""
+                self.refused = (f"the MQTT broker at {self.address.host}:{self.address.port} refused the "
+                                f"login{who}: {reason_code} (check the user name and password)")
+                if self._on_refused is None:
+                    log.warning("%s", self.refused)
+                else:  # the owner reports it
+                    self._guard("on refused", self._on_refused, self.refused)
             else:
                 log.warning("broker %s:%s refused the connection: %s", self.address.host, self.address.port,
                             reason_code)
             return
+        self.refused = None
         log.info("connected to %s:%s (MQTT %s)", self.address.host, self.address.port, self.protocol)
         for topic in [*self._handlers, *([self._wildcard[0]] if self._wildcard else [])]:
             client.subscribe(topic, qos=1)
@@ -236,7 +257,7 @@ class MqttConnection:
             self._guard("on connect", self._on_connected)
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if not self._closed and client is not self._retired:
+        if not self._closed and client is not self._retired and self.refused is None:
             log.warning("lost the broker %s:%s (%s); reconnecting", self.address.host, self.address.port,
                         reason_code)
 
@@ -257,7 +278,8 @@ class MqttConnection:
 
     def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if self.on_publish_ack is not None:
-            self._guard("publish ack", self.on_publish_ack, mid)
+            taken = not reason_code.is_failure and reason_code.value != _NO_MATCHING_SUBSCRIBERS
+            self._guard("publish ack", self.on_publish_ack, mid, taken, str(reason_code))
 
     def reject(self, topic: str, reason: str) -> None:
         log.warning("rejected message on %s: %s", topic, reason)
@@ -293,10 +315,13 @@ class AlertPublisher:
 
     Prompts go to a SQLite outbox first and leave it only when the broker has acknowledged them
     (PUBACK), so a broker outage or a restart of this process loses none; prompts that expire while
-    waiting are dropped and logged. With ``await_prompter`` (default) prompts are held until a
-    prompter has announced itself online on the ``prompter`` topic, so they are not sent to nobody.
-    ``on_ack`` / ``on_symptom`` receive validated ``AckMessage`` / ``SymptomReport`` records on the
-    network thread.
+    waiting are dropped and logged. A PUBACK saying that no subscriber matched (MQTT v5) leaves the
+    prompt pending; it is sent again at the next flush (a prompter coming online triggers one). With
+    ``await_prompter`` (default) prompts are held until a prompter has announced itself online on the
+    ``prompter`` topic, so they are not sent to nobody. ``on_ack`` / ``on_symptom`` receive validated
+    ``AckMessage`` / ``SymptomReport`` records on the network thread. ``timezone`` (IANA name, None =
+    this machine's) sets the day of the state's ``sitting_today_min``; ``ha_device`` turns on Home
+    Assistant discovery for this device.
     """
 
     def __init__(self, broker_url: str, device_id: str, *, outbox_path: str | Path,
@@ -305,8 +330,11 @@ class AlertPublisher:
                  on_ack: Callable[[AckMessage], None] | None = None,
                  on_symptom: Callable[[SymptomReport], None] | None = None,
                  await_prompter: bool = True, clock: Callable[[], float] = time.time,
+                 timezone: str | None = None, ha_device: HaDevice | None = None,
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0) -> None:
         self.topics = Topics(prefix, device_id)
+        self._today = SittingToday(timezone)
+        self._discovery = discovery_configs(self.topics, ha_device) if ha_device is not None else {}
         self._clock = clock
         self._on_ack = on_ack
         self._on_symptom = on_symptom
@@ -316,10 +344,11 @@ class AlertPublisher:
         self._flush_lock = threading.Lock()
         self._inflight: dict[int, str] = {}  # mid -> prompt id, awaiting PUBACK
         self._sent_ids: set[str] = set()  # handed to paho by this process (paho retries them itself)
-        self._early_acks: set[int] = set()  # PUBACKs that beat the recording of their mid
+        self._early_acks: dict[int, tuple[bool, str]] = {}  # PUBACKs that beat the recording of their mid
         self._flushing = False
         self._closed = False
         self._state: dict | None = None
+        self._availability: dict | None = None
         self.outbox = Outbox(outbox_path)
         self.outbox.prune(clock())
         t = self.topics
@@ -342,8 +371,13 @@ class AlertPublisher:
 
     def publish_state(self, state: EngineState) -> None:
         """Publish the engine state (retained); the latest is re-sent after a reconnect."""
-        self._state = state_payload(state, self._clock())
+        self._state = state_payload(state, self._clock(), self._today.update(state))
         self.conn.publish(self.topics.state, self._state, qos=1, retain=True)
+
+    def publish_availability(self, online: bool) -> None:
+        """Publish whether the sensor itself is reachable (retained); re-sent after a reconnect."""
+        self._availability = presence_payload("availability", online, self._clock())
+        self.conn.publish(self.topics.availability, self._availability, qos=1, retain=True)
 
     def flush(self) -> None:
         """Send every pending, unexpired prompt that is not already in flight; drop expired ones."""
@@ -379,8 +413,7 @@ class AlertPublisher:
                     self._sent_ids.discard(entry.id)
                     return
                 if info.mid in self._early_acks:
-                    self._early_acks.discard(info.mid)
-                    self._finish(entry.id)
+                    self._settle(entry.id, *self._early_acks.pop(info.mid))
                 else:
                     self._inflight[info.mid] = entry.id
                 self._early_acks.clear()
@@ -403,20 +436,27 @@ class AlertPublisher:
         # presence again (retained, or live when it reconnects); it is handled after this callback
         self.prompter_online = False
         self.conn.publish(self.topics.status, presence_payload("status", True, self._clock()), qos=1, retain=True)
-        if self._state is not None:
-            self.conn.publish(self.topics.state, self._state, qos=1, retain=True)
+        for topic, config in self._discovery.items():
+            self.conn.publish(topic, config, qos=1, retain=True)
+        for topic, doc in ((self.topics.state, self._state), (self.topics.availability, self._availability)):
+            if doc is not None:
+                self.conn.publish(topic, doc, qos=1, retain=True)
         threading.Thread(target=self.flush, daemon=True).start()
 
-    def _delivered(self, mid: int) -> None:
+    def _delivered(self, mid: int, taken: bool, reason: str) -> None:
         with self._lock:
             pid = self._inflight.pop(mid, None)
             if pid is None and self._flushing:
-                self._early_acks.add(mid)
+                self._early_acks[mid] = (taken, reason)
             elif pid is not None:
-                self._finish(pid)
+                self._settle(pid, taken, reason)
 
-    def _finish(self, pid: str) -> None:
-        self.outbox.mark(pid, "delivered", self._clock())
+    def _settle(self, pid: str, taken: bool, reason: str) -> None:
+        if taken:
+            self.outbox.mark(pid, "delivered", self._clock())
+        else:  # stays pending: the next flush sends it again
+            log.info("prompt %s not taken by the broker (%s); kept", pid, reason)
+            self._sent_ids.discard(pid)
 
     def _handle_ack(self, doc: dict) -> None:
         if self._on_ack is not None:

@@ -34,6 +34,7 @@ class Prompter:
     def __init__(self, broker_url: str, device_id: str, *, prefix: str = DEFAULT_PREFIX, protocol: str = "auto",
                  username: str | None = None, password: str | None = None, tls: TlsOptions | None = None,
                  on_prompt: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time,
+                 on_refused: Callable[[str], None] | None = None,
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0) -> None:
         self.topics = Topics(prefix, device_id)
         self._clock = clock
@@ -45,7 +46,7 @@ class Prompter:
             broker_url, f"sitload-prompter-{device_id}", protocol=protocol, username=username, password=password,
             tls=tls, will=(self.topics.prompter, lambda: presence_payload("prompter", False, clock())),
             handlers={self.topics.alert: self._handle_alert}, on_connected=self._connected,
-            reconnect_min_s=reconnect_min_s, reconnect_max_s=reconnect_max_s)
+            on_refused=on_refused, reconnect_min_s=reconnect_min_s, reconnect_max_s=reconnect_max_s)
         self.conn.start()
 
     def ack(self, prompt_id: str, action: str, minutes: float | None = None) -> bool:
@@ -146,10 +147,16 @@ def run_prompter(broker_url: str, device_id: str, *, out: TextIO = sys.stdout, i
     """Show prompts until ``stop_event``, ``max_prompts`` shown, ``timeout_s`` or 'q'; returns those shown.
 
     Interactive mode reads commands from ``input`` (see ``HELP``); they apply to the latest prompt.
-    ``connection`` passes prefix/protocol/username/password/tls on to ``Prompter``.
+    ``connection`` passes prefix/protocol/username/password/tls on to ``Prompter``. A broker that
+    refuses the login ends it at once with a ConfigError (retrying would not help).
     """
     done = stop_event or threading.Event()
     lock = threading.Lock()
+    refusal: list[str] = []
+
+    def refused(reason: str) -> None:
+        refusal.append(reason)
+        done.set()
 
     def show(doc: dict) -> None:
         with lock:
@@ -161,13 +168,15 @@ def run_prompter(broker_url: str, device_id: str, *, out: TextIO = sys.stdout, i
         if max_prompts is not None and len(prompter.prompts) >= max_prompts:
             done.set()
 
-    prompter = Prompter(broker_url, device_id, on_prompt=show, **connection)
+    prompter = Prompter(broker_url, device_id, on_prompt=show, on_refused=refused, **connection)
     if interactive:
         threading.Thread(target=_read_commands, args=(prompter, input, out, lock, done), daemon=True).start()
     try:
         done.wait(timeout_s)
     finally:
         prompter.close()
+    if refusal:
+        raise ConfigError(refusal[0])
     return list(prompter.prompts)
 
 
@@ -201,11 +210,10 @@ def _read_commands(prompter: Prompter, input: TextIO, out: TextIO, lock: threadi
     done.set()  # end of input ends an interactive session
 
 
-
 def discover_devices(broker_url: str, *, prefix: str = DEFAULT_PREFIX, wait_s: float = 2.0,
                      **connection) -> list[str]:
     """Device ids whose retained ``status`` says online, as seen within ``wait_s``; ConfigError
-    when the broker cannot be reached."""
+    when the broker cannot be reached or refuses the login."""
     online: dict[str, bool] = {}
 
     def seen(doc: dict, device: str) -> None:
@@ -219,6 +227,8 @@ def discover_devices(broker_url: str, *, prefix: str = DEFAULT_PREFIX, wait_s: f
         reached = conn.connected
     finally:
         conn.close()
+    if conn.refused:
+        raise ConfigError(conn.refused)
     if not reached:
         raise ConfigError(f"cannot reach the MQTT broker at {broker_url}")
     return sorted(device for device, up in online.items() if up)

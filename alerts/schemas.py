@@ -44,7 +44,7 @@ ALERT = {
 STATE = {
     "type": "object",
     "required": ["schema", "id", "kind", "created", "posture", "bout_minutes", "asymmetry_si", "lean_side",
-                 "crossed"],
+                 "crossed", "sitting_today_min"],
     "additionalProperties": False,
     "properties": {
         **_HEADER,
@@ -54,6 +54,7 @@ STATE = {
         "asymmetry_si": {"type": ["number", "null"], "minimum": -200, "maximum": 200},
         "lean_side": {"enum": ["left", "right", "none"]},
         "crossed": {"enum": ["left", "right", "none"]},
+        "sitting_today_min": {"type": ["number", "null"], "minimum": 0, "maximum": 1440},
     },
 }
 
@@ -61,7 +62,7 @@ PRESENCE = {
     "type": "object",
     "required": ["schema", "id", "kind", "created", "online"],
     "additionalProperties": False,
-    "properties": {**_HEADER, "kind": {"enum": ["status", "prompter"]}, "online": {"type": "boolean"}},
+    "properties": {**_HEADER, "kind": {"enum": ["status", "prompter", "availability"]}, "online": {"type": "boolean"}},
 }
 
 ACK = {
@@ -95,6 +96,7 @@ SYMPTOM = {
 
 VALIDATORS = {name: Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
               for name, schema in {"alert": ALERT, "state": STATE, "status": PRESENCE, "prompter": PRESENCE,
+                                   "availability": PRESENCE,
                                    "ack": ACK, "symptom": SYMPTOM}.items()}
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sensor_ingest.samples import SensorKind
+from sitload.arguments import positive, time_zone
 from sitload.errors import BluetoothError, ConfigError
 
 if TYPE_CHECKING:
@@ -50,12 +51,17 @@ def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", metavar="FILE", help="write a recording (a new file)")
     p.add_argument("--broker", metavar="URL",
                    help="MQTT broker (mqtt://host:port) for prompts and state")
+    p.add_argument("--tz", type=time_zone, default="UTC",
+                   help="the wearer's time zone, for 'sitting today' and reports (default UTC)")
+    p.add_argument("--ha-discovery", action="store_true",
+                   help="publish Home Assistant MQTT discovery for each sensor (with --broker)")
     sim = p.add_argument_group("simulation (with --simulate)")
     sim.add_argument("--sensor", choices=[k.cli_name for k in SensorKind],
                      help="simulated sensor (default thigh-imu)")
     sim.add_argument("--seed", type=int, help="simulation seed (default 1)")
-    sim.add_argument("--speed", type=float, help="X times real time (default 1)")
-    sim.add_argument("--minutes", type=float, help="wear minutes to stream (default: whole day)")
+    sim.add_argument("--speed", type=positive(float), help="X times real time (default 1)")
+    sim.add_argument("--minutes", type=positive(float),
+                     help="wear minutes to stream (default: whole day)")
     p.set_defaults(func=monitor_command)
 
 
@@ -116,14 +122,12 @@ def monitor_command(args: argparse.Namespace) -> int:
         given = [flag for flag, value in sim_only.items() if value is not None]
         if given:
             raise ConfigError(f"{', '.join(given)} only apply with --simulate")
-    elif args.speed is not None and args.speed <= 0:
-        raise ConfigError(f"--speed must be > 0, got {args.speed}")
-    elif args.minutes is not None and args.minutes <= 0:
-        raise ConfigError(f"--minutes must be > 0, got {args.minutes}")
+    if args.ha_discovery and not args.broker:
+        raise ConfigError("--ha-discovery needs --broker")
     from sitload.live import LiveSessions
     from sitload.pipeline import ReplayTimeline
 
-    meta = {"source": "ble"}
+    meta = {"source": "ble", "timezone": args.tz}
     sims = []
     if args.simulate:
         from firmware_sim import SimulatedSensor
@@ -135,10 +139,12 @@ def monitor_command(args: argparse.Namespace) -> int:
                     sensor=sensor)
     recording = RecordingWriter(args.record, meta=meta) if args.record else None
     sessions = LiveSessions(broker_url=args.broker, recording=recording,
-                            timeline=ReplayTimeline(args.speed or 1.0) if sims else None)
+                            timeline=ReplayTimeline(args.speed or 1.0) if sims else None,
+                            ha_discovery=args.ha_discovery, timezone=args.tz)
     status = StatusLine(sys.stderr, sessions.posture)
     options = {"on_batches": lambda link, batches: sessions.feed(
-        link.device.address, link.status.name, link.status.kind, batches)}
+        link.device.address, link.status.name, link.status.kind, batches),
+        "on_availability": sessions.availability}
     links: list[SensorLink] = []
     try:
         if sims:

@@ -10,24 +10,13 @@ import importlib
 import logging
 import sys
 
+from sitload.arguments import positive, time_zone
 from sitload.ble_commands import add_ble_parsers
 from sitload.errors import SitloadError
 from sitload.flare_commands import add_flare_parsers
 from sitload.report_commands import add_report_parsers
 
 SENSORS = ("thigh-imu", "hip-imu", "pressure")
-
-
-def _positive(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-    return parse
 
 
 def _lazy(module: str, name: str):
@@ -47,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="simulate a sensor session into a recording")
     p.add_argument("scenario", help="scenario name (see `sitload simulate --list`)")
     p.add_argument("--sensor", choices=SENSORS, default="thigh-imu")
-    p.add_argument("--hours", type=_positive(float), help="limit the wear time (hours)")
-    p.add_argument("--days", type=_positive(int), default=1, help="wear days (default 1)")
+    p.add_argument("--hours", type=positive(float), help="limit the wear time (hours)")
+    p.add_argument("--days", type=positive(int), default=1, help="wear days (default 1)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--drop-rate", type=float, default=0.0, help="fraction of frames lost")
     p.add_argument("--drift-ppm", type=float, default=0.0, help="device clock error (ppm)")
@@ -60,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="recording file")
     p.add_argument("--broker", help="MQTT broker URL (mqtt://host:port) to publish prompts to")
     p.add_argument("--device-id", help="device id used in MQTT topics (default: from recording)")
-    p.add_argument("--speed", type=_positive(float),
+    p.add_argument("--speed", type=positive(float),
                    help="pace at X times real time (default: as fast as possible)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
     p.set_defaults(func=_lazy("sitload.commands", "replay"))
@@ -68,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="simulate a desk day end to end: prompts over MQTT, a report")
     p.add_argument("--broker", help="MQTT broker URL (default: an embedded broker on loopback)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--hours", type=_positive(float), default=8.0)
+    p.add_argument("--hours", type=positive(float), default=8.0)
     p.add_argument("-o", "--output", default="sitload-demo",
                    help="folder for the recording and report (default: ./sitload-demo)")
     p.set_defaults(func=_lazy("sitload.demo", "run_demo"))
@@ -99,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensor", choices=SENSORS[:2], default="thigh-imu")
     p.add_argument("--units", choices=("g", "ms2"), default="g",
                    help="acceleration unit: g (default) or ms2 (m/s^2)")
-    p.add_argument("--tz", default="UTC", help="time zone of ISO times without an offset, and "
-                   "of the patient (default UTC)")
+    p.add_argument("--tz", default="UTC", type=time_zone, help="time zone of ISO times without "
+                   "an offset, and of the patient (default UTC)")
     p.add_argument("--skip-bad", action="store_true", help="skip and count malformed rows")
     p.add_argument("-o", "--output", required=True, help="recording file to write")
     p.set_defaults(func=_lazy("sitload.commands", "import_file"))

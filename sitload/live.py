@@ -1,5 +1,6 @@
 """Live sessions: every connected sensor's batches through its SessionPipeline, prompts out over
-MQTT, the patient's acks and pain reports back into the policy and the recording.
+MQTT, the patient's acks and pain reports back into the policy and the recording, and each sensor's
+BLE availability out over MQTT (for Home Assistant discovery, when turned on).
 
 Inbound MQTT messages arrive on paho's network thread; they are queued and applied on the thread
 that feeds the data (the recording writer and the policy are used from that one thread).
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alerts import AckMessage, AlertPublisher, Prompt, SymptomReport
+from alerts.ha_discovery import HaDevice
 from alerts.messages import alert_payload
 from sensor_ingest.recording import RecordingWriter
 from sensor_ingest.samples import SampleBatch, SensorKind
@@ -38,13 +40,17 @@ class LiveSessions:
     """One ``SessionPipeline`` (and, with a broker, one ``AlertPublisher``) per sensor address."""
 
     def __init__(self, *, broker_url: str | None = None, recording: RecordingWriter | None = None,
-                 outbox_dir: Path | None = None, timeline: ReplayTimeline | None = None):
+                 outbox_dir: Path | None = None, timeline: ReplayTimeline | None = None,
+                 ha_discovery: bool = False, timezone: str | None = None):
         """``timeline`` maps data time to wall time for prompts (simulated sensors run faster than
-        the wall clock); hardware needs none."""
+        the wall clock); hardware needs none. ``ha_discovery`` publishes Home Assistant discovery
+        configs; ``timezone`` (IANA, None = this machine's) is the wearer's, for "sitting today"."""
         self.broker_url = broker_url
         self.recording = recording
         self.outbox_dir = outbox_dir or state_dir()
         self.timeline = timeline
+        self.ha_discovery = ha_discovery
+        self.timezone = timezone
         self._sessions: dict[str, _Session] = {}
 
     def feed(self, address: str, name: str, kind: SensorKind, batches: list[SampleBatch]) -> None:
@@ -52,6 +58,13 @@ class LiveSessions:
         self._apply_inbox(session)
         for batch in batches:
             session.pipeline.feed(batch)
+
+    def availability(self, address: str, online: bool) -> None:
+        """The sensor's BLE link came up or went down (``SensorLink``'s ``on_availability``); a
+        sensor without a session yet is announced online when its first data start one."""
+        session = self._sessions.get(address)
+        if session is not None and session.publisher is not None:
+            session.publisher.publish_availability(online)
 
     def posture(self, address: str) -> str | None:
         session = self._sessions.get(address)
@@ -74,9 +87,12 @@ class LiveSessions:
         publisher = None
         if self.broker_url:
             self.outbox_dir.mkdir(parents=True, exist_ok=True)
+            ha_device = HaDevice(kind.cli_name, mat=kind == SensorKind.PRESSURE) if self.ha_discovery else None
             publisher = AlertPublisher(self.broker_url, device_id,
                                        outbox_path=self.outbox_dir / f"{device_id}.outbox",
-                                       on_ack=inbox.append, on_symptom=inbox.append)
+                                       on_ack=inbox.append, on_symptom=inbox.append,
+                                       timezone=self.timezone, ha_device=ha_device)
+            publisher.publish_availability(True)  # its data are flowing
         pipeline = SessionPipeline(kind, device_id, on_prompt=lambda p: self._prompt(session, p),
                                    on_state=publisher.publish_state if publisher else None,
                                    timeline=self.timeline)

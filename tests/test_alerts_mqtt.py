@@ -14,7 +14,7 @@ import pytest
 
 from alerts import AlertPublisher, Policy, PolicyConfig, Prompter, run_prompter
 from alerts.schemas import VALIDATORS, from_iso
-from analytics import Event
+from analytics import EngineState, Event
 
 from conftest import FAST, make_prompt, wait_until
 
@@ -64,12 +64,11 @@ def test_prompts_published_once_each_matching_schema_with_expiry(mosquitto, devi
 
 
 def test_status_and_state_are_retained_and_will_says_offline(mosquitto, device, tmp_path):
-    class State:
-        posture, bout_start, bout_minutes, asymmetry_si, lean_side, crossed = "sitting", 1.0, 12.5, 31.0, "left", "none"
-
-    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", **FAST)
+    state = EngineState(t=751.0, posture="sitting", bout_start=1.0, bout_minutes=12.5, asymmetry_si=31.0,
+                        lean_side="left", crossed="none")
+    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", timezone="UTC", **FAST)
     wait_until(lambda: pub.conn.connected, what="publisher connected")
-    pub.publish_state(State())
+    pub.publish_state(state)
     time.sleep(0.3)
     out = subprocess.run(["mosquitto_sub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-t",
                           f"sitload/v1/{device}/+", "-C", "2", "-W", "3", "-F", "%t %r %p"],
@@ -81,6 +80,7 @@ def test_status_and_state_are_retained_and_will_says_offline(mosquitto, device, 
     assert got["state"][0] == "1"
     VALIDATORS["state"].validate(got["state"][1])
     assert got["state"][1]["bout_minutes"] == 12.5 and got["state"][1]["asymmetry_si"] == 31.0
+    assert got["state"][1]["sitting_today_min"] == 12.5
     pub.close()
     assert json.loads(_retained(mosquitto, f"sitload/v1/{device}/status"))["online"] is False
     # a process killed outright leaves its last will, retained: offline
@@ -171,7 +171,8 @@ def test_publisher_process_killed_then_restarted_delivers_its_outbox(mosquitto, 
     try:
         wait_until(lambda: prompter.prompts, what="outbox of the killed process delivered")
         assert [d["id"] for d in prompter.prompts] == [pid]
-        assert pub.outbox.state(pid) == "delivered"
+        # the broker's PUBACK may reach the publisher after the prompter got the message
+        wait_until(lambda: pub.outbox.state(pid) == "delivered", what="outbox marked delivered")
     finally:
         prompter.close()
         pub.close()

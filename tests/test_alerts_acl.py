@@ -1,0 +1,133 @@
+"""The deployed Mosquitto configuration (deploy/mosquitto: TLS, password file, ACL) against a real
+Mosquitto: wrong passwords are refused with a clear message, and one patient cannot read or write
+another patient's topics."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from alerts import AlertPublisher, Prompter, TlsOptions
+from conftest import FAST, MosquittoBroker, make_prompt, require_mosquitto, wait_until, write_ca_and_server_cert
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
+INSTALLED = "/etc/mosquitto/sitload/"
+USERS = {"sitload-gateway": "gw secret", "pat-a1": "a secret", "pat-b2": "b secret"}
+
+
+def _deployed_settings(d: Path) -> str:
+    """deploy/mosquitto/sitload.conf with its files in ``d`` (the ACL read in place), minus its
+    listener line: the test's listener is on a free loopback port."""
+    conf = (DEPLOY / "sitload.conf").read_text()
+    conf = conf.replace(f"acl_file {INSTALLED}acl", f"acl_file {DEPLOY / 'acl'}").replace(INSTALLED, f"{d}/")
+    assert INSTALLED not in conf and "acl_file " + str(DEPLOY / "acl") in conf
+    return "\n".join(line for line in conf.splitlines() if not line.startswith("listener "))
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    """A Mosquitto with the deployed config; yields (broker, CA path)."""
+    exe = require_mosquitto()
+    d = tmp_path_factory.mktemp("mosquitto-acl")
+    ca, cert, key = write_ca_and_server_cert(d)
+    for suffix, path in zip(("ca.pem", "server.pem", "server.key"), (ca, cert, key)):
+        assert path.name == suffix  # the names sitload.conf expects
+    passwd = d / "passwd"
+    for i, (user, password) in enumerate(USERS.items()):
+        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if i == 0 else []), str(passwd), user, password],
+                       check=True, capture_output=True)
+    passwd.chmod(0o600)
+    broker = MosquittoBroker(exe, d, tls=True, settings=_deployed_settings(d))
+    broker.start()
+    yield broker, str(ca)
+    broker.stop()
+
+
+def _tls(ca: str) -> TlsOptions:
+    return TlsOptions(ca_certs=ca)
+
+
+def _raw_client(broker, ca: str, user: str) -> tuple[mqtt.Client, list, dict]:
+    """A bare paho v5 client logged in as ``user``: (client, messages received, reason codes by mid)."""
+    got: list[mqtt.MQTTMessage] = []
+    acks: dict[int, object] = {}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"raw-{user}", protocol=mqtt.MQTTv5)
+    client.username_pw_set(user, USERS[user])
+    client.tls_set(ca_certs=ca)
+    client.on_message = lambda c, u, m: got.append(m)
+    client.on_subscribe = lambda c, u, mid, codes, p: acks.__setitem__(mid, codes[0])
+    client.on_publish = lambda c, u, mid, code, p: acks.__setitem__(mid, code)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    wait_until(client.is_connected, what=f"{user} connected")
+    return client, got, acks
+
+
+def test_wrong_password_fails_the_prompter_cli_with_one_clear_line(secured):
+    broker, ca = secured
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "sitload.cli", "prompts", "--broker",
+         f"mqtts://pat-a1:wrong@{broker.host}:{broker.port}", "--device", "pat-a1", "--no-input"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "SSL_CERT_FILE": ca}, check=False)
+    assert proc.returncode == 1, proc.stderr
+    # Mosquitto 2.0 answers a wrong password to MQTT v5 with "Not authorized", later ones with
+    # "Bad user name or password"
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0] in [
+        f"sitload: error: the MQTT broker at {broker.host}:{broker.port} refused the login of 'pat-a1': {why} "
+        "(check the user name and password)" for why in ("Not authorized", "Bad user name or password")]
+    assert time.monotonic() - started < 30  # no silent retrying
+
+
+def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
+    broker, ca = secured
+    gateway = AlertPublisher(broker.url, "pat-b2", outbox_path=tmp_path / "b.outbox", username="sitload-gateway",
+                             password=USERS["sitload-gateway"], tls=_tls(ca), **FAST)
+    b = Prompter(broker.url, "pat-b2", username="pat-b2", password=USERS["pat-b2"], tls=_tls(ca), **FAST)
+    spy, spied, acks = _raw_client(broker, ca, "pat-a1")
+    try:
+        # Mosquitto 2.0 grants the subscriptions and checks the ACL on every message it would deliver
+        _, mid = spy.subscribe("sitload/v1/pat-b2/alert", qos=1)
+        _, mid_all = spy.subscribe("sitload/v1/+/alert", qos=1)
+        wait_until(lambda: mid in acks and mid_all in acks, what="SUBACKs")
+        wait_until(lambda: gateway.prompter_online, what="B's prompter online")
+        prompt = make_prompt("pat-b2")
+        gateway.publish_prompt(prompt)
+        wait_until(lambda: b.prompts, what="B's prompt at B's prompter")
+        time.sleep(0.5)
+        assert [d["id"] for d in b.prompts] == [prompt.id]
+        assert spied == []  # neither the exact topic nor a wildcard reaches B's prompt
+    finally:
+        spy.loop_stop()
+        spy.disconnect()
+        b.close()
+        gateway.close()
+
+
+def test_a_patient_cannot_inject_acks_into_another_patients_topic(secured, tmp_path):
+    broker, ca = secured
+    acks_at_b = []
+    gateway = AlertPublisher(broker.url, "pat-b2", outbox_path=tmp_path / "b.outbox", username="sitload-gateway",
+                             password=USERS["sitload-gateway"], tls=_tls(ca), on_ack=acks_at_b.append, **FAST)
+    b = Prompter(broker.url, "pat-b2", username="pat-b2", password=USERS["pat-b2"], tls=_tls(ca), **FAST)
+    intruder, _, codes = _raw_client(broker, ca, "pat-a1")
+    try:
+        wait_until(lambda: gateway.prompter_online, what="B's prompter online")
+        forged = '{"schema": 1, "id": "forged-by-a", "action": "done"}'
+        info = intruder.publish("sitload/v1/pat-b2/ack", forged, qos=1)
+        wait_until(lambda: info.mid in codes, what="PUBACK to the forged ack")
+        assert str(codes[info.mid]) == "Not authorized"
+        assert b.ack("real-from-b", "ack")
+        wait_until(lambda: acks_at_b, what="B's own ack at the gateway")
+        time.sleep(0.5)
+        assert [a.prompt_id for a in acks_at_b] == ["real-from-b"]
+    finally:
+        intruder.loop_stop()
+        intruder.disconnect()
+        b.close()
+        gateway.close()
