@@ -22,7 +22,16 @@ class AnalysisConfig:
     calib_min_walk_s: int = 10       # walking epochs needed before the walking reference is used
     sensor_side: str = "right"       # leg / hip the IMU is worn on ('left' | 'right')
     cross_incl_deg: float = 91.0     # thigh inclination above which the sensor leg is on top
-    hip_sit_tilt_deg: float = 6.0    # pelvis backward tilt above which the hip sensor says sitting
+    hip_sit_tilt_deg: float = 5.0    # hip, after a transition: tilt from the reference that sits
+    hip_stand_tilt_deg: float = 3.0  # hip, after a transition: tilt below which sitting ends,
+    hip_rise_deg: float = 8.0        # ... or below hip_sit_tilt_deg, this far under the settled sit
+    hip_drift_sit_deg: float = 20.0  # hip: a still pelvis this far from the reference sits anyway
+    hip_trans_deg: float = 3.0       # hip: orientation change within one second = a transition
+    hip_trans_window_s: int = 5      # hip: seconds after a transition when posture may change
+    hip_walk_run_s: int = 3          # hip: consecutive moving seconds that are walking
+    hip_ref_walk_s: int = 120        # hip: walking seconds the upright reference averages over
+    hip_reset_walk_s: int = 20       # hip: a walk this long ...
+    hip_reset_deg: float = 6.0       # ... this far from the reference replaces it (clip moved)
     hip_lie_deg: float = 60.0        # pelvis inclination above which the hip sensor says lying
     # lateral lean / asymmetry
     lean_deg: float = 5.0            # |lean| below this is no lean (matches the truth definition)
@@ -51,3 +60,10 @@ class AnalysisConfig:
             raise ConfigError("seat_off_n must not exceed seat_on_n")
         if not 0 < self.sit_incl_deg < 90:
             raise ConfigError("sit_incl_deg must be between 0 and 90")
+        if not 0 <= self.hip_stand_tilt_deg <= self.hip_sit_tilt_deg <= self.hip_drift_sit_deg:
+            raise ConfigError("hip tilts must satisfy 0 <= hip_stand_tilt_deg <= hip_sit_tilt_deg"
+                              " <= hip_drift_sit_deg")
+        if min(self.hip_trans_window_s, self.hip_walk_run_s, self.hip_ref_walk_s,
+               self.hip_reset_walk_s) < 1:
+            raise ConfigError("hip_trans_window_s, hip_walk_run_s, hip_ref_walk_s and"
+                              " hip_reset_walk_s must be >= 1")

@@ -1,8 +1,10 @@
 """Epoch features -> posture, lean and crossed legs per second, one classifier per sensor kind.
 
-Each classifier is vectorised over a block of epochs and carries a small causal state from block to
-block (running sums, the last hysteresis decision), so any cut of the stream into blocks gives the
-same labels. Decisions compare cosines and sums, never transcendental results, so they are exact.
+Each classifier carries a small causal state from block to block (running sums, the last
+hysteresis decision), so any cut of the stream into blocks gives the same labels. The thigh and mat
+classifiers are vectorised over a block and compare cosines and sums, never vectorised
+transcendental results; the hip's state machine steps second by second in scalar arithmetic. Both
+are exact under any cut.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class WalkingReference:
         self.cov = np.zeros(6)
         self.n = 0
         self.n_gyro = 0
+        self.unit = np.zeros((0, 3))      # last block: unit mean acceleration, sensor frame
+        self.forward = np.zeros((0, 3))   # last block: segment forward axis, sensor frame (NaN
+        #                                   until the gyroscope has given the lateral axis)
 
     def rotate(self, cols: Columns) -> np.ndarray:
         """Unit mean-acceleration vectors of the block expressed in the calibrated segment frame."""
@@ -44,6 +49,7 @@ class WalkingReference:
         a = np.stack((cols["ax"], cols["ay"], cols["az"]), axis=1)
         norm = np.sqrt(np.einsum("ij,ij->i", a, a))
         u = a / np.where(norm > 0, norm, 1.0)[:, None]
+        self.unit, self.forward = u, np.full(u.shape, np.nan)
         if len(u) == 0:
             return u
         walking = (cols["std_mag"] > cfg.walk_std_g) & \
@@ -68,6 +74,7 @@ class WalkingReference:
             lateral /= np.maximum(np.sqrt(np.einsum("ij,ij->i", lateral, lateral)),
                                   1e-12)[:, None]
             forward = np.cross(upf, lateral)
+            self.forward[full] = forward
             uf = u[full]
             out[full] = np.stack([np.einsum("ij,ij->i", uf, axis)
                                   for axis in (upf, lateral, forward)], axis=1)
@@ -155,10 +162,31 @@ class ThighClassifier:
 
 
 class HipClassifier:
-    """Hip IMU (belt clip): pelvis tilt against the walking reference, lateral lean from roll.
+    """Hip IMU (belt clip): posture decided at transitions, against the most recent walking.
 
-    lying when the pelvis is more than ``hip_lie_deg`` from upright; sitting when it is tilted
-    backwards by more than ``hip_sit_tilt_deg``; otherwise moving / standing as for the thigh.
+    A hip cannot see the thigh: sitting differs from standing only by a pelvis tilt that varies
+    between people and over a day, so a fixed tilt threshold misfires (docs/metrics.md). Per
+    second, with u the unit mean acceleration in the sensor frame:
+
+    - upright reference r: the mean of u over walking seconds (``hip_walk_run_s`` or more moving
+      seconds in a row), forgetting exponentially after ``hip_ref_walk_s`` of them; walking seconds
+      more than ``walk_max_incl_deg`` from r (lying, rolling) do not update it, and a walk of
+      ``hip_reset_walk_s`` seconds whose mean is ``hip_reset_deg`` or more from r replaces it (the
+      clip moved). Before ``calib_min_walk_s`` walking seconds the sensor's x axis stands in;
+    - tilt: once the ``WalkingReference`` knows the segment's forward axis f (from the gyroscope),
+      the angle of u from r towards f (+ = pelvis tilted backwards); without it, the angle
+      between u and r whichever way;
+    - transition: the start of the data, a moving second, or u turning by ``hip_trans_deg`` or more
+      from the previous second; it opens a window of ``hip_trans_window_s`` seconds;
+    - state (previous-state awareness, Capela et al. 2015): walking ends sitting; within a window
+      an upright state sits at tilt >= ``hip_sit_tilt_deg`` and a sitting state stands at tilt <
+      ``hip_stand_tilt_deg``, or below ``hip_sit_tilt_deg`` after falling ``hip_rise_deg`` below
+      the sit's settled tilt; outside a window the state holds (slow drift of the pelvis neither
+      starts nor ends a sit), except that tilt >= ``hip_drift_sit_deg`` sits anyway;
+    - lying: more than ``hip_lie_deg`` from r and not walking.
+
+    Still seconds not sitting are standing, moving ones moving. Lean = asin(-u_y) in the
+    ``WalkingReference`` frame, + = left.
     """
 
     measures = frozenset({"lean"})
@@ -166,22 +194,111 @@ class HipClassifier:
     def __init__(self, cfg: AnalysisConfig):
         self.cfg = cfg
         self.reference = WalkingReference(cfg)
+        self.walk_mean = (1.0, 0.0, 0.0)     # running / exponential mean of u while walking
+        self.n_walk = 0
+        self.moving_run = 0
+        self.run = (0.0, 0.0, 0.0, 0)        # sum of u and seconds of the current walk
+        self.since_transition = 0            # the start of the data decides like a transition
+        self.prev: tuple[float, float, float] | None = None
+        self.sitting = False
+        self.settled = -math.inf             # tilt of the sit once settled (outside a window)
 
     def classify(self, cols: Columns) -> Columns:
         cfg = self.cfg
         u = self.reference.rotate(cols)
-        lying = u[:, 0] < math.cos(math.radians(cfg.hip_lie_deg))
-        tilt = _deg(np.arctan2(u[:, 2], u[:, 0]))          # + = pelvis tilted backwards
-        sitting = ~lying & _beyond(u[:, 2], u[:, 0], cfg.hip_sit_tilt_deg)
         moving = cols["std_mag"] > cfg.walk_std_g
-        posture = np.where(lying, LYING, np.where(sitting, SITTING, np.where(
-            moving, MOVING, STANDING))).astype(np.int8)
+        posture, tilt = self._decide(self.reference.unit, self.reference.forward, moving)
+        sitting = posture == SITTING
         lean = np.where(sitting, _deg(np.arcsin(np.clip(-u[:, 1], -1.0, 1.0))), 0.0)
         sin_lean = math.sin(math.radians(cfg.lean_deg))
         side = np.where(-u[:, 1] >= sin_lean, LEFT, np.where(u[:, 1] >= sin_lean, RIGHT, 0))
         return {"posture": posture, "lean_deg": lean,
                 "lean_side": np.where(sitting, side, 0).astype(np.int8),
                 "crossed": np.zeros(len(posture), dtype=np.int8), "tilt_deg": tilt}
+
+    def _decide(self, unit: np.ndarray, forward: np.ndarray,
+                moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The per-second state machine (sequential scalar arithmetic: its state carries across
+        blocks, so every cut of the stream decides alike)."""
+        cfg = self.cfg
+        cos_trans = math.cos(math.radians(cfg.hip_trans_deg))
+        cos_walk = math.cos(math.radians(cfg.walk_max_incl_deg))
+        cos_lie = math.cos(math.radians(cfg.hip_lie_deg))
+        posture = np.empty(len(unit), dtype=np.int8)
+        tilt_out = np.empty(len(unit))
+        for i, ((x, y, z), f) in enumerate(zip(unit.tolist(), forward.tolist())):
+            mv = bool(moving[i])
+            prev = self.prev
+            turned = prev is not None and x * prev[0] + y * prev[1] + z * prev[2] < cos_trans
+            self.since_transition = 0 if mv or turned else self.since_transition + 1
+            self.prev = (x, y, z)
+            self.moving_run = self.moving_run + 1 if mv else 0
+            walking = self.moving_run >= cfg.hip_walk_run_s
+            ready = self.n_walk >= cfg.calib_min_walk_s
+            r = self._upright() if ready else (1.0, 0.0, 0.0)
+            near = x * r[0] + y * r[1] + z * r[2]
+            if walking:
+                self._learn(x, y, z, ready and near < cos_walk)
+            else:
+                self.run = (0.0, 0.0, 0.0, 0)
+            tilt_out[i] = tilt = _tilt_deg((x, y, z), r, near, f)
+            if walking:
+                self.sitting = False
+                posture[i] = MOVING
+                continue
+            if near < cos_lie:
+                self.sitting = False
+                posture[i] = LYING
+                continue
+            window = self.since_transition < cfg.hip_trans_window_s
+            if self.sitting:
+                rose = tilt < cfg.hip_stand_tilt_deg or (
+                    tilt < cfg.hip_sit_tilt_deg and tilt <= self.settled - cfg.hip_rise_deg)
+                self.sitting = not (window and rose)
+                if self.sitting and not window:
+                    self.settled = tilt
+            else:
+                self.sitting = tilt >= cfg.hip_drift_sit_deg or (
+                    window and tilt >= cfg.hip_sit_tilt_deg)
+                self.settled = -math.inf             # known once the sit settles
+            posture[i] = SITTING if self.sitting else (MOVING if mv else STANDING)
+        return posture, tilt_out
+
+    def _learn(self, x: float, y: float, z: float, far: bool) -> None:
+        """One walking second into the reference; a walk away from it replaces it (class notes)."""
+        cfg = self.cfg
+        sx, sy, sz, n = self.run
+        sx, sy, sz, n = sx + x, sy + y, sz + z, n + 1
+        self.run = (sx, sy, sz, n)
+        if n == cfg.hip_reset_walk_s and self.n_walk >= cfg.calib_min_walk_s:
+            rx, ry, rz = self._upright()
+            norm = math.sqrt(sx * sx + sy * sy + sz * sz)
+            if (sx * rx + sy * ry + sz * rz) < norm * math.cos(math.radians(cfg.hip_reset_deg)):
+                self.walk_mean, self.n_walk = (sx / n, sy / n, sz / n), n
+                return
+        if far:
+            return
+        self.n_walk += 1
+        w = 1.0 / min(self.n_walk, cfg.hip_ref_walk_s)
+        mx, my, mz = self.walk_mean if self.n_walk > 1 else (0.0, 0.0, 0.0)
+        self.walk_mean = (mx + w * (x - mx), my + w * (y - my), mz + w * (z - mz))
+
+    def _upright(self) -> tuple[float, float, float]:
+        mx, my, mz = self.walk_mean
+        norm = math.sqrt(mx * mx + my * my + mz * mz)
+        return mx / norm, my / norm, mz / norm
+
+
+def _tilt_deg(u: tuple, r: tuple, near: float, forward: list) -> float:
+    """Angle of u from r: signed towards ``forward`` (+ = backwards) when that is known (finite),
+    else unsigned. ``near`` = u . r."""
+    fr = forward[0] * r[0] + forward[1] * r[1] + forward[2] * r[2]
+    f = [forward[k] - fr * r[k] for k in range(3)]      # forward made orthogonal to r
+    norm = math.sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2])
+    if not norm > 1e-6:                                 # NaN (no forward axis yet) or degenerate
+        return math.degrees(math.acos(max(-1.0, min(1.0, near))))
+    along = (u[0] * f[0] + u[1] * f[1] + u[2] * f[2]) / norm
+    return math.degrees(math.atan2(along, near))
 
 
 class MatClassifier:

@@ -116,6 +116,16 @@ def score(result: AnalysisResult, truth: pd.DataFrame,
         crossed_side_agreement=float(np.mean(crossed)) if crossed else None)
 
 
+def kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa of two boolean labellings of the same seconds (NaN when chance agreement
+    is total, e.g. both all-sitting): (p_o - p_e) / (1 - p_e)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    observed = float(np.mean(a == b))
+    pa, pb = float(np.mean(a)), float(np.mean(b))
+    chance = pa * pb + (1.0 - pa) * (1.0 - pb)
+    return float("nan") if chance == 1.0 else (observed - chance) / (1.0 - chance)
+
+
 def _side_codes(values: pd.Series) -> np.ndarray:
     return np.array([SIDES.index(v) for v in values], dtype=np.int8)
 
