@@ -78,8 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", metavar="FILE.csv", help="write one row per second to this CSV")
     p.set_defaults(func=_lazy("sitload.commands", "analyze"))
 
-    p = sub.add_parser("score", help="compare a simulated recording's analysis with its truth")
-    p.add_argument("file", help="recording made by `sitload simulate`")
+    p = sub.add_parser("score", help="compare a recording's analysis with its ground truth "
+                       "(simulated) or with reference labels (real data)")
+    p.add_argument("file", help="recording made by `sitload simulate`, or any with --labels")
+    p.add_argument("--labels", metavar="FILE.csv", help="reference labels (time,label per second "
+                   "or per change; 'sitting' vs anything else): score sitting per second")
+    p.add_argument("--tz", default="UTC", type=time_zone,
+                   help="time zone of label times without an offset (default UTC)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.set_defaults(func=_lazy("sitload.commands", "score"))
 

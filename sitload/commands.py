@@ -146,16 +146,40 @@ def score(args: argparse.Namespace) -> int:
     from analytics.scoring import score as score_result
 
     result, _, truth = _analyze_recording(args.file)
-    if truth.empty:
-        raise ConfigError(f"{args.file}: no ground truth (only simulated recordings have it)")
-    s = score_result(result, truth)
+    if args.labels:
+        scores = _score_labels(result, args.labels, args.tz)
+    elif truth.empty:
+        raise ConfigError(f"{args.file}: no ground truth (only simulated recordings have it); "
+                          "give reference labels with --labels")
+    else:
+        scores = asdict(score_result(result, truth))
     if args.json:
-        json.dump(asdict(s), sys.stdout)
+        json.dump(scores, sys.stdout)
         print()
     else:
-        for name, value in asdict(s).items():
+        for name, value in scores.items():
             print(f"{name:24s} {value:.4g}" if isinstance(value, float) else f"{name:24s} {value}")
     return 0
+
+
+def _score_labels(result, labels_csv: str, tz: str) -> dict:
+    """Sitting vs not sitting per second against reference labels, over the seconds both have
+    (gap seconds of the recording are left out)."""
+    import numpy as np
+
+    from analytics.scoring import kappa
+    from sitload.importers import read_labels
+
+    labels = read_labels(labels_csv, tz=tz)
+    epochs = result.epochs[result.epochs["posture"] != "gap"]
+    both = labels.merge(epochs.assign(sec=epochs["t"].astype("int64")), on="sec")
+    if both.empty:
+        raise ConfigError(f"{labels_csv}: no labelled second falls inside the recording")
+    found = (both["posture"] == "sitting").to_numpy()
+    truth = both["sitting"].to_numpy()
+    return {"seconds": int(len(both)), "sitting_agreement": float(np.mean(found == truth)),
+            "sitting_kappa": kappa(found, truth),
+            "sitting_s_found": int(found.sum()), "sitting_s_labelled": int(truth.sum())}
 
 
 def summary_text(result) -> str:

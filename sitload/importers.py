@@ -38,7 +38,7 @@ class ImportSummary:
     frames: int
 
 
-def _parse_time(column: pd.Series, tz: str) -> np.ndarray:
+def parse_times(column: pd.Series, tz: str) -> np.ndarray:
     """Epoch seconds, NaN where a value does not parse."""
     numeric = pd.to_numeric(column, errors="coerce")
     if numeric.notna().mean() > 0.5:
@@ -65,7 +65,7 @@ def read_csv(path: Path, *, units: str = "g", tz: str = "UTC", skip_bad: bool = 
                               f"time,ax,ay,az and optionally gx,gy,gz)")
     has_gyro = all(c in raw.columns for c in ("gx", "gy", "gz"))
     axes = ["ax", "ay", "az"] + (["gx", "gy", "gz"] if has_gyro else [])
-    t = _parse_time(raw["time"], tz)
+    t = parse_times(raw["time"], tz)
     values = raw[axes].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     bad_time = ~np.isfinite(t)
     bad_value = ~np.isfinite(values).all(axis=1)
@@ -141,3 +141,33 @@ def import_csv(source: str | Path, output: str | Path, *, sensor: str = "thigh-i
         device = rec.add_device(f"import:{source.name}", kind, name=source.stem)
         rec.add_frames(device, frames, host_times)
     return ImportSummary(Path(output), int(t.size), skipped, rate, len(segments), len(frames))
+
+
+SITTING_LABELS = {"sitting", "sit", "seated", "sedentary-sitting", "1", "true"}
+
+
+def read_labels(path: str | Path, *, tz: str = "UTC") -> pd.DataFrame:
+    """Per-second reference labels from a CSV with ``time`` and ``label`` (or ``posture``) columns:
+    one row per second, or per change (carried forward to the next row). Returns columns ``sec``
+    (UTC epoch second) and ``sitting`` (bool: the label is one of SITTING_LABELS)."""
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path, dtype=str, skipinitialspace=True, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ImportDataError(f"{path}: cannot read CSV ({str(exc).splitlines()[0]})") from None
+    raw.columns = [c.strip().lower() for c in raw.columns]
+    label = next((c for c in ("label", "posture") if c in raw.columns), None)
+    if "time" not in raw.columns or label is None:
+        raise ImportDataError(f"{path} line 1: need columns time and label (or posture)")
+    t = parse_times(raw["time"], tz)
+    bad = np.flatnonzero(~np.isfinite(t))
+    if bad.size:
+        raise ImportDataError(f"{path} line {bad[0] + 2}: bad time {raw['time'].iloc[bad[0]]!r}")
+    back = np.flatnonzero(np.diff(t) <= 0)
+    if back.size:
+        raise ImportDataError(f"{path} line {back[0] + 3}: time does not increase")
+    start = np.floor(t).astype(np.int64)
+    stop = np.r_[start[1:], start[-1] + 1]
+    sitting = raw[label].str.strip().str.lower().isin(SITTING_LABELS).to_numpy()
+    return pd.DataFrame({"sec": np.concatenate([np.arange(a, b) for a, b in zip(start, stop)]),
+                         "sitting": np.repeat(sitting, stop - start)})

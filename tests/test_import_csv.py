@@ -1,4 +1,6 @@
-"""`sitload import`: foreign CSV -> recording -> the one decode path."""
+"""`sitload import`: foreign CSV -> recording -> the one decode path; `sitload score --labels`."""
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -67,3 +69,27 @@ def test_cli_errors_are_one_line_with_exit_codes(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["import", str(src), "--units", "furlongs", "-o", "y"])
     assert exit_info.value.code == 2
+
+
+def test_score_against_reference_labels_of_a_foreign_recording(tmp_path, capsys):
+    """A hip recording imported from CSV scored per second against a label file given per change:
+    standing 10 min, sitting 20 min (with the pelvis tilted back and a sit-down swing), walking."""
+    rate = 25
+    t = T0 + np.arange(0, 40 * 60, 1 / rate)
+    phase = t - T0
+    tilt = np.where((phase >= 600) & (phase < 1800), np.radians(15), 0.0)
+    accel = np.column_stack([np.cos(tilt), np.zeros_like(t), np.sin(tilt)])
+    walking = (phase < 60) | (phase >= 1800)
+    accel[walking, 0] += 0.4 * np.sin(2 * np.pi * 1.9 * phase[walking])
+    accel += np.random.default_rng(1).normal(0, 0.01, accel.shape)
+    src = tmp_path / "hip.csv"
+    _write_csv(src, t, accel)
+    import_csv(src, tmp_path / "hip.sitload", sensor="hip-imu")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("time,label\n"
+                      f"{T0},walking\n{T0 + 60},standing\n{T0 + 600},sitting\n{T0 + 1800},walking\n"
+                      f"{T0 + 2399},walking\n")
+    assert main(["score", str(tmp_path / "hip.sitload"), "--labels", str(labels), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["seconds"] >= 2390 and scores["sitting_s_labelled"] == 1200
+    assert scores["sitting_kappa"] > 0.95
