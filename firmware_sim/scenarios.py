@@ -84,5 +84,27 @@ SCENARIOS: dict[str, Scenario] = {
             standup_per_h=1.0,
             object_chance=0.1,
         ),
+        Scenario(
+            name="flare-fortnight",
+            description="desk days (5-100 min bouts, heavy-tailed) of a person whose pain diary "
+                        "follows a hidden dose-response (firmware_sim/symptoms.py): flares after "
+                        "about 40 min of unbroken sitting, more likely with the left buttock "
+                        "loaded; meant for --days 14",
+            bout_min=(5.0, 100.0),
+            bout_shape=0.5,
+            lean_per_h=2.0,
+            lean_len_min=(3.0, 20.0),
+            lean_left_share=0.6,
+        ),
+        Scenario(
+            name="no-dose-response",
+            description="the desk days of flare-fortnight with a pain diary unrelated to sitting "
+                        "(flares at random); meant for --days 14",
+            bout_min=(5.0, 100.0),
+            bout_shape=0.5,
+            lean_per_h=2.0,
+            lean_len_min=(3.0, 20.0),
+            lean_left_share=0.6,
+        ),
     )
 }

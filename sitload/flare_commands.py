@@ -1,9 +1,170 @@
-"""`sitload diary` and `sitload flares`: the symptom diary and flare-up linkage."""
+"""`sitload diary` and `sitload flares`: the symptom diary and flare-up linkage (docs/flares.md)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sqlite3
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sitload.errors import ConfigError, RecordingError
+
+PAIN_SIDES = "left, right, both or none"
+LOCATIONS = "buttock, hip, thigh, calf, foot, low-back or other"
 
 
 def add_flare_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register the diary and flare subcommands (none yet)."""
+    """Register `diary add`, `diary list` and `flares`."""
+    p = sub.add_parser("diary", help="the symptom diary stored with a recording")
+    actions = p.add_subparsers(dest="diary_command", required=True, metavar="ACTION")
+    a = actions.add_parser("add", help="add a pain report to a recording")
+    a.add_argument("recording", help="recording file")
+    a.add_argument("--pain", required=True, help="pain now, 0-10 (numeric rating scale)")
+    a.add_argument("--side", required=True, help=f"side of the pain: {PAIN_SIDES}")
+    a.add_argument("--location", help=f"where: {LOCATIONS}")
+    a.add_argument("--tingling", action="store_true", help="pins and needles or numbness")
+    a.add_argument("--at", metavar="TIME", help="when (ISO 8601, e.g. 2026-03-02T10:30; without an "
+                   "offset in the recording's time zone; default now)")
+    a.add_argument("--note", help="free text (at most 500 characters)")
+    a.set_defaults(func=diary_add)
+    a = actions.add_parser("list", help="print the diary of a recording")
+    a.add_argument("recording", help="recording file")
+    a.add_argument("--json", action="store_true", help="print a JSON array")
+    a.set_defaults(func=diary_list)
+
+    p = sub.add_parser("flares", help="relate pain flares to the sitting before them; the personal "
+                       "sitting tolerance")
+    p.add_argument("recordings", nargs="+", metavar="RECORDING",
+                   help="recordings of one sensor, one after another")
+    p.add_argument("--baseline", type=float, help="usual pain (default: the median report)")
+    p.add_argument("--flare-pain", type=int, default=7,
+                   help="pain that is always a flare (default 7)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (docs/flares.md)")
+    p.set_defaults(func=flares)
+
+
+def parse_time(text: str, tz: str) -> float:
+    """ISO 8601 date-time to UTC epoch seconds; a time without an offset is in ``tz``."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--at: {text!r} is not an ISO 8601 time (e.g. 2026-03-02T10:30 or "
+                          f"2026-03-02T10:30:00Z)") from None
+    if dt.tzinfo is None:
+        try:
+            dt = dt.replace(tzinfo=ZoneInfo(tz))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"recording time zone {tz!r} is unknown; give --at with an "
+                              f"offset") from None
+    return dt.timestamp()
+
+
+def _pain(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--pain must be a whole number from 0 to 10, not {text!r}") from None
+
+
+def diary_add(args: argparse.Namespace) -> int:
+    from analytics.flares import DiaryEntry
+    from sensor_ingest.recording import Recording
+
+    with Recording(args.recording) as rec:
+        tz = rec.meta.get("timezone", "UTC")
+    t = time.time() if args.at is None else parse_time(args.at, tz)
+    entry = DiaryEntry(t, _pain(args.pain), args.location, args.side,
+                       args.tingling or None, args.note, source="cli")
+    entry_id = _append_diary(Path(args.recording), entry)
+    print(f"stored diary entry {entry_id} in {args.recording}")
+    return 0
+
+
+def _append_diary(path: Path, entry) -> int:
+    """Insert one validated entry into an existing recording's diary table (one transaction)."""
+    db = sqlite3.connect(path, timeout=10.0)
+    try:
+        with db:
+            cur = db.execute(
+                "INSERT INTO diary (t, pain, location, side, tingling, note, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (entry.t, entry.pain, entry.location, entry.side,
+                 None if entry.tingling is None else int(entry.tingling), entry.note,
+                 entry.source))
+        return int(cur.lastrowid)
+    except sqlite3.DatabaseError as exc:
+        raise RecordingError(f"{path}: cannot store the diary entry ({exc})") from None
+    finally:
+        db.close()
+
+
+def diary_list(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from analytics.records import iso_utc
+    from sensor_ingest.recording import Recording
+
+    with Recording(args.recording) as rec:
+        diary = rec.diary()
+    rows = [{"id": int(r.id), "time": iso_utc(r.t), "pain": int(r.pain), "location": r.location,
+             "side": r.side, "tingling": None if pd.isna(r.tingling) else bool(r.tingling),
+             "note": r.note, "source": r.source}
+            for r in diary.itertuples(index=False)]
+    if args.json:
+        json.dump(rows, sys.stdout)
+        print()
+        return 0
+    for r in rows:
+        extra = ", tingling" if r["tingling"] else ""
+        print(f"{r['time']}  pain {r['pain']:>2}  {r['side'] or '-'} {r['location'] or ''}"
+              f"{extra}  [{r['source']}] {r['note'] or ''}".rstrip())
+    return 0
+
+
+def analyze_flares(paths, config=None):
+    """The ``FlareAnalysis`` of recordings: each one analysed, their diaries pooled."""
+    from analytics.flares import FlareConfig, Timeline, diary_entries, flare_analysis
+    from sensor_ingest.recording import Recording
+    from sitload.commands import _analyze_recording
+
+    timelines, entries = [], []
+    for path in paths:
+        with Recording(path) as rec:
+            entries += diary_entries(rec.diary())
+        result, _, _ = _analyze_recording(path)
+        timelines.append(Timeline.from_analysis(result))
+    return flare_analysis(entries, Timeline.join(timelines), config or FlareConfig())
+
+
+def flares(args: argparse.Namespace) -> int:
+    from analytics.flares import FlareConfig
+
+    config = FlareConfig(baseline_pain=args.baseline, flare_pain=args.flare_pain)
+    analysis = analyze_flares(args.recordings, config)
+    if args.json:
+        json.dump({**analysis.to_json(), "recordings": list(args.recordings)}, sys.stdout)
+        print()
+    else:
+        print(flares_text(analysis))
+    return 0
+
+
+def flares_text(analysis) -> str:
+    """The summary and, when there are any, a table of the exposures compared."""
+    from analytics.flares import format_p
+
+    lines = [analysis.summary]
+    if analysis.exposures:
+        lines += ["", f"{'exposure (before each report)':58s} {'flares':>7s} {'others':>7s} "
+                      f"{'diff [95% CI]':>20s} {'p adj':>6s}"]
+    for e in analysis.exposures:
+        ci = f"{e.diff:+.1f} [{e.diff_ci[0]:+.1f}, {e.diff_ci[1]:+.1f}]"
+        p = "-" if e.p is None else format_p(e.p).lstrip("=")
+        mark = " linked" if e.linked else ""
+        lines.append(f"{e.label:58s} {e.flare_mean:7.1f} {e.other_mean:7.1f} {ci:>20s} "
+                     f"{p:>6s}{mark}")
+    return "\n".join(lines)

@@ -1,133 +1,92 @@
-"""The therapist's report: one self-contained HTML page (plots inline, no network needed)."""
+"""The therapist's report: `sitload report RECORDING... -o DIR` (docs/report.md).
+
+``DIR/index.html`` is one self-contained page (plots and styles inline, nothing fetched); beside it
+the exports: bouts, per-minute series and daily metrics as CSV and Parquet, and a FHIR R4 Bundle.
+Gathering: sitload.report_data (pure daily parts in analytics.daily); figures: report_plots;
+page: report_html; files: report_exports.
+"""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import matplotlib
+from sensor_ingest.replay import open_recording
+from sitload.errors import ConfigError
+from sitload.report_data import RecordingData, build_model, load_recording
+from sitload.report_exports import write_fhir, write_tables
+from sitload.report_html import render_page
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from sitload.pipeline import SessionResult  # noqa: E402
-
-# Okabe-Ito palette: distinguishable with the common colour-vision deficiencies.
-POSTURE_COLOURS = {"sitting": "#D55E00", "standing": "#56B4E9", "moving": "#009E73",
-                   "lying": "#CC79A7", "unknown": "#BBBBBB", "gap": "#FFFFFF"}
-BOUT_COLOURS = ((30 * 60, "#F0E442"), (60 * 60, "#E69F00"), (float("inf"), "#D55E00"))
+Progress = Callable[[float], None]
+LOAD_SHARE = 0.8          # of the progress bar: reading and analysing the recordings
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+@dataclass(frozen=True)
+class ReportFiles:
+    index: Path                       # DIR/index.html
+    exports: dict[str, Path]          # file name -> path of every export
 
 
-def _local(t: float, tz: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(t, tz)
+def build_report(paths: Sequence[str | Path], out_dir: str | Path, *,
+                 timezone: str | None = None, title: str | None = None,
+                 progress: Progress | None = None) -> ReportFiles:
+    """Analyse the recordings and write the report; ``timezone`` defaults to the recordings'."""
+    if not paths:
+        raise ConfigError("no recording given")
+    if timezone is not None:
+        _check_zone(timezone)
+    recordings = []
+    for i, path in enumerate(paths):
+        with open_recording(path) as rec:
+            recordings.append(load_recording(
+                rec, _part(progress, LOAD_SHARE * i / len(paths),
+                           LOAD_SHARE * (i + 1) / len(paths))))
+    zone = timezone or _recorded_timezone(recordings)
+    if title is None:
+        names = ", ".join(Path(p).name for p in paths)
+        title = f"Sitting load report: {names}"
+    return write_report(recordings, out_dir, title=title, timezone=zone,
+                        progress=_part(progress, LOAD_SHARE, 1.0))
 
 
-def timeline_png(result: SessionResult, tz: ZoneInfo) -> str:
-    """Posture strip, bouts coloured by length, and prompts, against local clock time."""
-    epochs = result.analysis.epochs
-    fig, (ax_posture, ax_bouts) = plt.subplots(2, 1, figsize=(11, 2.6), sharex=True,
-                                               gridspec_kw={"height_ratios": [1, 1]})
-    hours = lambda t: (_local(t, tz) - _local(t, tz).replace(hour=0, minute=0, second=0,  # noqa: E731
-                                                              microsecond=0)).total_seconds() / 3600
-    if len(epochs):
-        t = epochs["t"].to_numpy()
-        x = np.array([hours(v) for v in t[:: max(1, len(t) // 4000)]])
-        postures = epochs["posture"].to_numpy()[:: max(1, len(t) // 4000)]
-        for name, colour in POSTURE_COLOURS.items():
-            mask = postures == name
-            if mask.any():
-                ax_posture.vlines(x[mask], 0, 1, colors=colour, linewidth=1.2, label=name)
-    ax_posture.set_yticks([])
-    ax_posture.set_ylabel("posture", rotation=0, ha="right", va="center")
-    ax_posture.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    for bout in result.analysis.bouts:
-        colour = next(c for limit, c in BOUT_COLOURS if bout.duration_s < limit)
-        start = hours(bout.start)
-        ax_bouts.barh(0.5, bout.duration_s / 3600, left=start, height=0.8, color=colour,
-                      edgecolor="black", linewidth=0.4)
-    for prompt in result.prompts:
-        ax_bouts.plot(hours(prompt.created), 1.05, marker="v", color="black", markersize=5)
-    ax_bouts.set_yticks([])
-    ax_bouts.set_ylim(0, 1.2)
-    ax_bouts.set_ylabel("bouts", rotation=0, ha="right", va="center")
-    ax_bouts.set_xlabel(f"local time ({tz.key}); bouts: yellow < 30 min, orange < 60 min, "
-                        "red >= 60 min; triangles: prompts")
-    return _png(fig)
-
-
-def bout_histogram_png(result: SessionResult) -> str:
-    durations = np.array([b.duration_s / 60 for b in result.analysis.bouts])
-    fig, ax = plt.subplots(figsize=(5, 2.6))
-    if durations.size:
-        ax.hist(durations, bins=np.arange(0, max(durations.max(), 60) + 10, 5), color="#0072B2")
-    ax.axvline(30, color="black", linestyle="--", linewidth=1)
-    ax.set_xlabel("sitting bout length (min)")
-    ax.set_ylabel("bouts")
-    return _png(fig)
-
-
-def _row(name: str, value: str) -> str:
-    return f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
-
-
-def write_report(result: SessionResult, out_dir: str | Path, *, title: str,
-                 timezone: str = "UTC") -> Path:
-    """Write ``out_dir/index.html`` and return its path."""
+def write_report(recordings: Sequence[RecordingData], out_dir: str | Path, *, title: str,
+                 timezone: str = "UTC", progress: Progress | None = None) -> ReportFiles:
+    """Write ``out_dir/index.html`` and the exports for recordings already loaded."""
+    _check_zone(timezone)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    tz = ZoneInfo(timezone)
-    a, m = result.analysis, result.analysis.metrics
-    metrics = "".join([
-        _row("sitting time", f"{a.sitting_s / 3600:.2f} h"),
-        _row("sitting bouts", str(len(a.bouts))),
-        _row("bouts >= 30 min", str(m.bouts_30)),
-        _row("bouts >= 60 min", str(m.bouts_60)),
-        _row("breaks per sitting hour", f"{a.to_json()['breaks_per_sitting_hour']:.2f}"),
-        _row("W50 (usual bout length)", f"{m.w50_s / 60:.1f} min"),
-        _row("alpha (bout fragmentation)", f"{m.alpha:.2f}"),
-        _row("Gini index of bouts", f"{m.gini:.2f}"),
-    ])
-    prompts = "".join(
-        f"<tr><td>{_local(p.created, tz):%H:%M}</td><td>{html.escape(p.kind)}</td>"
-        f"<td>{html.escape(p.message)}</td></tr>" for p in result.prompts)
-    quality = "".join([
-        _row("frames decoded", str(result.decode.frames_ok)),
-        _row("frames rejected", str(result.decode.frames_bad)),
-        _row("frames missing", f"{result.decode.missing_frames} in {len(result.gaps)} gaps"),
-    ])
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 75em; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
-th, td {{ text-align: left; padding: 0.2em 0.8em; border-bottom: 1px solid #ddd; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>Times are local ({html.escape(timezone)}).</p>
-<h2>Day timeline</h2>
-<img alt="posture and sitting bouts over the day" src="data:image/png;base64,{timeline_png(result, tz)}">
-<h2>Sitting load</h2>
-<table id="metrics">{metrics}</table>
-<img alt="histogram of sitting bout lengths" src="data:image/png;base64,{bout_histogram_png(result)}">
-<h2>Prompts</h2>
-<table id="prompts"><tr><th>time</th><th>kind</th><th>message</th></tr>{prompts}</table>
-<h2>Data quality</h2>
-<table id="quality">{quality}</table>
-</body></html>
-"""
-    path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    model = build_model(recordings, title=title, timezone=timezone,
+                        progress=_part(progress, 0.0, 0.2))
+    exports = write_tables(model, out)
+    fhir = write_fhir(model, out)
+    exports[fhir.name] = fhir
+    index = out / "index.html"
+    index.write_text(render_page(model, list(exports), _part(progress, 0.2, 1.0)),
+                     encoding="utf-8")
+    return ReportFiles(index, exports)
+
+
+def _check_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {name!r}") from None
+
+
+def _recorded_timezone(recordings: Sequence[RecordingData]) -> str:
+    zones = {r.timezone for r in recordings}
+    if len(zones) > 1:
+        raise ConfigError(f"the recordings are in different time zones ({', '.join(sorted(zones))})"
+                          "; choose one with --tz")
+    return zones.pop()
+
+
+def _part(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    """A progress callback for one stage that covers [lo, hi] of the whole."""
+    if progress is None:
+        return None
+    return lambda fraction: progress(lo + (hi - lo) * fraction)

@@ -5,5 +5,23 @@ from __future__ import annotations
 import argparse
 
 
+def report(args: argparse.Namespace) -> int:
+    from sitload.report import build_report
+    from sitload.simulation import print_progress
+
+    files = build_report(args.recordings, args.output, timezone=args.tz, title=args.title,
+                         progress=print_progress)
+    print(f"wrote {files.index} and {len(files.exports)} exports beside it")
+    return 0
+
+
 def add_report_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register the report subcommand (none yet)."""
+    """Register `sitload report`."""
+    p = sub.add_parser("report", help="therapist's report (HTML) and exports (CSV, Parquet, FHIR)")
+    p.add_argument("recordings", nargs="+", metavar="RECORDING", help="recording file(s)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="folder for index.html and the exports (made if missing)")
+    p.add_argument("--tz", metavar="ZONE", help="the patient's time zone, e.g. Europe/Berlin "
+                   "(default: the recordings' own)")
+    p.add_argument("--title", help="page title (default: from the recording names)")
+    p.set_defaults(func=report)

@@ -1,0 +1,218 @@
+"""Per-day and per-minute summaries of analyses, in the patient's local time (pure: no I/O).
+
+A day is a local calendar date in the patient's time zone. A second belongs to the day its start
+falls on; a bout belongs to the day it starts on (so bouts are never split and the days' bout
+counts add up to the whole period's). Seconds and bouts of several analyses of the same sensor kind
+(e.g. one recording per day) are pooled. Definitions: docs/metrics.md, docs/report.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from analytics.accumulation import accumulation_metrics
+from analytics.records import POSTURES, AnalysisResult, Bout
+
+UPRIGHT = ("standing", "moving", "off_seat")
+
+
+@dataclass(frozen=True)
+class DayMetrics:
+    """Sitting load of one local day (or, with ``date`` = 'all', of the whole period)."""
+
+    date: str
+    sensor: str
+    wear_s: float                     # seconds with data
+    gap_s: float                      # seconds without data between the day's first and last datum
+                                      # (for 'all': the days' sum)
+    sitting_s: float                  # every sitting second (as AnalysisResult.sitting_s)
+    bouts: int
+    bout_s: float                     # sum of bout durations
+    bouts_30: int
+    bouts_60: int
+    breaks: int                       # bouts ended by an observed break
+    breaks_per_sitting_hour: float | None
+    w50_s: float | None
+    alpha: float | None
+    gini: float | None
+    lean_left_s: float                # sitting seconds leaning to the left / right
+    lean_right_s: float
+    crossed_s: float                  # sitting seconds with legs crossed
+    left_dose_ns: float | None        # mat: load dose (N s) on each buttock over the bouts
+    right_dose_ns: float | None
+    si_mean: float | None             # mat: mean symmetry index over sitting seconds (+ = left)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def local_dates(t: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    """The local calendar date ('YYYY-MM-DD') of each UTC epoch time."""
+    if len(t) == 0:
+        return np.zeros(0, dtype=object)
+    local = pd.to_datetime(np.asarray(t, dtype=float), unit="s", utc=True).tz_convert(tz)
+    days = local.tz_localize(None).to_numpy().astype("datetime64[D]")
+    uniq, inverse = np.unique(days, return_inverse=True)
+    return uniq.astype(str).astype(object)[inverse]
+
+
+def pooled_epochs(results: Sequence[AnalysisResult]) -> pd.DataFrame:
+    """The epochs of several analyses in time order (only the columns the summaries use)."""
+    wanted = ("t", "posture", "lean_side", "crossed", "si", "cop_x", "cop_y")
+    frames = [r.epochs[[c for c in wanted if c in r.epochs.columns]] for r in results]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame({"t": np.zeros(0), "posture": np.zeros(0, dtype=object)})
+    return pd.concat(frames, ignore_index=True).sort_values("t", kind="stable",
+                                                             ignore_index=True)
+
+
+def daily_metrics(results: Sequence[AnalysisResult], tz: ZoneInfo) -> list[DayMetrics]:
+    """One DayMetrics per local date that has data, in date order, for analyses of one sensor."""
+    sensor = _sensor(results)
+    epochs = pooled_epochs(results)
+    bouts = sorted((b for r in results for b in r.bouts), key=lambda b: b.start)
+    epoch_day = local_dates(epochs["t"].to_numpy(), tz)
+    bout_day = local_dates(np.array([b.start for b in bouts]), tz)
+    days = sorted(set(epoch_day[epochs["posture"].to_numpy() != "gap"]) | set(bout_day))
+    out = []
+    for day in days:
+        ep = epochs[epoch_day == day]
+        out.append(_summarize(day, sensor, ep, [b for b, d in zip(bouts, bout_day) if d == day],
+                              _gap_s(ep["posture"].to_numpy().astype(str))))
+    return out
+
+
+def period_metrics(results: Sequence[AnalysisResult], days: Sequence[DayMetrics]) -> DayMetrics:
+    """The whole period's metrics (date 'all'); for one analysis they equal its to_json().
+
+    ``gap_s`` is the sum of the ``days``' (so the nights between wear days do not count).
+    """
+    bouts = sorted((b for r in results for b in r.bouts), key=lambda b: b.start)
+    return _summarize("all", _sensor(results), pooled_epochs(results), bouts,
+                      float(sum(d.gap_s for d in days)))
+
+
+def minute_series(results: Sequence[AnalysisResult], tz: ZoneInfo) -> pd.DataFrame:
+    """One row per UTC minute with data: seconds per posture, lean, crossed legs, bout time.
+
+    Columns: ``t`` (UTC epoch of the minute), ``time_local`` (tz-aware), ``date`` (local),
+    ``<posture>_s`` for every posture, ``lean_left_s``, ``lean_right_s``, ``crossed_s``,
+    ``bout_s`` (seconds inside a sitting bout), ``posture`` (the most frequent non-gap posture);
+    mats add ``si_mean`` and ``cop_x_mean`` over the sitting seconds.
+    """
+    epochs = pooled_epochs(results)
+    t = epochs["t"].to_numpy()
+    minute = np.floor(t / 60.0).astype(np.int64)
+    keys, inv = np.unique(minute, return_inverse=True)
+    posture = epochs["posture"].to_numpy().astype(str)
+    sitting = posture == "sitting"
+
+    def per_minute(mask) -> np.ndarray:
+        return np.bincount(inv, weights=np.asarray(mask, dtype=float), minlength=keys.size)
+
+    out = {"t": keys * 60.0}
+    counts = np.stack([per_minute(posture == name) for name in POSTURES], axis=1)
+    for i, name in enumerate(POSTURES):
+        out[f"{name}_s"] = counts[:, i]
+    for side in ("left", "right"):
+        out[f"lean_{side}_s"] = per_minute(sitting & (_labels(epochs, "lean_side") == side))
+    out["crossed_s"] = per_minute(sitting & (_labels(epochs, "crossed") != "none"))
+    out["bout_s"] = per_minute(_in_bouts(t, [b for r in results for b in r.bouts]))
+    worn = counts[:, 1:]                         # POSTURES[0] is 'gap'
+    out["posture"] = np.where(worn.sum(axis=1) > 0,
+                              np.asarray(POSTURES[1:], dtype=object)[worn.argmax(axis=1)], "gap")
+    if "si" in epochs.columns:
+        n_sit = per_minute(sitting)
+        for col in ("si", "cop_x"):
+            values = np.where(sitting, np.nan_to_num(epochs[col].to_numpy(dtype=float)), 0.0)
+            total = np.bincount(inv, weights=values, minlength=keys.size)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[f"{col}_mean"] = np.where(n_sit > 0, total / n_sit, np.nan)
+    frame = pd.DataFrame(out)
+    frame = frame[frame["gap_s"] < 60].reset_index(drop=True)
+    local = pd.to_datetime(frame["t"], unit="s", utc=True).dt.tz_convert(tz)
+    frame.insert(1, "time_local", local)
+    frame.insert(2, "date", local_dates(frame["t"].to_numpy(), tz))
+    return frame
+
+
+def cop_histogram(results: Sequence[AnalysisResult], cell_fraction: float = 0.25
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Mat: 2-D histogram (seconds) of the centre of pressure over sitting seconds, as
+    (counts[y, x], x edges, y edges) in cells (x + = towards the left, y from the front edge), in
+    bins of ``cell_fraction`` cells over at least 2 cells either side of the centre line and of
+    the median row; None for sensors without a centre of pressure or without sitting."""
+    epochs = pooled_epochs(results)
+    if "cop_x" not in epochs.columns:
+        return None
+    sit = epochs[(epochs["posture"] == "sitting") & epochs["cop_x"].notna()]
+    if sit.empty:
+        return None
+    x, y = sit["cop_x"].to_numpy(), sit["cop_y"].to_numpy()
+    half_x = max(2.0, float(np.ceil(np.abs(x).max())))
+    mid_y = float(np.round(np.median(y)))
+    half_y = max(2.0, float(np.ceil(np.abs(y - mid_y).max())))
+    x_edges = np.arange(-half_x, half_x + cell_fraction / 2, cell_fraction)
+    y_edges = np.arange(mid_y - half_y, mid_y + half_y + cell_fraction / 2, cell_fraction)
+    counts, _, _ = np.histogram2d(x, y, bins=(x_edges, y_edges))
+    return counts.T, x_edges, y_edges
+
+
+def _gap_s(posture: np.ndarray) -> float:
+    """Gap seconds between the first and the last second with data."""
+    worn = np.flatnonzero(posture != "gap")
+    return float(np.sum(posture[worn[0]:worn[-1] + 1] == "gap")) if worn.size else 0.0
+
+
+def _summarize(date: str, sensor: str, epochs: pd.DataFrame, bouts: list[Bout],
+               gap_s: float) -> DayMetrics:
+    posture = epochs["posture"].to_numpy().astype(str)
+    sitting = posture == "sitting"
+    m = accumulation_metrics([b.duration_s for b in bouts])
+    breaks = sum(b.ended_by == "break" for b in bouts)
+    mat = bouts and bouts[0].left_dose_ns is not None
+
+    def lean(side: str) -> float:
+        return float(np.sum(sitting & (_labels(epochs, "lean_side") == side)))
+
+    si = epochs["si"].to_numpy(dtype=float)[sitting] if "si" in epochs.columns else np.zeros(0)
+    si = si[np.isfinite(si)]
+    return DayMetrics(
+        date=date, sensor=sensor, wear_s=float(np.sum(posture != "gap")), gap_s=gap_s,
+        sitting_s=float(sitting.sum()), bouts=m.n_bouts, bout_s=m.total_s,
+        bouts_30=m.bouts_30, bouts_60=m.bouts_60, breaks=breaks,
+        breaks_per_sitting_hour=breaks / (m.total_s / 3600.0) if m.total_s > 0 else None,
+        w50_s=m.w50_s, alpha=m.alpha, gini=m.gini,
+        lean_left_s=lean("left"), lean_right_s=lean("right"),
+        crossed_s=float(np.sum(sitting & (_labels(epochs, "crossed") != "none"))),
+        left_dose_ns=float(sum(b.left_dose_ns for b in bouts)) if mat else None,
+        right_dose_ns=float(sum(b.right_dose_ns for b in bouts)) if mat else None,
+        si_mean=float(si.mean()) if si.size else None)
+
+
+def _labels(epochs: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in epochs.columns:
+        return np.full(len(epochs), "none", dtype=object)
+    return epochs[column].to_numpy().astype(str)
+
+
+def _in_bouts(t: np.ndarray, bouts: list[Bout]) -> np.ndarray:
+    """Whether each second lies inside a bout [start, end)."""
+    if not bouts:
+        return np.zeros(t.size, dtype=bool)
+    starts = np.array(sorted(b.start for b in bouts))
+    ends = np.array(sorted(b.end for b in bouts))
+    return np.searchsorted(starts, t, side="right") > np.searchsorted(ends, t, side="right")
+
+
+def _sensor(results: Sequence[AnalysisResult]) -> str:
+    kinds = {r.kind for r in results}
+    if len(kinds) != 1:
+        raise ValueError(f"daily summaries pool analyses of one sensor kind, got {sorted(kinds)}")
+    return kinds.pop()

@@ -1,0 +1,448 @@
+"""Flare-up linkage for one person (N-of-1): which exposures come before the pain reports that are
+flares, and the personal sitting tolerance.
+
+Pure: diary entries and a per-second timeline in, a ``FlareAnalysis`` out. The method, the flare
+definition and every default are in docs/flares.md:
+
+1. A report is a *flare* when its pain is at least the baseline (median of the reports unless set)
+   plus ``flare_rise``, or at least ``flare_pain``. A flare report within ``episode_min`` of the
+   previous flare report belongs to the same flare and is left out.
+2. Exposures are measured over the window before each report (``exposure_names``); a report
+   whose window holds less than ``min_coverage`` of measured time is left out.
+3. Each exposure is compared between flare and other reports by a one-sided permutation test
+   (flare labels shuffled within days, then the follow-up rule applied) of the standardised mean
+   difference, in the direction that would harm (more sitting, fewer breaks); p values are
+   family-wise adjusted over the exposures by the single-step max-T method (Westfall & Young).
+   Effect sizes: the mean difference with a bootstrap CI, and Cohen's d.
+4. The sitting tolerance is the median unbroken-sitting duration before the flares (percentile
+   bootstrap CI), given only when a sitting exposure is linked to flares.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from analytics.records import AnalysisResult
+from sitload.errors import ConfigError
+
+JSON_SCHEMA = "sitload.flares/1"
+PAIN_MAX = 10
+LOCATIONS = ("buttock", "hip", "thigh", "calf", "foot", "low-back", "other")  # docs/mqtt-api.md
+PAIN_SIDES = ("left", "right", "both", "none")
+NOTE_MAX = 500
+
+
+@dataclass(frozen=True)
+class DiaryEntry:
+    """One symptom report: pain 0-10 at UTC time ``t``; raises ConfigError when malformed."""
+
+    t: float
+    pain: int
+    location: str | None = None
+    side: str | None = None
+    tingling: bool | None = None
+    note: str | None = None
+    source: str = "cli"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.pain, bool) or not isinstance(self.pain, (int, np.integer)) \
+                or not 0 <= self.pain <= PAIN_MAX:
+            raise ConfigError(f"pain must be a whole number from 0 to {PAIN_MAX}, "
+                              f"not {self.pain!r}")
+        if not isinstance(self.t, (int, float)) or not math.isfinite(self.t):
+            raise ConfigError(f"time must be a finite UTC epoch, not {self.t!r}")
+        if self.side is not None and self.side not in PAIN_SIDES:
+            raise ConfigError(f"side must be one of {', '.join(PAIN_SIDES)}, not {self.side!r}")
+        if self.location is not None and self.location not in LOCATIONS:
+            raise ConfigError(f"location must be one of {', '.join(LOCATIONS)}, "
+                              f"not {self.location!r}")
+        if self.note is not None and len(self.note) > NOTE_MAX:
+            raise ConfigError(f"note is longer than {NOTE_MAX} characters")
+
+
+def diary_entries(diary: pd.DataFrame) -> list[DiaryEntry]:
+    """Entries of a recording's diary table (``Recording.diary()``)."""
+    def opt(value):
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+    return [DiaryEntry(float(r.t), int(r.pain), opt(r.location), opt(r.side),
+                       None if opt(r.tingling) is None else bool(r.tingling), opt(r.note),
+                       r.source)
+            for r in diary.itertuples(index=False)]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Per-second exposure states, sorted by ``t`` (UTC second starts).
+
+    ``measured``: a second with data; ``left`` / ``right``: sitting with that buttock loaded;
+    ``asymmetry``: signed lateral lean while sitting (+ = left; degrees for an IMU, gluteal
+    symmetry index in % for the mat; 0 when unknown); ``bouts``: (n, 2) unbroken-sitting
+    [start, end) times; ``bout_breaks``: whether each bout ended with a break.
+    """
+
+    t: np.ndarray
+    measured: np.ndarray
+    sitting: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    crossed: np.ndarray
+    asymmetry: np.ndarray
+    asymmetry_unit: str
+    bouts: np.ndarray
+    bout_breaks: np.ndarray
+
+    @classmethod
+    def from_analysis(cls, result: AnalysisResult) -> "Timeline":
+        """From an analysis: its per-second epochs and its bouts."""
+        ep = result.epochs
+        posture = ep["posture"].to_numpy()
+        asym, unit = np.zeros(len(ep)), "deg"
+        if "lean_deg" in ep and np.isfinite(ep["lean_deg"].to_numpy(dtype=float)).any():
+            asym = ep["lean_deg"].to_numpy(dtype=float)
+        elif "si_gluteal" in ep:
+            asym, unit = ep["si_gluteal"].to_numpy(dtype=float), "%"
+        bouts = np.array([[b.start, b.end] for b in result.bouts]).reshape(-1, 2)
+        return cls._make(ep["t"].to_numpy(dtype=float), posture != "gap", posture == "sitting",
+                         ep["lean_side"].to_numpy() if "lean_side" in ep else None,
+                         ep["crossed"].to_numpy() if "crossed" in ep else None, asym, unit,
+                         bouts, np.array([b.ended_by == "break" for b in result.bouts]))
+
+    @classmethod
+    def from_truth(cls, truth: pd.DataFrame, bouts: np.ndarray) -> "Timeline":
+        """From simulator ground truth and its unbroken-sitting bouts (every one ends a break)."""
+        sitting = (truth["posture"] == "sitting").to_numpy()
+        return cls._make(truth["t"].to_numpy(dtype=float), np.ones(len(truth), dtype=bool),
+                         sitting, truth["lean_side"].to_numpy(), truth["crossed"].to_numpy(),
+                         truth["lean_deg"].to_numpy(dtype=float), "deg", bouts,
+                         np.ones(len(bouts), dtype=bool))
+
+    @classmethod
+    def _make(cls, t, measured, sitting, lean_side, crossed, asym, unit, bouts,
+              bout_breaks) -> "Timeline":
+        n = len(t)
+        left = sitting & (lean_side == "left") if lean_side is not None else np.zeros(n, bool)
+        right = sitting & (lean_side == "right") if lean_side is not None else np.zeros(n, bool)
+        cross = sitting & (crossed != "none") if crossed is not None else np.zeros(n, bool)
+        asym = np.where(sitting & np.isfinite(asym), asym, 0.0)
+        return cls(t, measured, sitting, left, right, cross, asym, unit,
+                   np.asarray(bouts, dtype=float).reshape(-1, 2), np.asarray(bout_breaks, bool))
+
+    @classmethod
+    def join(cls, parts: Sequence["Timeline"]) -> "Timeline":
+        """One timeline of several non-overlapping ones (e.g. consecutive recordings)."""
+        parts = sorted(parts, key=lambda p: p.t[0] if len(p.t) else math.inf)
+        for a, b in zip(parts, parts[1:]):
+            if len(a.t) and len(b.t) and b.t[0] <= a.t[-1]:
+                raise ConfigError("recordings overlap in time; give recordings of one sensor, "
+                                  "one after another")
+        units = {p.asymmetry_unit for p in parts if p.sitting.any()} or {"deg"}
+        if len(units) > 1:
+            raise ConfigError("recordings mix sensors (lean in degrees and mat symmetry index)")
+        cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+        return cls(cat("t"), cat("measured"), cat("sitting"), cat("left"), cat("right"),
+                   cat("crossed"), cat("asymmetry"), units.pop(),
+                   np.concatenate([p.bouts for p in parts]).reshape(-1, 2), cat("bout_breaks"))
+
+
+@dataclass(frozen=True)
+class FlareConfig:
+    """Flare definition, windows and test settings (minutes unless the name says otherwise)."""
+
+    baseline_pain: float | None = None   # None: the median pain of the reports
+    flare_rise: float = 2.0              # a flare: pain >= baseline + this ...
+    flare_pain: int = 7                  # ... or pain >= this
+    episode_min: float = 120.0           # flare reports closer than this are one flare
+    window_min: float = 60.0             # look-back of the non-sitting-minutes exposures
+    sitting_windows_min: tuple[float, ...] = (30.0, 60.0, 120.0)
+    min_coverage: float = 0.5            # share of the window that must hold data
+    min_reports: int = 20                # fewer usable reports: not enough data yet
+    min_flares: int = 5
+    min_other: int = 5
+    alpha: float = 0.05                  # family-wise, over all exposures
+    permutations: int = 4999
+    bootstrap: int = 2000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.flare_rise <= 0 or not 0 < self.flare_pain <= PAIN_MAX:
+            raise ConfigError("flare_rise must be > 0 and flare_pain within 1-10")
+        if self.baseline_pain is not None and not 0 <= self.baseline_pain <= PAIN_MAX:
+            raise ConfigError(f"baseline pain must be within 0-10, not {self.baseline_pain}")
+        if self.window_min <= 0 or any(w <= 0 for w in self.sitting_windows_min):
+            raise ConfigError("windows must be > 0 minutes")
+        if not 0 < self.alpha < 1 or not 0 <= self.min_coverage <= 1:
+            raise ConfigError("alpha must be in (0, 1) and min_coverage in [0, 1]")
+        if min(self.min_flares, self.min_other) < 2 or self.permutations < 99 \
+                or self.bootstrap < 99:
+            raise ConfigError("min_flares and min_other must be >= 2; permutations and "
+                              "bootstrap >= 99")
+
+
+@dataclass(frozen=True)
+class ExposureEffect:
+    """One exposure compared between flare and other reports."""
+
+    name: str
+    label: str
+    unit: str
+    flare_mean: float
+    other_mean: float
+    diff: float                          # flare mean - other mean
+    diff_ci: tuple[float, float]         # bootstrap 95 % CI (percentile)
+    d: float | None                      # Cohen's d (pooled SD); None when both groups constant
+    p_raw: float | None                  # permutation p of this exposure alone
+    p: float | None                      # family-wise adjusted (max-T); None: constant exposure
+    linked: bool                         # p <= alpha
+
+
+@dataclass(frozen=True)
+class FlareAnalysis:
+    """Result of ``flare_analysis`` (fields in docs/flares.md)."""
+
+    status: str                          # 'ok' | 'no_link' | 'not_enough_data'
+    n_reports: int
+    n_used: int
+    n_no_data: int
+    n_follow_ups: int
+    n_flares: int
+    baseline_pain: float | None
+    flare_threshold: float | None
+    tolerance_min: float | None
+    tolerance_ci_min: tuple[float, float] | None
+    loaded_side: str | None
+    exposures: list[ExposureEffect]
+    summary: str
+
+    def to_json(self) -> dict:
+        out = {"schema": JSON_SCHEMA, **asdict(self)}
+        out["tolerance_ci_min"] = list(self.tolerance_ci_min) if self.tolerance_ci_min else None
+        for e in out["exposures"]:
+            e["diff_ci"] = list(e["diff_ci"])
+        return out
+
+
+def sitting_exposures(config: FlareConfig) -> set[str]:
+    """The exposures that measure sitting itself (a link with any of them gives a tolerance)."""
+    return {*(f"sitting_{s:g}_min" for s in config.sitting_windows_min), "longest_bout_min"}
+
+
+def exposure_names(config: FlareConfig) -> list[tuple[str, str, str, int]]:
+    """(name, plain-language label, unit, harmful direction) of every exposure, in output order.
+
+    The direction (+1: more before flares, -1: less) is the one each test looks for.
+    """
+    w = f"{config.window_min:g}"
+    return [*((f"sitting_{s:g}_min", f"sitting in the last {s:g} min", "min", 1)
+              for s in config.sitting_windows_min),
+            ("longest_bout_min", f"longest unbroken sitting in the last {w} min", "min", 1),
+            ("left_load_min", f"sitting with the left side loaded in the last {w} min", "min", 1),
+            ("right_load_min", f"sitting with the right side loaded in the last {w} min", "min",
+             1),
+            ("mean_asymmetry", f"mean sideways lean while sitting in the last {w} min", "", 1),
+            ("crossed_min", f"legs crossed in the last {w} min", "min", 1),
+            ("breaks", f"breaks taken in the last {w} min", "breaks", -1)]
+
+
+def report_exposures(timeline: Timeline, times: np.ndarray, config: FlareConfig) -> pd.DataFrame:
+    """One row of exposures per report time (columns ``exposure_names`` plus ``coverage``)."""
+    times = np.asarray(times, dtype=float)
+    tl = timeline
+
+    def window_sum(values: np.ndarray, minutes: float) -> np.ndarray:
+        cum = np.concatenate(([0.0], np.cumsum(values, dtype=float)))
+        lo = np.searchsorted(tl.t, times - 60.0 * minutes, side="left")
+        hi = np.searchsorted(tl.t, times, side="left")
+        return cum[hi] - cum[lo]
+
+    w = config.window_min
+    out = {f"sitting_{s:g}_min": window_sum(tl.sitting, s) / 60.0
+           for s in config.sitting_windows_min}
+    start, end = tl.bouts[:, 0][None, :], tl.bouts[:, 1][None, :]
+    now = times[:, None]
+    overlaps = (start < now) & (end > now - 60.0 * w)
+    out["longest_bout_min"] = np.where(overlaps, np.minimum(end, now) - start, 0.0).max(
+        axis=1, initial=0.0) / 60.0
+    out["left_load_min"] = window_sum(tl.left, w) / 60.0
+    out["right_load_min"] = window_sum(tl.right, w) / 60.0
+    sit_s = window_sum(tl.sitting, w)
+    out["mean_asymmetry"] = np.divide(window_sum(np.abs(tl.asymmetry), w), sit_s,
+                                      out=np.zeros_like(sit_s), where=sit_s > 0)
+    out["crossed_min"] = window_sum(tl.crossed, w) / 60.0
+    ended = (end >= now - 60.0 * w) & (end < now) & tl.bout_breaks[None, :]
+    out["breaks"] = ended.sum(axis=1).astype(float)
+    out["coverage"] = window_sum(tl.measured, w) / (60.0 * w)
+    return pd.DataFrame(out)
+
+
+def flare_analysis(entries: Sequence[DiaryEntry], timeline: Timeline,
+                   config: FlareConfig = FlareConfig()) -> FlareAnalysis:
+    """Relate the diary to the exposures before each report (see the module docstring)."""
+    entries = sorted(entries, key=lambda e: e.t)
+    pain = np.array([e.pain for e in entries], dtype=float)
+    times = np.array([e.t for e in entries], dtype=float)
+    if not entries:
+        return _not_enough(config, 0, 0, 0, 0, 0, None, None)
+    baseline = float(np.median(pain)) if config.baseline_pain is None else config.baseline_pain
+    threshold = min(baseline + config.flare_rise, float(config.flare_pain))
+    flare = pain >= threshold
+    exposures = report_exposures(timeline, times, config)
+    covered = exposures.pop("coverage").to_numpy() >= config.min_coverage
+    groups = _Groups(times, covered, 60.0 * config.episode_min)
+    is_flare, is_other = (g[0] for g in groups.of(flare[None, :]))
+    follow_up = flare & ~groups.first_of_flare(flare[None, :])[0]
+    n_flares, n_used = int(is_flare.sum()), int((is_flare | is_other).sum())
+    counts = (len(entries), n_used, int((~covered & ~follow_up).sum()), int(follow_up.sum()))
+    if (n_used < config.min_reports or n_flares < config.min_flares
+            or n_used - n_flares < config.min_other):
+        return _not_enough(config, *counts, n_flares, baseline, threshold)
+    days = np.floor(times / 86400.0).astype(np.int64)
+    effects = _effects(exposures.to_numpy(dtype=float), flare, groups, days,
+                       timeline.asymmetry_unit, config)
+    by_name = {e.name: e for e in effects}
+    tolerance = ci = None
+    if any(e.linked for e in effects if e.name in sitting_exposures(config)):
+        durations = exposures["longest_bout_min"].to_numpy()[is_flare]
+        durations = durations[durations > 0]
+        tolerance = float(np.median(durations))
+        ci = _median_ci(durations, config)
+    sides = [e for e in (by_name["left_load_min"], by_name["right_load_min"]) if e.linked]
+    side = max(sides, key=lambda e: e.d or 0.0).name.split("_")[0] if sides else None
+    status = "ok" if tolerance is not None else "no_link"
+    summary = _summary(status, effects, n_flares, n_used, threshold, tolerance, ci, side, config)
+    return FlareAnalysis(status, *counts, n_flares, baseline, threshold, tolerance, ci, side,
+                         effects, summary)
+
+
+def format_p(p: float) -> str:
+    """'<0.001' or '=0.012'."""
+    return "<0.001" if p < 0.001 else f"={p:.3f}"
+
+
+def break_prompt_min(analysis: FlareAnalysis, fraction: float = 0.8, floor_min: float = 15.0,
+                     ceiling_min: float = 60.0) -> float | None:
+    """The break-prompt threshold from a tolerance: ``fraction`` of it, within floor and ceiling
+    (``alerts.PolicyConfig.sitting_tolerance_min``); None without a tolerance."""
+    if not 0 < fraction <= 1 or not 0 < floor_min <= ceiling_min:
+        raise ConfigError("fraction must be in (0, 1] and 0 < floor <= ceiling")
+    if analysis.tolerance_min is None:
+        return None
+    return float(min(ceiling_min, max(floor_min, fraction * analysis.tolerance_min)))
+
+
+# --- internals --------------------------------------------------------------------------------
+
+class _Groups:
+    """Which reports are compared, for the observed flare labels or any permutation of them:
+    flares that start a flare (no flare report in the ``gap_s`` before) and other reports, both
+    with data before them. Rows of a (B, n) label array are label sets; reports sorted by time."""
+
+    def __init__(self, times: np.ndarray, covered: np.ndarray, gap_s: float):
+        self.times, self.covered, self.gap_s = times, covered, gap_s
+
+    def first_of_flare(self, labels: np.ndarray) -> np.ndarray:
+        stamped = np.where(labels, self.times[None, :], -np.inf)
+        previous = np.maximum.accumulate(stamped, axis=1)[:, :-1]
+        previous = np.concatenate((np.full((len(labels), 1), -np.inf), previous), axis=1)
+        return labels & (self.times[None, :] - previous >= self.gap_s)
+
+    def of(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(flare, other) masks, each (B, n)."""
+        return self.first_of_flare(labels) & self.covered, ~labels & self.covered
+
+
+def _not_enough(config: FlareConfig, n_reports, n_used, n_no_data, n_follow, n_flares,
+                baseline, threshold) -> FlareAnalysis:
+    summary = (f"Not enough data yet: {n_used} usable reports with {n_flares} flares; at least "
+               f"{config.min_reports} reports, {config.min_flares} of them flares and "
+               f"{config.min_other} not, are needed.")
+    return FlareAnalysis("not_enough_data", n_reports, n_used, n_no_data, n_follow, n_flares,
+                         baseline, threshold, None, None, None, [], summary)
+
+
+def _within_strata_permutations(y: np.ndarray, strata: np.ndarray, n: int,
+                                rng: np.random.Generator) -> np.ndarray:
+    """(n, len(y)) label vectors, each ``y`` permuted within every stratum."""
+    out = np.empty((n, len(y)), dtype=bool)
+    for s in np.unique(strata):
+        idx = np.flatnonzero(strata == s)
+        out[:, idx] = rng.permuted(np.tile(y[idx], (n, 1)), axis=1)
+    return out
+
+
+def _statistics(values: np.ndarray, sd: np.ndarray, flare: np.ndarray,
+                other: np.ndarray) -> np.ndarray:
+    """(B, k) standardised differences of means, flare minus other, of (B, n) group masks."""
+    nf, no = flare.sum(axis=1)[:, None], other.sum(axis=1)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diff = (flare.astype(float) @ values) / nf - (other.astype(float) @ values) / no
+        stat = diff / (sd[None, :] * np.sqrt(1.0 / nf + 1.0 / no))
+    return np.where((nf > 0) & (no > 0), stat, -np.inf)
+
+
+def _effects(values: np.ndarray, flare: np.ndarray, groups: _Groups, strata: np.ndarray,
+             asym_unit: str, config: FlareConfig) -> list[ExposureEffect]:
+    """Tests and effect sizes; ``values`` (n, k) and ``flare`` cover every report. The labels
+    are permuted before the follow-up rule, so the test includes it."""
+    rng = np.random.default_rng(config.seed)
+    is_flare, is_other = (g[0] for g in groups.of(flare[None, :]))
+    used = is_flare | is_other
+    sd = values[used].std(axis=0, ddof=1)
+    testable = sd > 0
+    sd = sd[testable]
+    direction = np.array([d for *_, d in exposure_names(config)])[testable]
+    observed = direction * _statistics(values[:, testable], sd, is_flare[None, :],
+                                       is_other[None, :])[0]
+    perms = _within_strata_permutations(flare, strata, config.permutations, rng)
+    null = direction * _statistics(values[:, testable], sd, *groups.of(perms))
+    p_raw = (1 + (null >= observed[None, :]).sum(axis=0)) / (config.permutations + 1)
+    max_null = null.max(axis=1, initial=-np.inf)
+    p_adj = (1 + (max_null[:, None] >= observed[None, :]).sum(axis=0)) / (config.permutations + 1)
+    fx, ox = values[is_flare], values[is_other]
+    nf, no = len(fx), len(ox)
+    boot = (fx[rng.integers(0, nf, (config.bootstrap, nf))].mean(axis=1)
+            - ox[rng.integers(0, no, (config.bootstrap, no))].mean(axis=1))
+    lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
+    pooled = np.sqrt(((nf - 1) * fx.var(axis=0, ddof=1) + (no - 1) * ox.var(axis=0, ddof=1))
+                     / (nf + no - 2))
+    p_of = dict(zip(np.flatnonzero(testable), zip(p_raw, p_adj)))
+    effects = []
+    for j, (name, label, unit, _) in enumerate(exposure_names(config)):
+        pr, pa = p_of.get(j, (None, None))
+        diff = float(fx[:, j].mean() - ox[:, j].mean())
+        effects.append(ExposureEffect(
+            name, label, unit or asym_unit, float(fx[:, j].mean()), float(ox[:, j].mean()),
+            diff, (float(lo[j]), float(hi[j])),
+            float(diff / pooled[j]) if pooled[j] > 0 else None,
+            None if pr is None else float(pr), None if pa is None else float(pa),
+            pa is not None and bool(pa <= config.alpha)))
+    return effects
+
+
+def _median_ci(values: np.ndarray, config: FlareConfig) -> tuple[float, float]:
+    rng = np.random.default_rng(config.seed + 1)
+    medians = np.median(values[rng.integers(0, len(values), (config.bootstrap, len(values)))],
+                        axis=1)
+    lo, hi = np.percentile(medians, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _summary(status, effects, n_flares, n_used, threshold, tolerance, ci, side, config) -> str:
+    head = f"{n_flares} flares (pain {threshold:g} or more) among {n_used} reports. "
+    linked = [e for e in effects if e.linked]
+    if not linked:
+        return head + (f"No exposure was clearly linked to flares (every adjusted p > "
+                       f"{config.alpha:g}); no personal sitting tolerance yet.")
+    text = head
+    if status == "ok":
+        text += (f"Flares followed unbroken sitting longer than about {tolerance:.0f} min "
+                 f"(95% CI {ci[0]:.0f}-{ci[1]:.0f} min)")
+        text += f", mostly with the {side} side loaded. " if side else ". "
+    details = [f"{e.label} ({e.flare_mean:.1f} vs {e.other_mean:.1f}"
+               f"{' ' + e.unit if e.unit else ''}, p{format_p(e.p)})" for e in linked]
+    return text + "Before flares, compared with other reports: " + "; ".join(details) + "."

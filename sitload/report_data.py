@@ -1,0 +1,255 @@
+"""What the therapist's report shows, gathered from recordings and reduced to tables (no rendering).
+
+``load_recording`` reads and analyses a recording (the same batch analysis as `sitload analyze`);
+``build_model`` pools the analyses per sensor kind into days, per-minute series and the prompt,
+diary and data-quality tables the page and the exports are made of.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from alerts import PolicyConfig, Prompt
+from analytics import AnalysisResult, Bout, analyze
+from analytics.daily import (UPRIGHT, DayMetrics, cop_histogram, daily_metrics, local_dates,
+                             minute_series, period_metrics)
+from analytics.flares import (DiaryEntry, FlareAnalysis, FlareConfig, Timeline, diary_entries,
+                              flare_analysis)
+from sensor_ingest.recording import Recording
+from sensor_ingest.replay import decoder_for, describe_end, replay_batches
+from sensor_ingest.samples import SampleBatch
+from sensor_ingest.stream_decoder import DecodeStats, DeviceDecoder, Gap
+from sitload.errors import SitloadError
+from sitload.pipeline import SessionResult
+
+ADHERENCE_WINDOW_S = 60.0 * PolicyConfig().adherence_window_min
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    """A prompt that was sent, the patient's answers, and whether it was acted on in time."""
+
+    id: str
+    kind: str
+    t: float
+    message: str
+    acks: tuple[tuple[float, str], ...]   # (UTC time, action) in time order
+    acted: bool                           # see prompt_records()
+
+    @property
+    def acknowledged(self) -> bool:
+        return bool(self.acks)
+
+
+@dataclass
+class DeviceData:
+    """One device of one recording: its analysis and how well its data arrived."""
+
+    recording: str                       # file name of the recording
+    address: str
+    name: str
+    analysis: AnalysisResult
+    decode: DecodeStats
+    gaps: list[Gap]
+    battery: pd.DataFrame                # host_time, percent
+    link_events: pd.DataFrame            # host_time, event, detail
+    note: str | None = None
+
+    @property
+    def sensor(self) -> str:
+        return self.analysis.kind
+
+
+@dataclass
+class RecordingData:
+    """Everything the report uses from one recording."""
+
+    path: str
+    timezone: str
+    devices: list[DeviceData]
+    prompts: list[Prompt | dict]         # Prompt objects (a live session) or stored rows
+    acks: pd.DataFrame                   # prompt_id, t, action, detail
+    diary: pd.DataFrame                  # t, pain, location, side, tingling, note, source
+
+
+@dataclass
+class SensorSection:
+    """All devices of one sensor kind, pooled."""
+
+    sensor: str
+    devices: list[DeviceData]
+    days: list[DayMetrics]
+    total: DayMetrics
+    minutes: pd.DataFrame
+    bouts: list[tuple[str, Bout]]        # (recording file name, bout) in time order
+    cop: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    flares: FlareAnalysis | None = None  # None without pain reports
+
+
+@dataclass
+class ReportModel:
+    title: str
+    timezone: str
+    recordings: list[str]
+    sections: list[SensorSection]
+    prompts: list[PromptRecord]
+    diary: pd.DataFrame
+    adherence_window_s: float = ADHERENCE_WINDOW_S
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dates(self) -> list[str]:
+        return sorted({d.date for s in self.sections for d in s.days})
+
+
+def load_recording(rec: Recording, progress: Callable[[float], None] | None = None
+                   ) -> RecordingData:
+    """Analyse every device of an open recording (as `sitload analyze` does its first device).
+
+    ``progress`` gets the fraction of the recording's frames read so far.
+    """
+    counts = {d.id: rec.frame_summary(d.id)[0] for d in rec.devices}
+    total, done = max(1, sum(counts.values())), 0
+    devices = []
+    for dev in rec.devices:
+        decoder = decoder_for(rec, dev.id)
+        batches = replay_batches(rec, dev.id, decoder=decoder)
+        if progress is not None:
+            batches = _reporting(batches, decoder,
+                                 lambda n, done=done: progress((done + n) / total))
+        analysis = analyze(dev.kind, batches)
+        done += counts[dev.id]
+        devices.append(DeviceData(rec.path.name, dev.address, dev.name, analysis, decoder.stats,
+                                  list(decoder.gaps), rec.battery(dev.id),
+                                  rec.link_events(dev.id), describe_end(rec, dev.id)))
+    if progress is not None:
+        progress(1.0)
+    return _recording_data(rec, devices, list(rec.prompts().to_dict("records")))
+
+
+def _reporting(batches: Iterator[SampleBatch], decoder: DeviceDecoder,
+               frames_read: Callable[[int], None], every: int = 50) -> Iterator[SampleBatch]:
+    """The batches, telling ``frames_read`` how many frames the decoder has read so far."""
+    for i, batch in enumerate(batches):
+        yield batch
+        if i % every == 0:
+            s = decoder.stats
+            frames_read(s.frames_ok + s.frames_bad + s.duplicates)
+
+
+def session_recording(rec: Recording, session: SessionResult) -> RecordingData:
+    """The report's view of a session just replayed by ``run_session`` (e.g. in `sitload demo`):
+    its first device's streaming analysis and the prompts the policy raised."""
+    dev = rec.device()
+    device = DeviceData(rec.path.name, dev.address, dev.name, session.analysis, session.decode,
+                        list(session.gaps), rec.battery(dev.id), rec.link_events(dev.id),
+                        session.note)
+    return _recording_data(rec, [device], list(session.prompts))
+
+
+def _recording_data(rec: Recording, devices: list[DeviceData], prompts: list) -> RecordingData:
+    return RecordingData(str(rec.path), rec.meta.get("timezone", "UTC"), devices, prompts,
+                         rec.acks(), rec.diary())
+
+
+def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: str,
+                progress: Callable[[float], None] | None = None) -> ReportModel:
+    """Pool the recordings per sensor kind and work out days, prompts and diary in ``timezone``."""
+    tz = ZoneInfo(timezone)
+    by_kind: dict[str, list[DeviceData]] = {}
+    for rec in recordings:
+        for dev in rec.devices:
+            by_kind.setdefault(dev.sensor, []).append(dev)
+    diary = pd.concat([r.diary for r in recordings], ignore_index=True) if recordings else None
+    notes, entries = [], []
+    try:
+        entries = diary_entries(diary) if diary is not None and len(diary) else []
+    except SitloadError as exc:
+        notes.append(f"pain diary not analysed for flares: {exc}")
+    sections = []
+    for i, (sensor, devices) in enumerate(sorted(by_kind.items())):
+        results = [d.analysis for d in devices]
+        bouts = sorted(((d.recording, b) for d in devices for b in d.analysis.bouts),
+                       key=lambda rb: rb[1].start)
+        days = daily_metrics(results, tz)
+        flares, note = _flares(entries, results)
+        notes += [note] if note else []
+        sections.append(SensorSection(sensor, devices, days, period_metrics(results, days),
+                                      minute_series(results, tz), bouts, cop_histogram(results),
+                                      flares))
+        if progress is not None:
+            progress((i + 1) / len(by_kind))
+    epochs = [d.analysis.epochs for s in sections for d in s.devices]
+    prompts = [p for rec in recordings for p in prompt_records(rec, epochs)]
+    if diary is not None and len(diary):
+        diary = diary.sort_values("t", ignore_index=True)
+        diary["date"] = local_dates(diary["t"].to_numpy(), tz)
+    notes += [d.note for s in sections for d in s.devices if d.note]
+    return ReportModel(title, timezone, [r.path for r in recordings], sections,
+                       sorted(prompts, key=lambda p: p.t), diary, notes=notes)
+
+
+def _flares(entries: list[DiaryEntry], results: list[AnalysisResult]
+            ) -> tuple[FlareAnalysis | None, str | None]:
+    """The flare analysis of the pain reports against one sensor's analyses (docs/flares.md),
+    or a note saying why there is none."""
+    if not entries:
+        return None, None
+    try:
+        timeline = Timeline.join([Timeline.from_analysis(r) for r in results])
+        return flare_analysis(entries, timeline, FlareConfig()), None
+    except SitloadError as exc:
+        return None, f"flare analysis ({results[0].kind}): {exc}"
+
+
+def prompt_records(rec: RecordingData, epochs: list[pd.DataFrame]) -> list[PromptRecord]:
+    """The recording's prompts with their answers and adherence.
+
+    A prompt counts as acted on when, within ``ADHERENCE_WINDOW_S`` (the alert policy's adherence
+    window) after it was sent, the patient answered 'done', or the data show the asked-for change:
+    'break' — an upright second; 'shift' — a sitting second without lean, or upright;
+    'uncross' — a second without crossed legs. Other kinds (stretch, check-in) need the answer
+    'done'.
+    """
+    answers: dict[str, list[tuple[float, str]]] = {}
+    for row in rec.acks.itertuples(index=False):
+        answers.setdefault(row.prompt_id, []).append((float(row.t), row.action))
+    pooled = pd.concat([e[[c for c in ("t", "posture", "lean_side", "crossed") if c in e]]
+                        for e in epochs], ignore_index=True).sort_values("t", kind="stable")
+    t = pooled["t"].to_numpy()
+    out = []
+    for p in rec.prompts:
+        pid, kind, created, message = _prompt_fields(p)
+        acks = tuple(sorted(answers.get(pid, [])))
+        done = any(a == "done" and created <= at <= created + ADHERENCE_WINDOW_S
+                   for at, a in acks)
+        lo, hi = np.searchsorted(t, [created, created + ADHERENCE_WINDOW_S], side="right")
+        out.append(PromptRecord(pid, kind, created, message, acks,
+                                done or _changed(kind, pooled.iloc[lo:hi])))
+    return out
+
+
+def _prompt_fields(p: Prompt | dict) -> tuple[str, str, float, str]:
+    if isinstance(p, Prompt):
+        return p.id, p.kind, float(p.created), p.message
+    payload = json.loads(p["payload"]) if isinstance(p["payload"], str) else p["payload"]
+    return str(p["id"]), str(p["kind"]), float(p["t"]), str(payload.get("message", ""))
+
+
+def _changed(kind: str, window: pd.DataFrame) -> bool:
+    posture = window["posture"].to_numpy().astype(str)
+    upright = np.isin(posture, UPRIGHT)
+    sitting = posture == "sitting"
+    if kind == "break":
+        return bool(upright.any())
+    if kind == "shift" and "lean_side" in window:
+        return bool((upright | (sitting & (window["lean_side"].to_numpy() == "none"))).any())
+    if kind == "uncross" and "crossed" in window:
+        return bool((upright | (sitting & (window["crossed"].to_numpy() == "none"))).any())
+    return False

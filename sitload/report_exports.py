@@ -1,0 +1,150 @@
+"""The report's exports: bouts, per-minute series and daily metrics as CSV and Parquet, and the
+daily metrics as a FHIR R4 Bundle of Observations. Formats and codes: docs/report.md."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, fields
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from analytics import Bout
+from analytics.records import iso_utc
+from sitload import __version__
+from sitload.report_data import ReportModel
+
+BOUT_FIELDS = tuple(f.name for f in fields(Bout))
+UCUM = "http://unitsofmeasure.org"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+# No LOINC code exists for these measures (docs/report.md#fhir): a local code system, shipped as
+# a CodeSystem resource in every bundle. '.example' marks a placeholder a deployment replaces.
+LOCAL_SYSTEM = "https://sitload.example/fhir/CodeSystem/sitting-load"
+LOCAL_CODES = {
+    # code: (display, definition, DayMetrics field, UCUM unit, scale to that unit)
+    "sitting-time": ("Sitting time", "Seconds classified as sitting by a worn sensor during the "
+                     "local calendar day, in minutes (sitting bouts and blips).",
+                     "sitting_s", "min", 1 / 60),
+    "prolonged-sitting-bouts-30": ("Prolonged sitting bouts >= 30 min", "Number of sitting bouts "
+                                   "of at least 30 minutes that started on the local day.",
+                                   "bouts_30", "{bouts}", 1),
+    "prolonged-sitting-bouts-60": ("Prolonged sitting bouts >= 60 min", "Number of sitting bouts "
+                                   "of at least 60 minutes that started on the local day.",
+                                   "bouts_60", "{bouts}", 1),
+    "sitting-breaks": ("Breaks in sitting", "Number of sitting bouts that started on the local "
+                       "day and were ended by an observed break (standing up for at least the "
+                       "break time, 60 s by default).", "breaks", "{breaks}", 1),
+}
+_IDS = uuid.UUID("5a170002-7e1f-4d3a-8c55-0f1e2d3c4b5a")
+
+
+def bouts_frame(model: ReportModel) -> pd.DataFrame:
+    """One row per bout: recording, sensor, local date, ISO times and every Bout field."""
+    rows = []
+    tz = ZoneInfo(model.timezone)
+    for section in model.sections:
+        for recording, bout in section.bouts:
+            start_local = datetime.fromtimestamp(bout.start, tz)
+            rows.append({"recording": recording, "sensor": section.sensor,
+                         "date": start_local.date().isoformat(),
+                         "start_utc": iso_utc(bout.start), "end_utc": iso_utc(bout.end),
+                         "start_local": start_local.isoformat(), **asdict(bout)})
+    columns = ["recording", "sensor", "date", "start_utc", "end_utc", "start_local", *BOUT_FIELDS]
+    return _numeric_nulls(pd.DataFrame(rows, columns=columns))
+
+
+def daily_frame(model: ReportModel) -> pd.DataFrame:
+    return _numeric_nulls(pd.DataFrame([d.to_json() for s in model.sections for d in s.days]))
+
+
+def _numeric_nulls(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns with no value at all (measures the sensor lacks) as float NaN, so that CSV and
+    Parquet read back alike."""
+    for column in frame.columns[frame.isna().all()]:
+        frame[column] = frame[column].astype(float)
+    return frame
+
+
+def minutes_frame(model: ReportModel) -> pd.DataFrame:
+    frames = [s.minutes.assign(sensor=s.sensor) for s in model.sections]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_tables(model: ReportModel, out: Path) -> dict[str, Path]:
+    """Write bouts, minutes and daily as .csv and .parquet; returns {file name: path}."""
+    written = {}
+    for name, frame in (("bouts", bouts_frame(model)), ("minutes", minutes_frame(model)),
+                        ("daily", daily_frame(model))):
+        csv, parquet = out / f"{name}.csv", out / f"{name}.parquet"
+        frame.to_csv(csv, index=False)
+        frame.to_parquet(parquet, index=False)
+        written[csv.name], written[parquet.name] = csv, parquet
+    return written
+
+
+def fhir_bundle(model: ReportModel, *, now: float | None = None) -> dict:
+    """A FHIR R4 'collection' Bundle: the local CodeSystem, one Device per sensor device, and per
+    local day and sensor one Observation per LOCAL_CODES entry."""
+    tz = ZoneInfo(model.timezone)
+    stamp = datetime.now(timezone.utc) if now is None else datetime.fromtimestamp(now, timezone.utc)
+    entries = [_entry(_code_system())]
+    for section in model.sections:
+        addresses = sorted({d.address for d in section.devices})
+        devices = [_device(a, section.sensor) for a in addresses]
+        entries += [_entry(d) for d in devices]
+        for day in section.days:
+            start = datetime.fromisoformat(day.date).replace(tzinfo=tz)
+            end = (start.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=tz)
+            for code, (display, _, attr, unit, scale) in LOCAL_CODES.items():
+                obs = {
+                    "resourceType": "Observation",
+                    "id": _id("obs", section.sensor, day.date, code),
+                    "status": "final",
+                    "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "activity",
+                                              "display": "Activity"}]}],
+                    "code": {"coding": [{"system": LOCAL_SYSTEM, "code": code,
+                                         "display": display}], "text": display},
+                    "effectivePeriod": {"start": start.isoformat(), "end": end.isoformat()},
+                    "valueQuantity": {"value": round(getattr(day, attr) * scale, 2),
+                                      "unit": unit.strip("{}"), "system": UCUM, "code": unit},
+                }
+                if len(devices) == 1:
+                    obs["device"] = {"reference": f"urn:uuid:{devices[0]['id']}"}
+                entries.append(_entry(obs))
+    return {"resourceType": "Bundle", "id": _id("bundle", *model.recordings, *model.dates),
+            "type": "collection", "timestamp": stamp.isoformat(timespec="seconds"),
+            "entry": entries}
+
+
+def write_fhir(model: ReportModel, out: Path) -> Path:
+    path = out / "observations.fhir.json"
+    path.write_text(json.dumps(fhir_bundle(model), indent=1), encoding="utf-8")
+    return path
+
+
+def _code_system() -> dict:
+    return {"resourceType": "CodeSystem", "id": _id("codesystem", LOCAL_SYSTEM),
+            "url": LOCAL_SYSTEM, "version": __version__, "name": "SitloadSittingLoad",
+            "title": "sitload sitting-load measures", "status": "draft",
+            "content": "complete", "caseSensitive": True,
+            "description": "Daily sitting-load measures from a worn posture sensor, for which no "
+                           "LOINC code exists (see sitload docs/report.md).",
+            "concept": [{"code": code, "display": display, "definition": definition}
+                        for code, (display, definition, *_) in LOCAL_CODES.items()]}
+
+
+def _device(address: str, sensor: str) -> dict:
+    return {"resourceType": "Device", "id": _id("device", address),
+            "identifier": [{"type": {"text": "Bluetooth device address"}, "value": address}],
+            "deviceName": [{"name": f"sitload {sensor}", "type": "model-name"}]}
+
+
+def _entry(resource: dict) -> dict:
+    return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+
+
+def _id(*parts: str) -> str:
+    return str(uuid.uuid5(_IDS, "|".join(parts)))

@@ -1,0 +1,356 @@
+"""The report page: one self-contained HTML file (styles and PNGs inline, nothing fetched).
+
+Every number a test or a script may want to read sits in an element with a stable id
+``<sensor>-<date|all>-<metric>`` and ``data-sensor``, ``data-date``, ``data-metric`` and
+``data-value`` (the unrounded value; empty when undefined) attributes (docs/report.md).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from analytics.daily import DayMetrics
+from analytics.flares import FlareAnalysis
+from sitload import __version__
+from sitload.report_data import PromptRecord, ReportModel
+from sitload import report_plots as plots
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto;
+       max-width: 80em; padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #0072B2; padding-bottom: 0.1em;
+margin-top: 2em; } h3 { margin-bottom: 0.3em; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.92em; }
+th, td { text-align: left; padding: 0.15em 0.7em; border-bottom: 1px solid #ddd; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
+img { max-width: 100%; display: block; }
+nav a { margin-right: 1em; }
+.note { background: #FFF8E0; border-left: 4px solid #E69F00; padding: 0.4em 0.8em; }
+.lead { font-size: 1.05em; }
+.scroll { overflow-x: auto; }
+th.num { font-weight: 600; font-size: 0.9em; }
+"""
+
+# (metric, label, formatter) of the daily table; mats add the dose rows.
+ROWS = (("sitting_s", "sitting", "duration"), ("wear_s", "worn", "duration"),
+        ("bouts", "bouts", "int"), ("bouts_30", "bouts ≥ 30 min", "int"),
+        ("bouts_60", "bouts ≥ 60 min", "int"), ("breaks", "breaks", "int"),
+        ("breaks_per_sitting_hour", "breaks per sitting hour", "rate"),
+        ("w50_s", "W50", "minutes"), ("lean_left_s", "leaning left", "minutes"),
+        ("lean_right_s", "leaning right", "minutes"), ("crossed_s", "legs crossed", "minutes"),
+        ("gap_s", "data missing while worn", "minutes"))
+MAT_ROWS = (("left_dose_ns", "load dose left", "dose"),
+            ("right_dose_ns", "load dose right", "dose"),
+            ("si_mean", "mean symmetry index (+ = left)", "pct"))
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def fmt(value: float | int | None, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "duration":
+        minutes = int(round(value / 60))
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    if kind == "minutes":
+        return f"{value / 60:.1f} min"
+    if kind == "rate":
+        return f"{value:.2f}"
+    if kind == "dose":
+        return f"{value / 1000:.0f} kN s"
+    if kind == "pct":
+        return f"{value:+.1f} %"
+    return str(int(value))
+
+
+def metric_cell(day: DayMetrics, metric: str, kind: str) -> str:
+    value = getattr(day, metric)
+    raw = "" if value is None else repr(float(value))
+    return (f'<td class="num" id="{esc(day.sensor)}-{esc(day.date)}-{metric}" '
+            f'data-sensor="{esc(day.sensor)}" data-date="{esc(day.date)}" '
+            f'data-metric="{metric}" data-value="{raw}">{esc(fmt(value, kind))}</td>')
+
+
+def metrics_table(days: list[DayMetrics], table_id: str) -> str:
+    """One row per sensor, one column per metric."""
+    rows = ROWS + (MAT_ROWS if any(d.left_dose_ns is not None for d in days) else ())
+    head = "".join(f'<th class="num">{esc(label)}</th>' for _, label, _ in rows)
+    body = "".join(f"<tr><th>{esc(d.sensor)}</th>"
+                   + "".join(metric_cell(d, metric, kind) for metric, _, kind in rows) + "</tr>"
+                   for d in days)
+    return (f'<div class="scroll"><table id="{esc(table_id)}"><tr><th>sensor</th>{head}</tr>'
+            f"{body}</table></div>")
+
+
+def img(data: str, alt: str) -> str:
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
+
+
+def local(t: float, tz: ZoneInfo, form: str = "%a %d %b %H:%M") -> str:
+    return datetime.fromtimestamp(t, tz).strftime(form)
+
+
+def render_page(model: ReportModel, exports: list[str],
+                progress: Callable[[float], None] | None = None) -> str:
+    """The whole page; ``progress`` gets the fraction of days drawn."""
+    tz = ZoneInfo(model.timezone)
+    parts = [_header(model), _summary(model), _days(model, tz, progress), _trends(model),
+             _asymmetry(model), _flares(model, tz), _prompts(model, tz), _quality(model, tz),
+             _exports(exports)]
+    made = datetime.now(timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{esc(model.title)}</title><style>{STYLE}</style></head><body>"
+            + "\n".join(parts)
+            + f"<footer><p>Made by sitload {esc(__version__)} on {esc(made)}. Metric definitions: "
+              "sitload docs/metrics.md and docs/report.md.</p></footer></body></html>\n")
+
+
+def _header(model: ReportModel) -> str:
+    dates = model.dates
+    span = f"{dates[0]} to {dates[-1]} ({len(dates)} days with data)" if dates else "no data"
+    names = ", ".join(esc(Path(r).name) for r in model.recordings)
+    sensors = ", ".join(esc(s.sensor) for s in model.sections)
+    notes = "".join(f'<p class="note">{esc(n)}</p>' for n in model.notes)
+    nav = "".join(f'<a href="#{a}">{esc(label)}</a>' for a, label in (
+        ("summary", "summary"), ("days", "days"), ("trends", "trends"),
+        ("asymmetry", "asymmetry"), ("flares", "pain & flares"), ("prompts", "prompts"),
+        ("quality", "data quality"), ("exports", "exports")))
+    return (f"<header><h1>{esc(model.title)}</h1>"
+            f'<p>Period: <span id="period">{esc(span)}</span>. Times are the patient\'s local time '
+            f'(<span id="timezone">{esc(model.timezone)}</span>). Recordings: {names}. '
+            f"Sensors: {sensors}.</p>{notes}<nav>{nav}</nav></header>")
+
+
+def _summary(model: ReportModel) -> str:
+    out = ['<section id="summary"><h2>Summary</h2>']
+    for s in model.sections:
+        t, n = s.total, max(1, len(s.days))
+        out.append(
+            f'<p class="lead">{esc(s.sensor)}: over {len(s.days)} day(s) the patient sat '
+            f"{fmt(t.sitting_s / n, 'duration')} a day on average, of "
+            f"{fmt(t.wear_s / n, 'duration')} worn. {t.bouts_30} sitting bouts lasted 30 min or "
+            f"more ({t.bouts_60} of them an hour or more); sitting was broken "
+            f"{fmt(t.breaks_per_sitting_hour, 'rate')} times per sitting hour, and half of the "
+            f"sitting time came in bouts longer than {fmt(t.w50_s, 'minutes')}.</p>")
+        out.append(metrics_table([t], f"summary-{s.sensor}"))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _days(model: ReportModel, tz: ZoneInfo, progress) -> str:
+    out = ['<section id="days"><h2>Day by day</h2>',
+           "<p>Each strip shows the posture minute by minute, the sitting bouts coloured by length "
+           "(minutes written on bouts of 30 min or more), lean to the left (up) or right (down), "
+           "crossed legs, the prompts sent (filled triangle: acted on in time; open: not) and the "
+           "pain reports.</p>"]
+    dates = model.dates
+    for i, date in enumerate(dates):
+        label = datetime.fromisoformat(date).strftime("%A %d %B %Y")
+        out.append(f'<article id="day-{esc(date)}"><h3>{esc(label)}</h3>')
+        days = []
+        for s in model.sections:
+            day = next((d for d in s.days if d.date == date), None)
+            if day is None:
+                continue
+            days.append(day)
+            minutes = s.minutes[s.minutes["date"] == date]
+            bouts = [b for _, b in s.bouts if _date(b.start, tz) == date]
+            prompts = [p for p in model.prompts if _date(p.t, tz) == date]
+            diary = None
+            if model.diary is not None and len(model.diary):
+                diary = model.diary[model.diary["date"] == date]
+            out.append(img(plots.day_timeline(minutes, bouts, prompts, diary, tz),
+                           f"{s.sensor} timeline of {date}"))
+        out.append(metrics_table(days, f"metrics-{date}") + "</article>")
+        if progress is not None:
+            progress((i + 1) / len(dates))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _trends(model: ReportModel) -> str:
+    out = ['<section id="trends"><h2>Trends across days</h2>']
+    for s in model.sections:
+        if len(s.days) < 2:
+            out.append(f"<p>{esc(s.sensor)}: one day only; no trend to show.</p>")
+            continue
+        out.append(img(plots.trends(s.days), f"{s.sensor} trends across days"))
+    out.append("<p>W50: half of the sitting time is accumulated in bouts longer than this; the "
+               "dashed line marks 30 min. Breaks: bouts ended by getting up (for at least a "
+               "minute); leaning and crossed legs count sitting time only.</p></section>")
+    return "".join(out)
+
+
+def _asymmetry(model: ReportModel) -> str:
+    out = ['<section id="asymmetry"><h2>Left / right asymmetry</h2>']
+    for s in model.sections:
+        t = s.total
+        if t.left_dose_ns is not None:
+            total = t.left_dose_ns + t.right_dose_ns
+            share = 100 * t.left_dose_ns / total if total else 50.0
+            text = (f"Over the period the left buttock carried {share:.0f} % of the sitting load "
+                    f"({fmt(t.left_dose_ns, 'dose')} left, {fmt(t.right_dose_ns, 'dose')} right).")
+        else:
+            leaning = t.lean_left_s + t.lean_right_s
+            share = 100 * t.lean_left_s / leaning if leaning else 50.0
+            text = (f"The patient sat leaning to one side for {fmt(leaning, 'minutes')}: "
+                    f"{share:.0f} % of it to the left ({fmt(t.lean_left_s, 'minutes')}), "
+                    f"{100 - share:.0f} % to the right ({fmt(t.lean_right_s, 'minutes')}); legs "
+                    f"were crossed for {fmt(t.crossed_s, 'minutes')} of sitting.")
+        out.append(f'<p class="lead">{esc(s.sensor)}: {esc(text)}</p>')
+        out.append(img(plots.asymmetry(s.days, s.cop), f"{s.sensor} asymmetry"))
+        if s.cop is not None:
+            out.append("<p>The heat map shows where the centre of pressure lay while sitting, "
+                       "seen from above with the front edge of the seat at the top.</p>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _flares(model: ReportModel, tz: ZoneInfo) -> str:
+    out = ['<section id="flares"><h2>Pain reports and flares</h2>']
+    diary = model.diary
+    if diary is None or not len(diary):
+        out.append('<p id="diary-none">No pain reports were recorded.</p></section>')
+        return "".join(out)
+    for s in model.sections:
+        if s.flares is not None:
+            out.append(_flare_analysis(s.sensor, s.flares))
+    out.append(img(plots.pain_over_time(diary, tz), "pain reports over time"))
+    rows = "".join(
+        f"<tr><td>{esc(local(r.t, tz))}</td>"
+        f'<td class="num" data-metric="pain" data-value="{int(r.pain)}">{int(r.pain)}</td>'
+        f"<td>{esc(_text(r.location))}</td><td>{esc(_text(r.side))}</td>"
+        f"<td>{esc(_yes_no(r.tingling))}</td><td>{esc(_text(r.note))}</td></tr>"
+        for r in diary.itertuples(index=False))
+    out.append(f'<table id="diary"><tr><th>time</th><th class="num">pain (0-10)</th>'
+               f"<th>where</th><th>side</th><th>tingling</th><th>note</th></tr>{rows}</table>"
+               "</section>")
+    return "".join(out)
+
+
+def _flare_analysis(sensor: str, f: FlareAnalysis) -> str:
+    """The flare analysis in plain language, with its numbers (docs/flares.md)."""
+    sid = esc(sensor)
+    out = [f'<p class="lead" id="flares-{sid}-summary" data-status="{esc(f.status)}" '
+           f'data-reports="{f.n_reports}" data-used="{f.n_used}" data-flares="{f.n_flares}">'
+           f"{sid}: {esc(f.summary)}</p>"]
+    if f.status == "not_enough_data":
+        out.append(f"<p>{f.n_reports} pain reports, {f.n_used} usable, {f.n_flares} flares: "
+                   "the flare analysis needs more reports (docs/flares.md).</p>")
+        return "".join(out)
+    if f.tolerance_min is not None:
+        lo, hi = f.tolerance_ci_min
+        out.append(f'<p>Personal sitting tolerance: <strong id="flares-{sid}-tolerance" '
+                   f'data-value="{f.tolerance_min!r}">{f.tolerance_min:.0f} min</strong> '
+                   f"(95 % CI {lo:.0f}-{hi:.0f} min) of unbroken sitting.</p>")
+    rows = "".join(
+        f"<tr><td>{esc(e.label)}</td><td class=\"num\">{e.flare_mean:.1f}</td>"
+        f"<td class=\"num\">{e.other_mean:.1f}</td>"
+        f"<td class=\"num\">{e.diff:+.1f} [{e.diff_ci[0]:+.1f}, {e.diff_ci[1]:+.1f}]</td>"
+        f"<td class=\"num\">{'–' if e.p is None else f'{e.p:.3f}'}</td>"
+        f"<td>{'linked' if e.linked else ''}</td></tr>" for e in f.exposures)
+    out.append(f'<table id="flares-{sid}-exposures"><tr><th>before each report</th>'
+               '<th class="num">before flares</th><th class="num">before others</th>'
+               '<th class="num">difference [95 % CI]</th><th class="num">adjusted p</th><th></th>'
+               f"</tr>{rows}</table>")
+    return "".join(out)
+
+
+def _prompts(model: ReportModel, tz: ZoneInfo) -> str:
+    window = model.adherence_window_s / 60
+    out = ['<section id="prompts"><h2>Prompt adherence</h2>']
+    if not model.prompts:
+        out.append('<p id="prompts-none">No prompts were recorded with these recordings (prompts '
+                   "are stored when sitload runs live with alerts).</p></section>")
+        return "".join(out)
+    out.append(f"<p>Acted on: the patient did what the prompt asked within {window:g} min (got up, "
+               "shifted weight, uncrossed the legs, or answered 'done').</p>")
+    kinds = sorted({p.kind for p in model.prompts})
+    rows = [_adherence_row(k, [p for p in model.prompts if p.kind == k]) for k in kinds]
+    rows.append(_adherence_row("all", model.prompts))
+    out.append('<table id="adherence"><tr><th>prompt</th><th class="num">sent</th>'
+               '<th class="num">acknowledged</th>'
+               f'<th class="num">acted on within {window:g} min</th></tr>{"".join(rows)}</table>')
+    listing = "".join(
+        f"<tr><td>{esc(local(p.t, tz))}</td><td>{esc(p.kind)}</td><td>{esc(p.message)}</td>"
+        f"<td>{esc(_answers(p, tz))}</td>"
+        f"<td>{'yes' if p.acted else 'no'}</td></tr>" for p in model.prompts)
+    out.append('<details><summary>every prompt</summary><table id="prompt-list"><tr><th>sent'
+               "</th><th>kind</th><th>message</th><th>answers</th><th>acted on</th></tr>"
+               f"{listing}</table></details></section>")
+    return "".join(out)
+
+
+def _adherence_row(kind: str, prompts: list[PromptRecord]) -> str:
+    cells = (("sent", len(prompts)), ("acknowledged", sum(p.acknowledged for p in prompts)),
+             ("acted", sum(p.acted for p in prompts)))
+    tds = "".join(f'<td class="num" id="prompts-{esc(kind)}-{name}" data-metric="prompts-{name}" '
+                  f'data-value="{n}">{n}</td>' for name, n in cells)
+    return f"<tr><th>{esc(kind)}</th>{tds}</tr>"
+
+
+def _quality(model: ReportModel, tz: ZoneInfo) -> str:
+    out = ['<section id="quality"><h2>Data quality</h2>',
+           "<p>Wear time and data missing while worn are in each day's table.</p>",
+           "<table id=\"quality-table\"><tr><th>recording</th><th>sensor</th>"
+           '<th class="num">frames decoded</th><th class="num">rejected</th>'
+           '<th class="num">duplicates</th><th class="num">lost in transit</th>'
+           '<th class="num">gaps (lost / device off)</th><th class="num">disconnects</th>'
+           '<th class="num">battery start / end / lowest</th></tr>']
+    levels = []
+    for s in model.sections:
+        for d in s.devices:
+            lost = [g for g in d.gaps if g.reason != "stopped"]
+            stopped = len(d.gaps) - len(lost)
+            lost_s = sum(g.end - g.start for g in lost)
+            disconnects = int((d.link_events["event"] == "disconnected").sum())
+            b = d.battery["percent"]
+            batt = f"{b.iloc[0]} / {b.iloc[-1]} / {b.min()} %" if len(b) else "–"
+            if len(b):
+                levels.append((f"{d.recording} {d.sensor}", d.battery))
+            out.append(
+                f"<tr><td>{esc(d.recording)}</td><td>{esc(d.sensor)}</td>"
+                f'<td class="num">{d.decode.frames_ok}</td><td class="num">{d.decode.frames_bad}'
+                f'</td><td class="num">{d.decode.duplicates}</td>'
+                f'<td class="num">{d.decode.missing_frames} frames</td>'
+                f'<td class="num">{len(lost)} ({fmt(lost_s, "minutes")}) / {stopped}</td>'
+                f'<td class="num">{disconnects}</td><td class="num">{esc(batt)}</td></tr>')
+    out.append("</table>")
+    if levels:
+        out.append(img(plots.battery(levels, tz), "battery level over time"))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _exports(exports: list[str]) -> str:
+    items = "".join(f'<li><a href="{esc(name)}">{esc(name)}</a></li>' for name in exports)
+    return (f'<section id="exports"><h2>Exports</h2><p>Beside this page: bouts, per-minute '
+            f"series and daily metrics as CSV and Parquet, and the daily metrics as a FHIR R4 "
+            f"Bundle.</p><ul>{items}</ul></section>")
+
+
+def _answers(p: PromptRecord, tz: ZoneInfo) -> str:
+    return ", ".join(f"{action} {local(t, tz, '%H:%M')}" for t, action in p.acks) or "–"
+
+
+def _date(t: float, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(t, tz).date().isoformat()
+
+
+def _text(value) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def _yes_no(value) -> str:
+    text = _text(value)
+    return "" if text == "" else ("yes" if int(float(text)) else "no")

@@ -1,0 +1,228 @@
+"""The report's figures (matplotlib, Agg), each returned as a base64 PNG for inlining.
+
+Colours are the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies) and
+no meaning is carried by colour alone: lean left is drawn up and lean right down, followed and
+ignored prompts differ in shape (filled / open triangle), bout lengths are also labelled.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from analytics import Bout  # noqa: E402
+from analytics.daily import DayMetrics  # noqa: E402
+from sitload.report_data import PromptRecord  # noqa: E402
+
+BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (
+    "#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+POSTURE_COLOURS = {"sitting": ORANGE, "standing": SKY, "moving": GREEN, "lying": PURPLE,
+                   "off_seat": SKY, "gap": "#FFFFFF"}
+BOUT_CLASSES = ((1800.0, YELLOW, "< 30 min"), (3600.0, ORANGE, "30-60 min"),
+                (float("inf"), VERMILLION, ">= 60 min"))
+LEFT, RIGHT = BLUE, VERMILLION
+DPI = 90
+
+
+def png(fig) -> str:
+    """The figure as base64 PNG (and closed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def bout_colour(duration_s: float) -> str:
+    return next(colour for limit, colour, _ in BOUT_CLASSES if duration_s < limit)
+
+
+def local_hour(t, tz: ZoneInfo) -> np.ndarray:
+    """Hours since local midnight of each UTC epoch time (wall clock)."""
+    local = pd.to_datetime(np.atleast_1d(np.asarray(t, dtype=float)), unit="s",
+                           utc=True).tz_convert(tz)
+    return np.asarray(local.hour + local.minute / 60.0 + local.second / 3600.0, dtype=float)
+
+
+def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptRecord],
+                 diary: pd.DataFrame | None, tz: ZoneInfo) -> str:
+    """One day's strip: posture, bouts by length, lean, crossed legs, prompts, pain reports."""
+    x = local_hour(minutes["t"].to_numpy(), tz)
+    lo = np.floor(x.min()) if x.size else 8.0
+    hi = np.ceil(x.max() + 1 / 60) if x.size else 17.0
+    fig, (ax, ax_pain) = plt.subplots(2, 1, figsize=(12, 3.4), sharex=True,
+                                      gridspec_kw={"height_ratios": [5, 1.6]})
+    # one column per minute from lo to hi: an image for the posture, step areas for the rest
+    col = np.round((x - lo) * 60).astype(int)
+    grid = np.arange(int(round((hi - lo) * 60)) + 1) / 60 + lo
+    rgb = np.ones((1, grid.size - 1, 3))
+    rgb[0, col] = [matplotlib.colors.to_rgb(POSTURE_COLOURS[p]) for p in minutes["posture"]]
+    ax.imshow(rgb, extent=(lo, hi, 4.05, 4.95), aspect="auto", interpolation="nearest")
+
+    def steps(column: str) -> np.ndarray:
+        values = np.zeros(grid.size)
+        values[col] = minutes[column].to_numpy() / 60
+        return values
+
+    for _, colour, _ in BOUT_CLASSES:
+        spans = [(local_hour(b.start, tz)[0], b.duration_s / 3600) for b in bouts
+                 if bout_colour(b.duration_s) == colour]
+        ax.broken_barh(spans, (3.1, 0.8), facecolors=colour, edgecolor=BLACK, linewidth=0.5)
+    for b in bouts:
+        if b.duration_s >= 1800:
+            ax.text(local_hour(b.start, tz)[0] + b.duration_s / 7200, 3.5,
+                    f"{b.duration_s / 60:.0f}'", ha="center", va="center", fontsize=7)
+    ax.fill_between(grid, 2.5, 2.5 + 0.45 * steps("lean_left_s"), step="post", color=LEFT,
+                    linewidth=0)
+    ax.fill_between(grid, 2.5, 2.5 - 0.45 * steps("lean_right_s"), step="post", color=RIGHT,
+                    linewidth=0)
+    ax.axhline(2.5, color="#888888", linewidth=0.4)
+    ax.fill_between(grid, 1.05, 1.05 + 0.9 * steps("crossed_s"), step="post", color=BLACK,
+                    linewidth=0)
+    for p in prompts:
+        ax.plot(local_hour(p.t, tz)[0], 0.5, marker="v", markersize=8, color=BLACK,
+                markerfacecolor=BLACK if p.acted else "white", linestyle="none")
+    ax.set_ylim(0, 5)
+    ax.set_yticks([0.5, 1.5, 2.5, 3.5, 4.5],
+                  ["prompts", "crossed legs", "lean L up / R down", "bouts", "posture"])
+    ax.tick_params(axis="y", length=0, labelsize=8)
+    if diary is not None and len(diary):
+        hx = local_hour(diary["t"].to_numpy(), tz)
+        ax_pain.plot(hx, diary["pain"], marker="o", color=PURPLE, markeredgecolor=BLACK,
+                     linestyle=":")
+        for h, pain in zip(hx, diary["pain"]):
+            ax_pain.annotate(str(int(pain)), (h, pain), textcoords="offset points", xytext=(5, 2),
+                             fontsize=7)
+    else:
+        ax_pain.text(0.5, 0.5, "no pain reports", transform=ax_pain.transAxes, ha="center",
+                     va="center", fontsize=8, color="#666666")
+    ax_pain.set_ylim(-0.5, 10.5)
+    ax_pain.set_yticks([0, 5, 10])
+    ax_pain.set_ylabel("pain", fontsize=8, rotation=0, ha="right", va="center")
+    ax_pain.set_xlim(lo, hi)
+    ax_pain.set_xticks(np.arange(lo, hi + 0.01, 1.0))
+    ax_pain.set_xticklabels([f"{int(h) % 24:02d}:00" for h in np.arange(lo, hi + 0.01, 1.0)],
+                            fontsize=8)
+    ax_pain.set_xlabel(f"local time ({tz.key})", fontsize=8)
+    handles = ([Patch(color=POSTURE_COLOURS[p], label=p) for p in ("sitting", "standing", "moving")]
+               + [Patch(facecolor=c, edgecolor=BLACK, label=f"bout {label}")
+                  for _, c, label in BOUT_CLASSES]
+               + [Patch(color=LEFT, label="lean left"), Patch(color=RIGHT, label="lean right"),
+                  plt.Line2D([], [], marker="v", color=BLACK, linestyle="none",
+                             label="prompt, acted on"),
+                  plt.Line2D([], [], marker="v", color=BLACK, markerfacecolor="white",
+                             linestyle="none", label="prompt, not acted on")])
+    fig.legend(handles=handles, loc="upper center", ncol=10, fontsize=7, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    return png(fig)
+
+
+def trends(days: list[DayMetrics]) -> str:
+    """Sitting time, prolonged bouts, breaks per sitting hour, W50 and lean across the days."""
+    labels = [datetime.fromisoformat(d.date).strftime("%a %d %b") for d in days]
+    x = np.arange(len(days))
+    fig, axes = plt.subplots(1, 5, figsize=(14, 2.8))
+    axes[0].bar(x, [d.sitting_s / 3600 for d in days], color=ORANGE)
+    axes[0].set_title("sitting (h)", fontsize=9)
+    axes[1].bar(x - 0.2, [d.bouts_30 for d in days], width=0.4, color=ORANGE, label=">= 30 min")
+    axes[1].bar(x + 0.2, [d.bouts_60 for d in days], width=0.4, color=VERMILLION, hatch="//",
+                label=">= 60 min")
+    axes[1].set_title("prolonged bouts", fontsize=9)
+    axes[1].legend(fontsize=7, frameon=False)
+    axes[2].plot(x, [np.nan if d.breaks_per_sitting_hour is None else d.breaks_per_sitting_hour
+                     for d in days], marker="o", color=BLUE)
+    axes[2].set_title("breaks per sitting hour", fontsize=9)
+    axes[3].plot(x, [np.nan if d.w50_s is None else d.w50_s / 60 for d in days], marker="s",
+                 color=GREEN)
+    axes[3].axhline(30, color=BLACK, linestyle="--", linewidth=0.8)
+    axes[3].set_title("W50 (min)", fontsize=9)
+    asymmetry_axes(axes[4], days)
+    for ax in axes:
+        ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_ylim(bottom=0)
+    fig.tight_layout()
+    return png(fig)
+
+
+def asymmetry_axes(ax, days: list[DayMetrics]) -> None:
+    """Left vs right per day: load dose (mat, kN s) or sitting minutes leaning to each side."""
+    x = np.arange(len(days))
+    if days and days[0].left_dose_ns is not None:
+        left = [d.left_dose_ns / 1000 for d in days]
+        right = [d.right_dose_ns / 1000 for d in days]
+        ax.set_title("load dose L / R (kN s)", fontsize=9)
+    else:
+        left = [d.lean_left_s / 60 for d in days]
+        right = [d.lean_right_s / 60 for d in days]
+        ax.set_title("leaning L / R (min)", fontsize=9)
+    ax.bar(x - 0.2, left, width=0.4, color=LEFT, label="left")
+    ax.bar(x + 0.2, right, width=0.4, color=RIGHT, hatch="\\\\", label="right")
+    ax.set_xlim(-0.5 - max(0, 3 - len(days)) / 2, len(days) - 0.5 + max(0, 3 - len(days)) / 2)
+    ax.legend(fontsize=7, frameon=False)
+
+
+def asymmetry(days: list[DayMetrics], cop: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+              ) -> str:
+    """Left vs right per day, crossed-leg minutes, and for mats the centre-of-pressure heat map."""
+    n = 3 if cop is not None else 2
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.0))
+    labels = [datetime.fromisoformat(d.date).strftime("%a %d") for d in days]
+    x = np.arange(len(days))
+    asymmetry_axes(axes[0], days)
+    axes[1].bar(x, [d.crossed_s / 60 for d in days], width=0.5, color=BLACK)
+    axes[1].set_xlim(axes[0].get_xlim())
+    axes[1].set_title("crossed legs (min)", fontsize=9)
+    for ax in axes[:2]:
+        ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
+    if cop is not None:
+        counts, x_edges, y_edges = cop
+        image = axes[2].imshow(counts / 60, origin="upper", aspect="auto", cmap="cividis",
+                               extent=(x_edges[0], x_edges[-1], y_edges[-1], y_edges[0]))
+        axes[2].axvline(0, color="white", linewidth=0.8)
+        axes[2].set_xlim(x_edges[-1], x_edges[0])     # the sitter's left on the left
+        axes[2].set_xlabel("centre of pressure: <- left | right -> (cells)", fontsize=8)
+        axes[2].set_ylabel("front -> back (cells)", fontsize=8)
+        axes[2].set_title("where the load sat (min)", fontsize=9)
+        fig.colorbar(image, ax=axes[2], shrink=0.8)
+    fig.tight_layout()
+    return png(fig)
+
+
+def pain_over_time(diary: pd.DataFrame, tz: ZoneInfo) -> str:
+    """Pain reports (0-10) over the whole period."""
+    fig, ax = plt.subplots(figsize=(12, 2.2))
+    times = pd.to_datetime(diary["t"], unit="s", utc=True).dt.tz_convert(tz)
+    ax.plot(times.dt.tz_localize(None), diary["pain"], marker="o", color=PURPLE,
+            markeredgecolor=BLACK, linestyle=":")
+    ax.set_ylim(-0.5, 10.5)
+    ax.set_ylabel("pain (0-10)", fontsize=8)
+    ax.set_xlabel(f"local time ({tz.key})", fontsize=8)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return png(fig)
+
+
+def battery(levels: list[tuple[str, pd.DataFrame]], tz: ZoneInfo) -> str:
+    """Battery level of each device over time."""
+    fig, ax = plt.subplots(figsize=(12, 2.0))
+    for (label, frame), colour in zip(levels, (BLUE, VERMILLION, GREEN, PURPLE)):
+        times = pd.to_datetime(frame["host_time"], unit="s", utc=True).dt.tz_convert(tz)
+        ax.step(times.dt.tz_localize(None), frame["percent"], where="post", color=colour,
+                label=label)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("battery (%)", fontsize=8)
+    ax.set_xlabel(f"local time ({tz.key})", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return png(fig)

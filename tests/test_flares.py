@@ -1,0 +1,205 @@
+"""Flare linkage (analytics.flares) on hand-built timelines and on the simulator's body truth."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.flares import (DiaryEntry, FlareConfig, Timeline, break_prompt_min,
+                              exposure_names, flare_analysis, report_exposures)
+from firmware_sim.symptoms import (SYMPTOM_MODELS, body_truth, simulated_diary,
+                                   unbroken_bouts)
+from sitload.errors import ConfigError
+from sitload.flare_commands import flares_text
+
+T0 = 1772438400.0
+MIN = 60.0
+
+
+def truth_frame(minutes: int, sitting: list[tuple[int, int]], left=(), crossed=()) -> pd.DataFrame:
+    """Per-second truth: sitting in the given [start, end) minute ranges, left lean / crossed
+    legs in theirs."""
+    n = minutes * 60
+    posture = np.full(n, "standing", dtype=object)
+    side = np.full(n, "none", dtype=object)
+    cross = np.full(n, "none", dtype=object)
+    for a, b in sitting:
+        posture[a * 60:b * 60] = "sitting"
+    for a, b in left:
+        side[a * 60:b * 60] = "left"
+    for a, b in crossed:
+        cross[a * 60:b * 60] = "left"
+    lean = np.where(side == "left", 10.0, 0.0)
+    return pd.DataFrame({"t": T0 + np.arange(n, dtype=float), "posture": posture,
+                         "lean_deg": lean, "lean_side": side, "crossed": cross})
+
+
+def timeline_of(truth: pd.DataFrame) -> Timeline:
+    sitting = (truth["posture"] == "sitting").to_numpy()
+    return Timeline.from_truth(truth, unbroken_bouts(truth["t"].to_numpy(), sitting))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"pain": 14}, "pain must be a whole number from 0 to 10"),
+    ({"pain": -1}, "pain must be"),
+    ({"pain": 6.5}, "pain must be"),
+    ({"pain": True}, "pain must be"),
+    ({"side": "up"}, "side must be one of left, right, both, none"),
+    ({"location": "knee"}, "location must be one of"),
+    ({"t": float("nan")}, "time must be"),
+    ({"note": "x" * 501}, "note is longer than 500"),
+])
+def test_malformed_entries_are_refused(fields, message):
+    good = {"t": T0, "pain": 6, "side": "left", "location": "buttock"}
+    with pytest.raises(ConfigError, match=message):
+        DiaryEntry(**{**good, **fields})
+
+
+def test_unbroken_bouts_join_runs_across_less_than_a_minute():
+    t = T0 + np.arange(600, dtype=float)
+    sitting = np.zeros(600, dtype=bool)
+    sitting[10:100] = True      # 30 s pause: same bout
+    sitting[130:200] = True     # 60 s pause: a new bout
+    sitting[260:300] = True
+    assert unbroken_bouts(t, sitting).tolist() == [[T0 + 10, T0 + 200], [T0 + 260, T0 + 300]]
+
+
+def test_exposures_before_a_report():
+    # sit 0-50, break 50-55, sit 55-120 with left lean 60-80 and crossed legs 90-100
+    truth = truth_frame(180, [(0, 50), (55, 120)], left=[(60, 80)], crossed=[(90, 100)])
+    x = report_exposures(timeline_of(truth), np.array([T0 + 100 * MIN, T0 + 170 * MIN]),
+                         FlareConfig())
+    at100, at170 = x.iloc[0], x.iloc[1]
+    assert at100["sitting_30_min"] == pytest.approx(30.0)
+    assert at100["sitting_60_min"] == pytest.approx(55.0)
+    assert at100["sitting_120_min"] == pytest.approx(95.0)
+    assert at100["longest_bout_min"] == pytest.approx(50.0)   # the ended bout beats 45 so far
+    assert at100["left_load_min"] == pytest.approx(20.0)
+    assert at100["right_load_min"] == 0.0
+    assert at100["mean_asymmetry"] == pytest.approx(10.0 * 20 / 55)
+    assert at100["crossed_min"] == pytest.approx(10.0)
+    assert at100["breaks"] == 1.0
+    assert at100["coverage"] == 1.0
+    # 50 min after the last bout ended: it still overlaps the hour before
+    assert at170["sitting_60_min"] == pytest.approx(10.0)
+    assert at170["longest_bout_min"] == pytest.approx(65.0)
+    assert at170["breaks"] == 1.0
+    assert list(x.columns[:-1]) == [name for name, *_ in exposure_names(FlareConfig())]
+
+
+def test_reports_without_data_before_them_are_left_out():
+    truth = truth_frame(120, [(0, 100)])
+    x = report_exposures(timeline_of(truth), np.array([T0 + 20 * MIN, T0 + 10 * 3600]),
+                         FlareConfig())
+    assert x["coverage"].tolist() == pytest.approx([20 / 60, 0.0])
+
+
+def _entries(times_min, pains):
+    return [DiaryEntry(T0 + m * MIN, p, side="left") for m, p in zip(times_min, pains)]
+
+
+def test_too_few_reports_say_not_enough_data():
+    truth = truth_frame(600, [(0, 590)])
+    result = flare_analysis(_entries(range(60, 600, 60), [2, 6] * 4 + [2]), timeline_of(truth))
+    assert result.status == "not_enough_data"
+    assert result.tolerance_min is None and result.tolerance_ci_min is None
+    assert result.n_reports == 9 and result.exposures == []
+    assert result.summary.startswith("Not enough data yet: 9 usable reports")
+
+
+def test_flare_definition_and_follow_up_reports():
+    truth = truth_frame(600, [(0, 590)])
+    # baseline (median) 2: pain >= 4 is a flare; a flare 30 min after another is the same flare
+    entries = _entries([60, 120, 150, 300, 420, 480, 540], [2, 5, 4, 1, 7, 2, 2])
+    config = FlareConfig(min_reports=3, min_flares=2, min_other=2)
+    result = flare_analysis(entries, timeline_of(truth), config)
+    assert (result.baseline_pain, result.flare_threshold) == (2.0, 4.0)
+    assert (result.n_reports, result.n_follow_ups, result.n_used, result.n_flares) == (7, 1, 6, 2)
+    fixed = flare_analysis(entries, timeline_of(truth),
+                           FlareConfig(baseline_pain=0, flare_pain=5, min_reports=3,
+                                       min_flares=2, min_other=2))
+    assert fixed.flare_threshold == 2.0        # 0 + 2 is below the absolute threshold of 5
+    # pain >= 2 at 60-150 and at 420-540 are two flares; only the report at 300 is not one
+    assert (fixed.n_flares, fixed.n_follow_ups, fixed.n_used) == (2, 4, 3)
+    assert fixed.status == "not_enough_data"
+
+
+def _day(minute0: int, flare_bout: bool):
+    """A 10-h day: a 50-min bout that ends in a flare report (or a 20-min one with a calm
+    check-in), then 20-min bouts with calm check-ins."""
+    bouts = [(minute0 + 5, minute0 + (55 if flare_bout else 25))]
+    bouts += [(minute0 + s, minute0 + s + 20) for s in range(90, 560, 60)]
+    reports = [(minute0 + (46 if flare_bout else 24), 6 if flare_bout else 2)]
+    reports += [(minute0 + s + 15, 2) for s in range(150, 560, 120)]
+    return bouts, reports
+
+
+def test_tolerance_side_and_summary_from_a_clear_dose_response():
+    bouts, reports, left = [], [], []
+    for day in range(10):
+        b, r = _day(day * 1440, flare_bout=day % 5 != 4)
+        bouts += b
+        reports += r
+        left.append((b[0][0], b[0][0] + 15))
+    truth = truth_frame(10 * 1440, bouts, left=left)
+    entries = _entries(*zip(*reports))
+    result = flare_analysis(entries, timeline_of(truth), FlareConfig(permutations=999))
+    assert result.status == "ok" and result.n_flares == 8
+    assert result.tolerance_min == pytest.approx(41.0)
+    assert result.tolerance_ci_min == pytest.approx((41.0, 41.0))
+    assert result.loaded_side == "left"
+    effect = {e.name: e for e in result.exposures}
+    assert effect["longest_bout_min"].linked and effect["longest_bout_min"].diff > 15
+    assert effect["left_load_min"].linked
+    assert not effect["right_load_min"].linked and effect["right_load_min"].p is None  # constant
+    assert "longer than about 41 min" in result.summary and "left side loaded" in result.summary
+    assert break_prompt_min(result) == pytest.approx(0.8 * 41.0)
+    assert break_prompt_min(result, fraction=0.2) == 15.0
+    assert break_prompt_min(result, fraction=1.0, ceiling_min=40.0) == 40.0
+    table = dict(line.split("  ", 1) for line in flares_text(result).splitlines()[3:])
+    assert table["sitting with the left side loaded in the last 60 min"].endswith("linked")
+    assert table["sitting with the right side loaded in the last 60 min"].endswith(" -")
+    doc = json.loads(json.dumps(result.to_json()))
+    assert doc["schema"] == "sitload.flares/1" and doc["tolerance_ci_min"] == [41.0, 41.0]
+    assert {"tolerance_min", "n_reports", "n_flares", "exposures"} <= doc.keys()
+    assert {"diff", "diff_ci", "d", "p", "p_raw", "linked"} <= doc["exposures"][0].keys()
+
+
+def test_overlapping_recordings_are_refused():
+    tl = timeline_of(truth_frame(60, [(0, 30)]))
+    with pytest.raises(ConfigError, match="overlap"):
+        Timeline.join([tl, tl])
+
+
+def _truth_level(scenario: str, seed: int, days: int = 14):
+    truth = body_truth(scenario, seed, days, T0)
+    diary = [DiaryEntry(e.t, e.pain, e.location, e.side, e.tingling, e.note, "simulated")
+             for e in simulated_diary(scenario, seed, truth)]
+    return flare_analysis(diary, timeline_of(truth))
+
+
+def test_hidden_tolerance_found_from_the_body_truth():
+    """The statistics alone, with perfect sitting detection (recordings: test_flares_cli)."""
+    result = _truth_level("flare-fortnight", 1)
+    assert result.status == "ok"
+    assert abs(result.tolerance_min - SYMPTOM_MODELS["flare-fortnight"].tolerance_min) < 5.0
+    assert result.loaded_side == "left"
+
+
+def test_no_link_invented_without_a_dose_response():
+    result = _truth_level("no-dose-response", 1)
+    assert result.status == "no_link" and result.tolerance_min is None
+    assert result.n_flares >= 5
+    assert all(e.p > 0.05 for e in result.exposures if e.p is not None)
+    assert "No exposure was clearly linked" in result.summary
+
+
+def test_simulated_diary_is_deterministic_and_only_for_symptom_scenarios():
+    truth = body_truth("flare-fortnight", 3, 2, T0)
+    assert simulated_diary("flare-fortnight", 3, truth) == simulated_diary("flare-fortnight", 3,
+                                                                           truth)
+    assert simulated_diary("desk-day", 3, truth) == []
+    entries = simulated_diary("flare-fortnight", 3, truth)
+    assert all(truth["t"].iloc[0] <= e.t <= truth["t"].iloc[-1] + 1 for e in entries)
+    assert all(0 <= e.pain <= 10 for e in entries)

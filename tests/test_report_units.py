@@ -1,0 +1,139 @@
+"""The report's parts on small hand-made data: local days, adherence, a mat report, CLI errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics import AnalysisResult, Bout, accumulation_metrics
+from analytics.daily import daily_metrics, local_dates, minute_series, period_metrics
+from sitload.report import build_report
+from sitload.report_data import RecordingData, prompt_records
+
+ROOT = Path(__file__).resolve().parent.parent
+BERLIN = ZoneInfo("Europe/Berlin")
+MIDNIGHT = 1772406000.0          # 2026-03-02 00:00 in Berlin
+
+
+def bout(start: float, minutes: float, ended_by: str = "break") -> Bout:
+    return Bout(start, start + 60 * minutes, 60 * minutes, 60 * minutes, 1, "none", 0.0, 0.0,
+                "none", 0.0, None, None, None, None, None, None, None, ended_by)
+
+
+def analysis(t0: float, labels: list[tuple[str, int]], bouts: list[Bout]) -> AnalysisResult:
+    """Per-second epochs from (posture, seconds) runs starting at t0; lean left while sitting."""
+    posture = np.concatenate([[p] * n for p, n in labels]).astype(object)
+    t = t0 + np.arange(posture.size, dtype=float)
+    lean = np.where(posture == "sitting", "left", "none").astype(object)
+    epochs = pd.DataFrame({"t": t, "posture": posture, "lean_side": lean,
+                           "crossed": np.full(t.size, "none", dtype=object)})
+    return AnalysisResult("thigh-imu", epochs, bouts, float((posture == "sitting").sum()),
+                          accumulation_metrics([b.duration_s for b in bouts]), [],
+                          sum(b.ended_by == "break" for b in bouts), 0)
+
+
+def test_local_dates_follow_the_time_zone_and_dst():
+    mar29 = MIDNIGHT + 27 * 86400                  # 00:00 CET; 29 March has 23 hours
+    mar30 = mar29 + 23 * 3600                       # 00:00 CEST
+    t = np.array([MIDNIGHT - 1, MIDNIGHT, mar29 - 1, mar29, mar30 - 1, mar30])
+    assert list(local_dates(t, BERLIN)) == ["2026-03-01", "2026-03-02", "2026-03-28",
+                                            "2026-03-29", "2026-03-29", "2026-03-30"]
+    assert list(local_dates(t, ZoneInfo("UTC"))) == ["2026-03-01", "2026-03-01", "2026-03-28",
+                                                     "2026-03-28", "2026-03-29", "2026-03-29"]
+
+
+def test_a_bout_over_midnight_counts_on_the_day_it_started():
+    """45 min of sitting from 23:40: 20 min fall on the first day, 25 on the next, but the bout
+    (and its prolonged-bout count) belongs to the first day."""
+    start = MIDNIGHT + 86400 - 20 * 60
+    r = analysis(start - 600, [("standing", 600), ("sitting", 45 * 60), ("moving", 300)],
+                 [bout(start, 45)])
+    days = daily_metrics([r], BERLIN)
+    assert [(d.date, d.sitting_s, d.bouts, d.bouts_30, d.breaks) for d in days] == [
+        ("2026-03-02", 1200.0, 1, 1, 1), ("2026-03-03", 1500.0, 0, 0, 0)]
+    assert days[0].lean_left_s == 1200.0 and days[1].wear_s == 1500.0 + 300
+    total = period_metrics([r], days)
+    assert (total.sitting_s, total.bouts, total.w50_s) == (2700.0, 1, 2700.0)
+
+
+def test_gap_time_counts_within_a_day_not_overnight():
+    r = analysis(MIDNIGHT + 9 * 3600, [("sitting", 600), ("gap", 120), ("standing", 600),
+                                        ("gap", 20 * 3600), ("standing", 60)],
+                 [bout(MIDNIGHT + 9 * 3600, 10)])
+    days = daily_metrics([r], BERLIN)
+    assert [(d.date, d.gap_s) for d in days] == [("2026-03-02", 120.0), ("2026-03-03", 0.0)]
+    assert period_metrics([r], days).gap_s == 120.0
+
+
+def test_minute_series_counts_seconds_per_minute():
+    r = analysis(MIDNIGHT + 8 * 3600 + 30, [("sitting", 60), ("standing", 30), ("gap", 120)],
+                 [bout(MIDNIGHT + 8 * 3600 + 30, 1)])
+    m = minute_series([r], BERLIN)
+    assert list(m["sitting_s"]) == [30.0, 30.0] and list(m["standing_s"]) == [0.0, 30.0]
+    assert list(m["bout_s"]) == [30.0, 30.0] and list(m["posture"]) == ["sitting", "sitting"]
+    assert list(m["lean_left_s"]) == [30.0, 30.0]
+    assert str(m["time_local"].iloc[0]) == "2026-03-02 08:00:00+01:00"   # whole-gap minutes go
+
+
+def test_adherence_from_answers_and_data():
+    t0 = MIDNIGHT + 9 * 3600
+    r = analysis(t0, [("sitting", 1800), ("sitting", 900), ("standing", 60), ("sitting", 3600)],
+                 [bout(t0, 45), bout(t0 + 2760, 60)])
+    prompts = [{"id": "a", "t": t0 + 1800, "kind": "break", "payload": '{"message": "up"}'},
+               {"id": "b", "t": t0 + 3000, "kind": "break", "payload": "{}"},
+               {"id": "c", "t": t0 + 3000, "kind": "stretch", "payload": "{}"},
+               {"id": "d", "t": t0 + 3000, "kind": "stretch", "payload": "{}"}]
+    acks = pd.DataFrame({"prompt_id": ["b", "d", "c"], "t": [t0 + 3060, t0 + 3100, t0 + 4000],
+                         "action": ["ack", "done", "done"]})
+    rec = RecordingData("r", "UTC", [], prompts, acks, pd.DataFrame())
+    got = {p.id: (p.acknowledged, p.acted) for p in prompt_records(rec, [r.epochs])}
+    # a: stood up 15 min later (window 10 min) -> no; b: acknowledged, still sitting -> no;
+    # c: 'done' too late -> no; d: 'done' within the window -> yes
+    assert got == {"a": (False, False), "b": (True, False), "c": (True, False),
+                   "d": (True, True)}
+    rec.prompts[0]["t"] = t0 + 2200                 # now the stand-up is 500 s after it
+    assert prompt_records(rec, [r.epochs])[0].acted
+
+
+def test_a_mat_report_shows_the_load_doses_and_the_heat_map_and_reports_progress(tmp_path):
+    from sitload.simulation import simulate_to_recording
+
+    rec = simulate_to_recording(tmp_path / "mat.sitload", scenario="desk-day", sensor="pressure",
+                                seed=1, hours=1)
+    seen = []
+    files = build_report([rec], tmp_path / "out", timezone="America/New_York",
+                         progress=seen.append)
+    assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 1.0     # the progress bar
+    page = files.index.read_text()
+    assert "centre of pressure" in page and "left buttock carried" in page
+    daily = pd.read_csv(files.exports["daily.csv"])
+    assert daily["left_dose_ns"].iloc[0] > 0 and daily["right_dose_ns"].iloc[0] > 0
+    assert list(daily["date"]) == ["2026-03-02"]     # 08:00 UTC is 03:00 in New York
+    assert 'id="pressure-all-left_dose_ns"' in page
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "sitload.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.sitload"], "missing.sitload: no such recording"),
+    (["{rec}", "--tz", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+])
+def test_user_errors_are_one_line(tmp_path, args, message):
+    rec = tmp_path / "x.sitload"
+    rec.write_bytes(b"not a recording")
+    proc = cli("report", *[a.format(rec=rec) for a in args], "-o", tmp_path / "out")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("sitload: error:") and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_report_needs_a_recording_and_a_folder():
+    assert cli("report").returncode == 2
+    assert cli("report", "a.sitload").returncode == 2
