@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS acks (
     prompt_id TEXT NOT NULL, t REAL NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS frames_by_device ON frames(device, id);
 """
+DIARY_INSERT = ("INSERT INTO diary (t, pain, location, side, tingling, note, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)")
 TRUTH_COLUMNS = ("t", "posture", "lean_deg", "lean_side", "crossed", "shifting", "occupied",
                  "object_on_seat")
 
@@ -132,10 +134,9 @@ class RecordingWriter:
                   side: str | None = None, tingling: bool | None = None, note: str | None = None,
                   source: str = "cli") -> int:
         """Store one symptom-diary entry (validated by the caller); returns its id."""
-        cur = self._db.execute(
-            "INSERT INTO diary (t, pain, location, side, tingling, note, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (t, pain, location, side, None if tingling is None else int(tingling), note, source))
+        cur = self._db.execute(DIARY_INSERT, (t, pain, location, side,
+                                              None if tingling is None else int(tingling), note,
+                                              source))
         self._maybe_commit()
         return int(cur.lastrowid)
 
@@ -279,3 +280,19 @@ class Recording:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def append_diary(path: str | Path, t: float, pain: int, *, location: str | None = None,
+                 side: str | None = None, tingling: bool | None = None, note: str | None = None,
+                 source: str = "cli") -> int:
+    """Add one (validated) diary entry to an existing recording, closed or still being written;
+    returns its id."""
+    with Recording(path) as rec:
+        try:
+            with rec._db:
+                cur = rec._db.execute(DIARY_INSERT, (t, pain, location, side,
+                                                     None if tingling is None else int(tingling),
+                                                     note, source))
+        except sqlite3.DatabaseError as exc:
+            raise RecordingError(f"{rec.path}: cannot store the diary entry ({exc})") from None
+        return int(cur.lastrowid)

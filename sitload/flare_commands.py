@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sitload.errors import ConfigError, RecordingError
+from sitload.errors import ConfigError
 
 PAIN_SIDES = "left, right, both or none"
 LOCATIONS = "buttock, hip, thigh, calf, foot, low-back or other"
@@ -72,34 +70,18 @@ def _pain(text: str) -> int:
 
 def diary_add(args: argparse.Namespace) -> int:
     from analytics.flares import DiaryEntry
-    from sensor_ingest.recording import Recording
+    from sensor_ingest.recording import Recording, append_diary
 
     with Recording(args.recording) as rec:
         tz = rec.meta.get("timezone", "UTC")
     t = time.time() if args.at is None else parse_time(args.at, tz)
     entry = DiaryEntry(t, _pain(args.pain), args.location, args.side,
                        args.tingling or None, args.note, source="cli")
-    entry_id = _append_diary(Path(args.recording), entry)
+    entry_id = append_diary(args.recording, entry.t, entry.pain, location=entry.location,
+                            side=entry.side, tingling=entry.tingling, note=entry.note,
+                            source=entry.source)
     print(f"stored diary entry {entry_id} in {args.recording}")
     return 0
-
-
-def _append_diary(path: Path, entry) -> int:
-    """Insert one validated entry into an existing recording's diary table (one transaction)."""
-    db = sqlite3.connect(path, timeout=10.0)
-    try:
-        with db:
-            cur = db.execute(
-                "INSERT INTO diary (t, pain, location, side, tingling, note, source) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (entry.t, entry.pain, entry.location, entry.side,
-                 None if entry.tingling is None else int(entry.tingling), entry.note,
-                 entry.source))
-        return int(cur.lastrowid)
-    except sqlite3.DatabaseError as exc:
-        raise RecordingError(f"{path}: cannot store the diary entry ({exc})") from None
-    finally:
-        db.close()
 
 
 def diary_list(args: argparse.Namespace) -> int:
