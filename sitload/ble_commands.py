@@ -53,6 +53,9 @@ def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
                    help="MQTT broker (mqtt://host:port) for prompts and state")
     p.add_argument("--tz", type=time_zone, default="UTC",
                    help="the wearer's time zone, for 'sitting today' and reports (default UTC)")
+    p.add_argument("--tolerance-from", nargs="+", metavar="RECORDING",
+                   help="earlier recordings with pain reports: prompt breaks at the personal "
+                   "sitting tolerance found in them (sitload flares)")
     p.add_argument("--ha-discovery", action="store_true",
                    help="publish Home Assistant MQTT discovery for each sensor (with --broker)")
     sim = p.add_argument_group("simulation (with --simulate)")
@@ -124,6 +127,7 @@ def monitor_command(args: argparse.Namespace) -> int:
             raise ConfigError(f"{', '.join(given)} only apply with --simulate")
     if args.ha_discovery and not args.broker:
         raise ConfigError("--ha-discovery needs --broker")
+    from sitload.commands import personal_policy
     from sitload.live import LiveSessions
     from sitload.pipeline import ReplayTimeline
 
@@ -140,7 +144,8 @@ def monitor_command(args: argparse.Namespace) -> int:
     recording = RecordingWriter(args.record, meta=meta) if args.record else None
     sessions = LiveSessions(broker_url=args.broker, recording=recording,
                             timeline=ReplayTimeline(args.speed or 1.0) if sims else None,
-                            ha_discovery=args.ha_discovery, timezone=args.tz)
+                            ha_discovery=args.ha_discovery, timezone=args.tz,
+                            policy_config=personal_policy(args.tolerance_from))
     status = StatusLine(sys.stderr, sessions.posture)
     options = {"on_batches": lambda link, batches: sessions.feed(
         link.device.address, link.status.name, link.status.kind, batches),

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=positive(float),
                    help="pace at X times real time (default: as fast as possible)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    p.add_argument("--tolerance-from", nargs="+", metavar="RECORDING",
+                   help="earlier recordings with pain reports: prompt breaks at the personal "
+                   "sitting tolerance found in them (sitload flares)")
     p.set_defaults(func=_lazy("sitload.commands", "replay"))
 
     p = sub.add_parser("demo", help="simulate a desk day end to end: prompts over MQTT, a report")

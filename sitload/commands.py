@@ -46,6 +46,7 @@ def replay(args: argparse.Namespace) -> int:
     from sensor_ingest.replay import open_recording
     from sitload.pipeline import run_session
 
+    policy = personal_policy(args.tolerance_from)
     with open_recording(args.file) as rec:
         device_id = args.device_id or rec.device().name or "sensor"
         if args.broker:
@@ -62,13 +63,15 @@ def replay(args: argparse.Namespace) -> int:
             try:
                 result = run_session(
                     rec, speed=args.speed, device_id=device_id, timeline=timeline,
+                    policy_config=policy,
                     on_prompt=lambda p: publisher.publish_prompt(timeline.to_wall(p)),
                     on_state=publisher.publish_state)
                 publisher.flush()
             finally:
                 publisher.close()
         else:
-            result = run_session(rec, speed=args.speed, device_id=device_id)
+            result = run_session(rec, speed=args.speed, device_id=device_id,
+                                 policy_config=policy)
     if result.note:
         print(f"sitload: note: {result.note}", file=sys.stderr)
     if args.json:
@@ -102,7 +105,27 @@ def prompts(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analyze_recording(path: str):
+def personal_policy(history: list[str] | None):
+    """A PolicyConfig whose break threshold follows the flare analysis of ``history`` recordings
+    (docs/flares.md), or None (the default threshold) without history or a tolerance in it."""
+    if not history:
+        return None
+    from alerts import PolicyConfig
+    from analytics.flares import break_prompt_min
+    from sitload.flare_commands import analyze_flares
+
+    analysis = analyze_flares(history)
+    minutes = break_prompt_min(analysis)
+    if minutes is None:
+        print(f"sitload: no personal sitting tolerance yet ({analysis.summary}); prompting at the "
+              "default threshold", file=sys.stderr)
+        return None
+    print(f"sitload: personal sitting tolerance {analysis.tolerance_min:.0f} min: break prompts "
+          f"after {minutes:.0f} min", file=sys.stderr)
+    return PolicyConfig(sitting_tolerance_min=minutes)
+
+
+def analyze_recording(path: str):
     """(recording metadata, batch AnalysisResult, decoder) of a recording's first device."""
     from analytics import analyze as analyze_batches
     from sensor_ingest.replay import decoder_for, describe_end, open_recording, replay_batches
@@ -119,7 +142,7 @@ def _analyze_recording(path: str):
 
 
 def analyze(args: argparse.Namespace) -> int:
-    result, decoder, _ = _analyze_recording(args.file)
+    result, decoder, _ = analyze_recording(args.file)
     if args.epochs:
         from analytics.records import iso_utc
 
@@ -145,7 +168,7 @@ def analyze(args: argparse.Namespace) -> int:
 def score(args: argparse.Namespace) -> int:
     from analytics.scoring import score as score_result
 
-    result, _, truth = _analyze_recording(args.file)
+    result, _, truth = analyze_recording(args.file)
     if args.labels:
         scores = _score_labels(result, args.labels, args.tz)
     elif truth.empty:

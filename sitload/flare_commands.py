@@ -111,13 +111,13 @@ def analyze_flares(paths, config=None):
     """The ``FlareAnalysis`` of recordings: each one analysed, their diaries pooled."""
     from analytics.flares import FlareConfig, Timeline, diary_entries, flare_analysis
     from sensor_ingest.recording import Recording
-    from sitload.commands import _analyze_recording
+    from sitload.commands import analyze_recording
 
     timelines, entries = [], []
     for path in paths:
         with Recording(path) as rec:
             entries += diary_entries(rec.diary())
-        result, _, _ = _analyze_recording(path)
+        result, _, _ = analyze_recording(path)
         timelines.append(Timeline.from_analysis(result))
     return flare_analysis(entries, Timeline.join(timelines), config or FlareConfig())
 

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alerts import AckMessage, AlertPublisher, Prompt, SymptomReport
+from alerts import AckMessage, AlertPublisher, PolicyConfig, Prompt, SymptomReport
 from alerts.ha_discovery import HaDevice
 from alerts.messages import alert_payload
 from sensor_ingest.recording import RecordingWriter
@@ -41,10 +41,13 @@ class LiveSessions:
 
     def __init__(self, *, broker_url: str | None = None, recording: RecordingWriter | None = None,
                  outbox_dir: Path | None = None, timeline: ReplayTimeline | None = None,
-                 ha_discovery: bool = False, timezone: str | None = None):
+                 ha_discovery: bool = False, timezone: str | None = None,
+                 policy_config: PolicyConfig | None = None):
         """``timeline`` maps data time to wall time for prompts (simulated sensors run faster than
         the wall clock); hardware needs none. ``ha_discovery`` publishes Home Assistant discovery
-        configs; ``timezone`` (IANA, None = this machine's) is the wearer's, for "sitting today"."""
+        configs; ``timezone`` (IANA, None = this machine's) is the wearer's, for "sitting today";
+        ``policy_config`` sets when to prompt (e.g. a personal sitting tolerance)."""
+        self.policy_config = policy_config
         self.broker_url = broker_url
         self.recording = recording
         self.outbox_dir = outbox_dir or state_dir()
@@ -93,7 +96,8 @@ class LiveSessions:
                                        on_ack=inbox.append, on_symptom=inbox.append,
                                        timezone=self.timezone, ha_device=ha_device)
             publisher.publish_availability(True)  # its data are flowing
-        pipeline = SessionPipeline(kind, device_id, on_prompt=lambda p: self._prompt(session, p),
+        pipeline = SessionPipeline(kind, device_id, policy_config=self.policy_config,
+                                   on_prompt=lambda p: self._prompt(session, p),
                                    on_state=publisher.publish_state if publisher else None,
                                    timeline=self.timeline)
         session = _Session(pipeline, publisher, inbox)

@@ -9,7 +9,7 @@ from analytics.flares import FlareConfig, Timeline, diary_entries, report_exposu
 from firmware_sim.symptoms import simulated_diary, unbroken_bouts
 from sensor_ingest.recording import Recording
 from sitload.cli import main
-from sitload.commands import _analyze_recording
+from sitload.commands import analyze_recording
 from sitload.simulation import DEFAULT_START_UTC, simulate_to_recording
 
 
@@ -40,7 +40,7 @@ def test_simulated_sessions_store_their_diary(fortnight_start):
 
 def test_recording_exposures_match_the_truth(fortnight_start):
     """Sitting detected from the thigh IMU gives the exposures the body truth gives."""
-    result, _, truth = _analyze_recording(str(fortnight_start))
+    result, _, truth = analyze_recording(str(fortnight_start))
     with Recording(fortnight_start) as rec:
         times = np.array([e.t for e in diary_entries(rec.diary())])
     config = FlareConfig()
@@ -120,3 +120,14 @@ def test_diary_list(short_recording, capsys):
 def test_flares_refuses_overlapping_recordings(short_recording, capsys):
     assert main(["flares", str(short_recording), str(short_recording)]) == 1
     assert "recordings overlap in time" in capsys.readouterr().err
+
+
+def test_replay_with_too_little_history_keeps_the_default_break_threshold(fortnight_start,
+                                                                         capsys):
+    assert main(["replay", str(fortnight_start), "--tolerance-from", str(fortnight_start),
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "no personal sitting tolerance yet (Not enough data yet" in captured.err
+    minutes = [int(p["message"].split("sitting for ")[1].split()[0])
+               for p in json.loads(captured.out)["prompts"] if p["kind"] == "break"]
+    assert minutes and min(minutes) == 30  # the default threshold, not a personal one
