@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from alerts import AlertPublisher, Prompter, start_embedded_broker
 from alerts.prompter import format_prompt
@@ -38,8 +40,18 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         with open_recording(recording) as rec:
             device_id = rec.device().name or "sensor"
-            prompter = Prompter(url, device_id, protocol=protocol,
-                                on_prompt=lambda doc: print(format_prompt(doc), flush=True))
+            zone = ZoneInfo(rec.meta.get("timezone", "UTC"))
+            raised_at: dict[str, float] = {}  # prompt id -> the simulated time that raised it
+
+            def show(doc: dict) -> None:
+                when = datetime.fromtimestamp(raised_at.get(doc["id"], time.time()), zone)
+                print(f"{when:%H:%M} {format_prompt(doc)}", flush=True)
+
+            def publish(prompt) -> None:
+                raised_at[prompt.id] = prompt.created
+                publisher.publish_prompt(timeline.to_wall(prompt))
+
+            prompter = Prompter(url, device_id, protocol=protocol, on_prompt=show)
             publisher = AlertPublisher(url, device_id, protocol=protocol,
                                        outbox_path=out / "outbox.sqlite")
             timeline = ReplayTimeline()
@@ -48,7 +60,7 @@ def run_demo(args: argparse.Namespace) -> int:
                       f"{device_id} arrive over MQTT:")
                 result = run_session(
                     rec, timeline=timeline, device_id=device_id,
-                    on_prompt=lambda p: publisher.publish_prompt(timeline.to_wall(p)),
+                    on_prompt=publish,
                     on_state=publisher.publish_state)
                 deadline = time.monotonic() + DELIVERY_TIMEOUT_S
                 while len(prompter.prompts) < len(result.prompts) and time.monotonic() < deadline:
