@@ -225,6 +225,12 @@ class Recording:
                                        "WHERE device = ?", (device_id,)).fetchone()
         return int(count), last
 
+    def time_span(self, device_id: int) -> tuple[float, float] | None:
+        """Host times of a device's first and last frame (None without frames)."""
+        first, last = self._db.execute("SELECT MIN(host_time), MAX(host_time) FROM frames "
+                                       "WHERE device = ?", (device_id,)).fetchone()
+        return None if first is None else (first, last)
+
     def iter_frames(self, device_id: int, chunk: int = 20000
                     ) -> Iterator[tuple[list[int], list[float], list[bytes]]]:
         """Yield (frame ids, host times, frame bytes) in chunks, in arrival order.

@@ -14,7 +14,8 @@ from sitload.errors import ConfigError
 
 def simulate(args: argparse.Namespace) -> int:
     from firmware_sim import SCENARIOS, Faults
-    from sitload.simulation import print_progress, simulate_to_recording
+    from sitload.progress import print_progress
+    from sitload.simulation import simulate_to_recording
 
     if args.scenario not in SCENARIOS:
         raise ConfigError(f"unknown scenario {args.scenario!r}; choose from "
@@ -45,6 +46,7 @@ def replay(args: argparse.Namespace) -> int:
     from alerts.messages import alert_payload
     from sensor_ingest.replay import open_recording
     from sitload.pipeline import run_session
+    from sitload.progress import print_progress
 
     policy = personal_policy(args.tolerance_from)
     with open_recording(args.file) as rec:
@@ -63,7 +65,7 @@ def replay(args: argparse.Namespace) -> int:
             try:
                 result = run_session(
                     rec, speed=args.speed, device_id=device_id, timeline=timeline,
-                    policy_config=policy,
+                    policy_config=policy, progress=print_progress,
                     on_prompt=lambda p: publisher.publish_prompt(timeline.to_wall(p)),
                     on_state=publisher.publish_state)
                 publisher.flush()
@@ -71,7 +73,7 @@ def replay(args: argparse.Namespace) -> int:
                 publisher.close()
         else:
             result = run_session(rec, speed=args.speed, device_id=device_id,
-                                 policy_config=policy)
+                                 policy_config=policy, progress=print_progress)
     if result.note:
         print(f"sitload: note: {result.note}", file=sys.stderr)
     if args.json:

@@ -13,9 +13,10 @@ from alerts import AlertPublisher, Prompter, start_embedded_broker
 from alerts.prompter import format_prompt
 from sensor_ingest.replay import open_recording
 from sitload.pipeline import ReplayTimeline, run_session
+from sitload.progress import print_progress
 from sitload.report import write_report
 from sitload.report_data import session_recording
-from sitload.simulation import print_progress, simulate_to_recording
+from sitload.simulation import simulate_to_recording
 
 DELIVERY_TIMEOUT_S = 15.0
 

@@ -129,18 +129,24 @@ def run_session(rec: Recording, *, speed: float | None = None,
                 on_prompt: Callable[[Prompt], None] | None = None,
                 on_state: Callable[[EngineState], None] | None = None,
                 timeline: ReplayTimeline | None = None,
-                device_id: str | None = None) -> SessionResult:
+                device_id: str | None = None,
+                progress: Callable[[float], None] | None = None) -> SessionResult:
     """Replay the recording's first device through the engine and the prompt policy.
 
     Prompts are timed by the data (``now`` is the data time that raised them), so a replay gives
-    the same prompts at any speed.
+    the same prompts at any speed. ``progress`` gets the fraction of the recording's time done.
     """
     device = rec.device()
     decoder = decoder_for(rec, device.id)
     pipeline = SessionPipeline(device.kind, device_id or device.name, policy_config=policy_config,
                                on_prompt=on_prompt, on_state=on_state, timeline=timeline)
+    span = rec.time_span(device.id)
     for batch in replay_batches(rec, device.id, speed=speed, decoder=decoder):
         pipeline.feed(batch)
+        if progress is not None and span is not None and span[1] > span[0]:
+            progress(min(1.0, (float(batch.t[-1]) - span[0]) / (span[1] - span[0])))
     pipeline.finish()
+    if progress is not None:
+        progress(1.0)
     return SessionResult(pipeline.engine.result(), pipeline.prompts, decoder.stats, decoder.gaps,
                          describe_end(rec, device.id), [device.address])

@@ -7,7 +7,7 @@ import argparse
 
 def report(args: argparse.Namespace) -> int:
     from sitload.report import build_report
-    from sitload.simulation import print_progress
+    from sitload.progress import print_progress
 
     files = build_report(args.recordings, args.output, timezone=args.tz, title=args.title,
                          progress=print_progress)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,13 +52,3 @@ def simulate_to_recording(path: str | Path, *, scenario: str, sensor: str, seed:
                 rec.add_diary(e.t, e.pain, location=e.location, side=e.side,
                               tingling=e.tingling, note=e.note, source="simulated")
     return Path(path)
-
-
-def print_progress(fraction: float) -> None:
-    """A one-line progress bar on stderr (only when it is a terminal)."""
-    if sys.stderr.isatty():
-        done = int(fraction * 30)
-        sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] {fraction:4.0%}")
-        if fraction >= 1:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
