@@ -46,20 +46,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _find_mosquitto() -> str | None:
-    return shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None)
-
-
-def require_mosquitto() -> str:
-    """The mosquitto binary; fails the test in CI when it is missing, skips it elsewhere."""
-    exe = _find_mosquitto()
+def require_binary(names: tuple[str, ...], *, also: tuple[str, ...] = (), package: str) -> str:
+    """The first of ``names`` on PATH (or of the paths ``also``); when none is there the test fails
+    in CI and is skipped elsewhere."""
+    exe = next((shutil.which(n) for n in names if shutil.which(n)), None) or next(
+        (p for p in also if os.access(p, os.X_OK)), None)
     if exe is None:
-        reason = "the mosquitto binary is not installed (Debian/Ubuntu: apt-get install mosquitto)"
+        reason = f"{names[0]} is not installed (Debian: apt-get install {package})"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
     return exe
+
+
+def require_mosquitto() -> str:
+    """The mosquitto broker binary (Debian puts it in /usr/sbin)."""
+    return require_binary(("mosquitto",), also=("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"),
+                          package="mosquitto")
 
 
 def write_ca_and_server_cert(d: Path) -> tuple[Path, Path, Path]:

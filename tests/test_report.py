@@ -6,8 +6,6 @@ worked out here independently, from `sitload analyze --json --epochs` of the sam
 """
 
 import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +24,7 @@ from alerts import PolicyConfig
 from alerts.policy import prompt_id
 from analytics import Bout
 from sitload.simulation import simulate_to_recording
+from conftest import require_binary
 from test_report_fhir import validate_bundle
 
 SITLOAD = [sys.executable, "-m", "sitload.cli"]
@@ -102,14 +101,7 @@ def test_report_writes_the_page_and_every_export(week):
 
 @pytest.fixture(scope="module")
 def chromium():
-    exe = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
-                if shutil.which(n)), None)
-    if exe is None:
-        reason = "chromium is not installed (Debian: apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return exe
+    return require_binary(("chromium", "chromium-browser", "google-chrome"), package="chromium")
 
 
 def browse(exe: str, tmp: Path, url: str, *flags: str, timeout: float = 120) -> str:
