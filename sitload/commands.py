@@ -78,7 +78,7 @@ def replay(args: argparse.Namespace) -> int:
         print(f"sitload: note: {result.note}", file=sys.stderr)
     if args.json:
         out = result.analysis.to_json()
-        out["decode"] = {k: v for k, v in asdict(result.decode).items()}
+        out["decode"] = asdict(result.decode)
         out["prompts"] = [alert_payload(p) for p in result.prompts]
         if result.note:
             out["note"] = result.note
