@@ -10,11 +10,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from scipy.spatial.transform import Rotation
 
 from alerts import Prompt
 from alerts.policy import prompt_id
@@ -44,6 +46,12 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def rotation(axis, deg: float) -> np.ndarray:
+    """The 3 x 3 matrix of a rotation by ``deg`` degrees about ``axis`` (for synthetic sensors)."""
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    return Rotation.from_rotvec(np.radians(deg) * axis).as_matrix()
 
 
 def require_binary(names: tuple[str, ...], *, also: tuple[str, ...] = (), package: str) -> str:

@@ -7,17 +7,11 @@ import pandas as pd
 import pytest
 
 from analytics import AnalysisConfig, Engine, analyze
+from conftest import rotation
 from sensor_ingest.samples import SampleBatch, SensorKind
 
 T0 = 1_772_438_400.0
 RATE = 50.0
-
-
-def rotation(axis, deg):
-    axis = np.asarray(axis, float) / np.linalg.norm(axis)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    a = np.radians(deg)
-    return np.eye(3) + np.sin(a) * k + (1 - np.cos(a)) * (k @ k)
 
 
 def thigh_day(segments, mount_deg=20.0, seed=0):

@@ -16,17 +16,11 @@ import pytest
 
 from analytics import Engine, analyze
 from analytics.scoring import kappa
+from conftest import rotation
 from sensor_ingest.samples import SampleBatch, SensorKind
 
 T0 = 1_772_438_400.0
 RATE = 25.0
-
-
-def rotation(axis, deg):
-    axis = np.asarray(axis, float) / np.linalg.norm(axis)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    a = np.radians(deg)
-    return np.eye(3) + np.sin(a) * k + (1 - np.cos(a)) * (k @ k)
 
 
 def hip_day(segments, seed=0, mount_deg=12.0):
