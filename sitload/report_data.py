@@ -8,8 +8,10 @@ diary and data-quality tables the page and the exports are made of.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -25,7 +27,7 @@ from sensor_ingest.recording import Recording
 from sensor_ingest.replay import decoder_for, describe_end, replay_batches
 from sensor_ingest.samples import SampleBatch
 from sensor_ingest.stream_decoder import DecodeStats, DeviceDecoder, Gap
-from sitload.errors import SitloadError
+from sitload.errors import ConfigError, SitloadError
 from sitload.pipeline import SessionResult
 
 ADHERENCE_WINDOW_S = 60.0 * PolicyConfig().adherence_window_min
@@ -96,7 +98,7 @@ class SensorSection:
 class ReportModel:
     title: str
     timezone: str
-    recordings: list[str]
+    recordings: list[str]                # file names, not paths
     sections: list[SensorSection]
     prompts: list[PromptRecord]
     diary: pd.DataFrame
@@ -106,6 +108,17 @@ class ReportModel:
     @property
     def dates(self) -> list[str]:
         return sorted({d.date for s in self.sections for d in s.days})
+
+
+def source_date_epoch() -> float | None:
+    """The build time the reproducible-builds convention asks for (``SOURCE_DATE_EPOCH``, UTC
+    epoch seconds), or None when it is not set: the report then states no build time at all."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise ConfigError(f"SOURCE_DATE_EPOCH={value!r}: expected whole seconds since 1970")
+    return float(value)
 
 
 def load_recording(rec: Recording, progress: Callable[[float], None] | None = None
@@ -191,7 +204,7 @@ def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: st
         diary = diary.sort_values("t", ignore_index=True)
         diary["date"] = local_dates(diary["t"].to_numpy(), tz)
     notes += [d.note for s in sections for d in s.devices if d.note]
-    return ReportModel(title, timezone, [r.path for r in recordings], sections,
+    return ReportModel(title, timezone, [Path(r.path).name for r in recordings], sections,
                        sorted(prompts, key=lambda p: p.t), diary, notes=notes)
 
 

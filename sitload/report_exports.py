@@ -15,7 +15,7 @@ import pandas as pd
 from analytics import Bout
 from analytics.records import iso_utc
 from sitload import __version__
-from sitload.report_data import ReportModel
+from sitload.report_data import ReportModel, source_date_epoch
 
 BOUT_FIELDS = tuple(f.name for f in fields(Bout))
 UCUM = "http://unitsofmeasure.org"
@@ -87,9 +87,11 @@ def write_tables(model: ReportModel, out: Path) -> dict[str, Path]:
 
 def fhir_bundle(model: ReportModel, *, now: float | None = None) -> dict:
     """A FHIR R4 'collection' Bundle: the local CodeSystem, one Device per sensor device, and per
-    local day and sensor one Observation per LOCAL_CODES entry."""
+    local day and sensor one Observation per LOCAL_CODES entry. ``timestamp`` is ``now``, else
+    SOURCE_DATE_EPOCH, else left out (optional in FHIR), so that the same data give the same bytes.
+    """
     tz = ZoneInfo(model.timezone)
-    stamp = datetime.now(timezone.utc) if now is None else datetime.fromtimestamp(now, timezone.utc)
+    now = source_date_epoch() if now is None else now
     entries = [_entry(_code_system())]
     for section in model.sections:
         addresses = sorted({d.address for d in section.devices})
@@ -114,9 +116,12 @@ def fhir_bundle(model: ReportModel, *, now: float | None = None) -> dict:
                 if len(devices) == 1:
                     obs["device"] = {"reference": f"urn:uuid:{devices[0]['id']}"}
                 entries.append(_entry(obs))
-    return {"resourceType": "Bundle", "id": _id("bundle", *model.recordings, *model.dates),
-            "type": "collection", "timestamp": stamp.isoformat(timespec="seconds"),
-            "entry": entries}
+    bundle = {"resourceType": "Bundle", "id": _id("bundle", *model.recordings, *model.dates),
+              "type": "collection"}
+    if now is not None:
+        stamp = datetime.fromtimestamp(now, timezone.utc)
+        bundle["timestamp"] = stamp.isoformat(timespec="seconds")
+    return {**bundle, "entry": entries}
 
 
 def write_fhir(model: ReportModel, out: Path) -> Path:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -18,7 +17,7 @@ import pandas as pd
 from analytics.daily import DayMetrics
 from analytics.flares import FlareAnalysis
 from sitload import __version__
-from sitload.report_data import PromptRecord, ReportModel
+from sitload.report_data import PromptRecord, ReportModel, source_date_epoch
 from sitload import report_plots as plots
 
 STYLE = """
@@ -106,19 +105,32 @@ def render_page(model: ReportModel, exports: list[str],
     parts = [_header(model), _summary(model), _days(model, tz, progress), _trends(model),
              _asymmetry(model), _flares(model, tz), _prompts(model, tz), _quality(model, tz),
              _exports(exports)]
-    made = datetime.now(timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(model.title)}</title><style>{STYLE}</style></head><body>"
-            + "\n".join(parts)
-            + f"<footer><p>Made by sitload {esc(__version__)} on {esc(made)}. Metric definitions: "
-              "sitload docs/metrics.md and docs/report.md.</p></footer></body></html>\n")
+            + "\n".join(parts) + _footer(model, tz) + "</body></html>\n")
+
+
+def _footer(model: ReportModel, tz: ZoneInfo) -> str:
+    """What the page was made from; a build time only from SOURCE_DATE_EPOCH, so that the same
+    recordings and options give the same bytes."""
+    made = source_date_epoch()
+    on = "" if made is None else f" on {local(made, tz, '%Y-%m-%d %H:%M %Z')}"
+    return (f"<footer><p>Made by sitload {esc(__version__)}{esc(on)} from {_names(model)}; data "
+            f"{esc(_period(model))}. Metric definitions: sitload docs/metrics.md and "
+            "docs/report.md.</p></footer>")
+
+
+def _period(model: ReportModel) -> str:
+    dates = model.dates
+    return f"{dates[0]} to {dates[-1]} ({len(dates)} days with data)" if dates else "no data"
+
+
+def _names(model: ReportModel) -> str:
+    return ", ".join(esc(name) for name in model.recordings)
 
 
 def _header(model: ReportModel) -> str:
-    dates = model.dates
-    span = f"{dates[0]} to {dates[-1]} ({len(dates)} days with data)" if dates else "no data"
-    names = ", ".join(esc(Path(r).name) for r in model.recordings)
     sensors = ", ".join(esc(s.sensor) for s in model.sections)
     notes = "".join(f'<p class="note">{esc(n)}</p>' for n in model.notes)
     nav = "".join(f'<a href="#{a}">{esc(label)}</a>' for a, label in (
@@ -126,9 +138,9 @@ def _header(model: ReportModel) -> str:
         ("asymmetry", "asymmetry"), ("flares", "pain & flares"), ("prompts", "prompts"),
         ("quality", "data quality"), ("exports", "exports")))
     return (f"<header><h1>{esc(model.title)}</h1>"
-            f'<p>Period: <span id="period">{esc(span)}</span>. Times are the patient\'s local time '
-            f'(<span id="timezone">{esc(model.timezone)}</span>). Recordings: {names}. '
-            f"Sensors: {sensors}.</p>{notes}<nav>{nav}</nav></header>")
+            f'<p>Period: <span id="period">{esc(_period(model))}</span>. Times are the patient\'s '
+            f'local time (<span id="timezone">{esc(model.timezone)}</span>). Recordings: '
+            f"{_names(model)}. Sensors: {sensors}.</p>{notes}<nav>{nav}</nav></header>")
 
 
 def _summary(model: ReportModel) -> str:

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from numpy.typing import ArrayLike  # noqa: E402
 
 from analytics import Bout  # noqa: E402
 from analytics.daily import DayMetrics  # noqa: E402
@@ -32,6 +33,9 @@ BOUT_CLASSES = ((1800.0, YELLOW, "< 30 min"), (3600.0, ORANGE, "30-60 min"),
                 (float("inf"), VERMILLION, ">= 60 min"))
 LEFT, RIGHT = BLUE, VERMILLION
 DPI = 90
+# The battery level is stored when it changes (the simulated sensor drains 5 %/h: a sample every
+# 12 min); samples further apart than this are not joined (nights, days off, between recordings).
+BATTERY_GAP_S = 3 * 3600.0
 
 
 def png(fig) -> str:
@@ -212,12 +216,23 @@ def pain_over_time(diary: pd.DataFrame, tz: ZoneInfo) -> str:
     return png(fig)
 
 
+def broken_at_gaps(t: ArrayLike, y: ArrayLike, max_gap_s: float = BATTERY_GAP_S
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``t``, ``y`` (sorted by ``t``) with a NaN value after every sample that is followed by none
+    for more than ``max_gap_s``, so a line through them breaks there. The NaN sits at that sample's
+    time: a step line ends at the last sample instead of holding its level across the gap."""
+    t, y = np.asarray(t, dtype=float), np.asarray(y, dtype=float)
+    after = np.flatnonzero(np.diff(t) > max_gap_s) + 1
+    return np.insert(t, after, t[after - 1]), np.insert(y, after, np.nan)
+
+
 def battery(levels: list[tuple[str, pd.DataFrame]], tz: ZoneInfo) -> str:
-    """Battery level of each device over time."""
+    """Battery level of each device over time, broken where no level came for BATTERY_GAP_S."""
     fig, ax = plt.subplots(figsize=(12, 2.0))
-    for (label, frame), colour in zip(levels, (BLUE, VERMILLION, GREEN, PURPLE)):
-        times = pd.to_datetime(frame["host_time"], unit="s", utc=True).dt.tz_convert(tz)
-        ax.step(times.dt.tz_localize(None), frame["percent"], where="post", color=colour,
+    for (label, frame), colour, marker in zip(levels, (BLUE, VERMILLION, GREEN, PURPLE), "o^sD"):
+        t, percent = broken_at_gaps(frame["host_time"], frame["percent"])
+        times = pd.to_datetime(t, unit="s", utc=True).tz_convert(tz).tz_localize(None)
+        ax.step(times, percent, where="post", color=colour, marker=marker, markersize=2.5,
                 label=label)
     ax.set_ylim(0, 105)
     ax.set_ylabel("battery (%)", fontsize=8)

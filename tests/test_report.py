@@ -6,11 +6,12 @@ worked out here independently, from `sitload analyze --json --epochs` of the sam
 """
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 from dataclasses import fields
-from datetime import datetime
+from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +24,8 @@ from matplotlib import image
 from alerts import PolicyConfig
 from alerts.policy import prompt_id
 from analytics import Bout
+from sensor_ingest.replay import open_recording
+from sitload import report_plots
 from sitload.simulation import simulate_to_recording
 from conftest import require_binary
 from test_report_fhir import validate_bundle
@@ -38,8 +41,11 @@ QUIET_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
                "--disable-extensions", "--disable-default-apps", "--no-pings")
 
 
-def run(*args):
-    proc = subprocess.run([*SITLOAD, *map(str, args)], capture_output=True, text=True, cwd=ROOT)
+def run(*args, cwd: Path = ROOT, **env: str):
+    """`sitload ARGS` without SOURCE_DATE_EPOCH (so no build time), plus ``env``."""
+    clean = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    proc = subprocess.run([*SITLOAD, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**clean, **env})
     assert proc.returncode == 0, f"sitload {' '.join(map(str, args))}: {proc.stderr}"
     return proc
 
@@ -95,6 +101,42 @@ def test_report_writes_the_page_and_every_export(week):
     names = sorted(p.name for p in week["out"].iterdir())
     assert names == sorted(("index.html", *EXPORTS))
     assert f"wrote {week['out'] / 'index.html'}" in week["stdout"]
+
+
+def test_the_same_recordings_give_the_same_bytes(week):
+    """A second run (another working folder, a relative path, another hash seed and local zone,
+    seconds later) writes byte-identical files; no file holds the day it was made on."""
+    rec, first = week["rec"], week["out"]
+    second = first.with_name("report-again")
+    run("report", rec.name, "-o", second, cwd=rec.parent, PYTHONHASHSEED="12345",
+        TZ="America/Los_Angeles")
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir())
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    today = date.today().isoformat().encode()
+    if today.decode() not in pd.read_csv(first / "daily.csv")["date"].values:
+        assert not [name for name in names if today in (first / name).read_bytes()]
+    assert b"from week.sitload; data 2026-03-02 to 2026-03-08 (7 days with data)." in \
+        (first / "index.html").read_bytes()
+
+
+def test_the_battery_line_breaks_over_the_nights(week, monkeypatch):
+    """The data handed to the battery plot: one stretch per day (the level is stored every 12 min
+    while worn), none drawn across a night."""
+    with open_recording(week["rec"]) as rec:
+        levels = rec.battery(rec.devices[0].id)
+    figures = []
+    monkeypatch.setattr(report_plots, "png", figures.append)
+    report_plots.battery([("week thigh", levels)], TZ)
+    line, = figures[0].axes[0].get_lines()
+    times, percent = pd.to_datetime(line.get_xdata()), np.asarray(line.get_ydata(), dtype=float)
+    assert np.isnan(percent).sum() == 6
+    stretches = np.split(np.arange(percent.size), np.flatnonzero(np.isnan(percent)))
+    days = [{t.date().isoformat() for t in times[s[~np.isnan(percent[s])]]} for s in stretches]
+    assert days == [{f"2026-03-{d:02d}"} for d in range(2, 9)]
+    assert list(percent[~np.isnan(percent)]) == list(levels["percent"].astype(float))
+    assert (np.diff(levels["host_time"]) > report_plots.BATTERY_GAP_S).sum() == 6
 
 
 # ---- the page in a real browser ------------------------------------------------------------

@@ -11,8 +11,13 @@ import pytest
 
 from analytics import AnalysisResult, Bout, accumulation_metrics
 from analytics.daily import daily_metrics, local_dates, minute_series, period_metrics
+from sitload.errors import ConfigError
 from sitload.report import build_report
 from sitload.report_data import RecordingData, prompt_records
+from sitload.report_exports import fhir_bundle
+from sitload.report_html import render_page
+from sitload.report_plots import BATTERY_GAP_S, broken_at_gaps
+from test_report_fhir import MONDAY, make_model
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -137,3 +142,30 @@ def test_user_errors_are_one_line(tmp_path, args, message):
 def test_report_needs_a_recording_and_a_folder():
     assert cli("report").returncode == 2
     assert cli("report", "a.sitload").returncode == 2
+
+
+def test_a_line_breaks_only_where_samples_are_more_than_the_gap_apart():
+    t = np.array([0.0, 720.0, 720.0 + BATTERY_GAP_S, 30000.0, 90000.0])
+    bt, by = broken_at_gaps(t, np.array([100, 99, 98, 97, 60]))
+    # 720 -> 720 + gap is not more than the gap; 720 + gap -> 30000 and 30000 -> 90000 are
+    assert list(bt) == [0.0, 720.0, 720.0 + BATTERY_GAP_S, 720.0 + BATTERY_GAP_S, 30000.0,
+                        30000.0, 90000.0]
+    assert np.array_equal(by, [100, 99, 98, np.nan, 97, np.nan, 60], equal_nan=True)
+    assert [a.size for a in broken_at_gaps(np.array([5.0]), np.array([1]))] == [1, 1]
+    assert [a.size for a in broken_at_gaps(np.array([]), np.array([]))] == [0, 0]
+
+
+def test_no_build_time_unless_source_date_epoch(monkeypatch):
+    """The page and the FHIR bundle state no wall-clock time; SOURCE_DATE_EPOCH sets one."""
+    model = make_model(MONDAY)
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    footer = render_page(model, []).split("<footer>")[1]
+    assert footer.startswith("<p>Made by sitload ") and " on " not in footer
+    assert "from a.sitload; data 2026-03-02 to 2026-03-03 (2 days with data)." in footer
+    assert "timestamp" not in fhir_bundle(model)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1772600000")
+    assert " on 2026-03-04 05:53 CET from a.sitload" in render_page(model, [])
+    assert fhir_bundle(model)["timestamp"] == "2026-03-04T04:53:20+00:00"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH"):
+        fhir_bundle(model)
