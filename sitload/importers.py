@@ -1,17 +1,23 @@
-"""`sitload import`: foreign accelerometer CSV files into a sitload recording.
+"""`sitload import`: foreign accelerometer CSV files into a sitload recording; reference labels.
 
-The CSV needs a header with ``time,ax,ay,az`` (optionally ``gx,gy,gz`` in deg/s); ``time`` is ISO
-8601 (naive times are taken in ``tz``) or epoch seconds; acceleration in g or m/s^2; axes as in
-docs/protocol.md. The samples are put on a uniform grid at the rate detected from the timestamps
-(mean spacing outside holes; 10-200 Hz), so irregular sampling is tolerated; a hole longer than
-``HOLE_PERIODS`` sample periods is kept as a gap, never filled in. The result is encoded as protocol
-frames (as a sensor would send them), so imported data goes through the one decode path.
+The CSV layout is in docs/metrics.md ("Real labelled recordings"): a header naming ``time,ax,ay,az``
+and optionally ``gx,gy,gz`` (any case, spaces around; other columns ignored), comma, semicolon or
+tab separated, UTF-8 (BOM or not) or UTF-16 with a BOM; ``time`` is ISO 8601 (naive times are taken
+in ``tz``) or epoch seconds / ms / us / ns (told apart by magnitude). Rows are put in time order (a
+step back of up to MAX_BACKSTEP_S is tolerated; the last of rows sharing a time is kept). The
+samples are put on a uniform grid at the rate detected from the timestamps (mean spacing outside
+holes; 10-200 Hz), so irregular sampling is tolerated; a hole longer than ``HOLE_PERIODS`` sample
+periods is kept as a gap, never filled in. The result is encoded as protocol frames (as a sensor
+would send them), so imported data goes through the one decode path.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,13 +25,24 @@ import pandas as pd
 from firmware_sim.frame_encoder import FLAG_RESYNC, TICKS_PER_S, encode_imu_frames
 from sensor_ingest.recording import RecordingWriter
 from sensor_ingest.samples import SensorKind
-from sitload.errors import ImportDataError
+from sitload.errors import ConfigError, ImportDataError
 
 G = 9.80665
+ACCEL_UNITS = {"g": 1.0, "ms2": 1.0 / G}  # factor to g
+GYRO_UNITS = {"dps": 1.0, "rads": 180.0 / np.pi}  # factor to deg/s
+ACCEL_AXES, GYRO_AXES = ("ax", "ay", "az"), ("gx", "gy", "gz")
 MIN_RATE_HZ, MAX_RATE_HZ = 10.0, 200.0
 HOLE_PERIODS = 5.0
+MAX_HOLE_S = 18 * 3600.0  # device ticks wrap every 36.4 h; the decoder unwraps jumps under half
+MAX_BACKSTEP_S = 1.0  # rows this much out of order are sorted; a larger step back is an error
+MAX_REPEATED = 0.1  # more rows than this fraction repeating a time: timestamps too coarse
+EPOCH_S_BELOW = 1e11  # epoch numbers above this are ms (then us, ns): 1e11 s is the year 5138
+GRAVITY_G = (0.5, 2.0)  # the median acceleration magnitude of a worn sensor is about 1 g
 PER_FRAME = 10
 ACCEL_CODES = ((2.0, 0), (4.0, 1), (8.0, 2), (16.0, 3))
+AWARE = r":\d\d(?:[.,]\d*)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"  # a time of day with Z or an offset
+EPOCH = pd.Timestamp(0, tz="UTC")
+log = logging.getLogger("sitload.import")
 
 
 @dataclass(frozen=True)
@@ -36,55 +53,136 @@ class ImportSummary:
     rate_hz: float
     segments: int
     frames: int
+    repeated_times: int = 0
+
+
+class CsvData(NamedTuple):
+    t: np.ndarray  # UTC epoch seconds, increasing
+    accel: np.ndarray  # g
+    gyro: np.ndarray | None  # deg/s
+    rows_skipped: int
+    repeated_times: int  # rows dropped because a later row has the same time
+
+
+def _factor(table: dict[str, float], unit: str, option: str) -> float:
+    if unit not in table:
+        raise ConfigError(f"{option} must be one of {', '.join(table)}, not {unit!r}")
+    return table[unit]
+
+
+def read_table(path: Path, need: tuple[str, ...], optional: tuple[str, ...] = ()
+               ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The columns ``need`` and those of ``optional`` present (names matched trimmed, any case) as
+    text, and each row's line number; rows with all these cells empty are dropped. UTF-8 (BOM or
+    not) or UTF-16 with a BOM; the separator is whichever of , ; tab the header line has most of."""
+    wanted = set(need + optional)
+    try:
+        with open(path, "rb") as f:
+            start = f.read(4)
+        if start == b"PK\x03\x04":
+            raise ImportDataError(f"{path}: a zip or Excel file, not CSV text (save it as CSV)")
+        encoding = "utf-16" if start[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+        with open(path, encoding=encoding, errors="replace") as f:
+            header = f.readline()
+        sep = max(",;\t", key=header.count)
+        raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                          index_col=False, encoding=encoding, encoding_errors="replace",
+                          usecols=lambda c: c.strip().lower() in wanted)
+    except (OSError, ValueError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise ImportDataError(f"{path}: cannot read CSV ({str(exc).splitlines()[0]})") from None
+    raw.columns = [c.strip().lower() for c in raw.columns]
+    missing = [c for c in need if c not in raw.columns]
+    if missing or raw.columns.duplicated().any():
+        found = ", ".join(c.strip().strip('"').strip() for c in header.split(sep))[:100]
+        what = (f"lacks {', '.join(missing)}" if missing else
+                f"has {raw.columns[raw.columns.duplicated()][0]} twice")
+        raise ImportDataError(f"{path} line 1: header {what} (need {','.join(need)}; "
+                              f"found {found})")
+    used = ~(raw == "").all(axis=1).to_numpy()
+    if not used.any():
+        raise ImportDataError(f"{path}: no rows after the header")
+    return raw[used], np.flatnonzero(used) + 2
 
 
 def parse_times(column: pd.Series, tz: str) -> np.ndarray:
-    """Epoch seconds, NaN where a value does not parse."""
-    numeric = pd.to_numeric(column, errors="coerce")
-    if numeric.notna().mean() > 0.5:
-        return numeric.to_numpy(dtype=np.float64)
-    parsed = pd.to_datetime(column, errors="coerce", format="ISO8601", utc=False)
-    if getattr(parsed.dt, "tz", None) is None:
-        parsed = parsed.dt.tz_localize(tz)
-    parsed = parsed.dt.tz_convert("UTC")
-    seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    """UTC epoch seconds, NaN where a value does not parse: ISO 8601 (``T`` or space, fractional
+    seconds with . or ,, ``Z`` or an offset; naive times in ``tz``, a local hour repeated at a
+    clock change told apart by order) or epoch s / ms / us / ns."""
+    text = column.str.strip().str.replace(",", ".", regex=False)
+    numeric = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isfinite(numeric).mean() > 0.5:
+        median = np.nanmedian(np.abs(numeric))
+        return numeric / next((u for u in (1.0, 1e3, 1e6) if median < EPOCH_S_BELOW * u), 1e9)
+    aware = text.str.contains(AWARE, na=False).to_numpy(dtype=bool)
+    utc = pd.to_datetime(text.where(aware), format="ISO8601", utc=True, errors="coerce")
+    naive = pd.to_datetime(text.mask(aware), format="ISO8601", errors="coerce").dropna()
+    try:
+        local = naive.dt.tz_localize(tz, ambiguous="infer", nonexistent="NaT")
+    except ValueError:  # an ambiguous time that order does not resolve
+        local = naive.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    seconds = (utc - EPOCH).dt.total_seconds().fillna((local - EPOCH).dt.total_seconds())
     return seconds.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def read_csv(path: Path, *, units: str = "g", tz: str = "UTC", skip_bad: bool = False
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
-    """(times, accel in g, gyro in deg/s or None, rows skipped). Raises ImportDataError."""
-    try:
-        raw = pd.read_csv(path, dtype=str, skipinitialspace=True, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ImportDataError(f"{path}: cannot read CSV ({str(exc).splitlines()[0]})") from None
-    raw.columns = [c.strip().lower() for c in raw.columns]
-    missing = [c for c in ("time", "ax", "ay", "az") if c not in raw.columns]
-    if missing:
-        raise ImportDataError(f"{path} line 1: header lacks {', '.join(missing)} (need "
-                              f"time,ax,ay,az and optionally gx,gy,gz)")
-    has_gyro = all(c in raw.columns for c in ("gx", "gy", "gz"))
-    axes = ["ax", "ay", "az"] + (["gx", "gy", "gz"] if has_gyro else [])
+def _bad_time(path: Path, line: int, value: str, tz: str) -> ImportDataError:
+    local = f"; naive times must be valid {tz} times" if tz != "UTC" else ""
+    return ImportDataError(f"{path} line {line}: bad time {value!r} (need ISO 8601 or epoch "
+                           f"seconds/ms{local})")
+
+
+def time_order(t: np.ndarray, line: np.ndarray, path: Path) -> np.ndarray:
+    """Indices putting rows in time order, keeping the last of rows with the same time. Raises when
+    time steps back more than MAX_BACKSTEP_S (a clock reset or files joined: sorting would
+    interleave them)."""
+    latest = np.maximum.accumulate(t)
+    back = np.flatnonzero(t[1:] < latest[:-1] - MAX_BACKSTEP_S) + 1
+    if back.size:
+        i = back[0]
+        raise ImportDataError(f"{path} line {line[i]}: time steps back "
+                              f"{latest[i - 1] - t[i]:.6g} s (clock reset or files joined?)")
+    order = np.argsort(t, kind="stable")
+    return order[np.r_[np.diff(t[order]) > 0, True]]
+
+
+def read_csv(path: str | Path, *, units: str = "g", gyro_units: str = "dps", tz: str = "UTC",
+             skip_bad: bool = False) -> CsvData:
+    """Samples of an accelerometer CSV: accel in ``units`` (g or ms2), gyro in ``gyro_units``
+    (dps or rads) converted to g and deg/s. Raises ImportDataError naming the file and line."""
+    path = Path(path)
+    accel_factor = _factor(ACCEL_UNITS, units, "units")
+    gyro_factor = _factor(GYRO_UNITS, gyro_units, "gyro units")
+    raw, line = read_table(path, ("time", *ACCEL_AXES), GYRO_AXES)
+    axes = [*ACCEL_AXES, *(GYRO_AXES if all(c in raw.columns for c in GYRO_AXES) else ())]
     t = parse_times(raw["time"], tz)
-    values = raw[axes].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    values = raw[axes].apply(lambda c: pd.to_numeric(c.str.replace(",", ".", regex=False),
+                                                     errors="coerce"))
+    values = values.to_numpy(dtype=np.float64, na_value=np.nan)
     bad_time = ~np.isfinite(t)
-    bad_value = ~np.isfinite(values).all(axis=1)
-    bad = bad_time | bad_value
+    bad = bad_time | ~np.isfinite(values).all(axis=1)
     if bad.any() and not skip_bad:
         row = int(np.flatnonzero(bad)[0])
-        what = (f"bad time {raw['time'].iloc[row]!r}" if bad_time[row] else
-                f"bad value in {', '.join(a for a, ok in zip(axes, np.isfinite(values[row])) if not ok)}")
-        raise ImportDataError(f"{path} line {row + 2}: {what} (use --skip-bad to skip such rows)")
-    t, values = t[~bad], values[~bad]
+        if bad_time[row]:
+            raise _bad_time(path, line[row], raw["time"].iloc[row], tz)
+        cols = ", ".join(a for a, ok in zip(axes, np.isfinite(values[row])) if not ok)
+        raise ImportDataError(f"{path} line {line[row]}: bad value in {cols} "
+                              "(use --skip-bad to skip such rows)")
+    t, values, line = t[~bad], values[~bad], line[~bad]
     if t.size < 2:
         raise ImportDataError(f"{path}: fewer than 2 valid samples")
-    back = np.flatnonzero(np.diff(t) <= 0)
-    if back.size:
-        rows = np.flatnonzero(~bad)
-        raise ImportDataError(f"{path} line {rows[back[0] + 1] + 2}: time does not increase")
-    accel = values[:, :3] / G if units == "ms2" else values[:, :3]
-    gyro = values[:, 3:] if has_gyro else None
-    return t, accel, gyro, int(bad.sum())
+    keep = time_order(t, line, path)
+    repeated = t.size - keep.size
+    if repeated > MAX_REPEATED * t.size:
+        first = line[np.setdiff1d(np.arange(t.size), keep)[0]]
+        raise ImportDataError(f"{path} line {first}: {repeated} of {t.size} rows repeat the time "
+                              "of another row (timestamps coarser than the sample period?)")
+    t, values = t[keep], values[keep]
+    accel = values[:, :3] * accel_factor
+    gravity = float(np.median(np.linalg.norm(accel, axis=1)))
+    if not GRAVITY_G[0] < gravity < GRAVITY_G[1]:
+        raise ImportDataError(f"{path}: median acceleration is {gravity:.3g} g where gravity gives "
+                              "1 g (wrong --units, or gravity removed?)")
+    gyro = values[:, 3:] * gyro_factor if len(axes) == 6 else None
+    return CsvData(t, accel, gyro, int(bad.sum()), repeated)
 
 
 def detect_rate(t: np.ndarray, path: Path) -> float:
@@ -98,76 +196,103 @@ def detect_rate(t: np.ndarray, path: Path) -> float:
     return round(rate * 10) / 10
 
 
-def _segments(t: np.ndarray, rate: float) -> list[tuple[int, int]]:
-    holes = np.flatnonzero(np.diff(t) > HOLE_PERIODS / rate) + 1
+def _segments(t: np.ndarray, rate: float, path: Path) -> list[tuple[int, int]]:
+    diffs = np.diff(t)
+    too_long = np.flatnonzero(diffs >= MAX_HOLE_S)
+    if too_long.size:
+        i = too_long[0]
+        raise ImportDataError(f"{path}: a hole of {diffs[i] / 3600:.1f} h after "
+                              f"{pd.Timestamp(t[i], unit='s'):%Y-%m-%d %H:%M:%S} UTC; a recording "
+                              f"holds gaps up to {MAX_HOLE_S / 3600:g} h (split the file there)")
+    holes = np.flatnonzero(diffs > HOLE_PERIODS / rate) + 1
     bounds = [0, *holes.tolist(), t.size]
-    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b - a >= 2]
+    return [(a, b) for a, b in pairwise(bounds) if b - a >= 2]
 
 
 def import_csv(source: str | Path, output: str | Path, *, sensor: str = "thigh-imu",
-               units: str = "g", tz: str = "UTC", skip_bad: bool = False) -> ImportSummary:
+               units: str = "g", gyro_units: str = "dps", tz: str = "UTC",
+               skip_bad: bool = False) -> ImportSummary:
+    """Import an accelerometer CSV (see read_csv) into a new recording at ``output``."""
     source = Path(source)
     kind = SensorKind.from_cli(sensor)
     if kind == SensorKind.PRESSURE:
         raise ImportDataError("CSV import reads IMU data; --sensor must be thigh-imu or hip-imu")
-    t, accel, gyro, skipped = read_csv(source, units=units, tz=tz, skip_bad=skip_bad)
+    data = read_csv(source, units=units, gyro_units=gyro_units, tz=tz, skip_bad=skip_bad)
+    t, accel, gyro = data.t, data.accel, data.gyro
     rate = detect_rate(t, source)
     full_scale = float(np.abs(accel).max())
     accel_range_g, accel_code = next((g, c) for g, c in ACCEL_CODES if full_scale < g * 0.999
                                      or g == 16.0)
-    t_origin = t[0]
-    seq = 0
     frames: list[bytes] = []
     host_times: list[float] = []
-    segments = _segments(t, rate)
+    segments = _segments(t, rate, source)
     for a, b in segments:
-        grid = np.arange(t[a], t[b - 1] + 1e-9, 1.0 / rate)
+        grid = t[a] + np.arange(int((t[b - 1] - t[a]) * rate + 1e-6) + 1) / rate
         acc = np.column_stack([np.interp(grid, t[a:b], accel[a:b, i]) for i in range(3)])
         gyr = (np.column_stack([np.interp(grid, t[a:b], gyro[a:b, i]) for i in range(3)])
                if gyro is not None else None)
-        for start in range(0, grid.size, PER_FRAME):
-            stop = min(grid.size, start + PER_FRAME)
-            ticks = round((grid[start] - t_origin) * TICKS_PER_S)
-            flags = FLAG_RESYNC if start == 0 else 0
-            frames += encode_imu_frames(
-                int(kind), seq, ticks, flags, acc[None, start:stop],
-                None if gyr is None else gyr[None, start:stop], int(round(rate * 10)),
-                accel_range=accel_code)
-            host_times.append(grid[stop - 1] + 1.0 / rate)
-            seq += 1
+        starts = np.arange(0, grid.size, PER_FRAME)
+        stops = np.minimum(starts + PER_FRAME, grid.size)
+        for group in (stops - starts == PER_FRAME, stops - starts < PER_FRAME):  # full, then short
+            if group.any():
+                first = starts[group]
+                rows = first[:, None] + np.arange(stops[group][0] - first[0])
+                frames += encode_imu_frames(
+                    int(kind), len(host_times) + np.flatnonzero(group),
+                    np.rint((grid[first] - t[0]) * TICKS_PER_S).astype(np.int64),
+                    np.where(first == 0, FLAG_RESYNC, 0), acc[rows],
+                    None if gyr is None else gyr[rows], round(rate * 10),
+                    accel_range=accel_code)
+        host_times += (grid[stops - 1] + 1.0 / rate).tolist()
     meta = {"source": "import", "imported_from": source.name, "timezone": tz,
             "sensor": sensor, "accel_range_g": str(accel_range_g)}
     with RecordingWriter(output, meta=meta) as rec:
         device = rec.add_device(f"import:{source.name}", kind, name=source.stem)
         rec.add_frames(device, frames, host_times)
-    return ImportSummary(Path(output), int(t.size), skipped, rate, len(segments), len(frames))
+    return ImportSummary(Path(output), int(t.size), data.rows_skipped, rate, len(segments),
+                         len(frames), data.repeated_times)
 
 
-SITTING_LABELS = {"sitting", "sit", "seated", "sedentary-sitting", "1", "true"}
+SITTING_LABELS = frozenset({"sitting", "sit", "seated", "sedentary sitting", "true"})
+UNLABELLED = frozenset({"", "unknown", "unlabelled", "unlabeled", "na", "n/a", "nan", "null",
+                        "none"})
 
 
 def read_labels(path: str | Path, *, tz: str = "UTC") -> pd.DataFrame:
-    """Per-second reference labels from a CSV with ``time`` and ``label`` (or ``posture``) columns:
-    one row per second, or per change (carried forward to the next row). Returns columns ``sec``
-    (UTC epoch second) and ``sitting`` (bool: the label is one of SITTING_LABELS)."""
+    """Per-second reference labels from a CSV with ``time`` and ``label`` (or ``posture``) columns
+    (same reading rules as read_csv). Labels are compared trimmed, in lower case, with runs of
+    spaces, ``_`` and ``-`` as one space: SITTING_LABELS or the number 1 is sitting, UNLABELLED is
+    not scored, other numbers than 0 and 1 are an error, anything else is not sitting. A label holds
+    until the next row; in a file of rows at most 1 s apart (median) only for its own second, and
+    the last row only for its own second. Returns columns ``sec`` (UTC epoch second) and
+    ``sitting`` (bool)."""
     path = Path(path)
-    try:
-        raw = pd.read_csv(path, dtype=str, skipinitialspace=True, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ImportDataError(f"{path}: cannot read CSV ({str(exc).splitlines()[0]})") from None
-    raw.columns = [c.strip().lower() for c in raw.columns]
-    label = next((c for c in ("label", "posture") if c in raw.columns), None)
-    if "time" not in raw.columns or label is None:
+    raw, line = read_table(path, ("time",), ("label", "posture"))
+    column = next((c for c in ("label", "posture") if c in raw.columns), None)
+    if column is None:
         raise ImportDataError(f"{path} line 1: need columns time and label (or posture)")
     t = parse_times(raw["time"], tz)
     bad = np.flatnonzero(~np.isfinite(t))
     if bad.size:
-        raise ImportDataError(f"{path} line {bad[0] + 2}: bad time {raw['time'].iloc[bad[0]]!r}")
-    back = np.flatnonzero(np.diff(t) <= 0)
-    if back.size:
-        raise ImportDataError(f"{path} line {back[0] + 3}: time does not increase")
+        raise _bad_time(path, line[bad[0]], raw["time"].iloc[bad[0]], tz)
+    key = raw[column].str.strip().str.lower().str.replace(r"[\s_-]+", " ", regex=True)
+    number = pd.to_numeric(key, errors="coerce")
+    odd = np.flatnonzero((number.notna() & ~number.isin([0, 1])).to_numpy())
+    if odd.size:
+        raise ImportDataError(f"{path} line {line[odd[0]]}: label {raw[column].iloc[odd[0]]!r} is "
+                              "a number other than 0 or 1 (1 = sitting); write activity codes as "
+                              "names")
+    sitting = (key.isin(SITTING_LABELS) | (number == 1)).to_numpy()
+    doubtful = sorted(set(key[~sitting & key.str.contains(r"\bsit|seat")]))
+    if doubtful:
+        log.warning("%s: labels %s count as not sitting", path, ", ".join(map(repr, doubtful)))
+    order = time_order(t, line, path)
+    t, sitting, labelled = t[order], sitting[order], ~key.isin(UNLABELLED).to_numpy()[order]
     start = np.floor(t).astype(np.int64)
     stop = np.r_[start[1:], start[-1] + 1]
-    sitting = raw[label].str.strip().str.lower().isin(SITTING_LABELS).to_numpy()
-    return pd.DataFrame({"sec": np.concatenate([np.arange(a, b) for a, b in zip(start, stop)]),
-                         "sitting": np.repeat(sitting, stop - start)})
+    if t.size > 1 and np.median(np.diff(t)) <= 1.0:
+        stop = np.minimum(stop, start + 1)
+    start, held, sitting = start[labelled], (stop - start)[labelled], sitting[labelled]
+    within = np.arange(held.sum()) - np.repeat(np.cumsum(held) - held, held)
+    return pd.DataFrame({"sec": np.repeat(start, held) + within,
+                         "sitting": np.repeat(sitting, held)})
