@@ -17,19 +17,34 @@ import numpy as np
 from sensor_ingest.frame_codec import TICKS_PER_S
 
 WRAP = 1 << 32
+WRAP_S = WRAP / TICKS_PER_S  # 36.4 h
 
 
 class TickUnwrapper:
-    """Turns a wrapping uint32 tick counter into monotonically growing device seconds."""
+    """Turns a wrapping uint32 tick counter into monotonically growing device seconds.
+
+    A backward step of more than half the range is one wrap. After a silence longer than half the
+    range (18.2 h: a device out of reach overnight and the next day, or a hole in imported data) a
+    step cannot tell how many wraps passed, so the receive times decide: the host time elapsed
+    minus the tick time elapsed is a whole number of wraps, give or take the clock drift and
+    latency (seconds against 36.4 h).
+    """
 
     def __init__(self) -> None:
         self._last: int | None = None
+        self._last_host: float | None = None
         self._epochs = 0
 
-    def seconds(self, ticks: int) -> float:
-        if self._last is not None and ticks < self._last and self._last - ticks > WRAP // 2:
-            self._epochs += 1
-        self._last = ticks
+    def seconds(self, ticks: int, host_s: float | None = None) -> float:
+        """Device seconds of ``ticks``, received at host time ``host_s`` when known."""
+        if self._last is not None:
+            silence = None if host_s is None or self._last_host is None \
+                else host_s - self._last_host
+            if silence is not None and silence > WRAP_S / 2:
+                self._epochs += round((silence - (ticks - self._last) / TICKS_PER_S) / WRAP_S)
+            elif ticks < self._last and self._last - ticks > WRAP // 2:
+                self._epochs += 1
+        self._last, self._last_host = ticks, host_s
         return (self._epochs * WRAP + ticks) / TICKS_PER_S
 
 

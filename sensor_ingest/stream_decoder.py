@@ -179,7 +179,7 @@ class DeviceDecoder:
         starts = np.empty(len(headers))
         offsets = np.empty(len(headers))
         for j, (header, _, host) in enumerate(self._run):
-            d0 = self._ticks.seconds(header.ticks)
+            d0 = self._ticks.seconds(header.ticks, host)
             if j == 0:
                 self._note_gap(d0, header)
             self.clock.observe(d0 + header.count / header.rate_hz, host)
@@ -209,7 +209,7 @@ class DeviceDecoder:
         if scan.filled != scan.shape[0] * scan.shape[1]:
             self.stats.scans_dropped += 1
             return []
-        d0 = self._ticks.seconds(h.ticks)
+        d0 = self._ticks.seconds(h.ticks, host)
         out: list[SampleBatch] = []
         if self._pending_gap or (self._scans and self._scans[-1].shape != scan.shape):
             out.extend(self._flush())

@@ -33,7 +33,6 @@ GYRO_UNITS = {"dps": 1.0, "rads": 180.0 / np.pi}  # factor to deg/s
 ACCEL_AXES, GYRO_AXES = ("ax", "ay", "az"), ("gx", "gy", "gz")
 MIN_RATE_HZ, MAX_RATE_HZ = 10.0, 200.0
 HOLE_PERIODS = 5.0
-MAX_HOLE_S = 18 * 3600.0  # device ticks wrap every 36.4 h; the decoder unwraps jumps under half
 MAX_BACKSTEP_S = 1.0  # rows this much out of order are sorted; a larger step back is an error
 MAX_REPEATED = 0.1  # more rows than this fraction repeating a time: timestamps too coarse
 EPOCH_S_BELOW = 1e11  # epoch numbers above this are ms (then us, ns): 1e11 s is the year 5138
@@ -196,15 +195,8 @@ def detect_rate(t: np.ndarray, path: Path) -> float:
     return round(rate * 10) / 10
 
 
-def _segments(t: np.ndarray, rate: float, path: Path) -> list[tuple[int, int]]:
-    diffs = np.diff(t)
-    too_long = np.flatnonzero(diffs >= MAX_HOLE_S)
-    if too_long.size:
-        i = too_long[0]
-        raise ImportDataError(f"{path}: a hole of {diffs[i] / 3600:.1f} h after "
-                              f"{pd.Timestamp(t[i], unit='s'):%Y-%m-%d %H:%M:%S} UTC; a recording "
-                              f"holds gaps up to {MAX_HOLE_S / 3600:g} h (split the file there)")
-    holes = np.flatnonzero(diffs > HOLE_PERIODS / rate) + 1
+def _segments(t: np.ndarray, rate: float) -> list[tuple[int, int]]:
+    holes = np.flatnonzero(np.diff(t) > HOLE_PERIODS / rate) + 1
     bounds = [0, *holes.tolist(), t.size]
     return [(a, b) for a, b in pairwise(bounds) if b - a >= 2]
 
@@ -225,7 +217,7 @@ def import_csv(source: str | Path, output: str | Path, *, sensor: str = "thigh-i
                                      or g == 16.0)
     frames: list[bytes] = []
     host_times: list[float] = []
-    segments = _segments(t, rate, source)
+    segments = _segments(t, rate)
     for a, b in segments:
         grid = t[a] + np.arange(int((t[b - 1] - t[a]) * rate + 1e-6) + 1) / rate
         acc = np.column_stack([np.interp(grid, t[a:b], accel[a:b, i]) for i in range(3)])

@@ -1,6 +1,7 @@
 """Device tick -> UTC mapping: wrap-around and drift correction."""
 
 import numpy as np
+import pytest
 
 from sensor_ingest.device_clock import DeviceClock, TickUnwrapper
 
@@ -9,6 +10,20 @@ def test_ticks_unwrap_across_the_32_bit_wrap():
     unwrap = TickUnwrapper()
     assert unwrap.seconds(0xFFFF_FF00) == 0xFFFF_FF00 / 32768
     assert unwrap.seconds(0x100) == (2**32 + 0x100) / 32768
+
+
+@pytest.mark.parametrize("silence_h", [10.0, 20.0, 30.0, 50.0, 80.0, 200.0])
+def test_receive_times_count_the_wraps_across_a_long_silence(silence_h):
+    """A device out of reach for hours or days: its ticks went round 0-5 times (36.4 h each),
+    which a step alone cannot tell beyond half the range; host times are 0.2 s late (latency)."""
+    unwrap = TickUnwrapper()
+    start = 0xF000_0000
+    assert unwrap.seconds(start, 1000.0) == start / 32768
+    device_s = start / 32768 + silence_h * 3600
+    ticks = round(device_s * 32768) % 2**32
+    assert unwrap.seconds(ticks, 1000.2 + silence_h * 3600) == pytest.approx(device_s)
+    assert unwrap.seconds(ticks + 32768, 1001.2 + silence_h * 3600) == \
+        pytest.approx(device_s + 1)
 
 
 def test_drift_is_estimated_and_removed_from_latency_jittered_receive_times():
