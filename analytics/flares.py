@@ -12,7 +12,7 @@ definition and every default are in docs/flares.md:
 3. Each exposure is compared between flare and other reports by a one-sided permutation test
    (flare labels shuffled within days, then the follow-up rule applied) of the standardised mean
    difference, in the direction that would harm (more sitting, fewer breaks); p values are
-   family-wise adjusted over the exposures by the single-step max-T method (Westfall & Young).
+   family-wise adjusted over the exposures by the step-down max-T method (Westfall & Young).
    Effect sizes: the mean difference with a bootstrap CI, and Cohen's d.
 4. The sitting tolerance is the median unbroken-sitting duration before the flares (percentile
    bootstrap CI), given only when a sitting exposure is linked to flares.
@@ -197,7 +197,7 @@ class ExposureEffect:
     diff_ci: tuple[float, float]         # bootstrap 95 % CI (percentile)
     d: float | None                      # Cohen's d (pooled SD); None when both groups constant
     p_raw: float | None                  # permutation p of this exposure alone
-    p: float | None                      # family-wise adjusted (max-T); None: constant exposure
+    p: float | None                      # family-wise adjusted (step-down max-T); None: constant
     linked: bool                         # p <= alpha
 
 
@@ -401,8 +401,7 @@ def _effects(values: np.ndarray, flare: np.ndarray, groups: _Groups, strata: np.
     perms = _within_strata_permutations(flare, strata, config.permutations, rng)
     null = direction * _statistics(values[:, testable], sd, *groups.of(perms))
     p_raw = (1 + (null >= observed[None, :]).sum(axis=0)) / (config.permutations + 1)
-    max_null = null.max(axis=1, initial=-np.inf)
-    p_adj = (1 + (max_null[:, None] >= observed[None, :]).sum(axis=0)) / (config.permutations + 1)
+    p_adj = _step_down_max_t(observed, null)
     fx, ox = values[is_flare], values[is_other]
     nf, no = len(fx), len(ox)
     boot = (fx[rng.integers(0, nf, (config.bootstrap, nf))].mean(axis=1)
@@ -422,6 +421,19 @@ def _effects(values: np.ndarray, flare: np.ndarray, groups: _Groups, strata: np.
             None if pr is None else float(pr), None if pa is None else float(pa),
             pa is not None and bool(pa <= config.alpha)))
     return effects
+
+
+def _step_down_max_t(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Family-wise adjusted p values of the step-down max-T method (Westfall & Young 1993,
+    algorithm 2.8): the exposure with the largest statistic is held against the maximum over all
+    exposures, the next against the maximum over all but the first, and so on; the p values are
+    then made monotone in that order. ``observed`` (k,), ``null`` (B, k)."""
+    order = np.argsort(-observed, kind="stable")
+    successive_max = np.maximum.accumulate(null[:, order[::-1]], axis=1)[:, ::-1]
+    p = (1 + (successive_max >= observed[order][None, :]).sum(axis=0)) / (len(null) + 1)
+    out = np.empty_like(p)
+    out[order] = np.maximum.accumulate(p)
+    return out
 
 
 def _median_ci(values: np.ndarray, config: FlareConfig) -> tuple[float, float]:

@@ -203,3 +203,25 @@ def test_simulated_diary_is_deterministic_and_only_for_symptom_scenarios():
     entries = simulated_diary("flare-fortnight", 3, truth)
     assert all(truth["t"].iloc[0] <= e.t <= truth["t"].iloc[-1] + 1 for e in entries)
     assert all(0 <= e.pain <= 10 for e in entries)
+
+
+def test_step_down_max_t_on_a_hand_worked_example():
+    """Westfall & Young (1993) algorithm 2.8 by hand: observed statistics 3, 1, 2 and four
+    permutations. In observed order (exposures 0, 2, 1) each is held against the maximum over
+    itself and those after it:
+    exposure 0 vs max of all = 2.5, 4, 1.5, 0.5: 1 of 4 reach 3, p = (1 + 1) / 5 = 0.4;
+    exposure 2 vs max(exp. 2, exp. 1) = 2.5, 0, 1.5, 0.5: 1 reaches 2, p = 0.4;
+    exposure 1 vs itself = 0, -1, 1.5, 0.5: 1 reaches 1, p = 0.4.
+    Single-step max-T holds every exposure against the maximum of all: 0.4, 0.8, 0.6."""
+    from analytics.flares import _step_down_max_t
+    observed = np.array([3.0, 1.0, 2.0])
+    null = np.array([[1.0, 0.0, 2.5], [4.0, -1.0, 0.0], [0.5, 1.5, 1.0], [0.0, 0.5, 0.5]])
+    np.testing.assert_allclose(_step_down_max_t(observed, null), [0.4, 0.4, 0.4])
+    single_step = (1 + (null.max(axis=1)[:, None] >= observed).sum(axis=0)) / 5
+    np.testing.assert_allclose(single_step, [0.4, 0.8, 0.6])
+    null[1, 0] = 2.0            # now no permutation reaches 3: exposure 0 gets p = 1 / 5
+    np.testing.assert_allclose(_step_down_max_t(observed, null), [0.2, 0.4, 0.4])
+    null[2, 1] = 0.5            # exposure 1 alone: p 0.2, lifted to 0.4 to stay monotone
+    np.testing.assert_allclose(_step_down_max_t(observed, null), [0.2, 0.4, 0.4])
+    null[2, 2] = 0.0            # exposure 2: 1 of 4 still reach 2 (2.5); exposure 1: none
+    np.testing.assert_allclose(_step_down_max_t(observed, null), [0.2, 0.4, 0.4])
