@@ -311,6 +311,18 @@ def _adherence_row(kind: str, prompts: list[PromptRecord]) -> str:
     return f"<tr><th>{esc(kind)}</th>{tds}</tr>"
 
 
+def battery_levels(model: ReportModel) -> list[tuple[str, pd.DataFrame]]:
+    """(label, levels) per device over all recordings, in order of first appearance."""
+    per_device: dict[str, tuple[str, list[pd.DataFrame]]] = {}
+    for s in model.sections:
+        for d in s.devices:
+            if len(d.battery):
+                label = f"{d.name or d.address} ({d.sensor})"
+                per_device.setdefault(d.address, (label, []))[1].append(d.battery)
+    return [(label, pd.concat(frames).sort_values("host_time", kind="stable"))
+            for label, frames in per_device.values()]
+
+
 def _quality(model: ReportModel, tz: ZoneInfo) -> str:
     out = ['<section id="quality"><h2>Data quality</h2>',
            "<p>Wear time and data missing while worn are in each day's table.</p>",
@@ -319,7 +331,6 @@ def _quality(model: ReportModel, tz: ZoneInfo) -> str:
            '<th class="num">duplicates</th><th class="num">lost in transit</th>'
            '<th class="num">gaps (lost / device off)</th><th class="num">disconnects</th>'
            '<th class="num">battery start / end / lowest</th></tr>']
-    levels = []
     for s in model.sections:
         for d in s.devices:
             lost = [g for g in d.gaps if g.reason != "stopped"]
@@ -328,8 +339,6 @@ def _quality(model: ReportModel, tz: ZoneInfo) -> str:
             disconnects = int((d.link_events["event"] == "disconnected").sum())
             b = d.battery["percent"]
             batt = f"{b.iloc[0]} / {b.iloc[-1]} / {b.min()} %" if len(b) else "–"
-            if len(b):
-                levels.append((f"{d.recording} {d.sensor}", d.battery))
             out.append(
                 f"<tr><td>{esc(d.recording)}</td><td>{esc(d.sensor)}</td>"
                 f'<td class="num">{d.decode.frames_ok}</td><td class="num">{d.decode.frames_bad}'
@@ -338,6 +347,7 @@ def _quality(model: ReportModel, tz: ZoneInfo) -> str:
                 f'<td class="num">{len(lost)} ({fmt(lost_s, "minutes")}) / {stopped}</td>'
                 f'<td class="num">{disconnects}</td><td class="num">{esc(batt)}</td></tr>')
     out.append("</table>")
+    levels = battery_levels(model)
     if levels:
         out.append(img(plots.battery(levels, tz), "battery level over time"))
     out.append("</section>")

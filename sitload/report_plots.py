@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -229,7 +230,8 @@ def broken_at_gaps(t: ArrayLike, y: ArrayLike, max_gap_s: float = BATTERY_GAP_S
 def battery(levels: list[tuple[str, pd.DataFrame]], tz: ZoneInfo) -> str:
     """Battery level of each device over time, broken where no level came for BATTERY_GAP_S."""
     fig, ax = plt.subplots(figsize=(12, 2.0))
-    for (label, frame), colour, marker in zip(levels, (BLUE, VERMILLION, GREEN, PURPLE), "o^sD"):
+    styles = itertools.cycle(zip((BLUE, VERMILLION, GREEN, PURPLE), "o^sD"))
+    for (label, frame), (colour, marker) in zip(levels, styles):
         t, percent = broken_at_gaps(frame["host_time"], frame["percent"])
         times = pd.to_datetime(t, unit="s", utc=True).tz_convert(tz).tz_localize(None)
         ax.step(times, percent, where="post", color=colour, marker=marker, markersize=2.5,

@@ -169,3 +169,34 @@ def test_no_build_time_unless_source_date_epoch(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH"):
         fhir_bundle(model)
+
+
+def test_battery_levels_are_one_line_per_device_over_every_recording():
+    """A week of daily recordings of one thigh sensor, and a hip sensor on two of the days:
+    two battery lines, each holding every day's levels in time order."""
+    from sensor_ingest.stream_decoder import DecodeStats
+    from sitload.report_data import DeviceData, build_model
+    from sitload.report_html import battery_levels
+
+    def device(address: str, name: str, day: int, percent: list[int]) -> DeviceData:
+        t0 = MIDNIGHT + day * 86400 + 8 * 3600
+        return DeviceData(f"day{day}.sitload", address, name,
+                          analysis(t0, [("sitting", 600)], [bout(t0, 10)]), DecodeStats(), [],
+                          pd.DataFrame({"host_time": t0 + 3600.0 * np.arange(len(percent)),
+                                        "percent": percent}),
+                          pd.DataFrame({"host_time": [], "event": [], "detail": []}))
+
+    recordings = []
+    for day in range(7):
+        devices = [device("AA:AA", "thigh", day, [100 - 10 * day, 95 - 10 * day])]
+        if day in (2, 5):
+            devices.append(device("BB:BB", "hip", day, [80 - day]))
+        recordings.append(RecordingData(f"day{day}.sitload", "Europe/Berlin", devices, [],
+                                        pd.DataFrame({"prompt_id": [], "t": [], "action": []}),
+                                        pd.DataFrame({"t": [], "pain": []})))
+    model = build_model(recordings[::-1], title="t", timezone="Europe/Berlin")
+    levels = battery_levels(model)
+    assert [label for label, _ in levels] == ["thigh (thigh-imu)", "hip (thigh-imu)"]
+    thigh, hip = (frame for _, frame in levels)
+    assert list(thigh["percent"]) == [p for d in range(7) for p in (100 - 10 * d, 95 - 10 * d)]
+    assert thigh["host_time"].is_monotonic_increasing and list(hip["percent"]) == [78, 75]
