@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time as dtime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,7 +54,7 @@ class PolicyConfig:
     cooldown_min: dict[str, float] = field(default_factory=_default_cooldowns)
     snooze_min: float = 10.0
     max_prompts_per_hour: int = 3
-    timezone: str = "UTC"
+    timezone: str | None = None  # of the hours below; None: the wearer's (sitload sets it), else UTC
     working_hours: tuple[str, str] | None = None  # prompt only inside, e.g. ('08:00', '18:00')
     quiet_hours: tuple[str, str] | None = None  # never prompt inside, e.g. ('22:00', '07:00')
     escalate_after_min: float | None = 10.0  # follow-up at higher urgency when a prompt is ignored
@@ -63,7 +63,7 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         try:
-            ZoneInfo(self.timezone)
+            ZoneInfo(self.timezone or "UTC")
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(f"unknown time zone {self.timezone!r}") from exc
         for window in (self.working_hours, self.quiet_hours):
@@ -83,6 +83,10 @@ class PolicyConfig:
     @property
     def break_threshold_min(self) -> float:
         return self.sitting_tolerance_min if self.sitting_tolerance_min is not None else self.break_after_min
+
+    def in_zone(self, wearer: str | None) -> PolicyConfig:
+        """This config with its hours in the wearer's time zone, unless it names a zone itself."""
+        return self if self.timezone is not None or wearer is None else replace(self, timezone=wearer)
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,7 @@ class Policy:
     def __init__(self, config: PolicyConfig = PolicyConfig(), device_id: str = "") -> None:
         self.config = config
         self.device_id = device_id
-        self._tz = ZoneInfo(config.timezone)
+        self._tz = ZoneInfo(config.timezone or "UTC")
         self.sitting = False  # in a sitting bout (as analytics defines it: short stand-ups stay inside)
         self.bout_start: float | None = None
         self.upright_since: float | None = None  # up right now, though the bout may not have ended yet

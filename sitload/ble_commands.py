@@ -52,7 +52,8 @@ def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--broker", metavar="URL",
                    help="MQTT broker (mqtt://host:port) for prompts and state")
     p.add_argument("--tz", type=time_zone, default="UTC",
-                   help="the wearer's time zone, for 'sitting today' and reports (default UTC)")
+                   help="the wearer's time zone, for 'sitting today', the prompt policy's "
+                   "hours and reports (default UTC)")
     p.add_argument("--tolerance-from", nargs="+", metavar="RECORDING",
                    help="earlier recordings with pain reports: prompt breaks at the personal "
                    "sitting tolerance found in them (sitload flares)")

@@ -41,7 +41,8 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         with open_recording(recording) as rec:
             device_id = rec.device().name or "sensor"
-            zone = ZoneInfo(rec.meta.get("timezone", "UTC"))
+            timezone = rec.meta.get("timezone", "UTC")
+            zone = ZoneInfo(timezone)
             raised_at: dict[str, float] = {}  # prompt id -> the simulated time that raised it
 
             def show(doc: dict) -> None:
@@ -54,7 +55,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
             prompter = Prompter(url, device_id, protocol=protocol, on_prompt=show)
             publisher = AlertPublisher(url, device_id, protocol=protocol,
-                                       outbox_path=out / "outbox.sqlite")
+                                       outbox_path=out / "outbox.sqlite", timezone=timezone)
             timeline = ReplayTimeline()
             try:
                 print(f"replaying through analytics and the prompt policy; prompts for "
@@ -72,7 +73,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 prompter.close()
             report = write_report([session_recording(rec, result)], out / "report",
                                   title="sitload demo: a desk day",
-                                  timezone=rec.meta.get("timezone", "UTC"))
+                                  timezone=timezone)
     finally:
         if broker is not None:
             broker.stop()

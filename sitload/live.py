@@ -45,8 +45,9 @@ class LiveSessions:
                  policy_config: PolicyConfig | None = None):
         """``timeline`` maps data time to wall time for prompts (simulated sensors run faster than
         the wall clock); hardware needs none. ``ha_discovery`` publishes Home Assistant discovery
-        configs; ``timezone`` (IANA, None = this machine's) is the wearer's, for "sitting today";
-        ``policy_config`` sets when to prompt (e.g. a personal sitting tolerance)."""
+        configs; ``timezone`` (IANA) is the wearer's, for "sitting today" (None: this machine's)
+        and for the policy's working and quiet hours (None: UTC), unless ``policy_config`` (when to
+        prompt, e.g. a personal sitting tolerance) names a zone."""
         self.policy_config = policy_config
         self.broker_url = broker_url
         self.recording = recording
@@ -97,6 +98,7 @@ class LiveSessions:
                                        timezone=self.timezone, ha_device=ha_device)
             publisher.publish_availability(True)  # its data are flowing
         pipeline = SessionPipeline(kind, device_id, policy_config=self.policy_config,
+                                   timezone=self.timezone,
                                    on_prompt=lambda p: self._prompt(session, p),
                                    on_state=publisher.publish_state if publisher else None,
                                    timeline=self.timeline)

@@ -64,15 +64,17 @@ class ReplayTimeline:
 
 class SessionPipeline:
     """Engine and prompt policy of one device. ``feed`` batches in arrival order; ``ack`` may be
-    called from another thread (e.g. the MQTT network thread)."""
+    called from another thread (e.g. the MQTT network thread). ``timezone`` is the wearer's (IANA):
+    the policy's working and quiet hours are in it unless ``policy_config`` names a zone."""
 
     def __init__(self, kind: SensorKind, device_id: str, *,
-                 policy_config: PolicyConfig | None = None,
+                 policy_config: PolicyConfig | None = None, timezone: str | None = None,
                  on_prompt: Callable[[Prompt], None] | None = None,
                  on_state: Callable[[EngineState], None] | None = None,
                  timeline: ReplayTimeline | None = None, step_s: float = STEP_S):
         self.engine = Engine(kind)
-        self.policy = Policy(policy_config or PolicyConfig(), device_id=device_id)
+        self.policy = Policy((policy_config or PolicyConfig()).in_zone(timezone),
+                             device_id=device_id)
         self.prompts: list[Prompt] = []
         self._on_prompt = on_prompt
         self._on_state = on_state
@@ -134,12 +136,15 @@ def run_session(rec: Recording, *, speed: float | None = None,
     """Replay the recording's first device through the engine and the prompt policy.
 
     Prompts are timed by the data (``now`` is the data time that raised them), so a replay gives
-    the same prompts at any speed. ``progress`` gets the fraction of the recording's time done.
+    the same prompts at any speed. The policy's hours are in the recording's time zone (its
+    ``timezone`` meta) unless ``policy_config`` names one. ``progress`` gets the fraction of the
+    recording's time done.
     """
     device = rec.device()
     decoder = decoder_for(rec, device.id)
     pipeline = SessionPipeline(device.kind, device_id or device.name, policy_config=policy_config,
-                               on_prompt=on_prompt, on_state=on_state, timeline=timeline)
+                               timezone=rec.meta.get("timezone"), on_prompt=on_prompt,
+                               on_state=on_state, timeline=timeline)
     span = rec.time_span(device.id)
     for batch in replay_batches(rec, device.id, speed=speed, decoder=decoder):
         pipeline.feed(batch)

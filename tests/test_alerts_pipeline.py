@@ -1,12 +1,17 @@
 """The policy fed by the real analytics engine through SessionPipeline, replaying a simulated
-recording (no mocks): prompts follow the bouts and do not depend on how batches are cut."""
+recording (no mocks): prompts follow the bouts and do not depend on how batches are cut; quiet hours
+are the wearer's."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from alerts import PolicyConfig
 from sensor_ingest.replay import open_recording, replay_batches
-from sitload.pipeline import STEP_S, SessionPipeline
-from sitload.simulation import simulate_to_recording
+from sitload.live import LiveSessions
+from sitload.pipeline import STEP_S, SessionPipeline, run_session
+from sitload.simulation import DEFAULT_START_UTC, simulate_to_recording
 
 TOLERANCE_MIN = 20.0  # a personal tolerance: desk-day's longest bouts are 20-25 min
 
@@ -59,3 +64,58 @@ def test_prompts_do_not_depend_on_how_the_data_arrives(batches):
     assert whole.prompts
     assert [(p.id, p.kind, p.created, p.message) for p in whole.prompts] == \
         [(p.id, p.kind, p.created, p.message) for p in live_like.prompts]
+
+
+# -- quiet hours in the wearer's time zone --------------------------------------------------------
+# flare-day starts at 08:00 UTC, 03:00 in New York (EST): the quiet half hour 03:30-04:00 there is
+# 08:30-09:00 UTC, and holds the recording's first break prompt (about 36 min in)
+NEW_YORK_QUIET = PolicyConfig(quiet_hours=("03:30", "04:00"))
+QUIET_UTC = (DEFAULT_START_UTC + 30 * 60, DEFAULT_START_UTC + 60 * 60)
+
+
+@pytest.fixture(scope="module")
+def new_york_day(tmp_path_factory):
+    return simulate_to_recording(tmp_path_factory.mktemp("tz") / "ny.sitload", scenario="flare-day",
+                                 sensor="thigh-imu", seed=1, hours=1.5, timezone="America/New_York")
+
+
+def replayed(path, config: PolicyConfig | None = None) -> list[tuple[float, str]]:
+    """(created, kind) of the prompts of `sitload replay`'s path (run_session)."""
+    with open_recording(path) as rec:
+        return [(p.created, p.kind) for p in run_session(rec, policy_config=config).prompts]
+
+
+@pytest.fixture(scope="module")
+def new_york_prompts(new_york_day):
+    """The replayed prompts without quiet hours and with NEW_YORK_QUIET."""
+    return replayed(new_york_day), replayed(new_york_day, NEW_YORK_QUIET)
+
+
+def test_replay_keeps_quiet_hours_in_the_recordings_time_zone(new_york_day, new_york_prompts):
+    assert [datetime.fromtimestamp(t, ZoneInfo("America/New_York")).strftime("%H:%M")
+            for t in QUIET_UTC] == list(NEW_YORK_QUIET.quiet_hours)
+    unrestricted, quiet = new_york_prompts
+    a, b = QUIET_UTC
+    assert any(a <= t < b for t, _ in unrestricted)
+    assert not any(a <= t < b for t, _ in quiet)
+    assert [p for p in quiet if p[0] < a] == [p for p in unrestricted if p[0] < a] != []
+    assert quiet[len([p for p in quiet if p[0] < a])] == (b, "break")  # held until the quiet ends
+    # a zone named in the policy wins: 03:30-04:00 UTC is before the recording starts
+    named = PolicyConfig(timezone="UTC", quiet_hours=NEW_YORK_QUIET.quiet_hours)
+    assert replayed(new_york_day, named) == unrestricted
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "UTC"])
+def test_live_sessions_keep_quiet_hours_in_the_wearers_time_zone(new_york_day, new_york_prompts,
+                                                                  zone):
+    """`sitload monitor --tz ZONE`'s path: LiveSessions(timezone=ZONE), here without a broker."""
+    sessions = LiveSessions(timezone=zone, policy_config=NEW_YORK_QUIET)
+    with open_recording(new_york_day) as rec:
+        device = rec.device()
+        for batch in replay_batches(rec, device.id):
+            sessions.feed(device.address, device.name, device.kind, [batch])
+    sessions.close()
+    unrestricted, quiet = new_york_prompts
+    # in UTC, 03:30-04:00 is before the data
+    assert [(p.created, p.kind) for p in sessions.prompts(device.address)] == \
+        (quiet if zone == "America/New_York" else unrestricted)

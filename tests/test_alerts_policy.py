@@ -131,6 +131,15 @@ def test_quiet_hours_in_local_time_zone():
     assert [m for m, _ in run(berlin, 0, 45)] == [45]  # 09:30 Berlin quiet until 09:45 (= minute 45)
 
 
+def test_hours_are_in_the_wearers_zone_unless_the_config_names_one():
+    hours = PolicyConfig(quiet_hours=("22:00", "07:00"))
+    assert hours.timezone is None  # Policy reads it as UTC
+    assert hours.in_zone("America/New_York").timezone == "America/New_York"
+    assert hours.in_zone(None) is hours
+    explicit = PolicyConfig(timezone="UTC", quiet_hours=("22:00", "07:00"))
+    assert explicit.in_zone("America/New_York") is explicit
+
+
 def test_working_hours_wrap_and_outside_is_silent():
     policy = Policy(PolicyConfig(timezone="UTC", working_hours=("09:00", "17:00")))
     sit(policy)
