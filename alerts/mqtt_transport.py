@@ -109,12 +109,23 @@ class Topics:
 
 @dataclass(frozen=True)
 class TlsOptions:
-    """TLS settings for ``mqtts://`` (None = the system's CA store)."""
+    """TLS settings for ``mqtts://``. ``ca_certs``: PEM file of the CA(s) the broker's certificate
+    must chain to, read at once (ConfigError naming it when it cannot be used); None = the system's
+    CA store (OpenSSL honours ``SSL_CERT_FILE``)."""
 
     ca_certs: str | None = None
     certfile: str | None = None
     keyfile: str | None = None
     insecure: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ca_certs is None:
+            return
+        try:
+            ssl.create_default_context(cafile=self.ca_certs)
+        except OSError as exc:  # ssl.SSLError included
+            why = "no PEM certificate in it" if isinstance(exc, ssl.SSLError) else exc.strerror or str(exc)
+            raise ConfigError(f"cannot use the CA file {self.ca_certs}: {why}") from exc
 
 
 class MqttConnection:

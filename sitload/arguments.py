@@ -1,9 +1,15 @@
-"""Argument types shared by the subcommands: a bad value is a usage error (exit 2)."""
+"""Arguments shared by the subcommands: a bad value of a type here is a usage error (exit 2)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sitload.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alerts import TlsOptions
 
 
 def positive(kind):
@@ -26,3 +32,23 @@ def time_zone(text: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise argparse.ArgumentTypeError(f"unknown time zone {text!r}") from None
     return text
+
+
+def add_broker(parser: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
+    """``--broker URL`` and ``--ca-file PATH`` (read back with ``broker_tls``)."""
+    parser.add_argument("--broker", metavar="URL", required=required, help=help)
+    parser.add_argument("--ca-file", metavar="PATH",
+                        help="CA certificate(s), PEM, to check an mqtts:// broker against "
+                        "(default: the system's CA store)")
+
+
+def broker_tls(args: argparse.Namespace) -> TlsOptions | None:
+    """The TLS settings of ``--ca-file`` (None without it); a ConfigError when the file cannot be
+    used or the broker is not mqtts://."""
+    if args.ca_file is None:
+        return None
+    from alerts.mqtt_transport import TlsOptions, parse_broker_url
+
+    if not args.broker or not parse_broker_url(args.broker).tls:
+        raise ConfigError("--ca-file needs an mqtts:// --broker")
+    return TlsOptions(ca_certs=args.ca_file)

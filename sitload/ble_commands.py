@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sensor_ingest.samples import SensorKind
-from sitload.arguments import positive, time_zone
+from sitload.arguments import add_broker, broker_tls, positive, time_zone
 from sitload.errors import BluetoothError, ConfigError
 
 if TYPE_CHECKING:
@@ -49,8 +49,7 @@ def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
     target.add_argument("--simulate", metavar="SCENARIO",
                         help="stream a simulated sensor over the virtual radio")
     p.add_argument("--record", metavar="FILE", help="write a recording (a new file)")
-    p.add_argument("--broker", metavar="URL",
-                   help="MQTT broker (mqtt://host:port) for prompts and state")
+    add_broker(p, "MQTT broker (mqtt[s]://host:port) for prompts and state")
     p.add_argument("--tz", type=time_zone, default="UTC",
                    help="the wearer's time zone, for 'sitting today', the prompt policy's "
                    "hours and reports (default UTC)")
@@ -128,6 +127,7 @@ def monitor_command(args: argparse.Namespace) -> int:
             raise ConfigError(f"{', '.join(given)} only apply with --simulate")
     if args.ha_discovery and not args.broker:
         raise ConfigError("--ha-discovery needs --broker")
+    tls = broker_tls(args)
     from sitload.commands import personal_policy
     from sitload.live import LiveSessions
     from sitload.pipeline import ReplayTimeline
@@ -145,7 +145,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     recording = RecordingWriter(args.record, meta=meta) if args.record else None
     sessions = LiveSessions(broker_url=args.broker, recording=recording,
                             timeline=ReplayTimeline(args.speed or 1.0) if sims else None,
-                            ha_discovery=args.ha_discovery, timezone=args.tz,
+                            ha_discovery=args.ha_discovery, timezone=args.tz, tls=tls,
                             policy_config=personal_policy(args.tolerance_from))
     status = StatusLine(sys.stderr, sessions.posture)
     options = {"on_batches": lambda link, batches: sessions.feed(

@@ -10,7 +10,7 @@ import importlib
 import logging
 import sys
 
-from sitload.arguments import positive, time_zone
+from sitload.arguments import add_broker, positive, time_zone
 from sitload.ble_commands import add_ble_parsers
 from sitload.errors import SitloadError
 from sitload.flare_commands import add_flare_parsers
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="stream a recording through decode, analytics and alerts")
     p.add_argument("file", help="recording file")
-    p.add_argument("--broker", help="MQTT broker URL (mqtt://host:port) to publish prompts to")
+    add_broker(p, "MQTT broker (mqtt[s]://host:port) to publish prompts to")
     p.add_argument("--device-id", help="device id used in MQTT topics (default: from recording)")
     p.add_argument("--speed", type=positive(float),
                    help="pace at X times real time (default: as fast as possible)")
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("sitload.commands", "replay"))
 
     p = sub.add_parser("demo", help="simulate a desk day end to end: prompts over MQTT, a report")
-    p.add_argument("--broker", help="MQTT broker URL (default: an embedded broker on loopback)")
+    add_broker(p, "MQTT broker (mqtt[s]://host:port; default: an embedded broker on loopback)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--hours", type=positive(float), default=8.0)
     p.add_argument("-o", "--output", default="sitload-demo",
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "notification where one is available). Type a = done it, k = ok, "
                        "s [min] = snooze, x = dismiss, p N [left|right|both] [note] = pain 0-10, "
                        "q = quit.")
-    p.add_argument("--broker", required=True, help="MQTT broker URL (mqtt://host:port)")
+    add_broker(p, "MQTT broker (mqtt[s]://[user:password@]host:port)", required=True)
     p.add_argument("--device", help="device id (default: the one sensor online at the broker)")
     p.add_argument("--no-input", action="store_true", help="only show prompts; read no commands")
     p.set_defaults(func=_lazy("sitload.commands", "prompts"))

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sitload.arguments import broker_tls
 from sitload.errors import ConfigError
 
 
@@ -48,6 +49,7 @@ def replay(args: argparse.Namespace) -> int:
     from sitload.pipeline import run_session
     from sitload.progress import print_progress
 
+    tls = broker_tls(args)
     policy = personal_policy(args.tolerance_from)
     with open_recording(args.file) as rec:
         device_id = args.device_id or rec.device().name or "sensor"
@@ -60,7 +62,7 @@ def replay(args: argparse.Namespace) -> int:
             backoff = {"reconnect_max_s": max(1.0, 30.0 / args.speed)} if args.speed else {}
             publisher = AlertPublisher(args.broker, device_id, await_prompter=False,
                                        outbox_path=Path(args.file).with_suffix(".outbox"),
-                                       timezone=rec.meta.get("timezone"), **backoff)
+                                       timezone=rec.meta.get("timezone"), tls=tls, **backoff)
             timeline = ReplayTimeline(args.speed)
             try:
                 result = run_session(
@@ -92,9 +94,10 @@ def replay(args: argparse.Namespace) -> int:
 def prompts(args: argparse.Namespace) -> int:
     from alerts.prompter import discover_devices, run_prompter
 
+    tls = broker_tls(args)
     device = args.device
     if device is None:
-        online = discover_devices(args.broker)
+        online = discover_devices(args.broker, tls=tls)
         if len(online) != 1:
             found = f"online: {', '.join(online)}" if online else "none is online"
             raise ConfigError(f"--device is needed ({found})")
@@ -103,7 +106,7 @@ def prompts(args: argparse.Namespace) -> int:
     where = urlsplit(args.broker)
     shown = f"{where.scheme}://{where.hostname}" + (f":{where.port}" if where.port else "")
     print(f"prompts for {device} from {shown}" + (" (q to quit)" if interactive else ""))
-    run_prompter(args.broker, device, interactive=interactive)
+    run_prompter(args.broker, device, interactive=interactive, tls=tls)
     return 0
 
 

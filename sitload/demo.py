@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from alerts import AlertPublisher, Prompter, start_embedded_broker
 from alerts.prompter import format_prompt
 from sensor_ingest.replay import open_recording
+from sitload.arguments import broker_tls
 from sitload.pipeline import ReplayTimeline, run_session
 from sitload.progress import print_progress
 from sitload.report import write_report
@@ -22,6 +23,7 @@ DELIVERY_TIMEOUT_S = 15.0
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    tls = broker_tls(args)
     out = Path(args.output)
     if out.exists():
         shutil.rmtree(out)
@@ -53,8 +55,8 @@ def run_demo(args: argparse.Namespace) -> int:
                 raised_at[prompt.id] = prompt.created
                 publisher.publish_prompt(timeline.to_wall(prompt))
 
-            prompter = Prompter(url, device_id, protocol=protocol, on_prompt=show)
-            publisher = AlertPublisher(url, device_id, protocol=protocol,
+            prompter = Prompter(url, device_id, protocol=protocol, tls=tls, on_prompt=show)
+            publisher = AlertPublisher(url, device_id, protocol=protocol, tls=tls,
                                        outbox_path=out / "outbox.sqlite", timezone=timezone)
             timeline = ReplayTimeline()
             try:

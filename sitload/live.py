@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alerts import AckMessage, AlertPublisher, PolicyConfig, Prompt, SymptomReport
+from alerts import AckMessage, AlertPublisher, PolicyConfig, Prompt, SymptomReport, TlsOptions
 from alerts.ha_discovery import HaDevice
 from alerts.messages import alert_payload
 from sensor_ingest.recording import RecordingWriter
@@ -42,14 +42,15 @@ class LiveSessions:
     def __init__(self, *, broker_url: str | None = None, recording: RecordingWriter | None = None,
                  outbox_dir: Path | None = None, timeline: ReplayTimeline | None = None,
                  ha_discovery: bool = False, timezone: str | None = None,
-                 policy_config: PolicyConfig | None = None):
+                 policy_config: PolicyConfig | None = None, tls: TlsOptions | None = None):
         """``timeline`` maps data time to wall time for prompts (simulated sensors run faster than
         the wall clock); hardware needs none. ``ha_discovery`` publishes Home Assistant discovery
         configs; ``timezone`` (IANA) is the wearer's, for "sitting today" (None: this machine's)
         and for the policy's working and quiet hours (None: UTC), unless ``policy_config`` (when to
-        prompt, e.g. a personal sitting tolerance) names a zone."""
+        prompt, e.g. a personal sitting tolerance) names a zone. ``tls`` is for an mqtts:// broker."""
         self.policy_config = policy_config
         self.broker_url = broker_url
+        self.tls = tls
         self.recording = recording
         self.outbox_dir = outbox_dir or state_dir()
         self.timeline = timeline
@@ -95,7 +96,8 @@ class LiveSessions:
             publisher = AlertPublisher(self.broker_url, device_id,
                                        outbox_path=self.outbox_dir / f"{device_id}.outbox",
                                        on_ack=inbox.append, on_symptom=inbox.append,
-                                       timezone=self.timezone, ha_device=ha_device)
+                                       timezone=self.timezone, ha_device=ha_device,
+                                       tls=self.tls)
             publisher.publish_availability(True)  # its data are flowing
         pipeline = SessionPipeline(kind, device_id, policy_config=self.policy_config,
                                    timezone=self.timezone,
