@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensor", choices=SENSORS[:2], default="thigh-imu")
     p.add_argument("--units", choices=("g", "ms2"), default="g",
                    help="acceleration unit: g (default) or ms2 (m/s^2)")
+    p.add_argument("--gyro-units", choices=("dps", "rads"), default="dps",
+                   help="gyroscope unit: dps (deg/s, default) or rads (rad/s, e.g. UCI HAPT)")
     p.add_argument("--tz", default="UTC", type=time_zone, help="time zone of ISO times without "
                    "an offset, and of the patient (default UTC)")
     p.add_argument("--skip-bad", action="store_true", help="skip and count malformed rows")

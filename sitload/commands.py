@@ -36,10 +36,12 @@ def import_file(args: argparse.Namespace) -> int:
     from sitload.importers import import_csv
 
     summary = import_csv(args.file, args.output, sensor=args.sensor, units=args.units,
-                         tz=args.tz, skip_bad=args.skip_bad)
+                         gyro_units=args.gyro_units, tz=args.tz, skip_bad=args.skip_bad)
     skipped = f", {summary.rows_skipped} bad rows skipped" if summary.rows_skipped else ""
+    repeated = (f", {summary.repeated_times} rows with a repeated time dropped"
+                if summary.repeated_times else "")
     print(f"wrote {summary.path}: {summary.samples_read} samples at {summary.rate_hz:g} Hz in "
-          f"{summary.segments} segment(s){skipped}")
+          f"{summary.segments} segment(s){skipped}{repeated}")
     return 0
 
 

@@ -225,7 +225,7 @@ def test_what_cannot_be_read_without_guessing_is_a_one_line_error(tmp_path, caps
     assert "bad.csv: a zip or Excel file, not CSV text (save it as CSV)" in err
 
 
-def test_gyro_in_rad_per_s_is_stored_in_deg_per_s(tmp_path):
+def test_gyro_in_rad_per_s_is_stored_in_deg_per_s(tmp_path, capsys):
     t, accel = _signal(30)
     rads = np.column_stack([np.sin(t - T0), np.cos(t - T0), np.full(t.size, 0.5)])
     src = _write(tmp_path / "hapt.csv", {"time": [f"{v:.3f}" for v in t], **_axes(accel),
@@ -233,7 +233,8 @@ def test_gyro_in_rad_per_s_is_stored_in_deg_per_s(tmp_path):
                                             for i, k in enumerate(("gx", "gy", "gz"))}})
     assert np.allclose(read_csv(src, gyro_units="rads").gyro, np.degrees(rads), atol=1e-4)
     assert np.allclose(read_csv(src).gyro, rads, atol=1e-6)  # dps: as written
-    import_csv(src, tmp_path / "hapt.sitload", sensor="hip-imu", gyro_units="rads")
+    code, out, err = _import(capsys, src, tmp_path / "hapt.sitload", "--gyro-units", "rads")
+    assert (code, err) == (0, "") and "at 25 Hz" in out
     with open_recording(tmp_path / "hapt.sitload") as rec:
         gyro = np.concatenate([b.gyro for b in replay_batches(rec)])
     assert np.abs(gyro - np.degrees(rads)).max() < 0.1  # 2000 deg/s range: 0.06 deg/s per count
