@@ -33,6 +33,8 @@ class AnalysisConfig:
     hip_reset_walk_s: int = 20       # hip: a walk this long ...
     hip_reset_deg: float = 6.0       # ... this far from the reference replaces it (clip moved)
     hip_lie_deg: float = 60.0        # pelvis inclination above which the hip sensor says lying
+    hip_sign_tilt_deg: float = 8.0   # hip: still seconds tilted this far count for "backwards" ...
+    hip_sign_evidence_s: int = 120   # ... and one side leading by this many seconds is backwards
     # lateral lean / asymmetry
     lean_deg: float = 5.0            # |lean| below this is no lean (matches the truth definition)
     si_lean_pct: float = 25.0        # mat: |gluteal SI| at or above this is a lean to that side
@@ -64,6 +66,6 @@ class AnalysisConfig:
             raise ConfigError("hip tilts must satisfy 0 <= hip_stand_tilt_deg <= hip_sit_tilt_deg"
                               " <= hip_drift_sit_deg")
         if min(self.hip_trans_window_s, self.hip_walk_run_s, self.hip_ref_walk_s,
-               self.hip_reset_walk_s) < 1:
-            raise ConfigError("hip_trans_window_s, hip_walk_run_s, hip_ref_walk_s and"
-                              " hip_reset_walk_s must be >= 1")
+               self.hip_reset_walk_s, self.hip_sign_evidence_s) < 1:
+            raise ConfigError("hip_trans_window_s, hip_walk_run_s, hip_ref_walk_s,"
+                              " hip_reset_walk_s and hip_sign_evidence_s must be >= 1")

@@ -176,6 +176,12 @@ class HipClassifier:
     - tilt: once the ``WalkingReference`` knows the segment's forward axis f (from the gyroscope),
       the angle of u from r towards f (+ = pelvis tilted backwards); without it, the angle
       between u and r whichever way;
+    - which way is backwards: f assumes the sensor's y axis points to the wearer's left
+      (docs/protocol.md); a clip worn the other way round (on the other hip, or turned) reverses
+      f and the lateral axis. Still, upright-or-sitting seconds tilted ``hip_sign_tilt_deg`` or
+      more count for the side they tilt to; once one side leads by ``hip_sign_evidence_s`` seconds
+      it is backwards (people sit longer than they stand bent forward), and a change of side is a
+      transition. The evidence starts again when the clip moved;
     - transition: the start of the data, a moving second, or u turning by ``hip_trans_deg`` or more
       from the previous second; it opens a window of ``hip_trans_window_s`` seconds;
     - state (previous-state awareness, Capela et al. 2015): walking ends sitting; within a window
@@ -186,7 +192,7 @@ class HipClassifier:
     - lying: more than ``hip_lie_deg`` from r and not walking.
 
     Still seconds not sitting are standing, moving ones moving. Lean = asin(-u_y) in the
-    ``WalkingReference`` frame, + = left.
+    ``WalkingReference`` frame, + = left (both reversed with f).
     """
 
     measures = frozenset({"lean"})
@@ -202,30 +208,36 @@ class HipClassifier:
         self.prev: tuple[float, float, float] | None = None
         self.sitting = False
         self.settled = -math.inf             # tilt of the sit once settled (outside a window)
+        self.backwards = 1.0                 # -1: f points backwards (clip worn the other way)
+        self.evidence = 0                    # still seconds tilted along f minus against it
 
     def classify(self, cols: Columns) -> Columns:
         cfg = self.cfg
         u = self.reference.rotate(cols)
         moving = cols["std_mag"] > cfg.walk_std_g
-        posture, tilt = self._decide(self.reference.unit, self.reference.forward, moving)
+        posture, tilt, backwards = self._decide(self.reference.unit, self.reference.forward,
+                                                moving)
         sitting = posture == SITTING
-        lean = np.where(sitting, _deg(np.arcsin(np.clip(-u[:, 1], -1.0, 1.0))), 0.0)
+        left = -u[:, 1] * backwards
+        lean = np.where(sitting, _deg(np.arcsin(np.clip(left, -1.0, 1.0))), 0.0)
         sin_lean = math.sin(math.radians(cfg.lean_deg))
-        side = np.where(-u[:, 1] >= sin_lean, LEFT, np.where(u[:, 1] >= sin_lean, RIGHT, 0))
+        side = np.where(left >= sin_lean, LEFT, np.where(-left >= sin_lean, RIGHT, 0))
         return {"posture": posture, "lean_deg": lean,
                 "lean_side": np.where(sitting, side, 0).astype(np.int8),
                 "crossed": np.zeros(len(posture), dtype=np.int8), "tilt_deg": tilt}
 
     def _decide(self, unit: np.ndarray, forward: np.ndarray,
-                moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The per-second state machine (sequential scalar arithmetic: its state carries across
-        blocks, so every cut of the stream decides alike)."""
+                moving: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The per-second state machine: posture, tilt and the sign that turns f backwards
+        (sequential scalar arithmetic: its state carries across blocks, so every cut of the
+        stream decides alike)."""
         cfg = self.cfg
         cos_trans = math.cos(math.radians(cfg.hip_trans_deg))
         cos_walk = math.cos(math.radians(cfg.walk_max_incl_deg))
         cos_lie = math.cos(math.radians(cfg.hip_lie_deg))
         posture = np.empty(len(unit), dtype=np.int8)
         tilt_out = np.empty(len(unit))
+        backwards_out = np.empty(len(unit))
         for i, ((x, y, z), f) in enumerate(zip(unit.tolist(), forward.tolist())):
             mv = bool(moving[i])
             prev = self.prev
@@ -241,7 +253,13 @@ class HipClassifier:
                 self._learn(x, y, z, ready and near < cos_walk)
             else:
                 self.run = (0.0, 0.0, 0.0, 0)
-            tilt_out[i] = tilt = _tilt_deg((x, y, z), r, near, f)
+            tilt, signed = _tilt_deg((x, y, z), r, near, f)
+            if signed and ready and not mv and near >= cos_lie and \
+                    abs(tilt) >= cfg.hip_sign_tilt_deg:
+                self._weigh(1 if tilt > 0 else -1)
+            if signed:
+                tilt *= self.backwards
+            tilt_out[i], backwards_out[i] = tilt, self.backwards
             if walking:
                 self.sitting = False
                 posture[i] = MOVING
@@ -262,7 +280,16 @@ class HipClassifier:
                     window and tilt >= cfg.hip_sit_tilt_deg)
                 self.settled = -math.inf             # known once the sit settles
             posture[i] = SITTING if self.sitting else (MOVING if mv else STANDING)
-        return posture, tilt_out
+        return posture, tilt_out, backwards_out
+
+    def _weigh(self, side: int) -> None:
+        """One still second tilted to ``side`` of f (+1 along, -1 against) as evidence of which
+        way is backwards; a change of that way opens a transition window."""
+        self.evidence += side
+        lead = self.cfg.hip_sign_evidence_s
+        way = 1.0 if self.evidence >= lead else -1.0 if self.evidence <= -lead else self.backwards
+        if way != self.backwards:
+            self.backwards, self.since_transition, self.settled = way, 0, -math.inf
 
     def _learn(self, x: float, y: float, z: float, far: bool) -> None:
         """One walking second into the reference; a walk away from it replaces it (class notes)."""
@@ -274,7 +301,7 @@ class HipClassifier:
             rx, ry, rz = self._upright()
             norm = math.sqrt(sx * sx + sy * sy + sz * sz)
             if (sx * rx + sy * ry + sz * rz) < norm * math.cos(math.radians(cfg.hip_reset_deg)):
-                self.walk_mean, self.n_walk = (sx / n, sy / n, sz / n), n
+                self.walk_mean, self.n_walk, self.evidence = (sx / n, sy / n, sz / n), n, 0
                 return
         if far:
             return
@@ -289,16 +316,16 @@ class HipClassifier:
         return mx / norm, my / norm, mz / norm
 
 
-def _tilt_deg(u: tuple, r: tuple, near: float, forward: list) -> float:
-    """Angle of u from r: signed towards ``forward`` (+ = backwards) when that is known (finite),
-    else unsigned. ``near`` = u . r."""
+def _tilt_deg(u: tuple, r: tuple, near: float, forward: list) -> tuple[float, bool]:
+    """(angle of u from r, signed?): signed towards ``forward`` when that is known (finite), else
+    unsigned. ``near`` = u . r."""
     fr = forward[0] * r[0] + forward[1] * r[1] + forward[2] * r[2]
     f = [forward[k] - fr * r[k] for k in range(3)]      # forward made orthogonal to r
     norm = math.sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2])
     if not norm > 1e-6:                                 # NaN (no forward axis yet) or degenerate
-        return math.degrees(math.acos(max(-1.0, min(1.0, near))))
+        return math.degrees(math.acos(max(-1.0, min(1.0, near)))), False
     along = (u[0] * f[0] + u[1] * f[1] + u[2] * f[2]) / norm
-    return math.degrees(math.atan2(along, near))
+    return math.degrees(math.atan2(along, near)), True
 
 
 class MatClassifier:
