@@ -18,7 +18,7 @@ class AnalysisConfig:
     # thigh / hip IMU
     sit_incl_deg: float = 45.0       # thigh inclination above which the thigh is sitting-or-lying
     walk_std_g: float = 0.10         # std of |a| in an epoch above which an upright body is moving
-    walk_max_incl_deg: float = 60.0  # walking epochs used for calibration: within this of nominal x
+    walk_max_incl_deg: float = 60.0  # walking epochs used for calibration: within this of ±x
     calib_min_walk_s: int = 10       # walking epochs needed before the walking reference is used
     sensor_side: str = "right"       # leg / hip the IMU is worn on ('left' | 'right')
     cross_incl_deg: float = 91.0     # thigh inclination above which the sensor leg is on top

@@ -30,7 +30,8 @@ class WalkingReference:
     ``calib_min_walk_s`` walking epochs the nominal axes are used; without a gyroscope the shortest
     rotation onto the upright axis is used (a twist of the mount about the segment axis stays).
     Walking epochs for calibration: std(|a|) > ``walk_std_g`` and mean acceleration within
-    ``walk_max_incl_deg`` of the nominal x axis.
+    ``walk_max_incl_deg`` of the nominal x axis, either way up (a sensor worn upside down walks
+    near -x).
     """
 
     def __init__(self, cfg: AnalysisConfig):
@@ -53,7 +54,7 @@ class WalkingReference:
         if len(u) == 0:
             return u
         walking = (cols["std_mag"] > cfg.walk_std_g) & \
-            (u[:, 0] > math.cos(math.radians(cfg.walk_max_incl_deg)))
+            (np.abs(u[:, 0]) > math.cos(math.radians(cfg.walk_max_incl_deg)))
         gcov = np.stack([cols[name] for name in GYRO_COV], axis=1)
         walking_gyro = walking & np.isfinite(gcov).all(axis=1)
         summed = _cumulative(self.sum, u * walking[:, None])

@@ -117,6 +117,27 @@ def test_a_hip_clip_worn_the_other_way_round_learns_which_way_is_backwards(scena
     assert max(abs(f.end - e.end) for f, e in zip(found, expected)) <= 10
 
 
+@pytest.mark.parametrize("sensor", ["thigh-imu", "hip-imu"])
+def test_a_sensor_worn_upside_down_calibrates_from_walking(sensor):
+    """Turned 180 deg about its face normal, the sensor's x axis points down the thigh or trunk:
+    walking then lies near -x, and the walking calibration takes it as upright (before, it only
+    took walking near +x and a thigh sensor read standing as sitting all day). The hip's
+    reversed forward axis is then learnt as for a clip worn the other way round: up to
+    ``hip_sign_evidence_s`` seconds of the first sit may be missed."""
+    batches, truth = simulate("desk-day", sensor, 1, hours=3.0)
+    turned = rotation([0, 0, 1], 180.0)
+    upside_down = [replace(b, accel=b.accel @ turned.T, gyro=b.gyro @ turned.T)
+                   for b in batches]
+    kind = SensorKind.from_cli(sensor)
+    worn, flipped = (score(analyze(kind, b), truth) for b in (batches, upside_down))
+    missed_s = 30 + (AnalysisConfig().hip_sign_evidence_s if sensor == "hip-imu" else 0)
+    assert flipped.sitting_agreement >= worn.sitting_agreement - missed_s / worn.seconds
+    assert flipped.lean_side_agreement == worn.lean_side_agreement
+    if sensor == "thigh-imu":
+        assert abs(flipped.sitting_error_pct - worn.sitting_error_pct) <= 0.5
+        assert flipped.bout_recall == worn.bout_recall == 1.0
+
+
 def test_truth_bouts_follow_the_same_rules():
     truth = pd.DataFrame({
         "t": 1_772_438_400.0 + np.arange(1000),
