@@ -34,6 +34,13 @@ def time_zone(text: str) -> str:
     return text
 
 
+def add_config(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` (read back with ``sitload.config_file.settings``)."""
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML file of analysis, prompt and flare settings "
+                        "(docs/configuration.md; default: $SITLOAD_CONFIG)")
+
+
 def add_broker(parser: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
     """``--broker URL`` and ``--ca-file PATH`` (read back with ``broker_tls``)."""
     parser.add_argument("--broker", metavar="URL", required=required, help=help)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sensor_ingest.samples import SensorKind
-from sitload.arguments import add_broker, broker_tls, positive, time_zone
+from sitload.arguments import add_broker, add_config, broker_tls, positive, time_zone
 from sitload.errors import BluetoothError, ConfigError
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
                    "sitting tolerance found in them (sitload flares)")
     p.add_argument("--ha-discovery", action="store_true",
                    help="publish Home Assistant MQTT discovery for each sensor (with --broker)")
+    add_config(p)
     sim = p.add_argument_group("simulation (with --simulate)")
     sim.add_argument("--sensor", choices=[k.cli_name for k in SensorKind],
                      help="simulated sensor (default thigh-imu)")
@@ -118,6 +119,7 @@ async def _scan_simulated(n: int, timeout: float) -> list[tuple[str, str, int, i
 # -- monitor ------------------------------------------------------------------------------------
 def monitor_command(args: argparse.Namespace) -> int:
     from sensor_ingest.recording import RecordingWriter
+    from sitload.config_file import settings
 
     sim_only = {"--sensor": args.sensor, "--seed": args.seed, "--speed": args.speed,
                 "--minutes": args.minutes}
@@ -128,6 +130,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     if args.ha_discovery and not args.broker:
         raise ConfigError("--ha-discovery needs --broker")
     tls = broker_tls(args)
+    config = settings(args)
     from sitload.commands import personal_policy
     from sitload.live import LiveSessions
     from sitload.pipeline import ReplayTimeline
@@ -146,7 +149,8 @@ def monitor_command(args: argparse.Namespace) -> int:
     sessions = LiveSessions(broker_url=args.broker, recording=recording,
                             timeline=ReplayTimeline(args.speed or 1.0) if sims else None,
                             ha_discovery=args.ha_discovery, timezone=args.tz, tls=tls,
-                            policy_config=personal_policy(args.tolerance_from))
+                            policy_config=personal_policy(args.tolerance_from, config),
+                            analysis_config=config.analysis)
     status = StatusLine(sys.stderr, sessions.posture)
     options = {"on_batches": lambda link, batches: sessions.feed(
         link.device.address, link.status.name, link.status.kind, batches),

@@ -10,7 +10,7 @@ import importlib
 import logging
 import sys
 
-from sitload.arguments import add_broker, positive, time_zone
+from sitload.arguments import add_broker, add_config, positive, time_zone
 from sitload.ble_commands import add_ble_parsers
 from sitload.errors import SitloadError
 from sitload.flare_commands import add_flare_parsers
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance-from", nargs="+", metavar="RECORDING",
                    help="earlier recordings with pain reports: prompt breaks at the personal "
                    "sitting tolerance found in them (sitload flares)")
+    add_config(p)
     p.set_defaults(func=_lazy("sitload.commands", "replay"))
 
     p = sub.add_parser("demo", help="simulate a desk day end to end: prompts over MQTT, a report")
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=positive(float), default=8.0)
     p.add_argument("-o", "--output", default="sitload-demo",
                    help="folder for the recording and report (default: ./sitload-demo)")
+    add_config(p)
     p.set_defaults(func=_lazy("sitload.demo", "run_demo"))
 
     p = sub.add_parser("prompts", help="the patient's side: show prompts, answer, report pain",
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="recording file")
     p.add_argument("--json", action="store_true", help="print one JSON object (docs/metrics.md)")
     p.add_argument("--epochs", metavar="FILE.csv", help="write one row per second to this CSV")
+    add_config(p)
     p.set_defaults(func=_lazy("sitload.commands", "analyze"))
 
     p = sub.add_parser("score", help="compare a recording's analysis with its ground truth "
@@ -89,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tz", default="UTC", type=time_zone,
                    help="time zone of label times without an offset (default UTC)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    add_config(p)
     p.set_defaults(func=_lazy("sitload.commands", "score"))
 
     p = sub.add_parser("import", help="import a foreign accelerometer CSV into a recording")

@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sitload.arguments import broker_tls
 from sitload.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alerts import PolicyConfig
+    from analytics import AnalysisConfig
+    from sitload.config_file import Settings
 
 
 def simulate(args: argparse.Namespace) -> int:
@@ -48,11 +54,13 @@ def import_file(args: argparse.Namespace) -> int:
 def replay(args: argparse.Namespace) -> int:
     from alerts.messages import alert_payload
     from sensor_ingest.replay import open_recording
+    from sitload.config_file import settings
     from sitload.pipeline import run_session
     from sitload.progress import print_progress
 
+    config = settings(args)
     tls = broker_tls(args)
-    policy = personal_policy(args.tolerance_from)
+    policy = personal_policy(args.tolerance_from, config)
     with open_recording(args.file) as rec:
         device_id = args.device_id or rec.device().name or "sensor"
         if args.broker:
@@ -69,7 +77,8 @@ def replay(args: argparse.Namespace) -> int:
             try:
                 result = run_session(
                     rec, speed=args.speed, device_id=device_id, timeline=timeline,
-                    policy_config=policy, progress=print_progress,
+                    policy_config=policy, analysis_config=config.analysis,
+                    progress=print_progress,
                     on_prompt=lambda p: publisher.publish_prompt(timeline.to_wall(p)),
                     on_state=publisher.publish_state)
                 publisher.flush()
@@ -77,7 +86,8 @@ def replay(args: argparse.Namespace) -> int:
                 publisher.close()
         else:
             result = run_session(rec, speed=args.speed, device_id=device_id,
-                                 policy_config=policy, progress=print_progress)
+                                 policy_config=policy, analysis_config=config.analysis,
+                                 progress=print_progress)
     if result.note:
         print(f"sitload: note: {result.note}", file=sys.stderr)
     if args.json:
@@ -112,35 +122,35 @@ def prompts(args: argparse.Namespace) -> int:
     return 0
 
 
-def personal_policy(history: list[str] | None):
-    """A PolicyConfig whose break threshold follows the flare analysis of ``history`` recordings
-    (docs/flares.md), or None (the default threshold) without history or a tolerance in it."""
+def personal_policy(history: list[str] | None, config: Settings) -> PolicyConfig:
+    """``config``'s policy with the break threshold of the personal sitting tolerance found by the
+    flare analysis of ``history`` recordings (docs/flares.md), when they have one."""
     if not history:
-        return None
-    from alerts import PolicyConfig
+        return config.policy
     from analytics.flares import break_prompt_min
     from sitload.flare_commands import analyze_flares
 
-    analysis = analyze_flares(history)
+    analysis = analyze_flares(history, config.flares, config.analysis)
     minutes = break_prompt_min(analysis)
     if minutes is None:
         print(f"sitload: no personal sitting tolerance yet ({analysis.summary}); prompting at the "
-              "default threshold", file=sys.stderr)
-        return None
+              f"usual threshold ({config.policy.break_threshold_min:g} min)", file=sys.stderr)
+        return config.policy
     print(f"sitload: personal sitting tolerance {analysis.tolerance_min:.0f} min: break prompts "
           f"after {minutes:.0f} min", file=sys.stderr)
-    return PolicyConfig(sitting_tolerance_min=minutes)
+    return replace(config.policy, sitting_tolerance_min=minutes)
 
 
-def analyze_recording(path: str):
-    """(recording metadata, batch AnalysisResult, decoder) of a recording's first device."""
-    from analytics import analyze as analyze_batches
+def analyze_recording(path: str, config: AnalysisConfig | None = None):
+    """(batch AnalysisResult, decoder, ground truth) of a recording's first device."""
+    from analytics import AnalysisConfig, analyze as analyze_batches
     from sensor_ingest.replay import decoder_for, describe_end, open_recording, replay_batches
 
     with open_recording(path) as rec:
         device = rec.device()
         decoder = decoder_for(rec, device.id)
-        result = analyze_batches(device.kind, replay_batches(rec, device.id, decoder=decoder))
+        result = analyze_batches(device.kind, replay_batches(rec, device.id, decoder=decoder),
+                                 config or AnalysisConfig())
         note = describe_end(rec, device.id)
         truth = rec.truth(device.id)
     if note:
@@ -149,7 +159,9 @@ def analyze_recording(path: str):
 
 
 def analyze(args: argparse.Namespace) -> int:
-    result, decoder, _ = analyze_recording(args.file)
+    from sitload.config_file import settings
+
+    result, decoder, _ = analyze_recording(args.file, settings(args).analysis)
     if args.epochs:
         from analytics.records import iso_utc
 
@@ -174,15 +186,17 @@ def analyze(args: argparse.Namespace) -> int:
 
 def score(args: argparse.Namespace) -> int:
     from analytics.scoring import score as score_result
+    from sitload.config_file import settings
 
-    result, _, truth = analyze_recording(args.file)
+    config = settings(args).analysis
+    result, _, truth = analyze_recording(args.file, config)
     if args.labels:
         scores = _score_labels(result, args.labels, args.tz)
     elif truth.empty:
         raise ConfigError(f"{args.file}: no ground truth (only simulated recordings have it); "
                           "give reference labels with --labels")
     else:
-        scores = asdict(score_result(result, truth))
+        scores = asdict(score_result(result, truth, config))
     if args.json:
         json.dump(scores, sys.stdout)
         print()

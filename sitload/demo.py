@@ -13,6 +13,7 @@ from alerts import AlertPublisher, Prompter, start_embedded_broker
 from alerts.prompter import format_prompt
 from sensor_ingest.replay import open_recording
 from sitload.arguments import broker_tls
+from sitload.config_file import settings
 from sitload.pipeline import ReplayTimeline, run_session
 from sitload.progress import print_progress
 from sitload.report import write_report
@@ -23,6 +24,7 @@ DELIVERY_TIMEOUT_S = 15.0
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    config = settings(args)
     tls = broker_tls(args)
     out = Path(args.output)
     if out.exists():
@@ -64,6 +66,7 @@ def run_demo(args: argparse.Namespace) -> int:
                       f"{device_id} arrive over MQTT:")
                 result = run_session(
                     rec, timeline=timeline, device_id=device_id,
+                    policy_config=config.policy, analysis_config=config.analysis,
                     on_prompt=publish,
                     on_state=publisher.publish_state)
                 deadline = time.monotonic() + DELIVERY_TIMEOUT_S
@@ -75,7 +78,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 prompter.close()
             report = write_report([session_recording(rec, result)], out / "report",
                                   title="sitload demo: a desk day",
-                                  timezone=timezone)
+                                  timezone=timezone, settings=config)
     finally:
         if broker is not None:
             broker.stop()

@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sitload.arguments import add_config
 from sitload.errors import ConfigError
 
 PAIN_SIDES = "left, right, both or none"
@@ -39,9 +40,10 @@ def add_flare_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("recordings", nargs="+", metavar="RECORDING",
                    help="recordings of one sensor, one after another")
     p.add_argument("--baseline", type=float, help="usual pain (default: the median report)")
-    p.add_argument("--flare-pain", type=int, default=7,
-                   help="pain that is always a flare (default 7)")
+    p.add_argument("--flare-pain", type=int,
+                   help="pain that is always a flare (default 7, or the --config file's)")
     p.add_argument("--json", action="store_true", help="print one JSON object (docs/flares.md)")
+    add_config(p)
     p.set_defaults(func=flares)
 
 
@@ -107,8 +109,9 @@ def diary_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def analyze_flares(paths, config=None):
-    """The ``FlareAnalysis`` of recordings: each one analysed, their diaries pooled."""
+def analyze_flares(paths, config=None, analysis_config=None):
+    """The ``FlareAnalysis`` of recordings: each one analysed (with ``analysis_config``), their
+    diaries pooled."""
     from analytics.flares import FlareConfig, Timeline, diary_entries, flare_analysis
     from sensor_ingest.recording import Recording
     from sitload.commands import analyze_recording
@@ -117,16 +120,20 @@ def analyze_flares(paths, config=None):
     for path in paths:
         with Recording(path) as rec:
             entries += diary_entries(rec.diary())
-        result, _, _ = analyze_recording(path)
+        result, _, _ = analyze_recording(path, analysis_config)
         timelines.append(Timeline.from_analysis(result))
     return flare_analysis(entries, Timeline.join(timelines), config or FlareConfig())
 
 
 def flares(args: argparse.Namespace) -> int:
-    from analytics.flares import FlareConfig
+    from dataclasses import replace
 
-    config = FlareConfig(baseline_pain=args.baseline, flare_pain=args.flare_pain)
-    analysis = analyze_flares(args.recordings, config)
+    from sitload.config_file import settings
+
+    config = settings(args)
+    given = {"baseline_pain": args.baseline, "flare_pain": args.flare_pain}
+    flare_config = replace(config.flares, **{k: v for k, v in given.items() if v is not None})
+    analysis = analyze_flares(args.recordings, flare_config, config.analysis)
     if args.json:
         json.dump({**analysis.to_json(), "recordings": list(args.recordings)}, sys.stdout)
         print()

@@ -17,6 +17,7 @@ from pathlib import Path
 from alerts import AckMessage, AlertPublisher, PolicyConfig, Prompt, SymptomReport, TlsOptions
 from alerts.ha_discovery import HaDevice
 from alerts.messages import alert_payload
+from analytics import AnalysisConfig
 from sensor_ingest.recording import RecordingWriter
 from sensor_ingest.samples import SampleBatch, SensorKind
 from sitload.pipeline import ReplayTimeline, SessionPipeline
@@ -42,13 +43,16 @@ class LiveSessions:
     def __init__(self, *, broker_url: str | None = None, recording: RecordingWriter | None = None,
                  outbox_dir: Path | None = None, timeline: ReplayTimeline | None = None,
                  ha_discovery: bool = False, timezone: str | None = None,
-                 policy_config: PolicyConfig | None = None, tls: TlsOptions | None = None):
+                 policy_config: PolicyConfig | None = None,
+                 analysis_config: AnalysisConfig | None = None, tls: TlsOptions | None = None):
         """``timeline`` maps data time to wall time for prompts (simulated sensors run faster than
         the wall clock); hardware needs none. ``ha_discovery`` publishes Home Assistant discovery
         configs; ``timezone`` (IANA) is the wearer's, for "sitting today" (None: this machine's)
         and for the policy's working and quiet hours (None: UTC), unless ``policy_config`` (when to
-        prompt, e.g. a personal sitting tolerance) names a zone. ``tls`` is for an mqtts:// broker."""
+        prompt, e.g. a personal sitting tolerance) names a zone; ``analysis_config`` is the engines'.
+        ``tls`` is for an mqtts:// broker."""
         self.policy_config = policy_config
+        self.analysis_config = analysis_config
         self.broker_url = broker_url
         self.tls = tls
         self.recording = recording
@@ -100,7 +104,7 @@ class LiveSessions:
                                        tls=self.tls)
             publisher.publish_availability(True)  # its data are flowing
         pipeline = SessionPipeline(kind, device_id, policy_config=self.policy_config,
-                                   timezone=self.timezone,
+                                   analysis_config=self.analysis_config, timezone=self.timezone,
                                    on_prompt=lambda p: self._prompt(session, p),
                                    on_state=publisher.publish_state if publisher else None,
                                    timeline=self.timeline)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from alerts import AckMessage, Policy, PolicyConfig, Prompt
-from analytics import AnalysisResult, Engine, EngineState
+from analytics import AnalysisConfig, AnalysisResult, Engine, EngineState
 from sensor_ingest.recording import Recording
 from sensor_ingest.replay import decoder_for, describe_end, replay_batches
 from sensor_ingest.samples import SampleBatch, SensorKind
@@ -65,14 +65,16 @@ class ReplayTimeline:
 class SessionPipeline:
     """Engine and prompt policy of one device. ``feed`` batches in arrival order; ``ack`` may be
     called from another thread (e.g. the MQTT network thread). ``timezone`` is the wearer's (IANA):
-    the policy's working and quiet hours are in it unless ``policy_config`` names a zone."""
+    the policy's working and quiet hours are in it unless ``policy_config`` names a zone.
+    ``analysis_config`` is the engine's (the same as the batch analysis's for the same results)."""
 
     def __init__(self, kind: SensorKind, device_id: str, *,
-                 policy_config: PolicyConfig | None = None, timezone: str | None = None,
+                 policy_config: PolicyConfig | None = None,
+                 analysis_config: AnalysisConfig | None = None, timezone: str | None = None,
                  on_prompt: Callable[[Prompt], None] | None = None,
                  on_state: Callable[[EngineState], None] | None = None,
                  timeline: ReplayTimeline | None = None, step_s: float = STEP_S):
-        self.engine = Engine(kind)
+        self.engine = Engine(kind, analysis_config or AnalysisConfig())
         self.policy = Policy((policy_config or PolicyConfig()).in_zone(timezone),
                              device_id=device_id)
         self.prompts: list[Prompt] = []
@@ -128,6 +130,7 @@ class SessionPipeline:
 
 def run_session(rec: Recording, *, speed: float | None = None,
                 policy_config: PolicyConfig | None = None,
+                analysis_config: AnalysisConfig | None = None,
                 on_prompt: Callable[[Prompt], None] | None = None,
                 on_state: Callable[[EngineState], None] | None = None,
                 timeline: ReplayTimeline | None = None,
@@ -143,6 +146,7 @@ def run_session(rec: Recording, *, speed: float | None = None,
     device = rec.device()
     decoder = decoder_for(rec, device.id)
     pipeline = SessionPipeline(device.kind, device_id or device.name, policy_config=policy_config,
+                               analysis_config=analysis_config,
                                timezone=rec.meta.get("timezone"), on_prompt=on_prompt,
                                on_state=on_state, timeline=timeline)
     span = rec.time_span(device.id)

@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sensor_ingest.replay import open_recording
+from sitload.config_file import Settings
 from sitload.errors import ConfigError
 from sitload.report_data import RecordingData, build_model, load_recording
 from sitload.report_exports import write_fhir, write_tables
@@ -31,8 +32,11 @@ class ReportFiles:
 
 def build_report(paths: Sequence[str | Path], out_dir: str | Path, *,
                  timezone: str | None = None, title: str | None = None,
-                 progress: Progress | None = None) -> ReportFiles:
-    """Analyse the recordings and write the report; ``timezone`` defaults to the recordings'."""
+                 progress: Progress | None = None, settings: Settings | None = None
+                 ) -> ReportFiles:
+    """Analyse the recordings and write the report; ``timezone`` defaults to the recordings'.
+    ``settings`` (default: the defaults) are the analysis, flare and adherence settings."""
+    settings = settings or Settings()
     if not paths:
         raise ConfigError("no recording given")
     if timezone is not None:
@@ -42,25 +46,27 @@ def build_report(paths: Sequence[str | Path], out_dir: str | Path, *,
         with open_recording(path) as rec:
             recordings.append(load_recording(
                 rec, _part(progress, LOAD_SHARE * i / len(paths),
-                           LOAD_SHARE * (i + 1) / len(paths))))
+                           LOAD_SHARE * (i + 1) / len(paths)), settings.analysis))
     zone = timezone or _recorded_timezone(recordings)
     if title is None:
         names = ", ".join(Path(p).name for p in paths)
         title = f"Sitting load report: {names}"
     return write_report(recordings, out_dir, title=title, timezone=zone,
-                        progress=_part(progress, LOAD_SHARE, 1.0))
+                        progress=_part(progress, LOAD_SHARE, 1.0), settings=settings)
 
 
 def write_report(recordings: Sequence[RecordingData], out_dir: str | Path, *, title: str,
-                 timezone: str = "UTC", progress: Progress | None = None) -> ReportFiles:
-    """Write ``out_dir/index.html`` and the exports for recordings already loaded."""
+                 timezone: str = "UTC", progress: Progress | None = None,
+                 settings: Settings | None = None) -> ReportFiles:
+    """Write ``out_dir/index.html`` and the exports for recordings already loaded (``settings``:
+    the flare and adherence settings)."""
     _check_zone(timezone)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     model = build_model(recordings, title=title, timezone=timezone,
-                        progress=_part(progress, 0.0, 0.2))
+                        progress=_part(progress, 0.0, 0.2), settings=settings)
     exports = write_tables(model, out)
     fhir = write_fhir(model, out)
     exports[fhir.name] = fhir

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from sitload.arguments import add_config
+
 
 def report(args: argparse.Namespace) -> int:
-    from sitload.report import build_report
+    from sitload.config_file import settings
     from sitload.progress import print_progress
+    from sitload.report import build_report
 
     files = build_report(args.recordings, args.output, timezone=args.tz, title=args.title,
-                         progress=print_progress)
+                         progress=print_progress, settings=settings(args))
     print(f"wrote {files.index} and {len(files.exports)} exports beside it")
     return 0
 
@@ -24,4 +27,5 @@ def add_report_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tz", metavar="ZONE", help="the patient's time zone, e.g. Europe/Berlin "
                    "(default: the recordings' own)")
     p.add_argument("--title", help="page title (default: from the recording names)")
+    add_config(p)
     p.set_defaults(func=report)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from alerts import PolicyConfig, Prompt
-from analytics import AnalysisResult, Bout, analyze
+from analytics import AnalysisConfig, AnalysisResult, Bout, analyze
 from analytics.daily import (UPRIGHT, DayMetrics, cop_histogram, daily_metrics, local_dates,
                              minute_series, period_metrics)
 from analytics.flares import (DiaryEntry, FlareAnalysis, FlareConfig, Timeline, diary_entries,
@@ -27,6 +27,7 @@ from sensor_ingest.recording import Recording
 from sensor_ingest.replay import decoder_for, describe_end, replay_batches
 from sensor_ingest.samples import SampleBatch
 from sensor_ingest.stream_decoder import DecodeStats, DeviceDecoder, Gap
+from sitload.config_file import Settings
 from sitload.errors import ConfigError, SitloadError
 from sitload.pipeline import SessionResult
 
@@ -121,8 +122,8 @@ def source_date_epoch() -> float | None:
     return float(value)
 
 
-def load_recording(rec: Recording, progress: Callable[[float], None] | None = None
-                   ) -> RecordingData:
+def load_recording(rec: Recording, progress: Callable[[float], None] | None = None,
+                   config: AnalysisConfig | None = None) -> RecordingData:
     """Analyse every device of an open recording (as `sitload analyze` does its first device).
 
     ``progress`` gets the fraction of the recording's frames read so far.
@@ -136,7 +137,7 @@ def load_recording(rec: Recording, progress: Callable[[float], None] | None = No
         if progress is not None:
             batches = _reporting(batches, decoder,
                                  lambda n, done=done: progress((done + n) / total))
-        analysis = analyze(dev.kind, batches)
+        analysis = analyze(dev.kind, batches, config or AnalysisConfig())
         done += counts[dev.id]
         devices.append(DeviceData(rec.path.name, dev.address, dev.name, analysis, decoder.stats,
                                   list(decoder.gaps), rec.battery(dev.id),
@@ -172,8 +173,12 @@ def _recording_data(rec: Recording, devices: list[DeviceData], prompts: list) ->
 
 
 def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: str,
-                progress: Callable[[float], None] | None = None) -> ReportModel:
-    """Pool the recordings per sensor kind and work out days, prompts and diary in ``timezone``."""
+                progress: Callable[[float], None] | None = None,
+                settings: Settings | None = None) -> ReportModel:
+    """Pool the recordings per sensor kind and work out days, prompts and diary in ``timezone``
+    (flares and prompt adherence by ``settings``, default: the defaults)."""
+    settings = settings or Settings()
+    window_s = 60.0 * settings.policy.adherence_window_min
     tz = ZoneInfo(timezone)
     by_kind: dict[str, list[DeviceData]] = {}
     for rec in recordings:
@@ -191,7 +196,7 @@ def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: st
         bouts = sorted(((d.recording, b) for d in devices for b in d.analysis.bouts),
                        key=lambda rb: rb[1].start)
         days = daily_metrics(results, tz)
-        flares, note = _flares(entries, results)
+        flares, note = _flares(entries, results, settings.flares)
         notes += [note] if note else []
         sections.append(SensorSection(sensor, devices, days, period_metrics(results, days),
                                       minute_series(results, tz), bouts, cop_histogram(results),
@@ -199,16 +204,17 @@ def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: st
         if progress is not None:
             progress((i + 1) / len(by_kind))
     epochs = [d.analysis.epochs for s in sections for d in s.devices]
-    prompts = [p for rec in recordings for p in prompt_records(rec, epochs)]
+    prompts = [p for rec in recordings for p in prompt_records(rec, epochs, window_s)]
     if diary is not None and len(diary):
         diary = diary.sort_values("t", ignore_index=True)
         diary["date"] = local_dates(diary["t"].to_numpy(), tz)
     notes += [d.note for s in sections for d in s.devices if d.note]
     return ReportModel(title, timezone, [Path(r.path).name for r in recordings], sections,
-                       sorted(prompts, key=lambda p: p.t), diary, notes=notes)
+                       sorted(prompts, key=lambda p: p.t), diary, adherence_window_s=window_s,
+                       notes=notes)
 
 
-def _flares(entries: list[DiaryEntry], results: list[AnalysisResult]
+def _flares(entries: list[DiaryEntry], results: list[AnalysisResult], config: FlareConfig
             ) -> tuple[FlareAnalysis | None, str | None]:
     """The flare analysis of the pain reports against one sensor's analyses (docs/flares.md),
     or a note saying why there is none."""
@@ -216,16 +222,17 @@ def _flares(entries: list[DiaryEntry], results: list[AnalysisResult]
         return None, None
     try:
         timeline = Timeline.join([Timeline.from_analysis(r) for r in results])
-        return flare_analysis(entries, timeline, FlareConfig()), None
+        return flare_analysis(entries, timeline, config), None
     except SitloadError as exc:
         return None, f"flare analysis ({results[0].kind}): {exc}"
 
 
-def prompt_records(rec: RecordingData, epochs: list[pd.DataFrame]) -> list[PromptRecord]:
+def prompt_records(rec: RecordingData, epochs: list[pd.DataFrame],
+                   window_s: float = ADHERENCE_WINDOW_S) -> list[PromptRecord]:
     """The recording's prompts with their answers and adherence.
 
-    A prompt counts as acted on when, within ``ADHERENCE_WINDOW_S`` (the alert policy's adherence
-    window) after it was sent, the patient answered 'done', or the data show the asked-for change:
+    A prompt counts as acted on when, within ``window_s`` (the alert policy's adherence window)
+    after it was sent, the patient answered 'done', or the data show the asked-for change:
     'break' — an upright second; 'shift' — a sitting second without lean, or upright;
     'uncross' — a second without crossed legs. Other kinds (stretch, check-in) need the answer
     'done'.
@@ -240,9 +247,8 @@ def prompt_records(rec: RecordingData, epochs: list[pd.DataFrame]) -> list[Promp
     for p in rec.prompts:
         pid, kind, created, message = _prompt_fields(p)
         acks = tuple(sorted(answers.get(pid, [])))
-        done = any(a == "done" and created <= at <= created + ADHERENCE_WINDOW_S
-                   for at, a in acks)
-        lo, hi = np.searchsorted(t, [created, created + ADHERENCE_WINDOW_S], side="right")
+        done = any(a == "done" and created <= at <= created + window_s for at, a in acks)
+        lo, hi = np.searchsorted(t, [created, created + window_s], side="right")
         out.append(PromptRecord(pid, kind, created, message, acks,
                                 done or _changed(kind, pooled.iloc[lo:hi])))
     return out

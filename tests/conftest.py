@@ -25,6 +25,12 @@ FAST = {"reconnect_min_s": 1, "reconnect_max_s": 1}
 """Reconnect settings for MQTT tests: retry every second."""
 
 
+@pytest.fixture(autouse=True)
+def _no_config_file(monkeypatch):
+    """Tests run with the default settings, whatever $SITLOAD_CONFIG the user has set."""
+    monkeypatch.delenv("SITLOAD_CONFIG", raising=False)
+
+
 def wait_until(cond, timeout: float = 8.0, what: str = "condition") -> None:
     """Poll ``cond`` until true; AssertionError naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
