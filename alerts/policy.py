@@ -69,11 +69,22 @@ class PolicyConfig:
         for window in (self.working_hours, self.quiet_hours):
             if window is not None:
                 _parse_hhmm(window[0]), _parse_hhmm(window[1])
-        positive = {"break threshold": self.break_threshold_min, "expiry": self.expiry_min,
-                    "snooze": self.snooze_min, "shift SI": self.shift_si_pct}
+        positive = {"break_after_min": self.break_after_min,
+                    "sitting_tolerance_min": self.break_threshold_min,
+                    "expiry_min": self.expiry_min, "snooze_min": self.snooze_min,
+                    "shift_si_pct": self.shift_si_pct, "shift_after_min": self.shift_after_min,
+                    "uncross_after_min": self.uncross_after_min,
+                    "stretch_after_bout_min": self.stretch_after_bout_min,
+                    "break_walk_min": self.break_walk_min,
+                    "adherence_window_min": self.adherence_window_min,
+                    "checkin_every_min": self.checkin_every_min,
+                    "escalate_after_min": self.escalate_after_min}
         for name, value in positive.items():
-            if not value > 0:
+            if value is not None and not value > 0:
                 raise ConfigError(f"{name} must be > 0, got {value}")
+        negative = sorted(kind for kind, minutes in self.cooldown_min.items() if minutes < 0)
+        if negative:
+            raise ConfigError(f"cooldown_min must not be negative ({', '.join(negative)})")
         if self.max_prompts_per_hour < 1:
             raise ConfigError(f"max prompts per hour must be >= 1, got {self.max_prompts_per_hour}")
         unknown = set(self.cooldown_min) - set(KINDS)

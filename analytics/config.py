@@ -56,6 +56,14 @@ class AnalysisConfig:
     def __post_init__(self) -> None:
         if self.break_s <= 0 or self.min_sit_s < 1:
             raise ConfigError("break_s must be > 0 and min_sit_s >= 1")
+        if not self.prolonged_s or any(b <= a for a, b in zip((0.0, *self.prolonged_s),
+                                                               self.prolonged_s)):
+            raise ConfigError(f"prolonged_s must be positive and ascending, not {self.prolonged_s}")
+        negative = [name for name in ("lean_deg", "si_lean_pct", "walk_std_g", "shift_min_s",
+                                      "asym_sustain_s", "bout_side_min_s", "crossed_sustain_s")
+                    if getattr(self, name) < 0]
+        if negative:
+            raise ConfigError(f"{', '.join(negative)} must not be negative")
         if self.sensor_side not in ("left", "right"):
             raise ConfigError(f"sensor_side must be 'left' or 'right', not {self.sensor_side!r}")
         if self.seat_off_n > self.seat_on_n:

@@ -176,6 +176,11 @@ class FlareConfig:
             raise ConfigError(f"baseline pain must be within 0-10, not {self.baseline_pain}")
         if self.window_min <= 0 or any(w <= 0 for w in self.sitting_windows_min):
             raise ConfigError("windows must be > 0 minutes")
+        if len(set(self.sitting_windows_min)) != len(self.sitting_windows_min):
+            raise ConfigError(f"sitting_windows_min must not repeat a window: "
+                              f"{list(self.sitting_windows_min)}")
+        if self.episode_min < 0 or self.min_reports < 1:
+            raise ConfigError("episode_min must be >= 0 and min_reports >= 1")
         if not 0 < self.alpha < 1 or not 0 <= self.min_coverage <= 1:
             raise ConfigError("alpha must be in (0, 1) and min_coverage in [0, 1]")
         if min(self.min_flares, self.min_other) < 2 or self.permutations < 99 \

@@ -248,6 +248,13 @@ def test_config_errors_are_sitload_errors():
         PolicyConfig(quiet_hours=("22h", "07:00"))
     with pytest.raises(ConfigError, match="max prompts"):
         PolicyConfig(max_prompts_per_hour=0)
+    with pytest.raises(ConfigError, match="checkin_every_min must be > 0, got 0"):
+        PolicyConfig(checkin_every_min=0)
+    with pytest.raises(ConfigError, match="uncross_after_min must be > 0, got -1"):
+        PolicyConfig(uncross_after_min=-1)
+    with pytest.raises(ConfigError, match=r"cooldown_min must not be negative \(break\)"):
+        PolicyConfig(cooldown_min={"break": -5.0})
+    assert PolicyConfig(escalate_after_min=None, checkin_every_min=None).escalate_after_min is None
 
 
 def test_prompter_command_parsing():

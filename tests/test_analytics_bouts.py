@@ -6,6 +6,7 @@ import pytest
 from analytics import AnalysisConfig
 from analytics.bouts import BoutTracker
 from analytics.records import GAP, SITTING, STANDING
+from sitload.errors import ConfigError
 
 T0 = 1_772_438_400
 
@@ -93,3 +94,13 @@ def test_any_cut_of_the_stream_gives_the_same_result(cuts):
     split, split_events = run_tracker(cols, cuts)
     assert whole.bouts == split.bouts and whole_events == split_events
     assert [(b.start - T0, b.end - T0) for b in whole.bouts] == [(50, 450), (548, 848), (909, 1109)]
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"prolonged_s": (3600.0, 1800.0)}, "prolonged_s must be positive and ascending"),
+    ({"prolonged_s": ()}, "prolonged_s must be positive and ascending"),
+    ({"lean_deg": -1.0, "shift_min_s": -2.0}, "lean_deg, shift_min_s must not be negative"),
+])
+def test_analysis_config_refuses_thresholds_that_make_no_sense(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        AnalysisConfig(**fields)

@@ -244,7 +244,7 @@ BAD = [
     ("[policy]\nbrake_after_min = 25\n",
      "policy.brake_after_min: unknown key (did you mean break_after_min?)"),
     ('[policy]\nbreak_after_min = "25"\n', 'policy.break_after_min: expected a number, got "25"'),
-    ("[policy]\nbreak_after_min = -5\n", "policy.break_after_min: break threshold must be > 0"),
+    ("[policy]\nbreak_after_min = -5\n", "policy.break_after_min: break_after_min must be > 0"),
     ('[policy]\nquiet_hours = ["22:00"]\n',
      'policy.quiet_hours: expected a list of 2 strings or false (off), got ["22:00"]'),
     ('[policy]\nquiet_hours = ["22:00", "7 am"]\n',

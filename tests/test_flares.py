@@ -225,3 +225,13 @@ def test_step_down_max_t_on_a_hand_worked_example():
     np.testing.assert_allclose(_step_down_max_t(observed, null), [0.2, 0.4, 0.4])
     null[2, 2] = 0.0            # exposure 2: 1 of 4 still reach 2 (2.5); exposure 1: none
     np.testing.assert_allclose(_step_down_max_t(observed, null), [0.2, 0.4, 0.4])
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"sitting_windows_min": (30.0, 30.0)}, "must not repeat a window"),
+    ({"episode_min": -1.0}, "episode_min must be >= 0"),
+    ({"min_reports": 0}, "min_reports >= 1"),
+])
+def test_flare_config_refuses_what_would_break_the_analysis(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        FlareConfig(**fields)
