@@ -176,14 +176,19 @@ def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: st
                 progress: Callable[[float], None] | None = None,
                 settings: Settings | None = None) -> ReportModel:
     """Pool the recordings per sensor kind and work out days, prompts and diary in ``timezone``
-    (flares and prompt adherence by ``settings``, default: the defaults)."""
+    (flares and prompt adherence by ``settings``, default: the defaults). ConfigError when
+    recordings of one sensor kind overlap in time."""
     settings = settings or Settings()
     window_s = 60.0 * settings.policy.adherence_window_min
     tz = ZoneInfo(timezone)
     by_kind: dict[str, list[DeviceData]] = {}
-    for rec in recordings:
+    firsts: dict[str, dict[int, DeviceData]] = {}    # kind -> recording -> its first such device
+    for i, rec in enumerate(recordings):
         for dev in rec.devices:
             by_kind.setdefault(dev.sensor, []).append(dev)
+            firsts.setdefault(dev.sensor, {}).setdefault(i, dev)
+    for first in firsts.values():    # the check `sitload flares` makes: no time counted twice
+        Timeline.join([Timeline.from_analysis(d.analysis) for d in first.values()])
     diary = pd.concat([r.diary for r in recordings], ignore_index=True) if recordings else None
     notes, entries = [], []
     try:

@@ -200,3 +200,19 @@ def test_battery_levels_are_one_line_per_device_over_every_recording():
     thigh, hip = (frame for _, frame in levels)
     assert list(thigh["percent"]) == [p for d in range(7) for p in (100 - 10 * d, 95 - 10 * d)]
     assert thigh["host_time"].is_monotonic_increasing and list(hip["percent"]) == [78, 75]
+
+
+def test_overlapping_recordings_of_one_sensor_are_refused(tmp_path, capsys):
+    import shutil
+
+    from sitload.cli import main
+    from sitload.simulation import simulate_to_recording
+
+    a = simulate_to_recording(tmp_path / "a.sitload", scenario="desk-day", sensor="thigh-imu",
+                              seed=1, hours=0.2)
+    b = shutil.copy(a, tmp_path / "b.sitload")
+    assert main(["report", str(a), str(b), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sitload: error: recordings overlap in time") and "\n" not in err
+    assert not (tmp_path / "out" / "daily.csv").exists()
+    assert main(["report", str(a), "-o", str(tmp_path / "one")]) == 0
