@@ -35,6 +35,7 @@ class AnalysisConfig:
     hip_lie_deg: float = 60.0        # pelvis inclination above which the hip sensor says lying
     hip_sign_tilt_deg: float = 8.0   # hip: still seconds tilted this far count for "backwards" ...
     hip_sign_evidence_s: int = 120   # ... and one side leading by this many seconds is backwards
+    hip_axis_min_share: float = 0.6  # hip: mean share of that tilt along f for f to be used
     # lateral lean / asymmetry
     lean_deg: float = 5.0            # |lean| below this is no lean (matches the truth definition)
     si_lean_pct: float = 25.0        # mat: |gluteal SI| at or above this is a lean to that side

@@ -43,6 +43,7 @@ class WalkingReference:
         self.unit = np.zeros((0, 3))      # last block: unit mean acceleration, sensor frame
         self.forward = np.zeros((0, 3))   # last block: segment forward axis, sensor frame (NaN
         #                                   until the gyroscope has given the lateral axis)
+        self.plain_y = np.zeros(0)        # last block: u_y after the shortest rotation alone
 
     def rotate(self, cols: Columns) -> np.ndarray:
         """Unit mean-acceleration vectors of the block expressed in the calibrated segment frame."""
@@ -51,6 +52,7 @@ class WalkingReference:
         norm = np.sqrt(np.einsum("ij,ij->i", a, a))
         u = a / np.where(norm > 0, norm, 1.0)[:, None]
         self.unit, self.forward = u, np.full(u.shape, np.nan)
+        self.plain_y = u[:, 1]
         if len(u) == 0:
             return u
         walking = (cols["std_mag"] > cfg.walk_std_g) & \
@@ -67,6 +69,7 @@ class WalkingReference:
         up = summed / np.maximum(np.sqrt(np.einsum("ij,ij->i", summed, summed)), 1e-12)[:, None]
         up = np.where(ready[:, None], up, np.array([1.0, 0.0, 0.0]))
         out = _rotate_to_x(u, up)
+        self.plain_y = out[:, 1].copy()
         full = ready & (count_gyro >= cfg.calib_min_walk_s)
         if full.any():
             lateral = _principal_axis(cov[full])
@@ -183,6 +186,11 @@ class HipClassifier:
       more count for the side they tilt to; once one side leads by ``hip_sign_evidence_s`` seconds
       it is backwards (people sit longer than they stand bent forward), and a change of side is a
       transition. The evidence starts again when the clip moved;
+    - does f fit: the gyroscope's largest walking swing is the pelvis' medio-lateral axis in the
+      simulator, but a real pelvis also rocks about its antero-posterior axis (obliquity) about as
+      fast, and then f would lie sideways. Over the same still tilted seconds, the mean share of
+      the tilt that lies along f must reach ``hip_axis_min_share``; otherwise tilt is taken
+      whichever way, as without a gyroscope (a change is a transition);
     - transition: the start of the data, a moving second, or u turning by ``hip_trans_deg`` or more
       from the previous second; it opens a window of ``hip_trans_window_s`` seconds;
     - state (previous-state awareness, Capela et al. 2015): walking ends sitting; within a window
@@ -193,7 +201,8 @@ class HipClassifier:
     - lying: more than ``hip_lie_deg`` from r and not walking.
 
     Still seconds not sitting are standing, moving ones moving. Lean = asin(-u_y) in the
-    ``WalkingReference`` frame, + = left (both reversed with f).
+    ``WalkingReference`` frame, + = left (reversed with f; in the frame of the shortest rotation
+    onto r while f does not fit).
     """
 
     measures = frozenset({"lean"})
@@ -211,6 +220,8 @@ class HipClassifier:
         self.settled = -math.inf             # tilt of the sit once settled (outside a window)
         self.backwards = 1.0                 # -1: f points backwards (clip worn the other way)
         self.evidence = 0                    # still seconds tilted along f minus against it
+        self.tilted = (0, 0.0)               # still tilted seconds and their summed share along f
+        self.f_fits = True
 
     def classify(self, cols: Columns) -> Columns:
         cfg = self.cfg
@@ -219,7 +230,7 @@ class HipClassifier:
         posture, tilt, backwards = self._decide(self.reference.unit, self.reference.forward,
                                                 moving)
         sitting = posture == SITTING
-        left = -u[:, 1] * backwards
+        left = np.where(np.isnan(backwards), -self.reference.plain_y, -u[:, 1] * backwards)
         lean = np.where(sitting, _deg(np.arcsin(np.clip(left, -1.0, 1.0))), 0.0)
         sin_lean = math.sin(math.radians(cfg.lean_deg))
         side = np.where(left >= sin_lean, LEFT, np.where(-left >= sin_lean, RIGHT, 0))
@@ -229,9 +240,9 @@ class HipClassifier:
 
     def _decide(self, unit: np.ndarray, forward: np.ndarray,
                 moving: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The per-second state machine: posture, tilt and the sign that turns f backwards
-        (sequential scalar arithmetic: its state carries across blocks, so every cut of the
-        stream decides alike)."""
+        """The per-second state machine: posture, tilt and the sign that turns f backwards (NaN
+        while f does not fit) (sequential scalar arithmetic: its state carries across blocks, so
+        every cut of the stream decides alike)."""
         cfg = self.cfg
         cos_trans = math.cos(math.radians(cfg.hip_trans_deg))
         cos_walk = math.cos(math.radians(cfg.walk_max_incl_deg))
@@ -254,13 +265,13 @@ class HipClassifier:
                 self._learn(x, y, z, ready and near < cos_walk)
             else:
                 self.run = (0.0, 0.0, 0.0, 0)
-            tilt, signed = _tilt_deg((x, y, z), r, near, f)
-            if signed and ready and not mv and near >= cos_lie and \
-                    abs(tilt) >= cfg.hip_sign_tilt_deg:
-                self._weigh(1 if tilt > 0 else -1)
-            if signed:
-                tilt *= self.backwards
-            tilt_out[i], backwards_out[i] = tilt, self.backwards
+            along, angle = _tilt_deg((x, y, z), r, near, f)
+            if along is not None and ready and not mv and near >= cos_lie and \
+                    angle >= cfg.hip_sign_tilt_deg:
+                self._weigh(along, angle)
+            tilt = along * self.backwards if along is not None and self.f_fits else angle
+            tilt_out[i] = tilt
+            backwards_out[i] = self.backwards if self.f_fits else math.nan
             if walking:
                 self.sitting = False
                 posture[i] = MOVING
@@ -283,14 +294,20 @@ class HipClassifier:
             posture[i] = SITTING if self.sitting else (MOVING if mv else STANDING)
         return posture, tilt_out, backwards_out
 
-    def _weigh(self, side: int) -> None:
-        """One still second tilted to ``side`` of f (+1 along, -1 against) as evidence of which
-        way is backwards; a change of that way opens a transition window."""
-        self.evidence += side
-        lead = self.cfg.hip_sign_evidence_s
+    def _weigh(self, along: float, angle: float) -> None:
+        """One still second tilted by ``angle``, ``along`` of it towards f, as evidence of which
+        way is backwards and of whether f fits; a change of either opens a transition window."""
+        cfg = self.cfg
+        n, share = self.tilted
+        self.tilted = n, share = n + 1, share + abs(along) / angle
+        if abs(along) >= cfg.hip_sign_tilt_deg:
+            self.evidence += 1 if along > 0 else -1
+        lead = cfg.hip_sign_evidence_s
         way = 1.0 if self.evidence >= lead else -1.0 if self.evidence <= -lead else self.backwards
-        if way != self.backwards:
-            self.backwards, self.since_transition, self.settled = way, 0, -math.inf
+        fits = n < lead or share / n >= cfg.hip_axis_min_share
+        if (way, fits) != (self.backwards, self.f_fits):
+            self.backwards, self.f_fits = way, fits
+            self.since_transition, self.settled = 0, -math.inf
 
     def _learn(self, x: float, y: float, z: float, far: bool) -> None:
         """One walking second into the reference; a walk away from it replaces it (class notes)."""
@@ -302,7 +319,8 @@ class HipClassifier:
             rx, ry, rz = self._upright()
             norm = math.sqrt(sx * sx + sy * sy + sz * sz)
             if (sx * rx + sy * ry + sz * rz) < norm * math.cos(math.radians(cfg.hip_reset_deg)):
-                self.walk_mean, self.n_walk, self.evidence = (sx / n, sy / n, sz / n), n, 0
+                self.walk_mean, self.n_walk = (sx / n, sy / n, sz / n), n
+                self.evidence, self.tilted, self.f_fits = 0, (0, 0.0), True
                 return
         if far:
             return
@@ -317,16 +335,17 @@ class HipClassifier:
         return mx / norm, my / norm, mz / norm
 
 
-def _tilt_deg(u: tuple, r: tuple, near: float, forward: list) -> tuple[float, bool]:
-    """(angle of u from r, signed?): signed towards ``forward`` when that is known (finite), else
-    unsigned. ``near`` = u . r."""
+def _tilt_deg(u: tuple, r: tuple, near: float, forward: list) -> tuple[float | None, float]:
+    """(angle of u from r towards ``forward``, + along it, or None when that is unknown (NaN);
+    the angle of u from r whichever way). ``near`` = u . r."""
+    angle = math.degrees(math.acos(max(-1.0, min(1.0, near))))
     fr = forward[0] * r[0] + forward[1] * r[1] + forward[2] * r[2]
     f = [forward[k] - fr * r[k] for k in range(3)]      # forward made orthogonal to r
     norm = math.sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2])
     if not norm > 1e-6:                                 # NaN (no forward axis yet) or degenerate
-        return math.degrees(math.acos(max(-1.0, min(1.0, near)))), False
+        return None, angle
     along = (u[0] * f[0] + u[1] * f[1] + u[2] * f[2]) / norm
-    return math.degrees(math.atan2(along, near)), True
+    return math.degrees(math.atan2(along, near)), angle
 
 
 class MatClassifier:
