@@ -94,9 +94,11 @@ def diary_list(args: argparse.Namespace) -> int:
 
     with Recording(args.recording) as rec:
         diary = rec.diary()
-    rows = [{"id": int(r.id), "time": iso_utc(r.t), "pain": int(r.pain), "location": r.location,
-             "side": r.side, "tingling": None if pd.isna(r.tingling) else bool(r.tingling),
-             "note": r.note, "source": r.source}
+    text = lambda v: None if pd.isna(v) else str(v)  # noqa: E731  (SQL NULL read as NaN)
+    rows = [{"id": int(r.id), "time": iso_utc(r.t), "pain": int(r.pain),
+             "location": text(r.location), "side": text(r.side),
+             "tingling": None if pd.isna(r.tingling) else bool(r.tingling),
+             "note": text(r.note), "source": text(r.source)}
             for r in diary.itertuples(index=False)]
     if args.json:
         json.dump(rows, sys.stdout)

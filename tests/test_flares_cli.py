@@ -117,6 +117,22 @@ def test_diary_list(short_recording, capsys):
         ("2026-03-02T08:10:00Z", 4, "right", "cli")]
 
 
+def test_diary_list_shows_missing_values_blank_and_null(short_recording, capsys):
+    main(["diary", "add", str(short_recording), "--pain", "3", "--side", "left", "--location",
+          "hip", "--note", "after lunch", "--at", "2026-03-02T08:10:00Z"])
+    main(["diary", "add", str(short_recording), "--pain", "4", "--side", "right",
+          "--at", "2026-03-02T08:12:00Z"])
+    capsys.readouterr()
+    assert main(["diary", "list", str(short_recording)]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out.lower()
+    assert out.splitlines()[1] == "2026-03-02T08:12:00Z  pain  4  right   [cli]"
+    assert main(["diary", "list", str(short_recording), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(c))
+    assert (rows[0]["location"], rows[0]["note"]) == ("hip", "after lunch")
+    assert (rows[1]["location"], rows[1]["note"], rows[1]["tingling"]) == (None, None, None)
+
+
 def test_flares_refuses_overlapping_recordings(short_recording, capsys):
     assert main(["flares", str(short_recording), str(short_recording)]) == 1
     assert "recordings overlap in time" in capsys.readouterr().err
