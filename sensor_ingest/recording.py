@@ -82,11 +82,14 @@ class RecordingWriter:
         if self.path.exists():
             raise RecordingError(f"{self.path}: already exists; choose a new file")
         self.commit_every_s = commit_every_s
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:    # e.g. a missing or read-only folder
+            raise RecordingError(f"{self.path}: cannot create the recording ({exc})") from None
         self._db.execute("BEGIN")
         self._last_commit = time.monotonic()
         self.frames_written = 0

@@ -171,7 +171,13 @@ def analyze(args: argparse.Namespace) -> int:
         epochs["posture"] = epochs["posture"].replace({"off_seat": "unknown"})
         epochs = epochs[["time", "posture", *(c for c in epochs.columns
                                               if c not in ("time", "posture"))]]
-        epochs.to_csv(args.epochs, index=False, float_format="%.3f")
+        try:
+            epochs.to_csv(args.epochs, index=False, float_format="%.3f")
+        except OSError as exc:    # a missing folder, a folder given, no permission
+            raise ConfigError(f"{args.epochs}: cannot write the epochs "
+                              f"({exc.strerror or exc})") from None
+        print(f"wrote {len(epochs)} epochs (one per second) to {args.epochs}",
+              file=sys.stderr if args.json else sys.stdout)
     if args.json:
         out = result.to_json()
         out["decode"] = asdict(decoder.stats)

@@ -107,3 +107,21 @@ def test_analyze_epochs_csv_has_one_row_per_second_in_the_shared_vocabulary(tmp_
     assert {"si", "lean_side", "left_n", "right_n", "cop_x"} <= set(epochs.columns)
     sitting = epochs[epochs["posture"] == "sitting"]
     assert len(sitting) > 0 and sitting["si"].notna().all()
+
+
+def test_unwritable_output_paths_are_one_line_errors_naming_the_path(tmp_path, capsys):
+    from sitload.cli import main
+    from sitload.simulation import simulate_to_recording
+
+    rec = simulate_to_recording(tmp_path / "r.sitload", scenario="desk-day", sensor="thigh-imu",
+                                seed=1, hours=0.2)
+    capsys.readouterr()
+    for argv, path in [(["analyze", rec, "--epochs", "/nonexistent/ep.csv"], "/nonexistent/ep.csv"),
+                       (["analyze", rec, "--epochs", tmp_path], tmp_path),
+                       (["simulate", "desk-day", "--hours", "0.1", "-o", "/nonexistent/x.sitload"],
+                        "/nonexistent/x.sitload")]:
+        assert main(list(map(str, argv))) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"sitload: error: {path}: cannot ") and "\n" not in err
+    assert main(["analyze", str(rec), "--epochs", str(tmp_path / "ep.csv")]) == 0
+    assert capsys.readouterr().out == f"wrote 720 epochs (one per second) to {tmp_path / 'ep.csv'}\n"
