@@ -429,6 +429,13 @@ class AlertPublisher:
                     self._inflight[info.mid] = entry.id
                 self._early_acks.clear()
 
+    def wait_connected(self, timeout_s: float) -> bool:
+        """Whether the broker is connected, waiting up to ``timeout_s`` seconds for it."""
+        deadline = time.monotonic() + timeout_s
+        while not self.conn.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.conn.connected
+
     def close(self) -> None:
         """Announce offline (retained status), disconnect, close the outbox. Pending prompts stay queued."""
         self.conn.close(last_words=(self.topics.status, presence_payload("status", False, self._clock())))

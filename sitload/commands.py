@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sitload.arguments import broker_tls
-from sitload.errors import ConfigError
+from sitload.errors import ConfigError, SitloadError
+
+CONNECT_GRACE_S = 5.0     # replay --broker: how long a broker not yet connected is waited for
 
 if TYPE_CHECKING:
     from alerts import PolicyConfig
@@ -61,6 +63,7 @@ def replay(args: argparse.Namespace) -> int:
     config = settings(args)
     tls = broker_tls(args)
     policy = personal_policy(args.tolerance_from, config)
+    unreached = None    # the error when --broker was never connected
     with open_recording(args.file) as rec:
         device_id = args.device_id or rec.device().name or "sensor"
         if args.broker:
@@ -69,9 +72,10 @@ def replay(args: argparse.Namespace) -> int:
 
             # paced, time runs X-fold faster: so must the reconnect backoff, or prompts that live
             # 15 min / X would expire while the publisher waits to retry
+            outbox = Path(args.file).with_suffix(".outbox")
             backoff = {"reconnect_max_s": max(1.0, 30.0 / args.speed)} if args.speed else {}
             publisher = AlertPublisher(args.broker, device_id, await_prompter=False,
-                                       outbox_path=Path(args.file).with_suffix(".outbox"),
+                                       outbox_path=outbox,
                                        timezone=rec.meta.get("timezone"), tls=tls, **backoff)
             timeline = ReplayTimeline(args.speed)
             try:
@@ -81,6 +85,11 @@ def replay(args: argparse.Namespace) -> int:
                     progress=print_progress,
                     on_prompt=lambda p: publisher.publish_prompt(timeline.to_wall(p)),
                     on_state=publisher.publish_state)
+                if not publisher.wait_connected(CONNECT_GRACE_S):
+                    where = publisher.conn.address
+                    unreached = (f"broker {where.host}:{where.port} could not be reached; "
+                                 f"{len(publisher.outbox.pending())} prompt(s) left undelivered "
+                                 f"in {outbox}")
                 publisher.flush()
             finally:
                 publisher.close()
@@ -100,6 +109,8 @@ def replay(args: argparse.Namespace) -> int:
         print()
     else:
         print(summary_text(result))
+    if unreached:
+        raise SitloadError(unreached)
     return 0
 
 

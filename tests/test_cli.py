@@ -2,6 +2,7 @@
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -125,3 +126,23 @@ def test_unwritable_output_paths_are_one_line_errors_naming_the_path(tmp_path, c
         assert err.startswith(f"sitload: error: {path}: cannot ") and "\n" not in err
     assert main(["analyze", str(rec), "--epochs", str(tmp_path / "ep.csv")]) == 0
     assert capsys.readouterr().out == f"wrote 720 epochs (one per second) to {tmp_path / 'ep.csv'}\n"
+
+
+def test_replay_to_an_unreachable_broker_says_the_prompts_stayed_in_the_outbox(tmp_path, capsys):
+    from sitload.cli import main
+    from sitload.simulation import simulate_to_recording
+
+    rec = simulate_to_recording(tmp_path / "r.sitload", scenario="desk-day", sensor="thigh-imu",
+                                seed=1, hours=0.2)
+    config = tmp_path / "c.toml"
+    config.write_text("[policy]\nbreak_after_min = 1\nshift_after_min = 1\n")
+    capsys.readouterr()
+    assert main(["replay", str(rec), "--config", str(config), "--json",
+                 "--broker", "mqtt://127.0.0.1:1"]) == 1
+    captured = capsys.readouterr()
+    sent = len(json.loads(captured.out)["prompts"])
+    with sqlite3.connect(tmp_path / "r.outbox") as db:
+        pending = db.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+    assert sent > 0 and pending == sent
+    assert captured.err.strip() == (f"sitload: error: broker 127.0.0.1:1 could not be reached; "
+                                    f"{sent} prompt(s) left undelivered in {tmp_path / 'r.outbox'}")
