@@ -26,6 +26,20 @@ def _lazy(module: str, name: str):
     return run
 
 
+class _ListScenarios(argparse.Action):
+    """``simulate --list``: print each scenario and its description, then exit 0 (like --help)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from firmware_sim import SCENARIOS
+
+        for name, scenario in SCENARIOS.items():
+            print(f"{name:18s} {scenario.description}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sitload",
@@ -35,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="simulate a sensor session into a recording")
     p.add_argument("scenario", help="scenario name (see `sitload simulate --list`)")
+    p.add_argument("--list", action=_ListScenarios, help="list the scenarios and exit")
     p.add_argument("--sensor", choices=SENSORS, default="thigh-imu")
     p.add_argument("--hours", type=positive(float), help="limit the wear time (hours)")
     p.add_argument("--days", type=positive(int), default=1, help="wear days (default 1)")

@@ -146,3 +146,18 @@ def test_replay_to_an_unreachable_broker_says_the_prompts_stayed_in_the_outbox(t
     assert sent > 0 and pending == sent
     assert captured.err.strip() == (f"sitload: error: broker 127.0.0.1:1 could not be reached; "
                                     f"{sent} prompt(s) left undelivered in {tmp_path / 'r.outbox'}")
+
+
+def test_simulate_list_names_every_scenario_with_its_description(capsys):
+    from firmware_sim import SCENARIOS
+    from sitload.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate", "--list"])
+    assert exit_.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(SCENARIOS)
+    assert all(line.endswith(s.description) for line, s in zip(lines, SCENARIOS.values()))
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `sitload simulate"))
+    assert "--days" in row and all(f"`{name}`" in row for name in SCENARIOS)
