@@ -94,7 +94,10 @@ def diary_list(args: argparse.Namespace) -> int:
 
     with Recording(args.recording) as rec:
         diary = rec.diary()
-    text = lambda v: None if pd.isna(v) else str(v)  # noqa: E731  (SQL NULL read as NaN)
+
+    def text(value: object) -> str | None:    # SQL NULL may be read as NaN
+        return None if pd.isna(value) else str(value)
+
     rows = [{"id": int(r.id), "time": iso_utc(r.t), "pain": int(r.pain),
              "location": text(r.location), "side": text(r.side),
              "tingling": None if pd.isna(r.tingling) else bool(r.tingling),
