@@ -37,20 +37,27 @@ def decoder_for(rec: Recording, device_id: int | None = None) -> DeviceDecoder:
 
 def replay_batches(rec: Recording, device_id: int | None = None, *, speed: float | None = None,
                    decoder: DeviceDecoder | None = None,
-                   sleep: Callable[[float], None] = time.sleep) -> Iterator[SampleBatch]:
-    """Decoded batches of one device in arrival order; pass ``decoder`` to read its stats after."""
+                   sleep: Callable[[float], None] = time.sleep,
+                   progress: Callable[[float], None] | None = None) -> Iterator[SampleBatch]:
+    """Decoded batches of one device in arrival order; pass ``decoder`` to read its stats after.
+    ``progress`` gets the share of the device's frames read so far."""
     dev = rec.device(device_id)
     decoder = decoder or decoder_for(rec, dev.id)
     pace = _Pacer(speed, sleep) if speed else None
+    total = max(1, rec.frame_summary(dev.id)[0]) if progress is not None else 1
+    read = 0
     for ids, host_times, frames in rec.iter_frames(dev.id):
         wheres = [f"{rec.path.name} frame {i}" for i in ids]
         if pace is None:
             yield from decoder.feed_many(frames, host_times, wheres)
-            continue
-        for start, stop in _second_slices(np.asarray(host_times)):
-            pace.wait_until(host_times[start])
-            yield from decoder.feed_many(frames[start:stop], host_times[start:stop],
-                                         wheres[start:stop])
+        else:
+            for start, stop in _second_slices(np.asarray(host_times)):
+                pace.wait_until(host_times[start])
+                yield from decoder.feed_many(frames[start:stop], host_times[start:stop],
+                                             wheres[start:stop])
+        read += len(ids)
+        if progress is not None:
+            progress(min(1.0, read / total))
 
 
 @dataclass

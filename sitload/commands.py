@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -152,16 +153,18 @@ def personal_policy(history: list[str] | None, config: Settings) -> PolicyConfig
     return replace(config.policy, sitting_tolerance_min=minutes)
 
 
-def analyze_recording(path: str, config: AnalysisConfig | None = None):
-    """(batch AnalysisResult, decoder, ground truth) of a recording's first device."""
+def analyze_recording(path: str, config: AnalysisConfig | None = None,
+                      progress: Callable[[float], None] | None = None):
+    """(batch AnalysisResult, decoder, ground truth) of a recording's first device;
+    ``progress`` gets the share of its frames analysed."""
     from analytics import AnalysisConfig, analyze as analyze_batches
     from sensor_ingest.replay import decoder_for, describe_end, open_recording, replay_batches
 
     with open_recording(path) as rec:
         device = rec.device()
         decoder = decoder_for(rec, device.id)
-        result = analyze_batches(device.kind, replay_batches(rec, device.id, decoder=decoder),
-                                 config or AnalysisConfig())
+        batches = replay_batches(rec, device.id, decoder=decoder, progress=progress)
+        result = analyze_batches(device.kind, batches, config or AnalysisConfig())
         note = describe_end(rec, device.id)
         truth = rec.truth(device.id)
     if note:
@@ -172,7 +175,9 @@ def analyze_recording(path: str, config: AnalysisConfig | None = None):
 def analyze(args: argparse.Namespace) -> int:
     from sitload.config_file import settings
 
-    result, decoder, _ = analyze_recording(args.file, settings(args).analysis)
+    from sitload.progress import print_progress
+
+    result, decoder, _ = analyze_recording(args.file, settings(args).analysis, print_progress)
     if args.epochs:
         from analytics.records import iso_utc
 
@@ -205,8 +210,10 @@ def score(args: argparse.Namespace) -> int:
     from analytics.scoring import score as score_result
     from sitload.config_file import settings
 
+    from sitload.progress import print_progress
+
     config = settings(args).analysis
-    result, _, truth = analyze_recording(args.file, config)
+    result, _, truth = analyze_recording(args.file, config, print_progress)
     if args.labels:
         scores = _score_labels(result, args.labels, args.tz)
     elif truth.empty:

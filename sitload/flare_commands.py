@@ -115,17 +115,20 @@ def diary_list(args: argparse.Namespace) -> int:
 
 
 def analyze_flares(paths, config=None, analysis_config=None):
-    """The ``FlareAnalysis`` of recordings: each one analysed (with ``analysis_config``), their
-    diaries pooled."""
+    """The ``FlareAnalysis`` of recordings: each one analysed (with ``analysis_config``, a
+    progress bar on a terminal), their diaries pooled."""
     from analytics.flares import FlareConfig, Timeline, diary_entries, flare_analysis
     from sensor_ingest.recording import Recording
     from sitload.commands import analyze_recording
+    from sitload.progress import part, print_progress
 
     timelines, entries = [], []
-    for path in paths:
+    for i, path in enumerate(paths):
         with Recording(path) as rec:
             entries += diary_entries(rec.diary())
-        result, _, _ = analyze_recording(path, analysis_config)
+        result, _, _ = analyze_recording(path, analysis_config,
+                                         part(print_progress, i / len(paths),
+                                              (i + 1) / len(paths)))
         timelines.append(Timeline.from_analysis(result))
     return flare_analysis(entries, Timeline.join(timelines), config or FlareConfig())
 

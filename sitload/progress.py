@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+
+Progress = Callable[[float], None]
 
 
 def print_progress(fraction: float) -> None:
@@ -13,3 +16,10 @@ def print_progress(fraction: float) -> None:
         if fraction >= 1:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+
+def part(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    """A progress callback for one stage that covers [lo, hi] of the whole."""
+    if progress is None:
+        return None
+    return lambda fraction: progress(lo + (hi - lo) * fraction)

@@ -8,7 +8,7 @@ page: report_html; files: report_exports.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sensor_ingest.replay import open_recording
 from sitload.config_file import Settings
 from sitload.errors import ConfigError
+from sitload.progress import Progress, part
 from sitload.report_data import RecordingData, build_model, load_recording
 from sitload.report_exports import write_fhir, write_tables
 from sitload.report_html import render_page
 
-Progress = Callable[[float], None]
 LOAD_SHARE = 0.8          # of the progress bar: reading and analysing the recordings
 
 
@@ -45,14 +45,14 @@ def build_report(paths: Sequence[str | Path], out_dir: str | Path, *,
     for i, path in enumerate(paths):
         with open_recording(path) as rec:
             recordings.append(load_recording(
-                rec, _part(progress, LOAD_SHARE * i / len(paths),
+                rec, part(progress, LOAD_SHARE * i / len(paths),
                            LOAD_SHARE * (i + 1) / len(paths)), settings.analysis))
     zone = timezone or _recorded_timezone(recordings)
     if title is None:
         names = ", ".join(Path(p).name for p in paths)
         title = f"Sitting load report: {names}"
     return write_report(recordings, out_dir, title=title, timezone=zone,
-                        progress=_part(progress, LOAD_SHARE, 1.0), settings=settings)
+                        progress=part(progress, LOAD_SHARE, 1.0), settings=settings)
 
 
 def write_report(recordings: Sequence[RecordingData], out_dir: str | Path, *, title: str,
@@ -66,12 +66,12 @@ def write_report(recordings: Sequence[RecordingData], out_dir: str | Path, *, ti
         raise ConfigError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     model = build_model(recordings, title=title, timezone=timezone,
-                        progress=_part(progress, 0.0, 0.2), settings=settings)
+                        progress=part(progress, 0.0, 0.2), settings=settings)
     exports = write_tables(model, out)
     fhir = write_fhir(model, out)
     exports[fhir.name] = fhir
     index = out / "index.html"
-    index.write_text(render_page(model, list(exports), _part(progress, 0.2, 1.0)),
+    index.write_text(render_page(model, list(exports), part(progress, 0.2, 1.0)),
                      encoding="utf-8")
     return ReportFiles(index, exports)
 
@@ -89,10 +89,3 @@ def _recorded_timezone(recordings: Sequence[RecordingData]) -> str:
         raise ConfigError(f"the recordings are in different time zones ({', '.join(sorted(zones))})"
                           "; choose one with --tz")
     return zones.pop()
-
-
-def _part(progress: Progress | None, lo: float, hi: float) -> Progress | None:
-    """A progress callback for one stage that covers [lo, hi] of the whole."""
-    if progress is None:
-        return None
-    return lambda fraction: progress(lo + (hi - lo) * fraction)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,8 +25,7 @@ from analytics.flares import (DiaryEntry, FlareAnalysis, FlareConfig, Timeline, 
                               flare_analysis)
 from sensor_ingest.recording import Recording
 from sensor_ingest.replay import decoder_for, describe_end, replay_batches
-from sensor_ingest.samples import SampleBatch
-from sensor_ingest.stream_decoder import DecodeStats, DeviceDecoder, Gap
+from sensor_ingest.stream_decoder import DecodeStats, Gap
 from sitload.config_file import Settings
 from sitload.errors import ConfigError, SitloadError
 from sitload.pipeline import SessionResult
@@ -133,10 +132,9 @@ def load_recording(rec: Recording, progress: Callable[[float], None] | None = No
     devices = []
     for dev in rec.devices:
         decoder = decoder_for(rec, dev.id)
-        batches = replay_batches(rec, dev.id, decoder=decoder)
-        if progress is not None:
-            batches = _reporting(batches, decoder,
-                                 lambda n, done=done: progress((done + n) / total))
+        share = None if progress is None else \
+            (lambda f, done=done, n=counts[dev.id]: progress((done + f * n) / total))
+        batches = replay_batches(rec, dev.id, decoder=decoder, progress=share)
         analysis = analyze(dev.kind, batches, config or AnalysisConfig())
         done += counts[dev.id]
         devices.append(DeviceData(rec.path.name, dev.address, dev.name, analysis, decoder.stats,
@@ -145,16 +143,6 @@ def load_recording(rec: Recording, progress: Callable[[float], None] | None = No
     if progress is not None:
         progress(1.0)
     return _recording_data(rec, devices, list(rec.prompts().to_dict("records")))
-
-
-def _reporting(batches: Iterator[SampleBatch], decoder: DeviceDecoder,
-               frames_read: Callable[[int], None], every: int = 50) -> Iterator[SampleBatch]:
-    """The batches, telling ``frames_read`` how many frames the decoder has read so far."""
-    for i, batch in enumerate(batches):
-        yield batch
-        if i % every == 0:
-            s = decoder.stats
-            frames_read(s.frames_ok + s.frames_bad + s.duplicates)
 
 
 def session_recording(rec: Recording, session: SessionResult) -> RecordingData:

@@ -161,3 +161,29 @@ def test_simulate_list_names_every_scenario_with_its_description(capsys):
     readme = (ROOT / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| `sitload simulate"))
     assert "--days" in row and all(f"`{name}`" in row for name in SCENARIOS)
+
+
+@pytest.mark.parametrize("command", [("analyze",), ("score",), ("flares",)])
+def test_long_analyses_show_a_progress_bar_on_a_terminal(desk_day, command):
+    """stderr on a pseudo-terminal gets a bar that ends at 100 %; piped stderr stays clean."""
+    import os
+    import pty
+
+    controller, terminal = pty.openpty()
+    proc = subprocess.run([*SITLOAD, *command, str(desk_day)], stdout=subprocess.PIPE,
+                          stderr=terminal, cwd=ROOT)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:          # the terminal is closed and drained
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert proc.returncode == 0
+    bars = shown.decode().replace("\r\n", "\n").split("\r")
+    assert bars[-1].startswith("[" + "#" * 30 + "] 100%") and len(bars) >= 3
+    assert "%" not in run(*command, desk_day).stderr
