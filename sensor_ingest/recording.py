@@ -182,6 +182,8 @@ class Recording:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise RecordingError(f"{self.path}: a folder, not a recording")
         if not self.path.is_file():
             raise RecordingError(f"{self.path}: no such recording")
         self._db = sqlite3.connect(self.path, check_same_thread=False)
@@ -191,7 +193,11 @@ class Recording:
             app_id = None
         if app_id != APPLICATION_ID:
             self._db.close()
-            raise RecordingError(f"{self.path}: not a sitload recording")
+            with self.path.open("rb") as f:
+                sqlite = f.read(16) == b"SQLite format 3\x00"
+            raise RecordingError(f"{self.path}: not a sitload recording" + (
+                " (an SQLite file without the sitload mark: another database, or a copy cut "
+                "short or made without its -wal file)" if sqlite else ""))
         try:
             self.meta = dict(self._db.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as exc:

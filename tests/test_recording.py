@@ -61,10 +61,16 @@ def test_existing_and_foreign_files_are_refused(tmp_path):
         RecordingWriter(tmp_path / "x.sitload")
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (a)").connection.commit()
-    with pytest.raises(RecordingError, match="not a sitload recording"):
+    with pytest.raises(RecordingError, match=r"not a sitload recording \(an SQLite file without "
+                                             r"the sitload mark: another database, or a copy"):
         Recording(other)
+    (tmp_path / "notes.txt").write_text("time,ax\n")
+    with pytest.raises(RecordingError, match=r"notes.txt: not a sitload recording$"):
+        Recording(tmp_path / "notes.txt")
     with pytest.raises(RecordingError, match="no such recording"):
         Recording(tmp_path / "missing.sitload")
+    with pytest.raises(RecordingError, match="a folder, not a recording"):
+        Recording(tmp_path)
 
 
 WRITER = textwrap.dedent("""
