@@ -170,8 +170,10 @@ class FlareConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.flare_rise <= 0 or not 0 < self.flare_pain <= PAIN_MAX:
-            raise ConfigError("flare_rise must be > 0 and flare_pain within 1-10")
+        if self.flare_rise <= 0:
+            raise ConfigError(f"the flare rise must be > 0 points, not {self.flare_rise}")
+        if not 0 < self.flare_pain <= PAIN_MAX:
+            raise ConfigError(f"the flare pain must be within 1-{PAIN_MAX}, not {self.flare_pain}")
         if self.baseline_pain is not None and not 0 <= self.baseline_pain <= PAIN_MAX:
             raise ConfigError(f"baseline pain must be within 0-10, not {self.baseline_pain}")
         if self.window_min <= 0 or any(w <= 0 for w in self.sitting_windows_min):

@@ -80,6 +80,8 @@ def read_table(path: Path, need: tuple[str, ...], optional: tuple[str, ...] = ()
             start = f.read(4)
         if start == b"PK\x03\x04":
             raise ImportDataError(f"{path}: a zip or Excel file, not CSV text (save it as CSV)")
+        if start == b"SQLi":
+            raise ImportDataError(f"{path}: an SQLite database (a recording?), not CSV text")
         encoding = "utf-16" if start[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
         with open(path, encoding=encoding, errors="replace") as f:
             header = f.readline()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sitload.arguments import add_config
+from sitload.arguments import add_config, time_zone
 
 
 def report(args: argparse.Namespace) -> int:
@@ -24,7 +24,8 @@ def add_report_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("recordings", nargs="+", metavar="RECORDING", help="recording file(s)")
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="folder for index.html and the exports (made if missing)")
-    p.add_argument("--tz", metavar="ZONE", help="the patient's time zone, e.g. Europe/Berlin "
+    p.add_argument("--tz", metavar="ZONE", type=time_zone,
+                   help="the patient's time zone, e.g. Europe/Berlin "
                    "(default: the recordings' own)")
     p.add_argument("--title", help="page title (default: from the recording names)")
     add_config(p)

@@ -231,6 +231,8 @@ def test_step_down_max_t_on_a_hand_worked_example():
     ({"sitting_windows_min": (30.0, 30.0)}, "must not repeat a window"),
     ({"episode_min": -1.0}, "episode_min must be >= 0"),
     ({"min_reports": 0}, "min_reports >= 1"),
+    ({"flare_pain": 11}, "the flare pain must be within 1-10, not 11"),
+    ({"flare_rise": 0.0}, "the flare rise must be > 0 points, not 0.0"),
 ])
 def test_flare_config_refuses_what_would_break_the_analysis(fields, message):
     with pytest.raises(ConfigError, match=message):

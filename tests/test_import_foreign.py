@@ -347,3 +347,16 @@ def test_numeric_activity_codes_and_sit_like_labels(tmp_path, capsys, hip_record
     code, scores, _ = _score(capsys, hip_recording, transitions)
     assert code == 0 and scores["sitting_s_labelled"] == 1199
     assert "labels 'sit to stand', 'stand to sit' count as not sitting" in caplog.text
+
+
+def test_a_recording_given_as_labels_is_named_not_dumped(tmp_path):
+    import sqlite3
+
+    from sitload.errors import ImportDataError
+    from sitload.importers import read_labels
+
+    db = tmp_path / "day.sitload"
+    sqlite3.connect(db).execute("CREATE TABLE t (a)").connection.commit()
+    with pytest.raises(ImportDataError, match=r"day.sitload: an SQLite database \(a recording\?\)"
+                                              r", not CSV text$"):
+        read_labels(db)

@@ -128,7 +128,7 @@ def cli(*args):
 
 @pytest.mark.parametrize("args, message", [
     (["missing.sitload"], "missing.sitload: no such recording"),
-    (["{rec}", "--tz", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+    (["{rec}"], "x.sitload: not a sitload recording"),
 ])
 def test_user_errors_are_one_line(tmp_path, args, message):
     rec = tmp_path / "x.sitload"
@@ -137,6 +137,12 @@ def test_user_errors_are_one_line(tmp_path, args, message):
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("sitload: error:") and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_time_zone_is_a_usage_error_like_in_every_command(tmp_path):
+    proc = cli("report", tmp_path / "x.sitload", "--tz", "Mars/Olympus", "-o", tmp_path / "out")
+    assert proc.returncode == 2 and "unknown time zone 'Mars/Olympus'" in proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_report_needs_a_recording_and_a_folder():
