@@ -174,7 +174,6 @@ def analyze_recording(path: str, config: AnalysisConfig | None = None,
 
 def analyze(args: argparse.Namespace) -> int:
     from sitload.config_file import settings
-
     from sitload.progress import print_progress
 
     result, decoder, _ = analyze_recording(args.file, settings(args).analysis, print_progress)
@@ -209,7 +208,6 @@ def analyze(args: argparse.Namespace) -> int:
 def score(args: argparse.Namespace) -> int:
     from analytics.scoring import score as score_result
     from sitload.config_file import settings
-
     from sitload.progress import print_progress
 
     config = settings(args).analysis
