@@ -7,7 +7,7 @@ brief stand-ups) happen. ``body_model.plan_day`` turns one scenario into per-sec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,20 @@ class Scenario:
     fidget_per_h: float = 8.0
     standup_per_h: float = 0.6
     object_chance: float = 0.25
+
+
+FLARE_FORTNIGHT = Scenario(
+    name="flare-fortnight",
+    description="desk days (5-100 min bouts, heavy-tailed) of a person whose pain diary "
+                "follows a hidden dose-response (firmware_sim/symptoms.py): flares after "
+                "about 40 min of unbroken sitting, more likely with the left buttock "
+                "loaded; meant for --days 14",
+    bout_min=(5.0, 100.0),
+    bout_shape=0.5,
+    lean_per_h=2.0,
+    lean_len_min=(3.0, 20.0),
+    lean_left_share=0.6,
+)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -84,27 +98,9 @@ SCENARIOS: dict[str, Scenario] = {
             standup_per_h=1.0,
             object_chance=0.1,
         ),
-        Scenario(
-            name="flare-fortnight",
-            description="desk days (5-100 min bouts, heavy-tailed) of a person whose pain diary "
-                        "follows a hidden dose-response (firmware_sim/symptoms.py): flares after "
-                        "about 40 min of unbroken sitting, more likely with the left buttock "
-                        "loaded; meant for --days 14",
-            bout_min=(5.0, 100.0),
-            bout_shape=0.5,
-            lean_per_h=2.0,
-            lean_len_min=(3.0, 20.0),
-            lean_left_share=0.6,
-        ),
-        Scenario(
-            name="no-dose-response",
-            description="the desk days of flare-fortnight with a pain diary unrelated to sitting "
-                        "(flares at random); meant for --days 14",
-            bout_min=(5.0, 100.0),
-            bout_shape=0.5,
-            lean_per_h=2.0,
-            lean_len_min=(3.0, 20.0),
-            lean_left_share=0.6,
-        ),
+        FLARE_FORTNIGHT,
+        replace(FLARE_FORTNIGHT, name="no-dose-response",
+                description="the desk days of flare-fortnight with a pain diary unrelated to "
+                            "sitting (flares at random); meant for --days 14"),
     )
 }
