@@ -230,7 +230,8 @@ def score(args: argparse.Namespace) -> int:
 
 def _score_labels(result, labels_csv: str, tz: str) -> dict:
     """Sitting vs not sitting per second against reference labels, over the seconds both have
-    (gap seconds of the recording are left out)."""
+    (gap seconds of the recording are left out; so are labelled seconds that are unlabelled, a
+    postural transition or straddle a change of label)."""
     import numpy as np
 
     from analytics.scoring import kappa
@@ -238,14 +239,16 @@ def _score_labels(result, labels_csv: str, tz: str) -> dict:
 
     labels = read_labels(labels_csv, tz=tz)
     epochs = result.epochs[result.epochs["posture"] != "gap"]
-    both = labels.merge(epochs.assign(sec=epochs["t"].astype("int64")), on="sec")
+    both = labels.seconds.merge(epochs.assign(sec=epochs["t"].astype("int64")), on="sec")
     if both.empty:
         raise ConfigError(f"{labels_csv}: no labelled second falls inside the recording")
     found = (both["posture"] == "sitting").to_numpy()
     truth = both["sitting"].to_numpy()
     return {"seconds": int(len(both)), "sitting_agreement": float(np.mean(found == truth)),
             "sitting_kappa": kappa(found, truth),
-            "sitting_s_found": int(found.sum()), "sitting_s_labelled": int(truth.sum())}
+            "sitting_s_found": int(found.sum()), "sitting_s_labelled": int(truth.sum()),
+            "skipped_unlabelled_s": labels.skipped_unlabelled,
+            "skipped_straddling_s": labels.skipped_straddling}
 
 
 def summary_text(result) -> str:

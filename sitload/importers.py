@@ -13,11 +13,14 @@ would send them), so imported data goes through the one decode path.
 
 from __future__ import annotations
 
+import gzip
+import io
 import logging
+import zlib
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -41,6 +44,7 @@ PER_FRAME = 10
 ACCEL_CODES = ((2.0, 0), (4.0, 1), (8.0, 2), (16.0, 3))
 AWARE = r":\d\d(?:[.,]\d*)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"  # a time of day with Z or an offset
 EPOCH = pd.Timestamp(0, tz="UTC")
+GZIP_MAGIC = b"\x1f\x8b"
 log = logging.getLogger("sitload.import")
 
 
@@ -69,27 +73,34 @@ def _factor(table: dict[str, float], unit: str, option: str) -> float:
     return table[unit]
 
 
+def _open_binary(path: Path, compression: str | None) -> BinaryIO:
+    return gzip.open(path, "rb") if compression == "gzip" else open(path, "rb")
+
+
 def read_table(path: Path, need: tuple[str, ...], optional: tuple[str, ...] = ()
                ) -> tuple[pd.DataFrame, np.ndarray]:
     """The columns ``need`` and those of ``optional`` present (names matched trimmed, any case) as
     text, and each row's line number; rows with all these cells empty are dropped. UTF-8 (BOM or
-    not) or UTF-16 with a BOM; the separator is whichever of , ; tab the header line has most of."""
+    not) or UTF-16 with a BOM, gzip-compressed or not; the separator is whichever of , ; tab the
+    header line has most of."""
     wanted = set(need + optional)
     try:
         with open(path, "rb") as f:
+            compression = "gzip" if f.read(2) == GZIP_MAGIC else None
+        with _open_binary(path, compression) as f:
             start = f.read(4)
         if start == b"PK\x03\x04":
             raise ImportDataError(f"{path}: a zip or Excel file, not CSV text (save it as CSV)")
         if start == b"SQLi":
             raise ImportDataError(f"{path}: an SQLite database (a recording?), not CSV text")
         encoding = "utf-16" if start[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
-        with open(path, encoding=encoding, errors="replace") as f:
-            header = f.readline()
+        with _open_binary(path, compression) as f:
+            header = io.TextIOWrapper(f, encoding=encoding, errors="replace").readline()
         sep = max(",;\t", key=header.count)
         raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False,
                           index_col=False, encoding=encoding, encoding_errors="replace",
-                          usecols=lambda c: c.strip().lower() in wanted)
-    except (OSError, ValueError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
+                          compression=compression, usecols=lambda c: c.strip().lower() in wanted)
+    except (OSError, EOFError, zlib.error, ValueError) as exc:  # pandas' errors are ValueErrors
         raise ImportDataError(f"{path}: cannot read CSV ({str(exc).splitlines()[0]})") from None
     raw.columns = [c.strip().lower() for c in raw.columns]
     missing = [c for c in need if c not in raw.columns]
@@ -250,16 +261,25 @@ def import_csv(source: str | Path, output: str | Path, *, sensor: str = "thigh-i
 SITTING_LABELS = frozenset({"sitting", "sit", "seated", "sedentary sitting", "true"})
 UNLABELLED = frozenset({"", "unknown", "unlabelled", "unlabeled", "na", "n/a", "nan", "null",
                         "none"})
+TRANSITION = r"\bto\b|\btransition"  # 'stand_to_sit', 'sit-to-stand', 'postural transition'
 
 
-def read_labels(path: str | Path, *, tz: str = "UTC") -> pd.DataFrame:
+class ReferenceLabels(NamedTuple):
+    """Scored seconds of a reference labelling and the labelled seconds left out."""
+
+    seconds: pd.DataFrame  # ``sec`` (UTC epoch second) and ``sitting`` (bool)
+    skipped_unlabelled: int  # seconds labelled unlabelled or as a postural transition
+    skipped_straddling: int  # seconds that straddle a change of label
+
+
+def read_labels(path: str | Path, *, tz: str = "UTC") -> ReferenceLabels:
     """Per-second reference labels from a CSV with ``time`` and ``label`` (or ``posture``) columns
     (same reading rules as read_csv). Labels are compared trimmed, in lower case, with runs of
-    spaces, ``_`` and ``-`` as one space: SITTING_LABELS or the number 1 is sitting, UNLABELLED is
-    not scored, other numbers than 0 and 1 are an error, anything else is not sitting. A label holds
-    until the next row; in a file of rows at most 1 s apart (median) only for its own second, and
-    the last row only for its own second. Returns columns ``sec`` (UTC epoch second) and
-    ``sitting`` (bool)."""
+    spaces, ``_`` and ``-`` as one space: SITTING_LABELS or the number 1 is sitting, UNLABELLED and
+    postural transitions (TRANSITION) are not scored, other numbers than 0 and 1 are an error,
+    anything else is not sitting. A label holds from its row until the next row; in a file of rows
+    at most 1 s apart (median) for at most 1 s, and the last row for 1 s. Only seconds wholly
+    inside one label are scored."""
     path = Path(path)
     raw, line = read_table(path, ("time",), ("label", "posture"))
     column = next((c for c in ("label", "posture") if c in raw.columns), None)
@@ -276,17 +296,39 @@ def read_labels(path: str | Path, *, tz: str = "UTC") -> pd.DataFrame:
         raise ImportDataError(f"{path} line {line[odd[0]]}: label {raw[column].iloc[odd[0]]!r} is "
                               "a number other than 0 or 1 (1 = sitting); write activity codes as "
                               "names")
+    transition = key.str.contains(TRANSITION).to_numpy()
     sitting = (key.isin(SITTING_LABELS) | (number == 1)).to_numpy()
-    doubtful = sorted(set(key[~sitting & key.str.contains(r"\bsit|seat")]))
+    doubtful = sorted(set(key[~sitting & ~transition & key.str.contains(r"\bsit|seat")]))
     if doubtful:
         log.warning("%s: labels %s count as not sitting", path, ", ".join(map(repr, doubtful)))
     order = time_order(t, line, path)
-    t, sitting, labelled = t[order], sitting[order], ~key.isin(UNLABELLED).to_numpy()[order]
-    start = np.floor(t).astype(np.int64)
-    stop = np.r_[start[1:], start[-1] + 1]
+    t, key = t[order], key.to_numpy()[order]
+    scored = ~(np.isin(key, list(UNLABELLED)) | transition[order])
+    code = np.where(scored, np.where(sitting[order], 1, 0), -1)  # -1: labelled, not scored
+    end = np.r_[t[1:], t[-1] + 1.0]
     if t.size > 1 and np.median(np.diff(t)) <= 1.0:
-        stop = np.minimum(stop, start + 1)
-    start, held, sitting = start[labelled], (stop - start)[labelled], sitting[labelled]
-    within = np.arange(held.sum()) - np.repeat(np.cumsum(held) - held, held)
-    return pd.DataFrame({"sec": np.repeat(start, held) + within,
-                         "sitting": np.repeat(sitting, held)})
+        end = np.minimum(end, t + 1.0)
+    return _whole_seconds(t, end, key, code)
+
+
+def _whole_seconds(start: np.ndarray, end: np.ndarray, label: np.ndarray, code: np.ndarray
+                   ) -> ReferenceLabels:
+    """Seconds wholly inside one run of intervals [start, end) of the same ``label`` (adjacent
+    intervals of one label are joined first); those of ``code`` 0 / 1 are scored."""
+    joined = np.r_[False, (label[1:] == label[:-1]) & (start[1:] <= end[:-1])]
+    runs = np.flatnonzero(~joined)
+    run_start, run_code = start[runs], code[runs]
+    run_end = np.maximum.reduceat(end, runs)
+    first = np.ceil(run_start).astype(np.int64)
+    stop = np.floor(run_end).astype(np.int64)          # exclusive
+    held = np.maximum(stop - first, 0)
+    lo, hi = np.floor(run_start).astype(np.int64), np.ceil(run_end).astype(np.int64)
+    shared = np.maximum(hi[:-1] - lo[1:], 0)            # a second two runs both touch
+    touched = int((hi - lo).sum() - shared.sum())
+    keep = run_code >= 0
+    within = np.arange(held[keep].sum()) - np.repeat(np.cumsum(held[keep]) - held[keep],
+                                                     held[keep])
+    sec = np.repeat(first[keep], held[keep]) + within
+    unscored = int(held[~keep].sum())
+    seconds = pd.DataFrame({"sec": sec, "sitting": np.repeat(run_code[keep] == 1, held[keep])})
+    return ReferenceLabels(seconds, unscored, touched - sec.size - unscored)

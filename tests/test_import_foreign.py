@@ -4,6 +4,7 @@ label spellings and partial labels (docs/metrics.md, "Real labelled recordings")
 
 import contextlib
 import datetime as dt
+import gzip
 import io
 import json
 
@@ -250,11 +251,11 @@ PHASES = ((T0, "walking"), (T0 + 60, "standing"), (T0 + 600, "sitting"), (T0 + 1
 
 @pytest.fixture(scope="module")
 def hip_recording(tmp_path_factory):
-    """40 min at the hip: walking 1 min, standing 9 min, sitting 20 min (pelvis tilted 15 deg),
+    """40 min at the hip: walking 1 min, standing 9 min, sitting 20 min (pelvis tilted 20 deg),
     walking 10 min; written as a CSV by hand and imported."""
     path = tmp_path_factory.mktemp("hip")
     phase = np.arange(0, 40 * 60, 1 / 25)
-    tilt = np.where((phase >= 600) & (phase < 1800), np.radians(15), 0.0)
+    tilt = np.where((phase >= 600) & (phase < 1800), np.radians(20), 0.0)
     accel = np.column_stack([np.cos(tilt), np.zeros_like(phase), np.sin(tilt)])
     walking = (phase < 60) | (phase >= 1800)
     accel[walking, 0] += 0.4 * np.sin(2 * np.pi * 1.9 * phase[walking])
@@ -332,7 +333,8 @@ def test_labels_covering_part_of_the_recording_score_only_the_labelled_seconds(
     changes = _write(tmp_path / "changes.csv", {  # an empty or 'unknown' label ends a stretch
         "time": [f"{t:.0f}" for t in (T0 + 900, T0 + 1500, T0 + 1900, T0 + 2000)],
         "label": ["sitting", "", "walking", "Unknown"]})
-    assert _score(capsys, hip_recording, changes)[:2] == (0, scores)
+    code, marked, _ = _score(capsys, hip_recording, changes)
+    assert code == 0 and marked == {**scores, "skipped_unlabelled_s": 400 + 1}  # hole, last row
 
 
 def test_numeric_activity_codes_and_sit_like_labels(tmp_path, capsys, hip_recording, caplog):
@@ -343,10 +345,45 @@ def test_numeric_activity_codes_and_sit_like_labels(tmp_path, capsys, hip_record
     assert "hapt.csv line 3: label '5' is a number other than 0 or 1 (1 = sitting)" in err
     transitions = _write(tmp_path / "sts.csv", {
         "time": [f"{t:.0f}" for t in (T0 + 599, T0 + 600, T0 + 1799, T0 + 1800, T0 + 1810)],
-        "label": ["STAND_TO_SIT", "sitting", "sit-to-stand", "walking", "walking"]})
+        "label": ["STAND_TO_SIT", "sitting", "sit-to-stand", "Sitting on the floor", "walking"]})
     code, scores, _ = _score(capsys, hip_recording, transitions)
     assert code == 0 and scores["sitting_s_labelled"] == 1199
-    assert "labels 'sit to stand', 'stand to sit' count as not sitting" in caplog.text
+    assert scores["seconds"] == 1199 + 11 and scores["skipped_unlabelled_s"] == 2
+    assert "labels 'sitting on the floor' count as not sitting" in caplog.text
+    assert "to sit" not in caplog.text and "to stand" not in caplog.text
+
+
+def test_labels_score_only_the_seconds_wholly_inside_one_label(tmp_path, capsys, hip_recording):
+    """Labels that change within a second (UCI HAPT's, at 0.02 s): that second is skipped, as are
+    transitions and unlabelled stretches; `score` says how many of each it skipped."""
+    labels = _write(tmp_path / "hapt.csv", {
+        "time": [f"{t:.2f}" for t in (T0, T0 + 60.5, T0 + 600.3, T0 + 603.2, T0 + 1800,
+                                      T0 + 2100, T0 + 2150.98, T0 + 2399)],
+        "label": ["walking", "standing", "stand_to_sit", "sitting", "walking", "unlabelled",
+                  "walking", "walking"]})
+    code, scores, _ = _score(capsys, hip_recording, labels)
+    # walking 0-59, standing 61-599, sitting 604-1799, walking 1800-2099 and 2151-2399
+    assert code == 0 and scores["seconds"] == 60 + 539 + 1196 + 300 + 249
+    assert scores["sitting_s_labelled"] == 1196
+    assert scores["skipped_unlabelled_s"] == 2 + 50        # 601-602 transition, 2100-2149
+    assert scores["skipped_straddling_s"] == 4             # seconds 60, 600, 603, 2150
+    text = _run(capsys, "score", hip_recording, "--labels", labels)[1]
+    assert "skipped_unlabelled_s     52" in text and "skipped_straddling_s     4" in text
+
+
+def test_a_gzip_compressed_csv_imports_as_the_plain_one(tmp_path, capsys, hip_recording):
+    plain = hip_recording.with_name("hip.csv")
+    packed = tmp_path / "hip.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    code, out, _ = _run(capsys, "import", packed, "--sensor", "hip-imu", "-o", tmp_path / "gz.rec")
+    assert code == 0 and "60000 samples at 25 Hz" in out
+    same = [json.loads(_run(capsys, "analyze", rec, "--json")[1])
+            for rec in (hip_recording, tmp_path / "gz.rec")]
+    assert same[0]["bouts"] == same[1]["bouts"] and same[0]["sitting_s"] == same[1]["sitting_s"]
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(packed.read_bytes()[:200])
+    code, _, err = _run(capsys, "import", broken, "--sensor", "hip-imu", "-o", tmp_path / "b.rec")
+    assert code == 1 and f"{broken}: cannot read CSV" in err and err.count("\n") == 0
 
 
 def test_a_recording_given_as_labels_is_named_not_dumped(tmp_path):
