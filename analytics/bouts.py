@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analytics.config import AnalysisConfig
-from analytics.records import GAP, MOVING, OFF_SEAT, POSTURES, SIDES, SITTING, STANDING, Bout, Event
+from analytics.records import (GAP, MOVING, OFF_SEAT, POSTURES, SIDES, SITTING, STANDING, UNKNOWN,
+                              Bout, Event)
 
 UPRIGHT = (STANDING, MOVING, OFF_SEAT)   # postures that end a sitting run with a stand-up
 
@@ -161,7 +162,8 @@ class BoutTracker:
                 self._tail.shifts += 1
                 events.append(Event("weight_shift", s + 1.0, {
                     "offloaded": SIDES[offload[i]], "since": float(self._shift.since)}))
-            self._step_bout(s, sitting, p == GAP, events)   # after the tallies of this second
+            # after the tallies of this second; an unknown posture ends a bout as a gap does
+            self._step_bout(s, sitting, p in (GAP, UNKNOWN), events)
         return events
 
     def finish(self, end_sec: int | None) -> list[Event]:

@@ -44,7 +44,8 @@ class Engine:
         self._tracker = BoutTracker(config, self._classifier.measures)
         self._pending: list[SampleBatch] = []    # samples of the still-open second
         self._max_sec: int | None = None         # latest second seen (samples before it drop)
-        self._next_sec: int | None = None        # first second not yet classified
+        self._next_sec: int | None = None        # first second not yet decided
+        self._seen_sec: int | None = None        # latest second given to the classifier
         self._blocks: list[Columns] = []
         self._last: dict | None = None
         self._finished = False
@@ -86,15 +87,23 @@ class Engine:
             merged = _merge(self._pending)
             self._pending = []
             events += self._process(merged, np.floor(merged.t).astype(np.int64))
+        held = self._classifier.flush()
+        if held is not None:
+            events += self._track(held)
         self._finished = True
         return events + self._tracker.finish(self._next_sec)
 
     @property
     def state(self) -> EngineState:
         last = self._last
+        tracker = self._tracker
+        if self._seen_sec is not None and (last is None or self._seen_sec > last["sec"]):
+            # seconds held until the walking calibration: their posture is not yet known
+            return EngineState(float(self._seen_sec), "unknown", tracker.bout_start,
+                               tracker.bout_seconds(self._seen_sec + 1) / 60.0, None, "none",
+                               "none")
         if last is None:
             return EngineState(None, "gap", None, 0.0, None, "none", "none")
-        tracker = self._tracker
         si = last.get("si")
         return EngineState(
             t=float(last["sec"]), posture=POSTURES[last["posture"]],
@@ -119,7 +128,13 @@ class Engine:
             cols = mat_epochs(sec, batch.pressure, cfg.mat_cell_area_cm2, cfg.cell_loaded_kpa)
         else:
             cols = imu_epochs(sec, batch.accel, batch.gyro)
-        cols.update(self._classifier.classify(cols))
+        self._seen_sec = int(cols["sec"][-1])
+        return self._track(self._classifier.classify(cols))
+
+    def _track(self, cols: Columns) -> list[Event]:
+        """Seconds the classifier has decided (in order) -> gap rows, epochs, bouts and events."""
+        if len(cols["sec"]) == 0:
+            return []
         first = int(cols["sec"][0]) if self._next_sec is None else self._next_sec
         cols = _with_gap_rows(cols, first)
         self._next_sec = int(cols["sec"][-1]) + 1

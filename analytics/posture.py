@@ -1,9 +1,12 @@
 """Epoch features -> posture, lean and crossed legs per second, one classifier per sensor kind.
 
 Each classifier carries a small causal state from block to block (running sums, the last
-hysteresis decision), so any cut of the stream into blocks gives the same labels. The thigh and mat
+hysteresis decision), so any cut of the stream into blocks gives the same labels. The IMU
+classifiers calibrate from the wearer's walking and hold the seconds before that calibration
+until it comes (``HeldUntilCalibrated``): ``classify`` returns the rows decided so far, which may
+be fewer than it was given, and ``flush`` the rest at the end of the data. The thigh and mat
 classifiers are vectorised over a block and compare cosines and sums, never vectorised
-transcendental results; the hip's state machine steps second by second in scalar arithmetic. Both
+transcendental results; the hip's state machine steps second by second in scalar arithmetic. All
 are exact under any cut.
 """
 
@@ -14,24 +17,98 @@ import math
 import numpy as np
 
 from analytics.config import AnalysisConfig
-from analytics.epochs import GYRO_COV, Columns
-from analytics.records import LYING, MOVING, OFF_SEAT, SITTING, STANDING
+from analytics.epochs import GYRO_COV, Columns, concat
+from analytics.records import LYING, MOVING, OFF_SEAT, SITTING, STANDING, UNKNOWN
 
 LEFT, RIGHT = 1, 2
 
 
-class WalkingReference:
-    """Causal sensor-to-segment calibration of a thigh- or hip-worn IMU from walking.
+class HeldUntilCalibrated:
+    """Base of the IMU classifiers: the walking calibration, and the seconds that wait for it.
 
-    Upright axis (Skotte et al. 2014, Acti4): the mean direction of the acceleration over all
-    walking epochs up to and including the current one. Lateral axis (with a gyroscope): the
-    principal axis of the angular velocity over the same epochs (walking swings the segment about
-    its medio-lateral axis), made orthogonal to the upright axis. No look-ahead. Before
-    ``calib_min_walk_s`` walking epochs the nominal axes are used; without a gyroscope the shortest
-    rotation onto the upright axis is used (a twist of the mount about the segment axis stays).
-    Walking epochs for calibration: std(|a|) > ``walk_std_g`` and mean acceleration within
-    ``walk_max_incl_deg`` of the nominal x axis, either way up (a sensor worn upside down walks
-    near -x).
+    A walking second is one of ``walk_run_s`` or more moving seconds in a row (std |a| >
+    ``walk_std_g``). The classifier is calibrated at the ``calib_min_walk_s``-th walking second;
+    the seconds before it are held, then decided with the calibration made then (in the stream
+    and in the batch analysis alike). A second still held ``calib_hold_s`` after it was measured
+    is given up: its posture is ``unknown`` (``moving`` when it moved), and its walking no longer
+    counts towards the calibration. Subclasses give ``LABELS`` (label columns and the value of a
+    second given up) and ``_label(cols, walking, calibrated_at)``.
+    """
+
+    LABELS: dict[str, float] = {}
+    measures: frozenset[str] = frozenset()
+
+    def __init__(self, cfg: AnalysisConfig):
+        self.cfg = cfg
+        self.calibrated = False
+        self.held: Columns | None = None     # feature rows waiting for the calibration
+        self.held_walking = np.zeros(0, dtype=bool)
+        self.moving_run = 0
+
+    def classify(self, cols: Columns) -> Columns:
+        """Feature and label columns of the seconds decided by this block (held ones first)."""
+        walking = self._walking(cols["std_mag"])
+        if self.calibrated:
+            return {**cols, **self._label(cols, walking, 0)}
+        if self.held is not None:
+            cols, walking = concat([self.held, cols]), np.concatenate((self.held_walking, walking))
+        sec = cols["sec"]
+        count = np.cumsum(walking)
+        # walking seconds among those not yet given up when each second arrives
+        oldest = np.searchsorted(sec, sec - self.cfg.calib_hold_s, side="right")
+        window = count - np.where(oldest > 0, count[np.maximum(oldest - 1, 0)], 0)
+        ready = np.flatnonzero(window >= self.cfg.calib_min_walk_s)
+        if ready.size:
+            first, at = int(oldest[ready[0]]), int(ready[0])
+            self.calibrated, self.held = True, None
+            kept = _rows(cols, slice(first, None))
+            return concat([self._given_up(_rows(cols, slice(0, first))),
+                           {**kept, **self._label(kept, walking[first:], at - first)}])
+        first = int(oldest[-1])
+        self.held, self.held_walking = _rows(cols, slice(first, None)), walking[first:]
+        return self._given_up(_rows(cols, slice(0, first)))
+
+    def flush(self) -> Columns | None:
+        """End of data: the seconds still held, given up (None when none are)."""
+        held, self.held = self.held, None
+        return None if held is None else self._given_up(held)
+
+    def _walking(self, std_mag: np.ndarray) -> np.ndarray:
+        moving = std_mag > self.cfg.walk_std_g
+        idx = np.arange(moving.size)
+        last_still = np.maximum.accumulate(np.where(moving, -1, idx))
+        run = np.where(moving, idx - last_still + np.where(last_still < 0, self.moving_run, 0), 0)
+        if moving.size:
+            self.moving_run = int(run[-1])
+        return run >= self.cfg.walk_run_s
+
+    def _given_up(self, cols: Columns) -> Columns:
+        n = len(cols["sec"])
+        out = {name: np.full(n, fill, dtype=np.int8 if isinstance(fill, int) else float)
+               for name, fill in self.LABELS.items()}
+        out["posture"] = np.where(cols["std_mag"] > self.cfg.walk_std_g, MOVING,
+                                  UNKNOWN).astype(np.int8)
+        return {**cols, **out}
+
+    def _label(self, cols: Columns, walking: np.ndarray, calibrated_at: int) -> Columns:
+        raise NotImplementedError
+
+
+def _rows(cols: Columns, rows: slice) -> Columns:
+    return {key: values[rows] for key, values in cols.items()}
+
+
+class WalkingReference:
+    """Sensor-to-segment calibration of a thigh- or hip-worn IMU from walking, in any orientation.
+
+    Upright axis (Skotte et al. 2014, Acti4): the mean direction of the acceleration over the
+    walking seconds so far; once calibrated, a walking second more than ``walk_max_incl_deg``
+    from it (rolling in bed, a bike) does not count. Lateral axis (with a gyroscope): the
+    principal axis of the angular velocity about the horizontal over the same seconds (walking
+    swings the segment about its medio-lateral axis), made orthogonal to the upright axis.
+    Without a gyroscope the shortest rotation onto the upright axis is used (a twist of the mount
+    about the segment axis stays). Seconds before ``calibrated_at`` take the calibration made
+    then; no other look-ahead.
     """
 
     def __init__(self, cfg: AnalysisConfig):
@@ -45,9 +122,8 @@ class WalkingReference:
         #                                   until the gyroscope has given the lateral axis)
         self.plain_y = np.zeros(0)        # last block: u_y after the shortest rotation alone
 
-    def rotate(self, cols: Columns) -> np.ndarray:
+    def rotate(self, cols: Columns, walking: np.ndarray, calibrated_at: int) -> np.ndarray:
         """Unit mean-acceleration vectors of the block expressed in the calibrated segment frame."""
-        cfg = self.cfg
         a = np.stack((cols["ax"], cols["ay"], cols["az"]), axis=1)
         norm = np.sqrt(np.einsum("ij,ij->i", a, a))
         u = a / np.where(norm > 0, norm, 1.0)[:, None]
@@ -55,28 +131,17 @@ class WalkingReference:
         self.plain_y = u[:, 1]
         if len(u) == 0:
             return u
-        walking = (cols["std_mag"] > cfg.walk_std_g) & \
-            (np.abs(u[:, 0]) > math.cos(math.radians(cfg.walk_max_incl_deg)))
         gcov = np.stack([cols[name] for name in GYRO_COV], axis=1)
-        walking_gyro = walking & np.isfinite(gcov).all(axis=1)
-        summed = _cumulative(self.sum, u * walking[:, None])
-        cov = _cumulative(self.cov, np.where(walking_gyro[:, None], gcov, 0.0))
-        count = self.n + np.cumsum(walking)
-        count_gyro = self.n_gyro + np.cumsum(walking_gyro)
-        self.sum, self.cov = summed[-1].copy(), cov[-1].copy()
-        self.n, self.n_gyro = int(count[-1]), int(count_gyro[-1])
-        ready = count >= cfg.calib_min_walk_s
-        up = summed / np.maximum(np.sqrt(np.einsum("ij,ij->i", summed, summed)), 1e-12)[:, None]
-        up = np.where(ready[:, None], up, np.array([1.0, 0.0, 0.0]))
+        summed, cov, count_gyro = self._learn(u, walking, gcov)
+        summed[:calibrated_at], cov[:calibrated_at] = summed[calibrated_at], cov[calibrated_at]
+        count_gyro[:calibrated_at] = count_gyro[calibrated_at]
+        up = summed / np.sqrt(np.einsum("ij,ij->i", summed, summed))[:, None]
         out = _rotate_to_x(u, up)
         self.plain_y = out[:, 1].copy()
-        full = ready & (count_gyro >= cfg.calib_min_walk_s)
+        full = count_gyro >= self.cfg.calib_min_walk_s
         if full.any():
-            lateral = _principal_axis(cov[full])
             upf = up[full]
-            lateral -= np.einsum("ij,ij->i", lateral, upf)[:, None] * upf
-            lateral /= np.maximum(np.sqrt(np.einsum("ij,ij->i", lateral, lateral)),
-                                  1e-12)[:, None]
+            lateral = _horizontal_axis(cov[full], upf)
             forward = np.cross(upf, lateral)
             self.forward[full] = forward
             uf = u[full]
@@ -84,18 +149,42 @@ class WalkingReference:
                                   for axis in (upf, lateral, forward)], axis=1)
         return out
 
+    def _learn(self, u: np.ndarray, walking: np.ndarray, gcov: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Running sums of u and of the gyro covariance over the walking seconds that count, and
+        the count of those with a gyro, after each second (walking seconds one by one: few)."""
+        cos_max = math.cos(math.radians(self.cfg.walk_max_incl_deg))
+        counted = np.zeros(len(u), dtype=bool)
+        total, n = self.sum.copy(), self.n
+        for i in np.flatnonzero(walking):
+            if n < self.cfg.calib_min_walk_s or \
+                    u[i] @ total >= cos_max * math.sqrt(total @ total):
+                counted[i] = True
+                total += u[i]
+                n += 1
+        with_gyro = counted & np.isfinite(gcov).all(axis=1)
+        summed = _cumulative(self.sum, u * counted[:, None])
+        cov = _cumulative(self.cov, np.where(with_gyro[:, None], gcov, 0.0))
+        count_gyro = self.n_gyro + np.cumsum(with_gyro)
+        self.sum, self.cov, self.n = summed[-1].copy(), cov[-1].copy(), n
+        self.n_gyro = int(count_gyro[-1])
+        return summed, cov, count_gyro
+
 
 def _cumulative(start: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Running sums continuing ``start`` (sequential, so any cut of the stream sums alike)."""
     return np.cumsum(np.vstack((start[None, :], rows)), axis=0)[1:]
 
 
-def _principal_axis(cov6: np.ndarray) -> np.ndarray:
-    """Unit eigenvector of the largest eigenvalue of each packed covariance, signed towards +y."""
+def _horizontal_axis(cov6: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Unit principal axis of each packed covariance restricted to the plane orthogonal to
+    ``up`` (a rotation about the vertical, such as the pelvis' while walking, does not count),
+    signed towards +y."""
     xx, yy, zz, xy, xz, yz = cov6.T
     mats = np.stack([np.stack([xx, xy, xz], -1), np.stack([xy, yy, yz], -1),
                      np.stack([xz, yz, zz], -1)], axis=1)
-    vec = np.linalg.eigh(mats)[1][:, :, 2]
+    flat = np.eye(3)[None, :, :] - up[:, :, None] * up[:, None, :]
+    vec = np.linalg.eigh(flat @ mats @ flat)[1][:, :, 2]
     return vec * np.where(vec[:, 1] < 0, -1.0, 1.0)[:, None]
 
 
@@ -105,7 +194,7 @@ def _rotate_to_x(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
     w = np.stack((np.zeros_like(c), ref[:, 2], -ref[:, 1]), axis=1)      # ref x (1, 0, 0)
     wxv = np.cross(w, v)
     wv = np.einsum("ij,ij->i", w, v)
-    return v * c[:, None] + wxv + w * (wv / (1.0 + c))[:, None]
+    return v * c[:, None] + wxv + w * (wv / np.maximum(1.0 + c, 1e-12))[:, None]
 
 
 def _deg(x: np.ndarray) -> np.ndarray:
@@ -130,7 +219,7 @@ def _roll_side(y: np.ndarray, x: np.ndarray, deg: float, active: np.ndarray) -> 
     return np.where(active, out, 0).astype(np.int8)
 
 
-class ThighClassifier:
+class ThighClassifier(HeldUntilCalibrated):
     """Thigh IMU: inclination of the femur against the walking reference (Acti4).
 
     sitting (sitting or lying) when the inclination exceeds ``sit_incl_deg``; otherwise moving when
@@ -141,15 +230,17 @@ class ThighClassifier:
     few degrees, which a single thigh sensor cannot tell from a lean (docs/metrics.md).
     """
 
+    LABELS = {"posture": UNKNOWN, "lean_deg": 0.0, "lean_side": 0, "crossed": 0,
+              "incl_deg": math.nan, "roll_deg": math.nan}
     measures = frozenset({"lean", "fair"})
 
     def __init__(self, cfg: AnalysisConfig):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.reference = WalkingReference(cfg)
 
-    def classify(self, cols: Columns) -> Columns:
+    def _label(self, cols: Columns, walking: np.ndarray, calibrated_at: int) -> Columns:
         cfg = self.cfg
-        u = self.reference.rotate(cols)
+        u = self.reference.rotate(cols, walking, calibrated_at)
         sitting = u[:, 0] < math.cos(math.radians(cfg.sit_incl_deg))
         moving = cols["std_mag"] > cfg.walk_std_g
         posture = np.where(sitting, SITTING, np.where(moving, MOVING, STANDING)).astype(np.int8)
@@ -165,32 +256,20 @@ class ThighClassifier:
                 "incl_deg": _deg(np.arccos(np.clip(u[:, 0], -1.0, 1.0))), "roll_deg": roll}
 
 
-class HipClassifier:
+class HipClassifier(HeldUntilCalibrated):
     """Hip IMU (belt clip): posture decided at transitions, against the most recent walking.
 
     A hip cannot see the thigh: sitting differs from standing only by a pelvis tilt that varies
-    between people and over a day, so a fixed tilt threshold misfires (docs/metrics.md). Per
+    between people and over a day, so the decision is taken at transitions (docs/metrics.md). Per
     second, with u the unit mean acceleration in the sensor frame:
 
-    - upright reference r: the mean of u over walking seconds (``hip_walk_run_s`` or more moving
-      seconds in a row), forgetting exponentially after ``hip_ref_walk_s`` of them; walking seconds
-      more than ``walk_max_incl_deg`` from r (lying, rolling) do not update it, and a walk of
-      ``hip_reset_walk_s`` seconds whose mean is ``hip_reset_deg`` or more from r replaces it (the
-      clip moved). Before ``calib_min_walk_s`` walking seconds the sensor's x axis stands in;
-    - tilt: once the ``WalkingReference`` knows the segment's forward axis f (from the gyroscope),
-      the angle of u from r towards f (+ = pelvis tilted backwards); without it, the angle
-      between u and r whichever way;
-    - which way is backwards: f assumes the sensor's y axis points to the wearer's left
-      (docs/protocol.md); a clip worn the other way round (on the other hip, or turned) reverses
-      f and the lateral axis. Still, upright-or-sitting seconds tilted ``hip_sign_tilt_deg`` or
-      more count for the side they tilt to; once one side leads by ``hip_sign_evidence_s`` seconds
-      it is backwards (people sit longer than they stand bent forward), and a change of side is a
-      transition. The evidence starts again when the clip moved;
-    - does f fit: the gyroscope's largest walking swing is the pelvis' medio-lateral axis in the
-      simulator, but a real pelvis also rocks about its antero-posterior axis (obliquity) about as
-      fast, and then f would lie sideways. Over the same still tilted seconds, the mean share of
-      the tilt that lies along f must reach ``hip_axis_min_share``; otherwise tilt is taken
-      whichever way, as without a gyroscope (a change is a transition);
+    - upright reference r: the mean of u over walking seconds, forgetting exponentially after
+      ``hip_ref_walk_s`` of them; walking seconds more than ``walk_max_incl_deg`` from r (lying,
+      rolling) do not update it, and a walk of ``hip_reset_walk_s`` seconds whose mean is
+      ``hip_reset_deg`` or more from r replaces it (the clip moved). Seconds before the
+      calibration take r as it is then (``HeldUntilCalibrated``);
+    - tilt: the angle between u and r, whichever way (on real pelvises the gyroscope's walking
+      swing does not tell front from side reliably, docs/metrics.md);
     - transition: the start of the data, a moving second, or u turning by ``hip_trans_deg`` or more
       from the previous second; it opens a window of ``hip_trans_window_s`` seconds;
     - state (previous-state awareness, Capela et al. 2015): walking ends sitting; within a window
@@ -200,19 +279,21 @@ class HipClassifier:
       starts nor ends a sit), except that tilt >= ``hip_drift_sit_deg`` sits anyway;
     - lying: more than ``hip_lie_deg`` from r and not walking.
 
-    Still seconds not sitting are standing, moving ones moving. Lean = asin(-u_y) in the
-    ``WalkingReference`` frame, + = left (reversed with f; in the frame of the shortest rotation
-    onto r while f does not fit).
+    Still seconds not sitting are standing, moving ones moving. Lean = asin(-u_y) in the frame of
+    the lateral axis, + = left. The lateral axis is the ``WalkingReference``'s (from the gyroscope)
+    while it fits the sitting tilts, with its sign learnt from them (``_weigh``); otherwise the
+    sensor's y axis after the shortest rotation onto r (the documented mounting).
     """
 
+    LABELS = {"posture": UNKNOWN, "lean_deg": 0.0, "lean_side": 0, "crossed": 0,
+              "tilt_deg": math.nan}
     measures = frozenset({"lean"})
 
     def __init__(self, cfg: AnalysisConfig):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.reference = WalkingReference(cfg)
         self.walk_mean = (1.0, 0.0, 0.0)     # running / exponential mean of u while walking
         self.n_walk = 0
-        self.moving_run = 0
         self.run = (0.0, 0.0, 0.0, 0)        # sum of u and seconds of the current walk
         self.since_transition = 0            # the start of the data decides like a transition
         self.prev: tuple[float, float, float] | None = None
@@ -223,12 +304,13 @@ class HipClassifier:
         self.tilted = (0, 0.0)               # still tilted seconds and their summed share along f
         self.f_fits = True
 
-    def classify(self, cols: Columns) -> Columns:
+    def _label(self, cols: Columns, walking: np.ndarray, calibrated_at: int) -> Columns:
         cfg = self.cfg
-        u = self.reference.rotate(cols)
+        u = self.reference.rotate(cols, walking, calibrated_at)
+        unit = self.reference.unit
         moving = cols["std_mag"] > cfg.walk_std_g
-        posture, tilt, backwards = self._decide(self.reference.unit, self.reference.forward,
-                                                moving)
+        posture, tilt, backwards = self._decide(unit, self.reference.forward, moving, walking,
+                                                calibrated_at)
         sitting = posture == SITTING
         left = np.where(np.isnan(backwards), -self.reference.plain_y, -u[:, 1] * backwards)
         lean = np.where(sitting, _deg(np.arcsin(np.clip(left, -1.0, 1.0))), 0.0)
@@ -238,41 +320,44 @@ class HipClassifier:
                 "lean_side": np.where(sitting, side, 0).astype(np.int8),
                 "crossed": np.zeros(len(posture), dtype=np.int8), "tilt_deg": tilt}
 
-    def _decide(self, unit: np.ndarray, forward: np.ndarray,
-                moving: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _decide(self, unit: np.ndarray, forward: np.ndarray, moving: np.ndarray,
+                walking: np.ndarray, calibrated_at: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The per-second state machine: posture, tilt and the sign that turns f backwards (NaN
         while f does not fit) (sequential scalar arithmetic: its state carries across blocks, so
-        every cut of the stream decides alike)."""
+        every cut of the stream decides alike). Seconds up to ``calibrated_at`` take r as the
+        calibration leaves it: the mean of their walking (``calib_min_walk_s`` <=
+        ``hip_ref_walk_s``, so no forgetting yet)."""
         cfg = self.cfg
         cos_trans = math.cos(math.radians(cfg.hip_trans_deg))
         cos_walk = math.cos(math.radians(cfg.walk_max_incl_deg))
         cos_lie = math.cos(math.radians(cfg.hip_lie_deg))
+        first_walk = unit[:calibrated_at + 1][walking[:calibrated_at + 1]].sum(axis=0)
+        calibration = tuple((first_walk / np.linalg.norm(first_walk)).tolist()) \
+            if calibrated_at else None
         posture = np.empty(len(unit), dtype=np.int8)
         tilt_out = np.empty(len(unit))
         backwards_out = np.empty(len(unit))
-        for i, ((x, y, z), f) in enumerate(zip(unit.tolist(), forward.tolist())):
-            mv = bool(moving[i])
+        rows = zip(unit.tolist(), forward.tolist(), moving.tolist(), walking.tolist())
+        for i, ((x, y, z), f, mv, walks) in enumerate(rows):
             prev = self.prev
             turned = prev is not None and x * prev[0] + y * prev[1] + z * prev[2] < cos_trans
             self.since_transition = 0 if mv or turned else self.since_transition + 1
             self.prev = (x, y, z)
-            self.moving_run = self.moving_run + 1 if mv else 0
-            walking = self.moving_run >= cfg.hip_walk_run_s
-            ready = self.n_walk >= cfg.calib_min_walk_s
-            r = self._upright() if ready else (1.0, 0.0, 0.0)
+            r = calibration if calibration and i <= calibrated_at else self._upright()
             near = x * r[0] + y * r[1] + z * r[2]
-            if walking:
-                self._learn(x, y, z, ready and near < cos_walk)
+            if walks:
+                self._learn(x, y, z, self.n_walk >= cfg.calib_min_walk_s and near < cos_walk)
             else:
                 self.run = (0.0, 0.0, 0.0, 0)
-            along, angle = _tilt_deg((x, y, z), r, near, f)
-            if along is not None and ready and not mv and near >= cos_lie and \
+            angle = math.degrees(math.acos(max(-1.0, min(1.0, near))))
+            along = _along_deg((x, y, z), r, near, f)
+            if along is not None and not mv and near >= cos_lie and \
                     angle >= cfg.hip_sign_tilt_deg:
                 self._weigh(along, angle)
-            tilt = along * self.backwards if along is not None and self.f_fits else angle
-            tilt_out[i] = tilt
+            tilt_out[i] = angle
             backwards_out[i] = self.backwards if self.f_fits else math.nan
-            if walking:
+            if walks:
                 self.sitting = False
                 posture[i] = MOVING
                 continue
@@ -282,32 +367,30 @@ class HipClassifier:
                 continue
             window = self.since_transition < cfg.hip_trans_window_s
             if self.sitting:
-                rose = tilt < cfg.hip_stand_tilt_deg or (
-                    tilt < cfg.hip_sit_tilt_deg and tilt <= self.settled - cfg.hip_rise_deg)
+                rose = angle < cfg.hip_stand_tilt_deg or (
+                    angle < cfg.hip_sit_tilt_deg and angle <= self.settled - cfg.hip_rise_deg)
                 self.sitting = not (window and rose)
                 if self.sitting and not window:
-                    self.settled = tilt
+                    self.settled = angle
             else:
-                self.sitting = tilt >= cfg.hip_drift_sit_deg or (
-                    window and tilt >= cfg.hip_sit_tilt_deg)
+                self.sitting = angle >= cfg.hip_drift_sit_deg or (
+                    window and angle >= cfg.hip_sit_tilt_deg)
                 self.settled = -math.inf             # known once the sit settles
             posture[i] = SITTING if self.sitting else (MOVING if mv else STANDING)
         return posture, tilt_out, backwards_out
 
     def _weigh(self, along: float, angle: float) -> None:
         """One still second tilted by ``angle``, ``along`` of it towards f, as evidence of which
-        way is backwards and of whether f fits; a change of either opens a transition window."""
+        way is backwards and of whether f fits the tilts (then the lateral axis is f's)."""
         cfg = self.cfg
         n, share = self.tilted
         self.tilted = n, share = n + 1, share + abs(along) / angle
         if abs(along) >= cfg.hip_sign_tilt_deg:
             self.evidence += 1 if along > 0 else -1
         lead = cfg.hip_sign_evidence_s
-        way = 1.0 if self.evidence >= lead else -1.0 if self.evidence <= -lead else self.backwards
-        fits = n < lead or share / n >= cfg.hip_axis_min_share
-        if (way, fits) != (self.backwards, self.f_fits):
-            self.backwards, self.f_fits = way, fits
-            self.since_transition, self.settled = 0, -math.inf
+        if abs(self.evidence) >= lead:
+            self.backwards = 1.0 if self.evidence > 0 else -1.0
+        self.f_fits = n < lead or share / n >= cfg.hip_axis_min_share
 
     def _learn(self, x: float, y: float, z: float, far: bool) -> None:
         """One walking second into the reference; a walk away from it replaces it (class notes)."""
@@ -335,17 +418,16 @@ class HipClassifier:
         return mx / norm, my / norm, mz / norm
 
 
-def _tilt_deg(u: tuple, r: tuple, near: float, forward: list) -> tuple[float | None, float]:
-    """(angle of u from r towards ``forward``, + along it, or None when that is unknown (NaN);
-    the angle of u from r whichever way). ``near`` = u . r."""
-    angle = math.degrees(math.acos(max(-1.0, min(1.0, near))))
+def _along_deg(u: tuple, r: tuple, near: float, forward: list) -> float | None:
+    """Angle of u from r towards ``forward`` (+ along it), or None when that is unknown (NaN).
+    ``near`` = u . r."""
     fr = forward[0] * r[0] + forward[1] * r[1] + forward[2] * r[2]
     f = [forward[k] - fr * r[k] for k in range(3)]      # forward made orthogonal to r
     norm = math.sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2])
     if not norm > 1e-6:                                 # NaN (no forward axis yet) or degenerate
-        return None, angle
+        return None
     along = (u[0] * f[0] + u[1] * f[1] + u[2] * f[2]) / norm
-    return math.degrees(math.atan2(along, near)), angle
+    return math.degrees(math.atan2(along, near))
 
 
 class MatClassifier:
@@ -366,6 +448,10 @@ class MatClassifier:
     def __init__(self, cfg: AnalysisConfig):
         self.cfg = cfg
         self.occupied = False
+
+    def flush(self) -> None:
+        """End of data: a mat holds no seconds back."""
+        return None
 
     def classify(self, cols: Columns) -> Columns:
         cfg = self.cfg
@@ -394,7 +480,7 @@ class MatClassifier:
         rear_right = np.where(crossed == LEFT, cols["rear_right_n"] / ratio, cols["rear_right_n"])
         leaning = occupied & (offload == 0)
         lean_si = np.nan_to_num(_symmetry_index(rear_left, rear_right))
-        return {"posture": np.where(occupied, SITTING, OFF_SEAT).astype(np.int8),
+        return {**cols, "posture": np.where(occupied, SITTING, OFF_SEAT).astype(np.int8),
                 "lean_deg": np.full(len(load), np.nan),
                 "lean_side": _side(lean_si, cfg.si_lean_pct, leaning),
                 "crossed": crossed,

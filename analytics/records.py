@@ -9,8 +9,8 @@ import pandas as pd
 
 from analytics.accumulation import AccumulationMetrics
 
-POSTURES = ("gap", "sitting", "standing", "moving", "lying", "off_seat")
-GAP, SITTING, STANDING, MOVING, LYING, OFF_SEAT = range(len(POSTURES))
+POSTURES = ("gap", "sitting", "standing", "moving", "lying", "off_seat", "unknown")
+GAP, SITTING, STANDING, MOVING, LYING, OFF_SEAT, UNKNOWN = range(len(POSTURES))
 SIDES = ("none", "left", "right")
 SEATS = ("empty", "person", "object")
 JSON_SCHEMA = "sitload.analysis/1"

@@ -120,8 +120,17 @@ def kappa(a: np.ndarray, b: np.ndarray) -> float:
     """Cohen's kappa of two boolean labellings of the same seconds (NaN when chance agreement
     is total, e.g. both all-sitting): (p_o - p_e) / (1 - p_e)."""
     a, b = np.asarray(a, bool), np.asarray(b, bool)
-    observed = float(np.mean(a == b))
-    pa, pb = float(np.mean(a)), float(np.mean(b))
+    return kappa_of_table(int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum()),
+                          int((~a & ~b).sum()))
+
+
+def kappa_of_table(both: int, only_a: int, only_b: int, neither: int) -> float:
+    """Cohen's kappa from the 2 x 2 table of two boolean labellings (see ``kappa``)."""
+    n = both + only_a + only_b + neither
+    if n == 0:
+        return float("nan")
+    observed = (both + neither) / n
+    pa, pb = (both + only_a) / n, (both + only_b) / n
     chance = pa * pb + (1.0 - pa) * (1.0 - pb)
     return float("nan") if chance == 1.0 else (observed - chance) / (1.0 - chance)
 

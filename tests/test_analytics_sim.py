@@ -138,6 +138,59 @@ def test_a_sensor_worn_upside_down_calibrates_from_walking(sensor):
         assert flipped.bout_recall == worn.bout_recall == 1.0
 
 
+# sensor frames as a phone in a trouser pocket has them: its long axis (y) up the femur, the screen
+# (z) facing out of the thigh or into it; x completes the right-handed frame
+PHONE_SCREEN_OUT = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+PHONE_SCREEN_IN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+THIGH_MOUNTS = {"90 deg about x": rotation([1, 0, 0], 90.0),
+                "90 deg about y": rotation([0, 1, 0], 90.0),
+                "90 deg about z": rotation([0, 0, 1], 90.0),
+                "phone, screen out": PHONE_SCREEN_OUT, "phone, screen in": PHONE_SCREEN_IN}
+
+
+@pytest.fixture(scope="module")
+def thigh_day():
+    batches, truth = simulate("desk-day", "thigh-imu", 1, hours=3.0)
+    return batches, truth, score(analyze(SensorKind.THIGH_IMU, batches), truth)
+
+
+@pytest.mark.parametrize("mount", THIGH_MOUNTS)
+def test_a_thigh_sensor_in_any_orientation_finds_the_femur_from_walking(thigh_day, mount):
+    """The femur's axis is the mean direction of the walking seconds, whichever sensor axis it lies
+    along (before, walking more than 60 deg from x was not taken and a phone whose y axis lies
+    along the femur read walking and standing as sitting all day). With a gyroscope the lateral
+    axis comes from the walking swing, so the lean is measured in the thigh's frame too."""
+    batches, truth, worn = thigh_day
+    turned = THIGH_MOUNTS[mount]
+    moved = [replace(b, accel=b.accel @ turned.T, gyro=b.gyro @ turned.T) for b in batches]
+    s = score(analyze(SensorKind.THIGH_IMU, moved), truth)
+    assert s.sitting_agreement >= 0.99 and abs(s.sitting_error_pct) <= 1.0
+    assert s.bout_recall == s.bout_precision == 1.0
+    assert s.lean_side_agreement == worn.lean_side_agreement
+
+
+def test_a_thigh_sensor_says_unknown_until_the_wearer_walks():
+    """Before any walking the femur's axis is not known: the posture of still seconds is unknown,
+    not a guess from the sensor's x axis, until the first walk calibrates the sensor; then those
+    seconds are decided with it (here 10 min of sitting before a walk)."""
+    t = 1_772_438_400.0 + np.arange(0, 1800, 0.04)
+    sitting, walking = t - t[0] < 600, (t - t[0] >= 600) & (t - t[0] < 660)
+    femur = np.where(sitting[:, None], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0])  # segment frame
+    femur[walking, 0] += 0.4 * np.sin(2 * np.pi * 1.9 * t[walking])
+    accel = femur @ PHONE_SCREEN_OUT.T + np.random.default_rng(3).normal(0, 0.01, femur.shape)
+    engine = Engine(SensorKind.THIGH_IMU)
+    engine.feed(SampleBatch(SensorKind.THIGH_IMU, t[t - t[0] < 300], accel[t - t[0] < 300]))
+    assert engine.state.posture == "unknown" and engine.result().epochs.empty
+    engine.feed(SampleBatch(SensorKind.THIGH_IMU, t[t - t[0] >= 300], accel[t - t[0] >= 300]))
+    engine.finish()
+    posture = engine.result().epochs["posture"].to_numpy()
+    assert (posture[:600] == "sitting").all() and (posture[610:655] == "moving").all()
+    assert (posture[665:] == "standing").all()
+    never = analyze(SensorKind.THIGH_IMU, [SampleBatch(SensorKind.THIGH_IMU, t[sitting],
+                                                       accel[sitting])])
+    assert set(never.epochs["posture"]) == {"unknown"} and never.sitting_s == 0
+
+
 def test_a_gyro_whose_largest_walking_swing_is_not_medio_lateral_is_not_trusted():
     """A real pelvis rocks about its antero-posterior axis (obliquity) about as fast as about its
     medio-lateral one while walking, so the gyroscope's largest swing may lie front-to-back. Here

@@ -256,7 +256,7 @@ BAD = [
      "policy.cooldown_min: cooldown for unknown prompt kind(s): nap"),
     ("[analysis]\nprolonged_s = 1800\n", "analysis.prolonged_s: expected a list of numbers, got 1800"),
     ("[analysis]\nseat_off_n = 300\n", "analysis.seat_off_n: seat_off_n must not exceed"),
-    ("[analysis]\nhip_sit_tilt_deg = 3.5\nhip_stand_tilt_deg = 4\n",
+    ("[analysis]\nhip_sit_tilt_deg = 7\nhip_stand_tilt_deg = 8\n",
      "analysis.hip_sit_tilt_deg, analysis.hip_stand_tilt_deg: hip tilts must satisfy"),
     ("[flares]\nmin_flares = 4.5\n", "flares.min_flares: expected a whole number, got 4.5"),
     ("[flares]\nflare_rise = nan\n", "flares.flare_rise: expected a number, got NaN"),

@@ -172,8 +172,9 @@ def test_hip_imu_separates_sitting_only_by_pelvic_tilt():
     mean, _ = imu_per_second(r["frames"])
     s = r["truth"].assign(sec=np.arange(len(r["truth"]))).merge(mean, on="sec")
     sitting, standing = s[s.posture == "sitting"], s[s.posture == "standing"]
-    assert 0.88 < sitting.ax.mean() < 0.99 and 0.15 < sitting.az.mean() < 0.45
-    assert standing.ax.mean() > 0.98 and abs(standing.az.mean()) < 0.1
+    # sitting 18-35 deg behind upright, standing -2..7 deg (signals.py, as real waist data)
+    assert 0.80 < sitting.ax.mean() < 0.96 and 0.30 < sitting.az.mean() < 0.58
+    assert standing.ax.mean() > 0.98 and abs(standing.az.mean()) < 0.13
 
 
 def test_mount_rotation_turns_the_gravity_vector():

@@ -77,7 +77,7 @@ def test_score_against_reference_labels_of_a_foreign_recording(tmp_path, capsys)
     rate = 25
     t = T0 + np.arange(0, 40 * 60, 1 / rate)
     phase = t - T0
-    tilt = np.where((phase >= 600) & (phase < 1800), np.radians(15), 0.0)
+    tilt = np.where((phase >= 600) & (phase < 1800), np.radians(20), 0.0)
     accel = np.column_stack([np.cos(tilt), np.zeros_like(t), np.sin(tilt)])
     walking = (phase < 60) | (phase >= 1800)
     accel[walking, 0] += 0.4 * np.sin(2 * np.pi * 1.9 * phase[walking])
