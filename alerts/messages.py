@@ -71,7 +71,8 @@ def alert_payload(prompt: Prompt) -> dict:
 
 
 def state_payload(state: EngineState, now: float, sitting_today_min: float | None = None) -> dict:
-    """The retained ``state`` document of the engine's current state (and the minutes sat today)."""
+    """The retained ``state`` document of the engine's current state (and the minutes sat today);
+    ``crossed`` is null for a sensor that cannot see crossed legs."""
     si = getattr(state, "asymmetry_si", None)
     return {
         "schema": SCHEMA_VERSION, "id": str(uuid.uuid4()), "kind": "state", "created": iso(now),
@@ -79,7 +80,7 @@ def state_payload(state: EngineState, now: float, sitting_today_min: float | Non
         "bout_minutes": round(float(state.bout_minutes), 2)
         if state.posture == "sitting" and state.bout_minutes is not None else None,
         "asymmetry_si": None if si is None else round(float(si), 4),
-        "lean_side": state.lean_side or "none", "crossed": state.crossed or "none",
+        "lean_side": state.lean_side or "none", "crossed": state.crossed,
         "sitting_today_min": sitting_today_min,
     }
 

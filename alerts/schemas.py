@@ -53,7 +53,7 @@ STATE = {
         "bout_minutes": {"type": ["number", "null"], "minimum": 0},
         "asymmetry_si": {"type": ["number", "null"], "minimum": -200, "maximum": 200},
         "lean_side": {"enum": ["left", "right", "none"]},
-        "crossed": {"enum": ["left", "right", "none"]},
+        "crossed": {"enum": ["left", "right", "none", None]},  # null: not measured (hip IMU)
         "sitting_today_min": {"type": ["number", "null"], "minimum": 0, "maximum": 1440},
     },
 }

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analytics.config import AnalysisConfig
+from analytics.coverage import LABELLED
 from analytics.records import (GAP, MOVING, OFF_SEAT, POSTURES, SIDES, SITTING, STANDING, UNKNOWN,
                               Bout, Event)
 
@@ -74,13 +75,14 @@ class _Sustain:
 class BoutTracker:
     """Streaming bout and event detection over consecutive seconds.
 
-    ``measures`` says which optional per-second columns the sensor provides: 'lean' (lean_deg),
-    'mat' (si, cop_x, left_n, right_n, peaks, offload), 'fair' (thigh: sensor leg on top).
+    ``measured`` names the metrics the sensor measures (analytics.coverage; the default: what
+    per-second labels alone give); bout fields of the others are None. 'lean_deg' reads the
+    lean_deg column, 'seat_load' the mat's (si, cop_x, left_n, right_n, peaks, offload).
     """
 
-    def __init__(self, config: AnalysisConfig, measures: frozenset[str] = frozenset()):
+    def __init__(self, config: AnalysisConfig, measured: frozenset[str] = LABELLED):
         self.cfg = config
-        self.measures = measures
+        self.measured = measured
         self.bouts: list[Bout] = []
         self.gaps: list[tuple[float, float]] = []
         self.breaks = 0
@@ -120,8 +122,8 @@ class BoutTracker:
         posture = cols["posture"].tolist()
         side = cols["lean_side"].tolist()
         crossed = cols["crossed"].tolist()
-        lean = cols["lean_deg"].tolist() if "lean" in self.measures else None
-        mat = "mat" in self.measures
+        lean = cols["lean_deg"].tolist() if "lean_deg" in self.measured else None
+        mat = "seat_load" in self.measured
         if mat:
             si, cop = cols["si"].tolist(), cols["cop_x"].tolist()
             left, right = cols["left_n"].tolist(), cols["right_n"].tolist()
@@ -252,17 +254,18 @@ class BoutTracker:
         start, end = float(self._bout_start), float(self._last_sit_end)
         n = max(agg.n, 1)
         lean_side = _dominant_side(agg.side, self.cfg.bout_side_min_s)
-        crossed_s = float(agg.crossed[1] + agg.crossed[2])
-        crossed_side = _dominant_side(agg.crossed, self.cfg.bout_side_min_s)
-        mat = "mat" in self.measures
-        fair = None
-        if "fair" in self.measures:
+        crossed_s = crossed_side = fair = None
+        if "crossed" in self.measured:
+            crossed_s = float(agg.crossed[1] + agg.crossed[2])
+            crossed_side = _dominant_side(agg.crossed, self.cfg.bout_side_min_s)
+        if "fair" in self.measured:
             fair = float(agg.crossed[SIDES.index(self.cfg.sensor_side)])
+        mat = "seat_load" in self.measured
         return Bout(
             start=start, end=end, duration_s=end - start, sitting_s=float(agg.n),
             sit_to_stand=agg.stand_ups + (1 if reason == "break" else 0),
             lean_side=lean_side,
-            lean_deg_mean=agg.lean_sum / n if "lean" in self.measures else None,
+            lean_deg_mean=agg.lean_sum / n if "lean_deg" in self.measured else None,
             crossed_s=crossed_s, crossed_side=crossed_side, fair_s=fair,
             si_mean=agg.si_sum / n if mat else None,
             cop_x_mean=agg.cop_sum / n if mat else None,

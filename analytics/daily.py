@@ -3,7 +3,8 @@
 A day is a local calendar date in the patient's time zone. A second belongs to the day its start
 falls on; a bout belongs to the day it starts on (so bouts are never split and the days' bout
 counts add up to the whole period's). Seconds and bouts of several analyses of the same sensor kind
-(e.g. one recording per day) are pooled. Definitions: docs/metrics.md, docs/report.md.
+(e.g. one recording per day) are pooled. What the sensor does not measure (analytics.coverage) is
+None / NaN, never 0. Definitions: docs/metrics.md, docs/report.md.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ import numpy as np
 import pandas as pd
 
 from analytics.accumulation import accumulation_metrics
+from analytics.coverage import measured
 from analytics.records import POSTURES, AnalysisResult, Bout
 
 UPRIGHT = ("standing", "moving", "off_seat")
+# DayMetrics fields that only some sensors measure -> their metric (analytics.coverage)
+FIELD_METRICS = {"crossed_s": "crossed", "left_dose_ns": "seat_load",
+                 "right_dose_ns": "seat_load", "si_mean": "seat_load"}
 
 
 @dataclass(frozen=True)
@@ -42,13 +47,18 @@ class DayMetrics:
     gini: float | None
     lean_left_s: float                # sitting seconds leaning to the left / right
     lean_right_s: float
-    crossed_s: float                  # sitting seconds with legs crossed
+    crossed_s: float | None           # sitting seconds with legs crossed (None: not measured)
     left_dose_ns: float | None        # mat: load dose (N s) on each buttock over the bouts
     right_dose_ns: float | None
     si_mean: float | None             # mat: mean symmetry index over sitting seconds (+ = left)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def measures(self, name: str) -> bool:
+        """Whether the sensor measures the field ``name`` (if not, the field is None)."""
+        metric = FIELD_METRICS.get(name)
+        return metric is None or metric in measured(self.sensor)
 
 
 def local_dates(t: np.ndarray, tz: ZoneInfo) -> np.ndarray:
@@ -104,8 +114,10 @@ def minute_series(results: Sequence[AnalysisResult], tz: ZoneInfo) -> pd.DataFra
     Columns: ``t`` (UTC epoch of the minute), ``time_local`` (tz-aware), ``date`` (local),
     ``<posture>_s`` for every posture, ``lean_left_s``, ``lean_right_s``, ``crossed_s``,
     ``bout_s`` (seconds inside a sitting bout), ``posture`` (the most frequent non-gap posture);
-    mats add ``si_mean`` and ``cop_x_mean`` over the sitting seconds.
+    mats add ``si_mean`` and ``cop_x_mean`` over the sitting seconds. ``crossed_s`` is NaN for a
+    sensor that cannot see crossed legs.
     """
+    crossed = "crossed" in measured(_sensor(results))
     epochs = pooled_epochs(results)
     t = epochs["t"].to_numpy()
     minute = np.floor(t / 60.0).astype(np.int64)
@@ -122,7 +134,8 @@ def minute_series(results: Sequence[AnalysisResult], tz: ZoneInfo) -> pd.DataFra
         out[f"{name}_s"] = counts[:, i]
     for side in ("left", "right"):
         out[f"lean_{side}_s"] = per_minute(sitting & (_labels(epochs, "lean_side") == side))
-    out["crossed_s"] = per_minute(sitting & (_labels(epochs, "crossed") != "none"))
+    out["crossed_s"] = per_minute(sitting & (_labels(epochs, "crossed") != "none")) if crossed \
+        else np.full(keys.size, np.nan)
     out["bout_s"] = per_minute(_in_bouts(t, [b for r in results for b in r.bouts]))
     worn = counts[:, 1:]                         # POSTURES[0] is 'gap'
     out["posture"] = np.where(worn.sum(axis=1) > 0,
@@ -176,7 +189,8 @@ def _summarize(date: str, sensor: str, epochs: pd.DataFrame, bouts: list[Bout],
     sitting = posture == "sitting"
     m = accumulation_metrics([b.duration_s for b in bouts])
     breaks = sum(b.ended_by == "break" for b in bouts)
-    mat = bouts and bouts[0].left_dose_ns is not None
+    sees = measured(sensor)
+    mat = "seat_load" in sees
 
     def lean(side: str) -> float:
         return float(np.sum(sitting & (_labels(epochs, "lean_side") == side)))
@@ -190,7 +204,8 @@ def _summarize(date: str, sensor: str, epochs: pd.DataFrame, bouts: list[Bout],
         breaks_per_sitting_hour=breaks / (m.total_s / 3600.0) if m.total_s > 0 else None,
         w50_s=m.w50_s, alpha=m.alpha, gini=m.gini,
         lean_left_s=lean("left"), lean_right_s=lean("right"),
-        crossed_s=float(np.sum(sitting & (_labels(epochs, "crossed") != "none"))),
+        crossed_s=float(np.sum(sitting & (_labels(epochs, "crossed") != "none")))
+        if "crossed" in sees else None,
         left_dose_ns=float(sum(b.left_dose_ns for b in bouts)) if mat else None,
         right_dose_ns=float(sum(b.right_dose_ns for b in bouts)) if mat else None,
         si_mean=float(si.mean()) if si.size else None)

@@ -20,13 +20,11 @@ import pandas as pd
 from analytics.accumulation import accumulation_metrics
 from analytics.bouts import BoutTracker
 from analytics.config import AnalysisConfig
+from analytics.coverage import CLASSIFIERS, measured
 from analytics.epochs import Columns, concat, imu_epochs, mat_epochs
-from analytics.posture import HipClassifier, MatClassifier, ThighClassifier
 from analytics.records import GAP, POSTURES, SEATS, SIDES, AnalysisResult, EngineState, Event
 from sensor_ingest.samples import SampleBatch, SensorKind
 
-CLASSIFIERS = {SensorKind.THIGH_IMU: ThighClassifier, SensorKind.HIP_IMU: HipClassifier,
-               SensorKind.PRESSURE: MatClassifier}
 LABELS = {"posture": POSTURES, "lean_side": SIDES, "crossed": SIDES, "seat": SEATS,
           "offload": SIDES}
 BATCH_BLOCK_VALUES = 1 << 22      # analyze(): sample values per vectorised block (bounds memory)
@@ -40,8 +38,9 @@ class Engine:
         self.kind = SensorKind(kind)
         self.config = config
         self.keep_epochs = keep_epochs
+        self.measured = measured(self.kind)      # the metrics this sensor kind measures
         self._classifier = CLASSIFIERS[self.kind](config)
-        self._tracker = BoutTracker(config, self._classifier.measures)
+        self._tracker = BoutTracker(config, self.measured)
         self._pending: list[SampleBatch] = []    # samples of the still-open second
         self._max_sec: int | None = None         # latest second seen (samples before it drop)
         self._next_sec: int | None = None        # first second not yet decided
@@ -97,20 +96,21 @@ class Engine:
     def state(self) -> EngineState:
         last = self._last
         tracker = self._tracker
+        crossed = SIDES[tracker.last_crossed] if "crossed" in self.measured else None
         if self._seen_sec is not None and (last is None or self._seen_sec > last["sec"]):
             # seconds held until the walking calibration: their posture is not yet known
             return EngineState(float(self._seen_sec), "unknown", tracker.bout_start,
                                tracker.bout_seconds(self._seen_sec + 1) / 60.0, None, "none",
-                               "none")
+                               crossed and "none")
         if last is None:
-            return EngineState(None, "gap", None, 0.0, None, "none", "none")
+            return EngineState(None, "gap", None, 0.0, None, "none", crossed)
         si = last.get("si")
         return EngineState(
             t=float(last["sec"]), posture=POSTURES[last["posture"]],
             bout_start=tracker.bout_start,
             bout_minutes=tracker.bout_seconds(last["sec"] + 1) / 60.0,
             asymmetry_si=None if si is None or not np.isfinite(si) else float(si),
-            lean_side=SIDES[tracker.last_lean_side], crossed=SIDES[tracker.last_crossed])
+            lean_side=SIDES[tracker.last_lean_side], crossed=crossed)
 
     def result(self) -> AnalysisResult:
         """Everything found so far (bouts still open are not included until finish())."""

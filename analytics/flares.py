@@ -8,7 +8,8 @@ definition and every default are in docs/flares.md:
    plus ``flare_rise``, or at least ``flare_pain``. A flare report within ``episode_min`` of the
    previous flare report belongs to the same flare and is left out.
 2. Exposures are measured over the window before each report (``exposure_names``); a report
-   whose window holds less than ``min_coverage`` of measured time is left out.
+   whose window holds less than ``min_coverage`` of measured time is left out. An exposure the
+   sensor cannot see (crossed legs from a hip IMU; analytics.coverage) is NaN and not tested.
 3. Each exposure is compared between flare and other reports by a one-sided permutation test
    (flare labels shuffled within days, then the follow-up rule applied) of the standardised mean
    difference, in the direction that would harm (more sitting, fewer breaks); p values are
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from analytics import coverage
 from analytics.records import AnalysisResult
 from sitload.errors import ConfigError
 
@@ -81,6 +83,7 @@ class Timeline:
     """Per-second exposure states, sorted by ``t`` (UTC second starts).
 
     ``measured``: a second with data; ``left`` / ``right``: sitting with that buttock loaded;
+    ``crossed``: sitting with legs crossed, None when the sensor cannot see crossed legs;
     ``asymmetry``: signed lateral lean while sitting (+ = left; degrees for an IMU, gluteal
     symmetry index in % for the mat; 0 when unknown); ``bouts``: (n, 2) unbroken-sitting
     [start, end) times; ``bout_breaks``: whether each bout ended with a break.
@@ -91,7 +94,7 @@ class Timeline:
     sitting: np.ndarray
     left: np.ndarray
     right: np.ndarray
-    crossed: np.ndarray
+    crossed: np.ndarray | None
     asymmetry: np.ndarray
     asymmetry_unit: str
     bouts: np.ndarray
@@ -108,10 +111,15 @@ class Timeline:
         elif "si_gluteal" in ep:
             asym, unit = ep["si_gluteal"].to_numpy(dtype=float), "%"
         bouts = np.array([[b.start, b.end] for b in result.bouts]).reshape(-1, 2)
-        return cls._make(ep["t"].to_numpy(dtype=float), posture != "gap", posture == "sitting",
-                         ep["lean_side"].to_numpy() if "lean_side" in ep else None,
-                         ep["crossed"].to_numpy() if "crossed" in ep else None, asym, unit,
-                         bouts, np.array([b.ended_by == "break" for b in result.bouts]))
+
+        def labels(column: str) -> np.ndarray:
+            return ep[column].to_numpy() if column in ep else np.full(len(ep), "none", object)
+
+        crossed = labels("crossed") if "crossed" in coverage.measured(result.kind) else None
+        measured = ~np.isin(posture, ("gap", "unknown"))     # data, and a known posture
+        return cls._make(ep["t"].to_numpy(dtype=float), measured, posture == "sitting",
+                         labels("lean_side"), crossed, asym, unit, bouts,
+                         np.array([b.ended_by == "break" for b in result.bouts]))
 
     @classmethod
     def from_truth(cls, truth: pd.DataFrame, bouts: np.ndarray) -> "Timeline":
@@ -125,12 +133,11 @@ class Timeline:
     @classmethod
     def _make(cls, t, measured, sitting, lean_side, crossed, asym, unit, bouts,
               bout_breaks) -> "Timeline":
-        n = len(t)
-        left = sitting & (lean_side == "left") if lean_side is not None else np.zeros(n, bool)
-        right = sitting & (lean_side == "right") if lean_side is not None else np.zeros(n, bool)
-        cross = sitting & (crossed != "none") if crossed is not None else np.zeros(n, bool)
+        """From per-second labels (``crossed`` None: not measured)."""
+        cross = sitting & (crossed != "none") if crossed is not None else None
         asym = np.where(sitting & np.isfinite(asym), asym, 0.0)
-        return cls(t, measured, sitting, left, right, cross, asym, unit,
+        return cls(t, measured, sitting, sitting & (lean_side == "left"),
+                   sitting & (lean_side == "right"), cross, asym, unit,
                    np.asarray(bouts, dtype=float).reshape(-1, 2), np.asarray(bout_breaks, bool))
 
     @classmethod
@@ -144,9 +151,13 @@ class Timeline:
         units = {p.asymmetry_unit for p in parts if p.sitting.any()} or {"deg"}
         if len(units) > 1:
             raise ConfigError("recordings mix sensors (lean in degrees and mat symmetry index)")
+        if len({p.crossed is None for p in parts}) > 1:
+            raise ConfigError("recordings mix sensors (crossed legs measured by one, not by "
+                              "another)")
         cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
         return cls(cat("t"), cat("measured"), cat("sitting"), cat("left"), cat("right"),
-                   cat("crossed"), cat("asymmetry"), units.pop(),
+                   None if parts[0].crossed is None else cat("crossed"), cat("asymmetry"),
+                   units.pop(),
                    np.concatenate([p.bouts for p in parts]).reshape(-1, 2), cat("bout_breaks"))
 
 
@@ -198,14 +209,23 @@ class ExposureEffect:
     name: str
     label: str
     unit: str
-    flare_mean: float
-    other_mean: float
-    diff: float                          # flare mean - other mean
-    diff_ci: tuple[float, float]         # bootstrap 95 % CI (percentile)
+    flare_mean: float | None             # None (and so every number below): not measured
+    other_mean: float | None
+    diff: float | None                   # flare mean - other mean
+    diff_ci: tuple[float, float] | None  # bootstrap 95 % CI (percentile)
     d: float | None                      # Cohen's d (pooled SD); None when both groups constant
     p_raw: float | None                  # permutation p of this exposure alone
     p: float | None                      # family-wise adjusted (step-down max-T); None: constant
     linked: bool                         # p <= alpha
+
+    @classmethod
+    def not_measured(cls, name: str, label: str, unit: str) -> "ExposureEffect":
+        """An exposure the sensor cannot see (crossed legs from a hip IMU): no numbers, no test."""
+        return cls(name, label, unit, None, None, None, None, None, None, None, False)
+
+    @property
+    def measured(self) -> bool:
+        return self.flare_mean is not None
 
 
 @dataclass(frozen=True)
@@ -230,7 +250,7 @@ class FlareAnalysis:
         out = {"schema": JSON_SCHEMA, **asdict(self)}
         out["tolerance_ci_min"] = list(self.tolerance_ci_min) if self.tolerance_ci_min else None
         for e in out["exposures"]:
-            e["diff_ci"] = list(e["diff_ci"])
+            e["diff_ci"] = None if e["diff_ci"] is None else list(e["diff_ci"])
         return out
 
 
@@ -257,7 +277,8 @@ def exposure_names(config: FlareConfig) -> list[tuple[str, str, str, int]]:
 
 
 def report_exposures(timeline: Timeline, times: np.ndarray, config: FlareConfig) -> pd.DataFrame:
-    """One row of exposures per report time (columns ``exposure_names`` plus ``coverage``)."""
+    """One row of exposures per report time (columns ``exposure_names`` plus ``coverage``); NaN
+    for an exposure the sensor does not measure."""
     times = np.asarray(times, dtype=float)
     tl = timeline
 
@@ -280,7 +301,8 @@ def report_exposures(timeline: Timeline, times: np.ndarray, config: FlareConfig)
     sit_s = window_sum(tl.sitting, w)
     out["mean_asymmetry"] = np.divide(window_sum(np.abs(tl.asymmetry), w), sit_s,
                                       out=np.zeros_like(sit_s), where=sit_s > 0)
-    out["crossed_min"] = window_sum(tl.crossed, w) / 60.0
+    out["crossed_min"] = np.full(len(times), np.nan) if tl.crossed is None \
+        else window_sum(tl.crossed, w) / 60.0
     ended = (end >= now - 60.0 * w) & (end < now) & tl.bout_breaks[None, :]
     out["breaks"] = ended.sum(axis=1).astype(float)
     out["coverage"] = window_sum(tl.measured, w) / (60.0 * w)
@@ -395,12 +417,14 @@ def _statistics(values: np.ndarray, sd: np.ndarray, flare: np.ndarray,
 def _effects(values: np.ndarray, flare: np.ndarray, groups: _Groups, strata: np.ndarray,
              asym_unit: str, config: FlareConfig) -> list[ExposureEffect]:
     """Tests and effect sizes; ``values`` (n, k) and ``flare`` cover every report. The labels
-    are permuted before the follow-up rule, so the test includes it."""
+    are permuted before the follow-up rule, so the test includes it. Exposures not measured (NaN)
+    or constant are not tested and not in the family the p values are adjusted over."""
     rng = np.random.default_rng(config.seed)
     is_flare, is_other = (g[0] for g in groups.of(flare[None, :]))
     used = is_flare | is_other
+    measured = ~np.isnan(values).any(axis=0)
     sd = values[used].std(axis=0, ddof=1)
-    testable = sd > 0
+    testable = measured & (sd > 0)
     sd = sd[testable]
     direction = np.array([d for *_, d in exposure_names(config)])[testable]
     observed = direction * _statistics(values[:, testable], sd, is_flare[None, :],
@@ -419,10 +443,14 @@ def _effects(values: np.ndarray, flare: np.ndarray, groups: _Groups, strata: np.
     p_of = dict(zip(np.flatnonzero(testable), zip(p_raw, p_adj)))
     effects = []
     for j, (name, label, unit, _) in enumerate(exposure_names(config)):
+        unit = unit or asym_unit
+        if not measured[j]:
+            effects.append(ExposureEffect.not_measured(name, label, unit))
+            continue
         pr, pa = p_of.get(j, (None, None))
         diff = float(fx[:, j].mean() - ox[:, j].mean())
         effects.append(ExposureEffect(
-            name, label, unit or asym_unit, float(fx[:, j].mean()), float(ox[:, j].mean()),
+            name, label, unit, float(fx[:, j].mean()), float(ox[:, j].mean()),
             diff, (float(lo[j]), float(hi[j])),
             float(diff / pooled[j]) if pooled[j] > 0 else None,
             None if pr is None else float(pr), None if pa is None else float(pa),

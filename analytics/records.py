@@ -26,7 +26,8 @@ def iso_utc(t: float) -> str:
 class Bout:
     """One sitting bout [start, end) in UTC epoch seconds, with its asymmetry summary.
 
-    Asymmetry fields that the sensor cannot measure are None (e.g. ``si_mean`` for an IMU).
+    Asymmetry fields that the sensor cannot measure are None (e.g. ``si_mean`` for an IMU,
+    ``crossed_s`` for a hip IMU; analytics.coverage).
     """
 
     start: float
@@ -36,8 +37,8 @@ class Bout:
     sit_to_stand: int                # stand-ups inside the bout plus the one that ends it
     lean_side: str                   # 'left' | 'right' | 'none' (see docs/metrics.md)
     lean_deg_mean: float | None
-    crossed_s: float
-    crossed_side: str
+    crossed_s: float | None
+    crossed_side: str | None
     fair_s: float | None             # thigh IMU: sensor leg on top (flexion+adduction+IR)
     si_mean: float | None
     cop_x_mean: float | None
@@ -65,7 +66,8 @@ class Event:
 
 @dataclass(frozen=True)
 class EngineState:
-    """The latest classified second, for live display and the alert policy."""
+    """The latest classified second, for live display and the alert policy (``crossed`` None:
+    the sensor cannot see crossed legs)."""
 
     t: float | None
     posture: str
@@ -73,7 +75,7 @@ class EngineState:
     bout_minutes: float
     asymmetry_si: float | None
     lean_side: str
-    crossed: str
+    crossed: str | None
 
 
 @dataclass(frozen=True)

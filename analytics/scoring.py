@@ -15,6 +15,7 @@ import pandas as pd
 
 from analytics.bouts import BoutTracker
 from analytics.config import AnalysisConfig
+from analytics.coverage import measured
 from analytics.records import GAP, POSTURES, SIDES, SITTING, AnalysisResult, Bout
 
 MIN_SCORED_BOUT_S = 300.0
@@ -37,7 +38,7 @@ class Score:
     lean_bouts: int                  # truth bouts >= 5 min with a lean side
     lean_side_agreement: float | None
     crossed_bouts: int               # truth bouts >= 5 min with a crossed-leg side
-    crossed_side_agreement: float | None
+    crossed_side_agreement: float | None     # None also when the sensor cannot see crossed legs
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -113,7 +114,8 @@ def score(result: AnalysisResult, truth: pd.DataFrame,
         boundary_error_max_s=float(np.max(errors)) if errors else 0.0,
         lean_bouts=len(lean), lean_side_agreement=float(np.mean(lean)) if lean else None,
         crossed_bouts=len(crossed),
-        crossed_side_agreement=float(np.mean(crossed)) if crossed else None)
+        crossed_side_agreement=float(np.mean(crossed))
+        if crossed and "crossed" in measured(result.kind) else None)
 
 
 def kappa(a: np.ndarray, b: np.ndarray) -> float:

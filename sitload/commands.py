@@ -178,12 +178,15 @@ def analyze(args: argparse.Namespace) -> int:
 
     result, decoder, _ = analyze_recording(args.file, settings(args).analysis, print_progress)
     if args.epochs:
+        from analytics.coverage import measured
         from analytics.records import iso_utc
 
         epochs = result.epochs.copy()
         epochs.insert(0, "time", [iso_utc(t) for t in epochs.pop("t")])
         # the shared epoch vocabulary: a mat cannot tell what a person off the seat is doing
         epochs["posture"] = epochs["posture"].replace({"off_seat": "unknown"})
+        if "crossed" not in measured(result.kind):    # left empty, not 'none' (metrics.md §9)
+            epochs["crossed"] = None
         epochs = epochs[["time", "posture", *(c for c in epochs.columns
                                               if c not in ("time", "posture"))]]
         try:

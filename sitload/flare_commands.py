@@ -151,7 +151,8 @@ def flares(args: argparse.Namespace) -> int:
 
 
 def flares_text(analysis) -> str:
-    """The summary and, when there are any, a table of the exposures compared."""
+    """The summary and, when there are any, a table of the exposures compared (a dash and "not
+    measured" for one the sensor cannot see)."""
     from analytics.flares import format_p
 
     lines = [analysis.summary]
@@ -159,6 +160,9 @@ def flares_text(analysis) -> str:
         lines += ["", f"{'exposure (before each report)':58s} {'flares':>7s} {'others':>7s} "
                       f"{'diff [95% CI]':>20s} {'p adj':>6s}"]
     for e in analysis.exposures:
+        if not e.measured:
+            lines.append(f"{e.label:58s} {'-':>7s} {'-':>7s} {'not measured':>20s} {'-':>6s}")
+            continue
         ci = f"{e.diff:+.1f} [{e.diff_ci[0]:+.1f}, {e.diff_ci[1]:+.1f}]"
         p = "-" if e.p is None else format_p(e.p).lstrip("=")
         mark = " linked" if e.linked else ""

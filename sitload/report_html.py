@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from analytics.coverage import limit
 from analytics.daily import DayMetrics
-from analytics.flares import FlareAnalysis
+from analytics.flares import ExposureEffect, FlareAnalysis
 from sitload import __version__
 from sitload.report_data import PromptRecord, ReportModel, source_date_epoch
 from sitload import report_plots as plots
@@ -74,9 +75,10 @@ def fmt(value: float | int | None, kind: str) -> str:
 def metric_cell(day: DayMetrics, metric: str, kind: str) -> str:
     value = getattr(day, metric)
     raw = "" if value is None else repr(float(value))
+    shown = fmt(value, kind) if day.measures(metric) else "not measured"
     return (f'<td class="num" id="{esc(day.sensor)}-{esc(day.date)}-{metric}" '
             f'data-sensor="{esc(day.sensor)}" data-date="{esc(day.date)}" '
-            f'data-metric="{metric}" data-value="{raw}">{esc(fmt(value, kind))}</td>')
+            f'data-metric="{metric}" data-value="{raw}">{esc(shown)}</td>')
 
 
 def metrics_table(days: list[DayMetrics], table_id: str) -> str:
@@ -215,10 +217,14 @@ def _asymmetry(model: ReportModel) -> str:
         else:
             leaning = t.lean_left_s + t.lean_right_s
             share = 100 * t.lean_left_s / leaning if leaning else 50.0
+            crossed = f"; legs were crossed for {fmt(t.crossed_s, 'minutes')} of sitting" \
+                if t.measures("crossed_s") else ""
             text = (f"The patient sat leaning to one side for {fmt(leaning, 'minutes')}: "
                     f"{share:.0f} % of it to the left ({fmt(t.lean_left_s, 'minutes')}), "
-                    f"{100 - share:.0f} % to the right ({fmt(t.lean_right_s, 'minutes')}); legs "
-                    f"were crossed for {fmt(t.crossed_s, 'minutes')} of sitting.")
+                    f"{100 - share:.0f} % to the right ({fmt(t.lean_right_s, 'minutes')})"
+                    f"{crossed}.")
+        note = limit(s.sensor)
+        text += f" {note}" if note else ""
         out.append(f'<p class="lead">{esc(s.sensor)}: {esc(text)}</p>')
         out.append(img(plots.asymmetry(s.days, s.cop), f"{s.sensor} asymmetry"))
         if s.cop is not None:
@@ -265,17 +271,23 @@ def _flare_analysis(sensor: str, f: FlareAnalysis) -> str:
         out.append(f'<p>Personal sitting tolerance: <strong id="flares-{sid}-tolerance" '
                    f'data-value="{f.tolerance_min!r}">{f.tolerance_min:.0f} min</strong> '
                    f"(95 % CI {lo:.0f}-{hi:.0f} min) of unbroken sitting.</p>")
-    rows = "".join(
-        f"<tr><td>{esc(e.label)}</td><td class=\"num\">{e.flare_mean:.1f}</td>"
-        f"<td class=\"num\">{e.other_mean:.1f}</td>"
-        f"<td class=\"num\">{e.diff:+.1f} [{e.diff_ci[0]:+.1f}, {e.diff_ci[1]:+.1f}]</td>"
-        f"<td class=\"num\">{'–' if e.p is None else f'{e.p:.3f}'}</td>"
-        f"<td>{'linked' if e.linked else ''}</td></tr>" for e in f.exposures)
+    rows = "".join(_exposure_row(e) for e in f.exposures)
     out.append(f'<table id="flares-{sid}-exposures"><tr><th>before each report</th>'
                '<th class="num">before flares</th><th class="num">before others</th>'
                '<th class="num">difference [95 % CI]</th><th class="num">adjusted p</th><th></th>'
                f"</tr>{rows}</table>")
     return "".join(out)
+
+
+def _exposure_row(e: ExposureEffect) -> str:
+    if not e.measured:
+        return (f'<tr><td>{esc(e.label)}</td><td class="num">–</td><td class="num">–</td>'
+                '<td class="num">not measured</td><td class="num">–</td><td></td></tr>')
+    return (f"<tr><td>{esc(e.label)}</td><td class=\"num\">{e.flare_mean:.1f}</td>"
+            f"<td class=\"num\">{e.other_mean:.1f}</td>"
+            f"<td class=\"num\">{e.diff:+.1f} [{e.diff_ci[0]:+.1f}, {e.diff_ci[1]:+.1f}]</td>"
+            f"<td class=\"num\">{'–' if e.p is None else f'{e.p:.3f}'}</td>"
+            f"<td>{'linked' if e.linked else ''}</td></tr>")
 
 
 def _prompts(model: ReportModel, tz: ZoneInfo) -> str:

@@ -29,7 +29,7 @@ from sitload.report_data import PromptRecord  # noqa: E402
 BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (
     "#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
 POSTURE_COLOURS = {"sitting": ORANGE, "standing": SKY, "moving": GREEN, "lying": PURPLE,
-                   "off_seat": SKY, "gap": "#FFFFFF"}
+                   "off_seat": SKY, "unknown": "#BBBBBB", "gap": "#FFFFFF"}
 BOUT_CLASSES = ((1800.0, YELLOW, "< 30 min"), (3600.0, ORANGE, "30-60 min"),
                 (float("inf"), VERMILLION, ">= 60 min"))
 LEFT, RIGHT = BLUE, VERMILLION
@@ -91,8 +91,11 @@ def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptR
     ax.fill_between(grid, 2.5, 2.5 - 0.45 * steps("lean_right_s"), step="post", color=RIGHT,
                     linewidth=0)
     ax.axhline(2.5, color="#888888", linewidth=0.4)
-    ax.fill_between(grid, 1.05, 1.05 + 0.9 * steps("crossed_s"), step="post", color=BLACK,
-                    linewidth=0)
+    if minutes["crossed_s"].isna().all():
+        not_measured(ax, (lo + hi) / 2, 1.5)
+    else:
+        ax.fill_between(grid, 1.05, 1.05 + 0.9 * steps("crossed_s"), step="post", color=BLACK,
+                        linewidth=0)
     for p in prompts:
         ax.plot(local_hour(p.t, tz)[0], 0.5, marker="v", markersize=8, color=BLACK,
                 markerfacecolor=BLACK if p.acted else "white", linestyle="none")
@@ -129,6 +132,12 @@ def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptR
     fig.legend(handles=handles, loc="upper center", ncol=10, fontsize=7, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
     return png(fig)
+
+
+def not_measured(ax, x: float, y: float, **kwargs) -> None:
+    """Say on the axes that the sensor does not measure what they would show."""
+    ax.text(x, y, "not measured by this sensor", ha="center", va="center", fontsize=8,
+            color="#666666", **kwargs)
 
 
 def trends(days: list[DayMetrics]) -> str:
@@ -178,13 +187,18 @@ def asymmetry_axes(ax, days: list[DayMetrics]) -> None:
 
 def asymmetry(days: list[DayMetrics], cop: tuple[np.ndarray, np.ndarray, np.ndarray] | None
               ) -> str:
-    """Left vs right per day, crossed-leg minutes, and for mats the centre-of-pressure heat map."""
+    """Left vs right per day, crossed-leg minutes (or that they are not measured), and for mats
+    the centre-of-pressure heat map."""
     n = 3 if cop is not None else 2
     fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.0))
     labels = [datetime.fromisoformat(d.date).strftime("%a %d") for d in days]
     x = np.arange(len(days))
     asymmetry_axes(axes[0], days)
-    axes[1].bar(x, [d.crossed_s / 60 for d in days], width=0.5, color=BLACK)
+    if days and not days[0].measures("crossed_s"):
+        not_measured(axes[1], 0.5, 0.5, transform=axes[1].transAxes)
+        axes[1].set_yticks([])
+    else:
+        axes[1].bar(x, [d.crossed_s / 60 for d in days], width=0.5, color=BLACK)
     axes[1].set_xlim(axes[0].get_xlim())
     axes[1].set_title("crossed legs (min)", fontsize=9)
     for ax in axes[:2]:

@@ -2,13 +2,16 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from alerts.messages import AckMessage, SymptomReport, alert_payload, state_payload
 from alerts.mqtt_transport import Topics, parse_broker_url
 from alerts.outbox import Outbox, OutboxEntry
 from alerts.schemas import VALIDATORS, decode_inbound, from_iso, iso
+from analytics import Engine
 from conftest import make_prompt
+from sensor_ingest.samples import SampleBatch, SensorKind
 from sitload.errors import ConfigError, MessageError
 
 
@@ -52,6 +55,17 @@ def test_alert_and_state_payloads_match_their_schemas():
     s = state_payload(Standing(), 1772438400.0)
     VALIDATORS["state"].validate(s)
     assert s["bout_minutes"] is None and s["asymmetry_si"] is None
+
+
+@pytest.mark.parametrize("kind, crossed", [("thigh-imu", "none"), ("hip-imu", None)])
+def test_a_sensor_that_cannot_see_crossed_legs_sends_null_not_none(kind, crossed):
+    """Three seconds of a still sensor: the thigh sees no crossed legs, the hip cannot see them."""
+    t = 1772438400.0 + np.arange(150) / 50.0
+    engine = Engine(SensorKind.from_cli(kind))
+    engine.feed(SampleBatch(engine.kind, t, np.tile([1.0, 0.0, 0.0], (150, 1))))
+    doc = state_payload(engine.state, t[-1])
+    VALIDATORS["state"].validate(doc)
+    assert doc["crossed"] == crossed and doc["lean_side"] == "none"
 
 
 def test_inbound_round_trips():

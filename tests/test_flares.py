@@ -1,6 +1,7 @@
 """Flare linkage (analytics.flares) on hand-built timelines and on the simulator's body truth."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -170,6 +171,47 @@ def test_overlapping_recordings_are_refused():
     tl = timeline_of(truth_frame(60, [(0, 30)]))
     with pytest.raises(ConfigError, match="overlap"):
         Timeline.join([tl, tl])
+
+
+def test_an_exposure_not_measured_has_no_numbers_and_no_part_in_the_adjustment():
+    """Crossed legs a hip IMU cannot see: null, a dash, not tested, and the other exposures are
+    adjusted over the family without it (docs/flares.md §4)."""
+    bouts, reports, crossed = [], [], []
+    for day in range(10):
+        b, r = _day(day * 1440, flare_bout=day % 5 != 4)
+        bouts += b
+        reports += r
+        crossed += [(s, s + 5 * (1 + i % 3)) for i, (s, _) in enumerate(b[1:])]
+    tl = timeline_of(truth_frame(10 * 1440, bouts, crossed=crossed))
+    entries = _entries(*zip(*reports))
+    config = FlareConfig(permutations=999)
+    seen, blind, without = (flare_analysis(entries, t, config) for t in (
+        tl, replace(tl, crossed=None), replace(tl, crossed=np.zeros_like(tl.crossed))))
+    effect = {e.name: e for e in blind.exposures}["crossed_min"]
+    assert not effect.measured and not effect.linked
+    assert {e.name: e.measured for e in seen.exposures}["crossed_min"]
+    doc = {e["name"]: e for e in json.loads(json.dumps(blind.to_json(),
+                                                       allow_nan=False))["exposures"]}
+    assert [doc["crossed_min"][k] for k in ("flare_mean", "other_mean", "diff", "diff_ci", "d",
+                                            "p_raw", "p", "linked")] == [None] * 7 + [False]
+    # a constant exposure is left out of the family too: the others' p values are the same ...
+    others = [(e.name, e.p_raw, e.p) for e in blind.exposures if e.name != "crossed_min"]
+    assert others == [(e.name, e.p_raw, e.p) for e in without.exposures
+                      if e.name != "crossed_min"]
+    # ... and not those of the family with crossed legs measured, which adjusts more
+    p_with = {e.name: e.p for e in seen.exposures}
+    assert p_with["sitting_120_min"] > dict((n, p) for n, _, p in others)["sitting_120_min"]
+    row = next(line for line in flares_text(blind).splitlines()
+               if line.startswith("legs crossed in the last 60 min"))
+    assert row.split()[-5:] == ["-", "-", "not", "measured", "-"]
+
+
+def test_a_sensor_that_sees_crossed_legs_does_not_join_one_that_does_not():
+    tl = timeline_of(truth_frame(60, [(0, 30)]))
+    later = replace(timeline_of(truth_frame(60, [(0, 30)])), t=tl.t + 3600, crossed=None)
+    assert Timeline.join([later, replace(tl, t=tl.t + 7200, crossed=None)]).crossed is None
+    with pytest.raises(ConfigError, match="crossed legs measured by one, not by another"):
+        Timeline.join([tl, later])
 
 
 def _truth_level(scenario: str, seed: int, days: int = 14):
