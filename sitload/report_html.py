@@ -261,10 +261,11 @@ def _flare_analysis(sensor: str, f: FlareAnalysis) -> str:
                    "the flare analysis needs more reports (docs/flares.md).</p>")
         return "".join(out)
     if f.tolerance_min is not None:
-        lo, hi = f.tolerance_ci_min
+        ci = f.tolerance_ci_min
+        interval = f"95 % CI {ci[0]:.0f}-{ci[1]:.0f} min" if ci else "too few for a 95 % CI"
         out.append(f'<p>Personal sitting tolerance: <strong id="flares-{sid}-tolerance" '
                    f'data-value="{f.tolerance_min!r}">{f.tolerance_min:.0f} min</strong> '
-                   f"(95 % CI {lo:.0f}-{hi:.0f} min) of unbroken sitting.</p>")
+                   f"of unbroken sitting before a flare report (median; {interval}).</p>")
     rows = "".join(
         f"<tr><td>{esc(e.label)}</td><td class=\"num\">{e.flare_mean:.1f}</td>"
         f"<td class=\"num\">{e.other_mean:.1f}</td>"
