@@ -92,11 +92,12 @@ def coverage(seeds: list[int], truth_seeds: list[int], sensor: str | None) -> No
         if ci is None:
             print(f"seed {seed}: {result.n_flares} flares, {result.status}, no interval")
             continue
-        holds += ci[0] <= truth <= ci[1]
+        held = ci[0] <= truth <= ci[1]
+        holds += held
         holds_onset += ci[0] <= onset <= ci[1]
         widths.append(ci[1] - ci[0])
         print(f"seed {seed}: {result.n_flares} flares, tolerance {result.tolerance_min:.1f} "
-              f"[{ci[0]:.1f}, {ci[1]:.1f}]{'' if ci[0] <= truth <= ci[1] else '  misses'}")
+              f"[{ci[0]:.1f}, {ci[1]:.1f}]{'' if held else '  misses'}")
     print(f"{TOLERANCE_SCENARIO} ({sensor or 'body truth'}, {len(seeds)} seeds): the 95% CI holds "
           f"{truth:.2f} min in {holds} of {len(seeds)} and {onset:g} min in {holds_onset}; "
           f"median width {np.median(widths):.1f} min")
@@ -125,6 +126,8 @@ def main() -> None:
     p.add_argument("--sensor", choices=["hip-imu", "thigh-imu", "pressure"],
                    help="with --coverage: analyse simulated recordings of this sensor")
     args = p.parse_args()
+    if args.sensor and not args.coverage:
+        p.error("--sensor goes with --coverage")
     seeds = seed_list(args.seeds)
     if args.coverage:
         coverage(seeds, seed_list(args.truth_seeds), args.sensor)
