@@ -15,8 +15,9 @@ definition and every default are in docs/flares.md:
    difference, in the direction that would harm (more sitting, fewer breaks); p values are
    family-wise adjusted over the exposures by the step-down max-T method (Westfall & Young).
    Effect sizes: the mean difference with a bootstrap CI, and Cohen's d.
-4. The sitting tolerance is the median unbroken-sitting duration before the flares (percentile
-   bootstrap CI), given only when a sitting exposure is linked to flares.
+4. The sitting tolerance is the median unbroken sitting before a flare report (``sitting_before``:
+   from the start of the last bout to the report), with the distribution-free order-statistic CI
+   of a median (``median_ci``), given only when a sitting exposure is linked to flares.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analytics import coverage
 from analytics.records import AnalysisResult
@@ -86,7 +88,7 @@ class Timeline:
     ``crossed``: sitting with legs crossed, None when the sensor cannot see crossed legs;
     ``asymmetry``: signed lateral lean while sitting (+ = left; degrees for an IMU, gluteal
     symmetry index in % for the mat; 0 when unknown); ``bouts``: (n, 2) unbroken-sitting
-    [start, end) times; ``bout_breaks``: whether each bout ended with a break.
+    [start, end) times, sorted; ``bout_breaks``: whether each bout ended with a break.
     """
 
     t: np.ndarray
@@ -309,6 +311,32 @@ def report_exposures(timeline: Timeline, times: np.ndarray, config: FlareConfig)
     return pd.DataFrame(out)
 
 
+def sitting_before(timeline: Timeline, times: np.ndarray, window_min: float) -> np.ndarray:
+    """Minutes of unbroken sitting before each time: from the start of the last bout that began
+    before it to the time, or to the bout's end when it ended before; 0 when that bout ended more
+    than ``window_min`` before (or there is none)."""
+    times = np.asarray(times, dtype=float)
+    if not len(timeline.bouts):
+        return np.zeros(len(times))
+    start, end = timeline.bouts.T
+    last = np.maximum(np.searchsorted(start, times, side="left") - 1, 0)
+    s, e = start[last], end[last]
+    recent = (s < times) & (e > times - 60.0 * window_min)
+    return np.where(recent, np.minimum(e, times) - s, 0.0) / 60.0
+
+
+def median_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:
+    """Distribution-free CI of the median from independent values: the order statistics
+    x(k) and x(n + 1 - k) with the largest k for which P(Bin(n, 1/2) < k) <= (1 - level) / 2; they
+    enclose the median with probability 1 - 2 P(Bin(n, 1/2) < k) >= ``level`` (Conover 1999,
+    section 3.2). None when no k qualifies (fewer than 6 values at 95 %)."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    tail = stats.binom.cdf(np.arange(n), n, 0.5)       # P(Bin(n, 1/2) <= j), j = k - 1
+    j = int((tail <= (1.0 - level) / 2.0).sum()) - 1
+    return None if j < 0 else (float(x[j]), float(x[n - 1 - j]))
+
+
 def flare_analysis(entries: Sequence[DiaryEntry], timeline: Timeline,
                    config: FlareConfig = FlareConfig()) -> FlareAnalysis:
     """Relate the diary to the exposures before each report (see the module docstring)."""
@@ -336,10 +364,10 @@ def flare_analysis(entries: Sequence[DiaryEntry], timeline: Timeline,
     by_name = {e.name: e for e in effects}
     tolerance = ci = None
     if any(e.linked for e in effects if e.name in sitting_exposures(config)):
-        durations = exposures["longest_bout_min"].to_numpy()[is_flare]
+        durations = sitting_before(timeline, times[is_flare], config.window_min)
         durations = durations[durations > 0]
         tolerance = float(np.median(durations))
-        ci = _median_ci(durations, config)
+        ci = median_ci(durations)
     sides = [e for e in (by_name["left_load_min"], by_name["right_load_min"]) if e.linked]
     side = max(sides, key=lambda e: e.d or 0.0).name.split("_")[0] if sides else None
     status = "ok" if tolerance is not None else "no_link"
@@ -471,14 +499,6 @@ def _step_down_max_t(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     return out
 
 
-def _median_ci(values: np.ndarray, config: FlareConfig) -> tuple[float, float]:
-    rng = np.random.default_rng(config.seed + 1)
-    medians = np.median(values[rng.integers(0, len(values), (config.bootstrap, len(values)))],
-                        axis=1)
-    lo, hi = np.percentile(medians, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
 def _summary(status, effects, n_flares, n_used, threshold, tolerance, ci, side, config) -> str:
     head = f"{n_flares} flares (pain {threshold:g} or more) among {n_used} reports. "
     linked = [e for e in effects if e.linked]
@@ -487,8 +507,9 @@ def _summary(status, effects, n_flares, n_used, threshold, tolerance, ci, side, 
                        f"{config.alpha:g}); no personal sitting tolerance yet.")
     text = head
     if status == "ok":
-        text += (f"Flares followed unbroken sitting longer than about {tolerance:.0f} min "
-                 f"(95% CI {ci[0]:.0f}-{ci[1]:.0f} min)")
+        interval = f"95% CI {ci[0]:.0f}-{ci[1]:.0f} min" if ci else "too few for a 95% CI"
+        text += (f"Flares were reported after a median of {tolerance:.0f} min of unbroken "
+                 f"sitting ({interval})")
         text += f", mostly with the {side} side loaded. " if side else ". "
     details = [f"{e.label} ({e.flare_mean:.1f} vs {e.other_mean:.1f}"
                f"{' ' + e.unit if e.unit else ''}, p{format_p(e.p)})" for e in linked]

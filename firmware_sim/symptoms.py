@@ -13,6 +13,10 @@ day)):
   the left side loaded), if the bout lasts that long. The person reports it ``report_delay_min``
   after the onset: pain ``baseline + flare_rise``, left buttock, sometimes tingling. The pain stays
   at that level until ``flare_hold_min`` after the bout ends.
+- **Truth in the diary's terms**: ``tolerance_min`` is where the risk starts, not what a diary can
+  show. ``simulated_flares`` records, for every flare, the unbroken sitting from the start of its
+  bout to its report (onset wait and report delay included); the median of that over many seeds
+  is the tolerance the flare analysis estimates (docs/flares.md section 7).
 - **Check-ins** every ``checkin_every_min`` (jittered) and **spontaneous** reports (Poisson,
   ``spontaneous_per_day``, uniform in the day): pain ``baseline`` +- 1, or the raised pain while a
   flare lasts; with ``random_flare_share`` a report is a flare whatever the body did (the
@@ -98,26 +102,43 @@ def body_truth(scenario: str, seed: int, days: int, start_utc: float) -> pd.Data
 
 def simulated_diary(scenario: str, seed: int, truth: pd.DataFrame) -> list[SymptomEntry]:
     """Diary entries of a simulated person (empty for a scenario without a symptom model)."""
+    return _simulate(scenario, seed, truth)[0]
+
+
+def simulated_flares(scenario: str, seed: int, truth: pd.DataFrame) -> pd.DataFrame:
+    """The simulator's record of the flares it put in the diary, sorted by report time ``t``:
+    ``sitting_min``, the unbroken sitting from the start of the flare's bout to the report (to the
+    bout's end when the report comes after it)."""
+    return pd.DataFrame(_simulate(scenario, seed, truth)[1], columns=["t", "sitting_min"])
+
+
+def _simulate(scenario: str, seed: int,
+              truth: pd.DataFrame) -> tuple[list[SymptomEntry], list[tuple[float, float]]]:
+    """Diary entries and (report time, sitting in minutes) of each flare, both sorted by time."""
     model = SYMPTOM_MODELS.get(scenario)
     if model is None or truth.empty:
-        return []
+        return [], []
     t = truth["t"].to_numpy(dtype=np.float64)
     sitting = (truth["posture"] == "sitting").to_numpy()
     left = (truth["lean_side"] == "left").to_numpy()
     cuts = np.flatnonzero(np.diff(t) > BREAK_S) + 1
     entries: list[SymptomEntry] = []
+    flares: list[tuple[float, float]] = []
     for a, b in zip([0, *cuts], [*cuts, len(t)]):
         day = int(round((t[a] - t[0]) / DAY_S))
-        entries += _day_entries(model, rng_for("symptoms", scenario, seed, day), t[a:b],
-                                sitting[a:b], left[a:b])
-    return sorted(entries, key=lambda e: e.t)
+        day_entries, day_flares = _day_entries(model, rng_for("symptoms", scenario, seed, day),
+                                               t[a:b], sitting[a:b], left[a:b])
+        entries += day_entries
+        flares += day_flares
+    return sorted(entries, key=lambda e: e.t), sorted(flares)
 
 
 def _day_entries(m: SymptomModel, rng: np.random.Generator, t: np.ndarray, sitting: np.ndarray,
-                 left: np.ndarray) -> list[SymptomEntry]:
+                 left: np.ndarray) -> tuple[list[SymptomEntry], list[tuple[float, float]]]:
     day_start, day_end = t[0], t[-1] + 1.0
     left_cum = np.concatenate(([0.0], np.cumsum(left & sitting)))
     out: list[SymptomEntry] = []
+    flares: list[tuple[float, float]] = []
     raised: list[tuple[float, float, int]] = []     # (from, until, pain) while a flare lasts
     for start, end in unbroken_bouts(t, sitting):
         if m.tolerance_min is None:
@@ -135,6 +156,7 @@ def _day_entries(m: SymptomModel, rng: np.random.Generator, t: np.ndarray, sitti
         pain = m.baseline + int(rng.integers(m.flare_rise[0], m.flare_rise[1] + 1))
         out.append(SymptomEntry(at, pain, "buttock", "left", bool(rng.random() < 0.5),
                                 "flare (simulated)"))
+        flares.append((at, (min(at, end) - start) / 60.0))
         raised.append((at, max(at, end) + 60.0 * rng.uniform(*m.flare_hold_min), pain))
     times = []
     at = day_start + 60.0 * (m.checkin_every_min + rng.uniform(-1, 1) * m.checkin_jitter_min)
@@ -153,4 +175,4 @@ def _day_entries(m: SymptomModel, rng: np.random.Generator, t: np.ndarray, sitti
         else:
             out.append(SymptomEntry(float(at), pain, "buttock", "left", bool(rng.random() < 0.5),
                                     note))
-    return out
+    return out, flares

@@ -267,10 +267,11 @@ def _flare_analysis(sensor: str, f: FlareAnalysis) -> str:
                    "the flare analysis needs more reports (docs/flares.md).</p>")
         return "".join(out)
     if f.tolerance_min is not None:
-        lo, hi = f.tolerance_ci_min
+        ci = f.tolerance_ci_min
+        interval = f"95 % CI {ci[0]:.0f}-{ci[1]:.0f} min" if ci else "too few for a 95 % CI"
         out.append(f'<p>Personal sitting tolerance: <strong id="flares-{sid}-tolerance" '
                    f'data-value="{f.tolerance_min!r}">{f.tolerance_min:.0f} min</strong> '
-                   f"(95 % CI {lo:.0f}-{hi:.0f} min) of unbroken sitting.</p>")
+                   f"of unbroken sitting before a flare report (median; {interval}).</p>")
     rows = "".join(_exposure_row(e) for e in f.exposures)
     out.append(f'<table id="flares-{sid}-exposures"><tr><th>before each report</th>'
                '<th class="num">before flares</th><th class="num">before others</th>'
