@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # mqtt_transport imports this module
-    from alerts.mqtt_transport import Topics
+from sitload.alerts.topics import Topics
+from sitload.vocab import Posture, Side
 
 DISCOVERY_PREFIX = "homeassistant"
 _ONLINE = "{{ 'online' if value_json.online else 'offline' }}"
-_POSTURES = ["sitting", "standing", "moving", "lying", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +41,12 @@ def discovery_configs(topics: Topics, device: HaDevice,
                      "icon": "mdi:scale-unbalanced"}
     else:  # an IMU sees which side is loaded, not how much
         asymmetry = {"name": "Loaded side", "value_template": "{{ value_json.lean_side }}",
-                     "device_class": "enum", "options": ["left", "right", "none"],
+                     "device_class": "enum", "options": list(Side.wire_names()),
                      "icon": "mdi:scale-unbalanced"}
     sensors = {
         "posture": {"name": "Posture", "value_template": "{{ value_json.posture }}",
-                    "device_class": "enum", "options": _POSTURES, "icon": "mdi:seat"},
+                    "device_class": "enum", "options": list(Posture.wire_names()),
+                    "icon": "mdi:seat"},
         "bout_minutes": {"name": "Current sitting bout", **minutes, "state_class": "measurement",
                          "value_template": "{{ value_json.bout_minutes | default(0, true) }}"},
         "asymmetry": asymmetry,

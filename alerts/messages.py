@@ -3,10 +3,12 @@
 import uuid
 from dataclasses import dataclass
 
-from alerts.policy import Prompt
-from analytics import EngineState
-from alerts.schemas import SCHEMA_VERSION, from_iso, iso
-from alerts.stretches import STRETCHES
+from sitload.alerts.policy import Prompt
+from sitload.alerts.schemas import SCHEMA_VERSION, iso
+from sitload.alerts.stretches import STRETCHES
+from sitload.events import EngineState
+from sitload.timestamps import from_iso
+from sitload.vocab import Posture
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,12 @@ def state_payload(state: EngineState, now: float, sitting_today_min: float | Non
     si = getattr(state, "asymmetry_si", None)
     return {
         "schema": SCHEMA_VERSION, "id": str(uuid.uuid4()), "kind": "state", "created": iso(now),
-        "posture": state.posture or "unknown",
+        "posture": state.posture.wire,
         "bout_minutes": round(float(state.bout_minutes), 2)
-        if state.posture == "sitting" and state.bout_minutes is not None else None,
+        if state.posture == Posture.SITTING and state.bout_minutes is not None else None,
         "asymmetry_si": None if si is None else round(float(si), 4),
-        "lean_side": state.lean_side or "none", "crossed": state.crossed,
+        "lean_side": state.lean_side.wire,
+        "crossed": None if state.crossed is None else state.crossed.wire,
         "sitting_today_min": sitting_today_min,
     }
 

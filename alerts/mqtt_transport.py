@@ -20,18 +20,17 @@ from paho.mqtt.properties import Properties
 
 from sitload.errors import ConfigError, MessageError
 
-from alerts.ha_discovery import HaDevice, discovery_configs
-from alerts.messages import AckMessage, SymptomReport, alert_payload, presence_payload, state_payload
-from alerts.outbox import Outbox, OutboxEntry
-from alerts.policy import Prompt
-from alerts.schemas import decode_inbound
-from alerts.sitting_today import SittingToday
-from analytics import EngineState
+from sitload.alerts.ha_discovery import HaDevice, discovery_configs
+from sitload.alerts.messages import AckMessage, SymptomReport, alert_payload, presence_payload, state_payload
+from sitload.alerts.outbox import Outbox, OutboxEntry
+from sitload.alerts.policy import Prompt
+from sitload.alerts.schemas import decode_inbound
+from sitload.alerts.topics import DEFAULT_PREFIX, Topics
+from sitload.alerts.sitting_today import SittingToday
+from sitload.events import EngineState
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "sitload/v1"
-_DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CONNACK_TIMEOUT_S = 3.0
 _UNSUPPORTED_PROTOCOL = 132  # CONNACK reason code; paho maps a 3.1.1 broker's refusal (1) to it
 _LOGIN_REFUSED = (134, 135)  # bad user name or password, not authorized (3.1.1's 4 and 5 map to these)
@@ -60,51 +59,6 @@ def parse_broker_url(url: str) -> BrokerAddress:
     return BrokerAddress(parts.hostname, port or (8883 if tls else 1883), tls,
                          unquote(parts.username) if parts.username else None,
                          unquote(parts.password) if parts.password else None)
-
-
-@dataclass(frozen=True)
-class Topics:
-    """The topics of one device under a prefix (see docs/mqtt-api.md)."""
-
-    prefix: str
-    device_id: str
-
-    def __post_init__(self) -> None:
-        if not _DEVICE_RE.match(self.device_id):
-            raise ConfigError(f"device id {self.device_id!r} must be 1-64 of A-Z a-z 0-9 _ . -")
-        if not self.prefix or any(c in self.prefix for c in "+#") or self.prefix.endswith("/"):
-            raise ConfigError(f"topic prefix {self.prefix!r} must be non-empty, without + # or a trailing /")
-
-    def _topic(self, name: str) -> str:
-        return f"{self.prefix}/{self.device_id}/{name}"
-
-    @property
-    def status(self) -> str:
-        return self._topic("status")
-
-    @property
-    def state(self) -> str:
-        return self._topic("state")
-
-    @property
-    def alert(self) -> str:
-        return self._topic("alert")
-
-    @property
-    def ack(self) -> str:
-        return self._topic("ack")
-
-    @property
-    def symptom(self) -> str:
-        return self._topic("symptom")
-
-    @property
-    def prompter(self) -> str:
-        return self._topic("prompter")
-
-    @property
-    def availability(self) -> str:
-        return self._topic("availability")
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ from datetime import datetime, time as dtime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from alerts.stretches import AFTER_BREAK_STRETCHES, BREAK_STRETCHES, rotate
-from analytics import EngineState, Event
-from sitload.errors import ConfigError
+import numpy as np
 
-KINDS = ("break", "shift", "uncross", "stretch", "checkin")
-URGENCIES = ("low", "normal", "high")
-ACTIONS = ("ack", "snooze", "dismiss", "done")
+from sitload.alerts.adherence import SEEN_BY_SENSOR, answered_done, in_window, shows_change
+from sitload.alerts.stretches import AFTER_BREAK_STRETCHES, BREAK_STRETCHES, rotate
+from sitload.errors import ConfigError
+from sitload.events import (BoutEnded, BoutStarted, DataGap, EngineState, Event, Leaning,
+                            LegsCrossed, PostureChanged, ProlongedSitting)
+from sitload.vocab import NOT_MEASURED, AckAction, BoutEnd, Posture, PromptKind, Side
 _ID_NAMESPACE = uuid.UUID("5a170001-6d3b-4c8e-9f2a-51c0ad5e7001")
 
 
@@ -59,7 +60,7 @@ class PolicyConfig:
     quiet_hours: tuple[str, str] | None = None  # never prompt inside, e.g. ('22:00', '07:00')
     escalate_after_min: float | None = 10.0  # follow-up at higher urgency when a prompt is ignored
     expiry_min: float = 15.0
-    adherence_window_min: float = 10.0  # a break within this long after a break prompt counts as acted on
+    adherence_window_min: float = 10.0  # doing what a prompt asked within this long is acting on it
 
     def __post_init__(self) -> None:
         try:
@@ -87,7 +88,7 @@ class PolicyConfig:
             raise ConfigError(f"cooldown_min must not be negative ({', '.join(negative)})")
         if self.max_prompts_per_hour < 1:
             raise ConfigError(f"max prompts per hour must be >= 1, got {self.max_prompts_per_hour}")
-        unknown = set(self.cooldown_min) - set(KINDS)
+        unknown = set(self.cooldown_min) - set(PromptKind)
         if unknown:
             raise ConfigError(f"cooldown for unknown prompt kind(s): {', '.join(sorted(unknown))}")
 
@@ -105,7 +106,7 @@ class Prompt:
     """One nudge to the patient. ``id`` is a UUID derived from device, kind and creation time."""
 
     id: str
-    kind: str
+    kind: PromptKind
     created: float
     expires: float
     message: str
@@ -121,11 +122,11 @@ class Outcome:
     or 'no_data' (the bout ended in a data gap, so nobody knows)."""
 
     prompt_id: str
-    kind: str
+    kind: PromptKind
     created: float
     resolution: str | None = None
     resolved_at: float | None = None
-    acted: bool = False  # adherence: the asked-for action was seen within the adherence window
+    acted: bool = False  # sitload.alerts.adherence: the asked-for change within the window
 
 
 def prompt_id(device_id: str, kind: str, created: float) -> str:
@@ -137,23 +138,6 @@ def _minutes(seconds: float) -> int:
     return int(seconds // 60)
 
 
-_UP = ("standing", "moving", "lying", "off_seat")
-
-
-def _time(value: Any, default: float) -> float:
-    """A time given as epoch seconds or ISO 8601 (as in a bout's JSON)."""
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return float(value)
-
-
-def _since(event: Event) -> float:
-    """When the condition an event reports began (its ``start`` or ``since``), else its time."""
-    d = event.data or {}
-    value = d.get("start", d.get("since"))
-    return event.t if value is None else float(value)
 
 
 class Policy:
@@ -165,7 +149,7 @@ class Policy:
         self._tz = ZoneInfo(config.timezone or "UTC")
         self.sitting = False  # in a sitting bout (as analytics defines it: short stand-ups stay inside)
         self.bout_start: float | None = None
-        self.upright_since: float | None = None  # up right now, though the bout may not have ended yet
+        self.off_since: float | None = None  # not sitting now, though the bout may not have ended yet
         self.lean_since: float | None = None
         self.lean_side = "none"
         self.lean_si: float | None = None
@@ -183,31 +167,25 @@ class Policy:
 
     def on_event(self, event: Event, now: float) -> list[Prompt]:
         """Consume one analytics event; returns the prompts it (and the time passed) gives rise to."""
-        data = event.data or {}
-        kind = event.kind
         prompts: list[Prompt] = []
         self._seen(now)
-        if kind in ("bout_start", "prolonged_sitting"):
-            if not self.sitting:
-                self._sit(_since(event))
-        elif kind == "bout_end":
-            end = _time(data.get("end"), event.t)
-            if data.get("ended_by", "break") == "break":
-                prompts += self._stand(end, now)
-            else:
-                self._lost(end)
-        elif kind == "break_taken":
-            prompts += self._stand(_time(data.get("bout_end"), event.t), now)
-        elif kind == "posture":
-            self._posture(str(data.get("posture")), event.t)
-        elif kind == "asymmetry":  # data as docs/metrics.md: side, since, si (mat only), lean_deg
-            si = data.get("si")
-            self._lean(None if si is None else float(si), str(data.get("side")), _since(event))
-        elif kind == "crossed_legs":
-            self._cross(str(data.get("side")), _since(event))
-        elif kind == "gap":
-            self._lean(None, "none", event.t)
-            self._cross("none", event.t)
+        match event:
+            case BoutStarted(start=start) | ProlongedSitting(start=start):
+                if not self.sitting:
+                    self._sit(start)
+            case BoutEnded(bout=bout) if bout.ended_by == BoutEnd.BREAK:
+                prompts += self._stand(bout.end, now)
+            case BoutEnded(bout=bout):
+                self._lost(bout.end)
+            case PostureChanged(t=t, posture=posture):
+                self._posture(posture, t)
+            case Leaning(side=side, since=since, si=si):
+                self._lean(si, side.wire, since)
+            case LegsCrossed(side=side, since=since):
+                self._cross(side.wire, since)
+            case DataGap(t=t):
+                self._lean(None, Side.NONE.wire, t)
+                self._cross(Side.NONE.wire, t)
         return prompts + self.tick(now)
 
     def on_state(self, state: EngineState, now: float) -> list[Prompt]:
@@ -219,29 +197,43 @@ class Policy:
                 self._sit(state.bout_start)
             self.bout_start = state.bout_start
         elif self.sitting:
-            if state.posture in _UP:
-                prompts += self._stand(self.upright_since or now, now)
-            else:
+            if state.posture in NOT_MEASURED:
                 self._lost(now)
+            else:
+                prompts += self._stand(self.off_since or now, now)
         self._posture(state.posture, now)
-        if state.posture == "sitting":
-            self._lean(state.asymmetry_si, state.lean_side, now)
-            self._cross(state.crossed, now)
+        if state.posture == Posture.SITTING:
+            self._lean(state.asymmetry_si, state.lean_side.wire, now)
+            self._cross(state.crossed.wire if state.crossed is not None else Side.NONE.wire, now)
         return prompts + self.tick(now)
+
+    def on_seconds(self, t: np.ndarray, posture: np.ndarray, lean_side: np.ndarray,
+                   crossed: np.ndarray | None) -> None:
+        """Decided seconds (UTC starts; Posture and Side codes; ``crossed`` None when the sensor
+        cannot see it): a prompt whose window holds a second showing what it asked for was acted
+        on (sitload.alerts.adherence, the rule the report applies too)."""
+        window = 60.0 * self.config.adherence_window_min
+        for o in self.outcomes.values():
+            if o.acted or o.kind not in SEEN_BY_SENSOR or t[-1] < o.created \
+                    or t[0] >= o.created + window:
+                continue
+            inside = in_window(o.created, t, window)
+            o.acted = bool(shows_change(o.kind, posture[inside], lean_side[inside],
+                                        None if crossed is None else crossed[inside]).any())
 
     def on_ack(self, prompt_id: str, action: str, now: float, minutes: float | None = None) -> Outcome | None:
         """Record the patient's answer: 'ack', 'done', 'dismiss', or 'snooze' (for ``minutes``)."""
-        if action not in ACTIONS:
-            raise ValueError(f"unknown action {action!r}")
+        action = AckAction(action)
         outcome = self.outcomes.get(prompt_id)
         if outcome is None:
             return None
-        if action == "snooze":
+        if action == AckAction.SNOOZE:
             # "remind me later": this kind waits for the snooze, then may prompt again at once
             self._next_allowed[outcome.kind] = now + 60.0 * (minutes or self.config.snooze_min)
         if outcome.resolution is None or outcome.resolution in ("escalated", "expired"):
-            outcome.resolution, outcome.resolved_at = action, now
-        outcome.acted = outcome.acted or action == "done"
+            outcome.resolution, outcome.resolved_at = action.value, now
+        outcome.acted = outcome.acted or answered_done(
+            outcome.created, [(now, action)], 60.0 * self.config.adherence_window_min)
         self._open.pop(prompt_id, None)
         return outcome
 
@@ -259,7 +251,7 @@ class Policy:
                 if follow is not None:
                     self._close(p.id, "escalated", now)
                     prompts.append(follow)
-        if self.sitting and self.bout_start is not None and self.upright_since is None:
+        if self.sitting and self.bout_start is not None and self.off_since is None:
             sat = now - self.bout_start
             if sat >= 60.0 * cfg.break_threshold_min:
                 prompts += self._maybe("break", now)
@@ -288,16 +280,16 @@ class Policy:
             self._wear_since = now
 
     def _sit(self, start: float) -> None:
-        self.sitting, self.bout_start, self.upright_since = True, start, None
+        self.sitting, self.bout_start, self.off_since = True, start, None
         self._lean(None, "none", start)
         self._cross("none", start)
 
-    def _posture(self, posture: str, t: float) -> None:
-        if posture == "sitting":
-            self.upright_since = None
-        elif posture in _UP:
-            if self.upright_since is None:
-                self.upright_since = t
+    def _posture(self, posture: Posture, t: float) -> None:
+        if posture == Posture.SITTING:
+            self.off_since = None
+        elif posture not in NOT_MEASURED:
+            if self.off_since is None:
+                self.off_since = t
             self._lean(None, "none", t)
             self._cross("none", t)
 
@@ -321,12 +313,8 @@ class Policy:
             return []
         bout_s = self._end_bout(t)
         for p in list(self._open.values()):
-            if p.kind in ("break", "shift", "uncross"):
+            if p.kind in SEEN_BY_SENSOR:
                 self._close(p.id, "done", t)
-                self.outcomes[p.id].acted = t - p.created <= 60.0 * self.config.adherence_window_min
-        for o in self.outcomes.values():  # got up soon after a break prompt, even if it was acked or snoozed
-            if o.kind == "break" and not o.acted and 0 <= t - o.created <= 60.0 * self.config.adherence_window_min:
-                o.acted = True
         if bout_s >= 60.0 * self.config.stretch_after_bout_min:
             return self._maybe("stretch", now, bout_minutes=_minutes(bout_s))
         return []
@@ -349,7 +337,7 @@ class Policy:
             self.crossed_since, self.crossed = since, crossed
 
     def _still_true(self, kind: str) -> bool:
-        return {"break": self.sitting and self.upright_since is None, "shift": self.lean_since is not None,
+        return {"break": self.sitting and self.off_since is None, "shift": self.lean_since is not None,
                 "uncross": self.crossed_since is not None}.get(kind, False)
 
     def _resolve_cleared(self, t: float) -> None:
@@ -357,7 +345,6 @@ class Policy:
         for p in list(self._open.values()):
             if p.kind in ("shift", "uncross") and not self._still_true(p.kind):
                 self._close(p.id, "done", t)
-                self.outcomes[p.id].acted = t - p.created <= 60.0 * self.config.adherence_window_min
 
     def _close(self, pid: str, resolution: str, t: float) -> None:
         self._open.pop(pid, None)

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from alerts.messages import AckMessage, SymptomReport, presence_payload
-from alerts.mqtt_transport import DEFAULT_PREFIX, MqttConnection, TlsOptions, Topics
-from alerts.schemas import from_iso
+from sitload.alerts.messages import AckMessage, SymptomReport, presence_payload
+from sitload.alerts.mqtt_transport import MqttConnection, TlsOptions
+from sitload.alerts.topics import DEFAULT_PREFIX, Topics
+from sitload.timestamps import from_iso
 from sitload.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -4,11 +4,13 @@ docs/mqtt-api.md describes the same fields in prose; the tests hold published pa
 """
 
 import json
-from datetime import datetime, timezone
 
 from jsonschema import Draft202012Validator
 
 from sitload.errors import MessageError
+from sitload.timestamps import from_iso, iso_utc
+from sitload.vocab import (AckAction, PainLocation, PainSide, Posture, PromptKind, Side, Urgency,
+                           wire_names)
 
 SCHEMA_VERSION = 1
 MAX_INBOUND_BYTES = 4096
@@ -24,10 +26,10 @@ ALERT = {
     "additionalProperties": False,
     "properties": {
         **_HEADER,
-        "kind": {"enum": ["break", "shift", "uncross", "stretch", "checkin"]},
+        "kind": {"enum": wire_names(PromptKind)},
         "expires": _ISO,
         "message": {"type": "string", "minLength": 1, "maxLength": 500},
-        "urgency": {"enum": ["low", "normal", "high"]},
+        "urgency": {"enum": wire_names(Urgency)},
         "stretch": {"oneOf": [{"type": "null"}, {
             "type": "object", "required": ["id", "name", "position", "side", "steps", "duration_s"],
             "additionalProperties": False,
@@ -49,11 +51,11 @@ STATE = {
     "properties": {
         **_HEADER,
         "kind": {"const": "state"},
-        "posture": {"enum": ["sitting", "standing", "moving", "lying", "unknown"]},
+        "posture": {"enum": list(Posture.wire_names())},
         "bout_minutes": {"type": ["number", "null"], "minimum": 0},
         "asymmetry_si": {"type": ["number", "null"], "minimum": -200, "maximum": 200},
-        "lean_side": {"enum": ["left", "right", "none"]},
-        "crossed": {"enum": ["left", "right", "none", None]},  # null: not measured (hip IMU)
+        "lean_side": {"enum": list(Side.wire_names())},
+        "crossed": {"enum": [*Side.wire_names(), None]},  # null: not measured (hip IMU)
         "sitting_today_min": {"type": ["number", "null"], "minimum": 0, "maximum": 1440},
     },
 }
@@ -72,7 +74,7 @@ ACK = {
     "properties": {
         "schema": {"const": SCHEMA_VERSION},
         "id": _ID,
-        "action": {"enum": ["ack", "snooze", "dismiss", "done"]},
+        "action": {"enum": wire_names(AckAction)},
         "minutes": {"type": "number", "exclusiveMinimum": 0, "maximum": 240},
         "time": _ISO,
     },
@@ -86,8 +88,8 @@ SYMPTOM = {
         "schema": {"const": SCHEMA_VERSION},
         "id": _ID,
         "pain": {"type": "integer", "minimum": 0, "maximum": 10},
-        "location": {"enum": ["buttock", "hip", "thigh", "calf", "foot", "low-back", "other"]},
-        "side": {"enum": ["left", "right", "both", "none"]},
+        "location": {"enum": wire_names(PainLocation)},
+        "side": {"enum": wire_names(PainSide)},
         "tingling": {"type": "boolean"},
         "note": {"type": "string", "maxLength": 500},
         "time": _ISO,
@@ -101,16 +103,8 @@ VALIDATORS = {name: Draft202012Validator(schema, format_checker=Draft202012Valid
 
 
 def iso(t: float) -> str:
-    """UTC epoch seconds as ISO 8601 with a Z, millisecond precision."""
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def from_iso(text: str) -> float:
-    """ISO 8601 (with Z or offset) to UTC epoch seconds."""
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        raise ValueError(f"time {text!r} has no time zone")
-    return dt.timestamp()
+    """UTC epoch seconds as ISO 8601 with a Z, millisecond precision (every MQTT time)."""
+    return iso_utc(t, timespec="milliseconds")
 
 
 def decode_inbound(topic_name: str, payload: bytes) -> dict:

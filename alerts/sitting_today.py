@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from analytics import EngineState
+from sitload.events import EngineState
+from sitload.vocab import Posture
 from sitload.errors import ConfigError
 
 
@@ -27,7 +28,7 @@ class SittingToday:
         """Fold in the latest state; minutes sat on the local day of ``state.t`` (None without a time)."""
         if state.t is None:
             return None
-        if state.posture == "sitting" and state.bout_start is not None:
+        if state.posture == Posture.SITTING and state.bout_start is not None:
             end = max(state.t, state.bout_start + 60.0 * state.bout_minutes)
             self._bouts[state.bout_start] = max(end, self._bouts.get(state.bout_start, end))
         day = self._day(state.t)

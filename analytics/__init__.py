@@ -3,10 +3,10 @@
 No I/O and no asyncio: numpy/scipy/pandas in, dataclasses out. Metric definitions: docs/metrics.md.
 """
 
-from analytics.accumulation import AccumulationMetrics, accumulation_metrics
-from analytics.config import AnalysisConfig
-from analytics.engine import Engine, analyze
-from analytics.records import AnalysisResult, Bout, EngineState, Event
+from sitload.analytics.accumulation import AccumulationMetrics, accumulation_metrics
+from sitload.analytics.config import AnalysisConfig
+from sitload.analytics.engine import Engine, analyze
+from sitload.analytics.records import AnalysisResult
 
-__all__ = ["AccumulationMetrics", "AnalysisConfig", "AnalysisResult", "Bout", "Engine",
-           "EngineState", "Event", "accumulation_metrics", "analyze"]
+__all__ = ["AccumulationMetrics", "AnalysisConfig", "AnalysisResult", "Engine",
+           "accumulation_metrics", "analyze"]

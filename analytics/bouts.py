@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analytics.config import AnalysisConfig
-from analytics.coverage import LABELLED
-from analytics.records import (GAP, MOVING, OFF_SEAT, POSTURES, SIDES, SITTING, STANDING, UNKNOWN,
-                              Bout, Event)
-
-UPRIGHT = (STANDING, MOVING, OFF_SEAT)   # postures that end a sitting run with a stand-up
+from sitload.analytics.config import AnalysisConfig
+from sitload.analytics.coverage import LABELLED
+from sitload.events import (Bout, BoutEnded, BoutStarted, DataGap, Event, Leaning, LegsCrossed,
+                            PostureChanged, ProlongedSitting, WeightShift)
+from sitload.vocab import NOT_MEASURED, UPRIGHT, BoutEnd, Posture, Side
 
 
 @dataclass
@@ -88,7 +87,7 @@ class BoutTracker:
         self.breaks = 0
         self.sit_to_stand = 0
         self.sitting_s = 0
-        self._posture = GAP          # last posture seen (GAP before any data)
+        self._posture = Posture.GAP          # last posture seen (GAP before any data)
         self._gap_start: int | None = None
         self._run_start: int | None = None   # current sitting run
         self._in_bout = False
@@ -132,7 +131,7 @@ class BoutTracker:
         for i in range(n):
             s, p = sec[i], posture[i]
             self._step_posture(s, p, events)
-            sitting = p == SITTING
+            sitting = p == Posture.SITTING
             ls = side[i] if sitting else 0
             cr = crossed[i] if sitting else 0
             self.last_lean_side, self.last_crossed = ls, cr
@@ -154,18 +153,15 @@ class BoutTracker:
                     agg.peak_left = max(agg.peak_left, pl[i])
                     agg.peak_right = max(agg.peak_right, pr[i])
             if self._side.step(s, ls):
-                events.append(Event("asymmetry", s + 1.0, {
-                    "side": SIDES[ls], "since": float(self._side.since),
-                    "si": si[i] if mat else None, "lean_deg": lean[i] if lean else None}))
+                events.append(Leaning(s + 1.0, Side(ls), float(self._side.since),
+                                      si[i] if mat else None, lean[i] if lean else None))
             if self._cross.step(s, cr):
-                events.append(Event("crossed_legs", s + 1.0, {
-                    "side": SIDES[cr], "since": float(self._cross.since)}))
+                events.append(LegsCrossed(s + 1.0, Side(cr), float(self._cross.since)))
             if mat and self._shift.step(s, offload[i] if sitting else 0):
                 self._tail.shifts += 1
-                events.append(Event("weight_shift", s + 1.0, {
-                    "offloaded": SIDES[offload[i]], "since": float(self._shift.since)}))
+                events.append(WeightShift(s + 1.0, Side(offload[i]), float(self._shift.since)))
             # after the tallies of this second; an unknown posture ends a bout as a gap does
-            self._step_bout(s, sitting, p in (GAP, UNKNOWN), events)
+            self._step_bout(s, sitting, p in NOT_MEASURED, events)
         return events
 
     def finish(self, end_sec: int | None) -> list[Event]:
@@ -175,28 +171,26 @@ class BoutTracker:
             self.gaps.append((float(self._gap_start), float(end_sec)))
             self._gap_start = None
         if self._in_bout:
-            self._close(end_sec if end_sec is not None else self._last_sit_end, "end_of_data",
-                        events)
+            end = end_sec if end_sec is not None else self._last_sit_end
+            self._close(end, BoutEnd.END_OF_DATA, events)
         return events
 
     # --- internals ----------------------------------------------------------------------------
     def _step_posture(self, s: int, p: int, events: list[Event]) -> None:
-        if p == GAP:
+        if p == Posture.GAP:
             if self._gap_start is None:
                 self._gap_start = s
             return
         if self._gap_start is not None:
             self.gaps.append((float(self._gap_start), float(s)))
-            events.append(Event("gap", float(s), {"start": float(self._gap_start),
-                                                  "end": float(s)}))
+            events.append(DataGap(float(s), float(self._gap_start), float(s)))
             self._gap_start = None
         if p != self._posture:
-            if self._posture == SITTING and p in UPRIGHT and self._run_start is not None and \
-                    s - self._run_start >= self.cfg.min_sit_s:
+            if self._posture == Posture.SITTING and p in UPRIGHT and \
+                    self._run_start is not None and s - self._run_start >= self.cfg.min_sit_s:
                 self.sit_to_stand += 1
                 self._tail.stand_ups += 1
-            events.append(Event("posture", float(s), {"posture": POSTURES[p],
-                                                      "previous": POSTURES[self._posture]}))
+            events.append(PostureChanged(float(s), Posture(p), Posture(self._posture)))
             self._posture = p
 
     def _step_bout(self, s: int, sitting: bool, gap: bool, events: list[Event]) -> None:
@@ -216,7 +210,7 @@ class BoutTracker:
                 self._bout, self._tail = self._tail, _Agg()
                 self._prolonged_fired = 0
                 self._interval_gap = False
-                events.append(Event("bout_start", s + 1.0, {"start": float(self._bout_start)}))
+                events.append(BoutStarted(s + 1.0, float(self._bout_start)))
             if self._in_bout and self._last_sit_end == s + 1:
                 self._check_prolonged(s, events)
         else:
@@ -227,7 +221,7 @@ class BoutTracker:
             return
         pending = self._run_start is not None and self._run_start - self._last_sit_end < cfg.break_s
         if not pending and s + 1 - self._last_sit_end >= cfg.break_s:
-            self._close(s + 1, "gap" if self._interval_gap else "break", events)
+            self._close(s + 1, BoutEnd.GAP if self._interval_gap else BoutEnd.BREAK, events)
 
     def _check_prolonged(self, s: int, events: list[Event]) -> None:
         thresholds = self.cfg.prolonged_s
@@ -235,22 +229,19 @@ class BoutTracker:
                 s + 1 - self._bout_start >= thresholds[self._prolonged_fired]:
             minutes = thresholds[self._prolonged_fired] / 60.0
             self._prolonged_fired += 1
-            events.append(Event("prolonged_sitting", s + 1.0, {
-                "minutes": minutes, "start": float(self._bout_start)}))
+            events.append(ProlongedSitting(s + 1.0, float(self._bout_start), minutes))
 
-    def _close(self, now: int, reason: str, events: list[Event]) -> None:
+    def _close(self, now: int, reason: BoutEnd, events: list[Event]) -> None:
         agg = self._bout
         self._in_bout = False
         bout = self._make_bout(agg, reason)
         self.bouts.append(bout)
-        events.append(Event("bout_end", float(now), bout.to_json()))
-        if reason == "break":
+        events.append(BoutEnded(float(now), bout))
+        if reason == BoutEnd.BREAK:
             self.breaks += 1
-            events.append(Event("break_taken", float(now), {
-                "bout_end": bout.end, "bout_duration_s": bout.duration_s}))
         self._tail = _Agg()     # blips after the bout's end belong to no bout
 
-    def _make_bout(self, agg: _Agg, reason: str) -> Bout:
+    def _make_bout(self, agg: _Agg, reason: BoutEnd) -> Bout:
         start, end = float(self._bout_start), float(self._last_sit_end)
         n = max(agg.n, 1)
         lean_side = _dominant_side(agg.side, self.cfg.bout_side_min_s)
@@ -259,11 +250,11 @@ class BoutTracker:
             crossed_s = float(agg.crossed[1] + agg.crossed[2])
             crossed_side = _dominant_side(agg.crossed, self.cfg.bout_side_min_s)
         if "fair" in self.measured:
-            fair = float(agg.crossed[SIDES.index(self.cfg.sensor_side)])
+            fair = float(agg.crossed[Side.from_wire(self.cfg.sensor_side)])
         mat = "seat_load" in self.measured
         return Bout(
             start=start, end=end, duration_s=end - start, sitting_s=float(agg.n),
-            sit_to_stand=agg.stand_ups + (1 if reason == "break" else 0),
+            sit_to_stand=agg.stand_ups + (1 if reason == BoutEnd.BREAK else 0),
             lean_side=lean_side,
             lean_deg_mean=agg.lean_sum / n if "lean_deg" in self.measured else None,
             crossed_s=crossed_s, crossed_side=crossed_side, fair_s=fair,
@@ -280,5 +271,5 @@ class BoutTracker:
 def _dominant_side(counts: list[int], min_s: float) -> str:
     """The side with more seconds (left wins a tie), or 'none' below ``min_s`` seconds in all."""
     if counts[1] + counts[2] < min_s:
-        return "none"
-    return SIDES[1] if counts[1] >= counts[2] else SIDES[2]
+        return Side.NONE.wire
+    return Side.LEFT.wire if counts[Side.LEFT] >= counts[Side.RIGHT] else Side.RIGHT.wire

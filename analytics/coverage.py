@@ -10,8 +10,8 @@ doses, ischial peaks, weight shifts: the metric 'seat_load').
 
 from __future__ import annotations
 
-from analytics.posture import HipClassifier, MatClassifier, ThighClassifier
-from sensor_ingest.samples import SensorKind
+from sitload.analytics.posture import HipClassifier, MatClassifier, ThighClassifier
+from sitload.vocab import SensorKind
 
 CLASSIFIERS = {SensorKind.THIGH_IMU: ThighClassifier, SensorKind.HIP_IMU: HipClassifier,
                SensorKind.PRESSURE: MatClassifier}

@@ -16,11 +16,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from analytics.accumulation import accumulation_metrics
-from analytics.coverage import measured
-from analytics.records import POSTURES, AnalysisResult, Bout
+from sitload.analytics.accumulation import accumulation_metrics
+from sitload.analytics.coverage import measured
+from sitload.analytics.records import AnalysisResult
+from sitload.events import Bout
+from sitload.vocab import Posture, Side
 
-UPRIGHT = ("standing", "moving", "off_seat")
+GAP, SITTING, NONE = Posture.GAP.wire, Posture.SITTING.wire, Side.NONE.wire  # as epochs write them
 # DayMetrics fields that only some sensors measure -> their metric (analytics.coverage)
 FIELD_METRICS = {"crossed_s": "crossed", "left_dose_ns": "seat_load",
                  "right_dose_ns": "seat_load", "si_mean": "seat_load"}
@@ -89,7 +91,7 @@ def daily_metrics(results: Sequence[AnalysisResult], tz: ZoneInfo) -> list[DayMe
     bouts = sorted((b for r in results for b in r.bouts), key=lambda b: b.start)
     epoch_day = local_dates(epochs["t"].to_numpy(), tz)
     bout_day = local_dates(np.array([b.start for b in bouts]), tz)
-    days = sorted(set(epoch_day[epochs["posture"].to_numpy() != "gap"]) | set(bout_day))
+    days = sorted(set(epoch_day[epochs["posture"].to_numpy() != GAP]) | set(bout_day))
     out = []
     for day in days:
         ep = epochs[epoch_day == day]
@@ -123,23 +125,23 @@ def minute_series(results: Sequence[AnalysisResult], tz: ZoneInfo) -> pd.DataFra
     minute = np.floor(t / 60.0).astype(np.int64)
     keys, inv = np.unique(minute, return_inverse=True)
     posture = epochs["posture"].to_numpy().astype(str)
-    sitting = posture == "sitting"
+    sitting = posture == SITTING
 
     def per_minute(mask) -> np.ndarray:
         return np.bincount(inv, weights=np.asarray(mask, dtype=float), minlength=keys.size)
 
     out = {"t": keys * 60.0}
-    counts = np.stack([per_minute(posture == name) for name in POSTURES], axis=1)
-    for i, name in enumerate(POSTURES):
+    counts = np.stack([per_minute(posture == name) for name in Posture.wire_names()], axis=1)
+    for i, name in enumerate(Posture.wire_names()):
         out[f"{name}_s"] = counts[:, i]
     for side in ("left", "right"):
         out[f"lean_{side}_s"] = per_minute(sitting & (_labels(epochs, "lean_side") == side))
-    out["crossed_s"] = per_minute(sitting & (_labels(epochs, "crossed") != "none")) if crossed \
+    out["crossed_s"] = per_minute(sitting & (_labels(epochs, "crossed") != NONE)) if crossed \
         else np.full(keys.size, np.nan)
     out["bout_s"] = per_minute(_in_bouts(t, [b for r in results for b in r.bouts]))
-    worn = counts[:, 1:]                         # POSTURES[0] is 'gap'
+    worn = counts[:, 1:]                         # Posture.GAP is the first
     out["posture"] = np.where(worn.sum(axis=1) > 0,
-                              np.asarray(POSTURES[1:], dtype=object)[worn.argmax(axis=1)], "gap")
+                              np.asarray(Posture.wire_names()[1:], dtype=object)[worn.argmax(axis=1)], GAP)
     if "si" in epochs.columns:
         n_sit = per_minute(sitting)
         for col in ("si", "cop_x"):
@@ -164,7 +166,7 @@ def cop_histogram(results: Sequence[AnalysisResult], cell_fraction: float = 0.25
     epochs = pooled_epochs(results)
     if "cop_x" not in epochs.columns:
         return None
-    sit = epochs[(epochs["posture"] == "sitting") & epochs["cop_x"].notna()]
+    sit = epochs[(epochs["posture"] == SITTING) & epochs["cop_x"].notna()]
     if sit.empty:
         return None
     x, y = sit["cop_x"].to_numpy(), sit["cop_y"].to_numpy()
@@ -179,14 +181,14 @@ def cop_histogram(results: Sequence[AnalysisResult], cell_fraction: float = 0.25
 
 def _gap_s(posture: np.ndarray) -> float:
     """Gap seconds between the first and the last second with data."""
-    worn = np.flatnonzero(posture != "gap")
-    return float(np.sum(posture[worn[0]:worn[-1] + 1] == "gap")) if worn.size else 0.0
+    worn = np.flatnonzero(posture != GAP)
+    return float(np.sum(posture[worn[0]:worn[-1] + 1] == GAP)) if worn.size else 0.0
 
 
 def _summarize(date: str, sensor: str, epochs: pd.DataFrame, bouts: list[Bout],
                gap_s: float) -> DayMetrics:
     posture = epochs["posture"].to_numpy().astype(str)
-    sitting = posture == "sitting"
+    sitting = posture == SITTING
     m = accumulation_metrics([b.duration_s for b in bouts])
     breaks = sum(b.ended_by == "break" for b in bouts)
     sees = measured(sensor)
@@ -198,13 +200,13 @@ def _summarize(date: str, sensor: str, epochs: pd.DataFrame, bouts: list[Bout],
     si = epochs["si"].to_numpy(dtype=float)[sitting] if "si" in epochs.columns else np.zeros(0)
     si = si[np.isfinite(si)]
     return DayMetrics(
-        date=date, sensor=sensor, wear_s=float(np.sum(posture != "gap")), gap_s=gap_s,
+        date=date, sensor=sensor, wear_s=float(np.sum(posture != GAP)), gap_s=gap_s,
         sitting_s=float(sitting.sum()), bouts=m.n_bouts, bout_s=m.total_s,
         bouts_30=m.bouts_30, bouts_60=m.bouts_60, breaks=breaks,
         breaks_per_sitting_hour=breaks / (m.total_s / 3600.0) if m.total_s > 0 else None,
         w50_s=m.w50_s, alpha=m.alpha, gini=m.gini,
         lean_left_s=lean("left"), lean_right_s=lean("right"),
-        crossed_s=float(np.sum(sitting & (_labels(epochs, "crossed") != "none")))
+        crossed_s=float(np.sum(sitting & (_labels(epochs, "crossed") != NONE)))
         if "crossed" in sees else None,
         left_dose_ns=float(sum(b.left_dose_ns for b in bouts)) if mat else None,
         right_dose_ns=float(sum(b.right_dose_ns for b in bouts)) if mat else None,
@@ -213,7 +215,7 @@ def _summarize(date: str, sensor: str, epochs: pd.DataFrame, bouts: list[Bout],
 
 def _labels(epochs: pd.DataFrame, column: str) -> np.ndarray:
     if column not in epochs.columns:
-        return np.full(len(epochs), "none", dtype=object)
+        return np.full(len(epochs), NONE, dtype=object)
     return epochs[column].to_numpy().astype(str)
 
 

@@ -12,21 +12,24 @@ metrics because every stage is exact under any cut of the stream (tests/test_ana
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
-from analytics.accumulation import accumulation_metrics
-from analytics.bouts import BoutTracker
-from analytics.config import AnalysisConfig
-from analytics.coverage import CLASSIFIERS, measured
-from analytics.epochs import Columns, concat, imu_epochs, mat_epochs
-from analytics.records import GAP, POSTURES, SEATS, SIDES, AnalysisResult, EngineState, Event
-from sensor_ingest.samples import SampleBatch, SensorKind
+from sitload.analytics.accumulation import accumulation_metrics
+from sitload.analytics.bouts import BoutTracker
+from sitload.analytics.config import AnalysisConfig
+from sitload.analytics.coverage import CLASSIFIERS, measured
+from sitload.analytics.epochs import Columns, concat, imu_epochs, mat_epochs
+from sitload.analytics.records import AnalysisResult
+from sitload.events import EngineState, Event
+from sitload.samples import SampleBatch
+from sitload.vocab import Posture, Seat, Side
+from sitload.vocab import SensorKind
 
-LABELS = {"posture": POSTURES, "lean_side": SIDES, "crossed": SIDES, "seat": SEATS,
-          "offload": SIDES}
+LABELS = {"posture": Posture.wire_names(), "lean_side": Side.wire_names(),
+          "crossed": Side.wire_names(), "seat": Seat.wire_names(), "offload": Side.wire_names()}
 BATCH_BLOCK_VALUES = 1 << 22      # analyze(): sample values per vectorised block (bounds memory)
 
 
@@ -34,10 +37,11 @@ class Engine:
     """Streaming analysis of one device's SampleBatches (see module docstring)."""
 
     def __init__(self, kind: SensorKind, config: AnalysisConfig = AnalysisConfig(),
-                 keep_epochs: bool = True):
+                 keep_epochs: bool = True, on_seconds: Callable[[Columns], None] | None = None):
         self.kind = SensorKind(kind)
         self.config = config
         self.keep_epochs = keep_epochs
+        self.on_seconds = on_seconds     # gets each block of decided seconds (gap rows included)
         self.measured = measured(self.kind)      # the metrics this sensor kind measures
         self._classifier = CLASSIFIERS[self.kind](config)
         self._tracker = BoutTracker(config, self.measured)
@@ -96,21 +100,21 @@ class Engine:
     def state(self) -> EngineState:
         last = self._last
         tracker = self._tracker
-        crossed = SIDES[tracker.last_crossed] if "crossed" in self.measured else None
+        crossed = Side(tracker.last_crossed) if "crossed" in self.measured else None
         if self._seen_sec is not None and (last is None or self._seen_sec > last["sec"]):
             # seconds held until the walking calibration: their posture is not yet known
-            return EngineState(float(self._seen_sec), "unknown", tracker.bout_start,
-                               tracker.bout_seconds(self._seen_sec + 1) / 60.0, None, "none",
-                               crossed and "none")
+            return EngineState(float(self._seen_sec), Posture.UNKNOWN, tracker.bout_start,
+                               tracker.bout_seconds(self._seen_sec + 1) / 60.0, None, Side.NONE,
+                               crossed and Side.NONE)
         if last is None:
-            return EngineState(None, "gap", None, 0.0, None, "none", crossed)
+            return EngineState(None, Posture.GAP, None, 0.0, None, Side.NONE, crossed)
         si = last.get("si")
         return EngineState(
-            t=float(last["sec"]), posture=POSTURES[last["posture"]],
+            t=float(last["sec"]), posture=Posture(last["posture"]),
             bout_start=tracker.bout_start,
             bout_minutes=tracker.bout_seconds(last["sec"] + 1) / 60.0,
             asymmetry_si=None if si is None or not np.isfinite(si) else float(si),
-            lean_side=SIDES[tracker.last_lean_side], crossed=crossed)
+            lean_side=Side(tracker.last_lean_side), crossed=crossed)
 
     def result(self) -> AnalysisResult:
         """Everything found so far (bouts still open are not included until finish())."""
@@ -140,6 +144,8 @@ class Engine:
         self._next_sec = int(cols["sec"][-1]) + 1
         if self.keep_epochs:
             self._blocks.append(cols)
+        if self.on_seconds is not None:
+            self.on_seconds(cols)
         self._last = {key: values[-1].item() for key, values in cols.items()}
         return self._tracker.feed(cols)
 
@@ -185,7 +191,7 @@ def _with_gap_rows(cols: Columns, first: int) -> Columns:
     for key, values in cols.items():
         if key == "sec":
             continue
-        fill = np.nan if values.dtype.kind == "f" else (GAP if key == "posture" else 0)
+        fill = np.nan if values.dtype.kind == "f" else (Posture.GAP if key == "posture" else 0)
         full = np.full(n, fill, dtype=values.dtype)
         full[pos] = values
         out[key] = full

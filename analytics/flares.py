@@ -30,14 +30,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analytics import coverage
-from analytics.records import AnalysisResult
+from sitload.analytics import coverage
+from sitload.analytics.records import AnalysisResult
+from sitload.vocab import NOT_MEASURED, PainLocation, PainSide, wire_names
 from sitload.errors import ConfigError
 
 JSON_SCHEMA = "sitload.flares/1"
 PAIN_MAX = 10
-LOCATIONS = ("buttock", "hip", "thigh", "calf", "foot", "low-back", "other")  # docs/mqtt-api.md
-PAIN_SIDES = ("left", "right", "both", "none")
 NOTE_MAX = 500
 
 
@@ -60,10 +59,10 @@ class DiaryEntry:
                               f"not {self.pain!r}")
         if not isinstance(self.t, (int, float)) or not math.isfinite(self.t):
             raise ConfigError(f"time must be a finite UTC epoch, not {self.t!r}")
-        if self.side is not None and self.side not in PAIN_SIDES:
-            raise ConfigError(f"side must be one of {', '.join(PAIN_SIDES)}, not {self.side!r}")
-        if self.location is not None and self.location not in LOCATIONS:
-            raise ConfigError(f"location must be one of {', '.join(LOCATIONS)}, "
+        if self.side is not None and self.side not in wire_names(PainSide):
+            raise ConfigError(f"side must be one of {', '.join(PainSide)}, not {self.side!r}")
+        if self.location is not None and self.location not in wire_names(PainLocation):
+            raise ConfigError(f"location must be one of {', '.join(PainLocation)}, "
                               f"not {self.location!r}")
         if self.note is not None and len(self.note) > NOTE_MAX:
             raise ConfigError(f"note is longer than {NOTE_MAX} characters")
@@ -118,7 +117,7 @@ class Timeline:
             return ep[column].to_numpy() if column in ep else np.full(len(ep), "none", object)
 
         crossed = labels("crossed") if "crossed" in coverage.measured(result.kind) else None
-        measured = ~np.isin(posture, ("gap", "unknown"))     # data, and a known posture
+        measured = ~np.isin(posture, [p.wire for p in NOT_MEASURED])  # a known posture
         return cls._make(ep["t"].to_numpy(dtype=float), measured, posture == "sitting",
                          labels("lean_side"), crossed, asym, unit, bouts,
                          np.array([b.ended_by == "break" for b in result.bouts]))

@@ -16,12 +16,9 @@ import math
 
 import numpy as np
 
-from analytics.config import AnalysisConfig
-from analytics.epochs import GYRO_COV, Columns, concat
-from analytics.records import LYING, MOVING, OFF_SEAT, SITTING, STANDING, UNKNOWN
-
-LEFT, RIGHT = 1, 2
-
+from sitload.analytics.config import AnalysisConfig
+from sitload.analytics.epochs import GYRO_COV, Columns, concat
+from sitload.vocab import Posture, Side
 
 class HeldUntilCalibrated:
     """Base of the IMU classifiers: the walking calibration, and the seconds that wait for it.
@@ -86,8 +83,8 @@ class HeldUntilCalibrated:
         n = len(cols["sec"])
         out = {name: np.full(n, fill, dtype=np.int8 if isinstance(fill, int) else float)
                for name, fill in self.LABELS.items()}
-        out["posture"] = np.where(cols["std_mag"] > self.cfg.walk_std_g, MOVING,
-                                  UNKNOWN).astype(np.int8)
+        out["posture"] = np.where(cols["std_mag"] > self.cfg.walk_std_g, Posture.MOVING,
+                                  Posture.UNKNOWN).astype(np.int8)
         return {**cols, **out}
 
     def _label(self, cols: Columns, walking: np.ndarray, calibrated_at: int) -> Columns:
@@ -202,8 +199,8 @@ def _deg(x: np.ndarray) -> np.ndarray:
 
 
 def _side(value: np.ndarray, threshold: float, active: np.ndarray) -> np.ndarray:
-    """LEFT where value >= threshold, RIGHT where <= -threshold, else 0 (only where active)."""
-    out = np.where(value >= threshold, LEFT, np.where(value <= -threshold, RIGHT, 0))
+    """LEFT where value >= threshold, RIGHT where <= -threshold, else NONE (only where active)."""
+    out = np.where(value >= threshold, Side.LEFT, np.where(value <= -threshold, Side.RIGHT, 0))
     return np.where(active, out, 0).astype(np.int8)
 
 
@@ -214,8 +211,8 @@ def _beyond(y: np.ndarray, x: np.ndarray, deg: float) -> np.ndarray:
 
 
 def _roll_side(y: np.ndarray, x: np.ndarray, deg: float, active: np.ndarray) -> np.ndarray:
-    """LEFT where atan2(y, x) >= deg, RIGHT where <= -deg, else 0 (only where active)."""
-    out = np.where(_beyond(y, x, deg), LEFT, np.where(_beyond(-y, x, deg), RIGHT, 0))
+    """LEFT where atan2(y, x) >= deg, RIGHT where <= -deg, else NONE (only where active)."""
+    out = np.where(_beyond(y, x, deg), Side.LEFT, np.where(_beyond(-y, x, deg), Side.RIGHT, 0))
     return np.where(active, out, 0).astype(np.int8)
 
 
@@ -230,7 +227,7 @@ class ThighClassifier(HeldUntilCalibrated):
     few degrees, which a single thigh sensor cannot tell from a lean (docs/metrics.md).
     """
 
-    LABELS = {"posture": UNKNOWN, "lean_deg": 0.0, "lean_side": 0, "crossed": 0,
+    LABELS = {"posture": Posture.UNKNOWN, "lean_deg": 0.0, "lean_side": 0, "crossed": 0,
               "incl_deg": math.nan, "roll_deg": math.nan}
     measures = frozenset({"lean", "fair"})
 
@@ -243,9 +240,10 @@ class ThighClassifier(HeldUntilCalibrated):
         u = self.reference.rotate(cols, walking, calibrated_at)
         sitting = u[:, 0] < math.cos(math.radians(cfg.sit_incl_deg))
         moving = cols["std_mag"] > cfg.walk_std_g
-        posture = np.where(sitting, SITTING, np.where(moving, MOVING, STANDING)).astype(np.int8)
+        posture = np.where(sitting, Posture.SITTING,
+                           np.where(moving, Posture.MOVING, Posture.STANDING)).astype(np.int8)
         on_top = sitting & (u[:, 0] < math.cos(math.radians(cfg.cross_incl_deg)))
-        own = LEFT if cfg.sensor_side == "left" else RIGHT
+        own = Side.LEFT if cfg.sensor_side == "left" else Side.RIGHT
         crossed = np.where(on_top, own, 0).astype(np.int8)
         roll = _deg(np.arctan2(-u[:, 1], u[:, 2]))
         leaning = sitting & ~on_top
@@ -285,7 +283,7 @@ class HipClassifier(HeldUntilCalibrated):
     sensor's y axis after the shortest rotation onto r (the documented mounting).
     """
 
-    LABELS = {"posture": UNKNOWN, "lean_deg": 0.0, "lean_side": 0, "crossed": 0,
+    LABELS = {"posture": Posture.UNKNOWN, "lean_deg": 0.0, "lean_side": 0, "crossed": 0,
               "tilt_deg": math.nan}
     measures = frozenset({"lean"})
 
@@ -311,11 +309,11 @@ class HipClassifier(HeldUntilCalibrated):
         moving = cols["std_mag"] > cfg.walk_std_g
         posture, tilt, backwards = self._decide(unit, self.reference.forward, moving, walking,
                                                 calibrated_at)
-        sitting = posture == SITTING
+        sitting = posture == Posture.SITTING
         left = np.where(np.isnan(backwards), -self.reference.plain_y, -u[:, 1] * backwards)
         lean = np.where(sitting, _deg(np.arcsin(np.clip(left, -1.0, 1.0))), 0.0)
         sin_lean = math.sin(math.radians(cfg.lean_deg))
-        side = np.where(left >= sin_lean, LEFT, np.where(-left >= sin_lean, RIGHT, 0))
+        side = np.where(left >= sin_lean, Side.LEFT, np.where(-left >= sin_lean, Side.RIGHT, 0))
         return {"posture": posture, "lean_deg": lean,
                 "lean_side": np.where(sitting, side, 0).astype(np.int8),
                 "crossed": np.zeros(len(posture), dtype=np.int8), "tilt_deg": tilt}
@@ -359,11 +357,11 @@ class HipClassifier(HeldUntilCalibrated):
             backwards_out[i] = self.backwards if self.f_fits else math.nan
             if walks:
                 self.sitting = False
-                posture[i] = MOVING
+                posture[i] = Posture.MOVING
                 continue
             if near < cos_lie:
                 self.sitting = False
-                posture[i] = LYING
+                posture[i] = Posture.LYING
                 continue
             window = self.since_transition < cfg.hip_trans_window_s
             if self.sitting:
@@ -376,7 +374,8 @@ class HipClassifier(HeldUntilCalibrated):
                 self.sitting = angle >= cfg.hip_drift_sit_deg or (
                     window and angle >= cfg.hip_sit_tilt_deg)
                 self.settled = -math.inf             # known once the sit settles
-            posture[i] = SITTING if self.sitting else (MOVING if mv else STANDING)
+            posture[i] = Posture.SITTING if self.sitting else (
+                Posture.MOVING if mv else Posture.STANDING)
         return posture, tilt_out, backwards_out
 
     def _weigh(self, along: float, angle: float) -> None:
@@ -465,22 +464,25 @@ class MatClassifier:
         obj = ~occupied & (area > 0)
         rear_share = _share(cols["rear_left_n"], cols["rear_right_n"])
         front_share = _share(cols["front_left_n"], cols["front_right_n"])
-        offload = np.where(rear_share < cfg.shift_offload_frac, LEFT,
-                           np.where(rear_share > 1.0 - cfg.shift_offload_frac, RIGHT, 0))
+        offload = np.where(rear_share < cfg.shift_offload_frac, Side.LEFT,
+                           np.where(rear_share > 1.0 - cfg.shift_offload_frac, Side.RIGHT, 0))
         offload = np.where(occupied, offload, 0).astype(np.int8)
-        crossed = np.where(front_share < cfg.cross_front_frac, LEFT,
-                           np.where(front_share > 1.0 - cfg.cross_front_frac, RIGHT, 0))
+        crossed = np.where(front_share < cfg.cross_front_frac, Side.LEFT,
+                           np.where(front_share > 1.0 - cfg.cross_front_frac, Side.RIGHT, 0))
         crossed = np.where(occupied & (offload == 0), crossed, 0).astype(np.int8)
         si = np.where(occupied, _symmetry_index(cols["left_n"], cols["right_n"]), np.nan)
         si_gluteal = np.where(occupied, _symmetry_index(cols["rear_left_n"], cols["rear_right_n"]),
                               np.nan)
         # crossed legs load the bottom leg's buttock: take that out before judging the lean
         ratio = cfg.cross_gluteal_ratio
-        rear_left = np.where(crossed == RIGHT, cols["rear_left_n"] / ratio, cols["rear_left_n"])
-        rear_right = np.where(crossed == LEFT, cols["rear_right_n"] / ratio, cols["rear_right_n"])
+        rear_left = np.where(crossed == Side.RIGHT, cols["rear_left_n"] / ratio,
+                             cols["rear_left_n"])
+        rear_right = np.where(crossed == Side.LEFT, cols["rear_right_n"] / ratio,
+                              cols["rear_right_n"])
         leaning = occupied & (offload == 0)
         lean_si = np.nan_to_num(_symmetry_index(rear_left, rear_right))
-        return {**cols, "posture": np.where(occupied, SITTING, OFF_SEAT).astype(np.int8),
+        return {**cols,
+                "posture": np.where(occupied, Posture.SITTING, Posture.OFF_SEAT).astype(np.int8),
                 "lean_deg": np.full(len(load), np.nan),
                 "lean_side": _side(lean_si, cfg.si_lean_pct, leaning),
                 "crossed": crossed,

@@ -1,81 +1,16 @@
-"""Records the analysis hands out: bouts, events, engine state and the whole result."""
+"""The whole result of one analysis (bouts, events and the live state: sitload.events)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 
 import pandas as pd
 
-from analytics.accumulation import AccumulationMetrics
+from sitload.analytics.accumulation import AccumulationMetrics
+from sitload.events import Bout
+from sitload.timestamps import iso_utc
 
-POSTURES = ("gap", "sitting", "standing", "moving", "lying", "off_seat", "unknown")
-GAP, SITTING, STANDING, MOVING, LYING, OFF_SEAT, UNKNOWN = range(len(POSTURES))
-SIDES = ("none", "left", "right")
-SEATS = ("empty", "person", "object")
 JSON_SCHEMA = "sitload.analysis/1"
-
-
-def iso_utc(t: float) -> str:
-    """ISO 8601 UTC string of an epoch time, e.g. '2026-03-02T08:00:00Z'."""
-    stamp = datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="seconds")
-    return stamp.replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Bout:
-    """One sitting bout [start, end) in UTC epoch seconds, with its asymmetry summary.
-
-    Asymmetry fields that the sensor cannot measure are None (e.g. ``si_mean`` for an IMU,
-    ``crossed_s`` for a hip IMU; analytics.coverage).
-    """
-
-    start: float
-    end: float
-    duration_s: float
-    sitting_s: float                 # seconds classified sitting inside the bout
-    sit_to_stand: int                # stand-ups inside the bout plus the one that ends it
-    lean_side: str                   # 'left' | 'right' | 'none' (see docs/metrics.md)
-    lean_deg_mean: float | None
-    crossed_s: float | None
-    crossed_side: str | None
-    fair_s: float | None             # thigh IMU: sensor leg on top (flexion+adduction+IR)
-    si_mean: float | None
-    cop_x_mean: float | None
-    left_dose_ns: float | None
-    right_dose_ns: float | None
-    peak_left_kpa: float | None
-    peak_right_kpa: float | None
-    weight_shifts: int | None
-    ended_by: str                    # 'break' | 'gap' | 'end_of_data'
-
-    def to_json(self) -> dict:
-        out = asdict(self)
-        out["start"], out["end"] = iso_utc(self.start), iso_utc(self.end)
-        return out
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something the engine noticed at UTC time ``t`` (kinds listed in docs/metrics.md)."""
-
-    kind: str
-    t: float
-    data: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class EngineState:
-    """The latest classified second, for live display and the alert policy (``crossed`` None:
-    the sensor cannot see crossed legs)."""
-
-    t: float | None
-    posture: str
-    bout_start: float | None
-    bout_minutes: float
-    asymmetry_si: float | None
-    lean_side: str
-    crossed: str | None
 
 
 @dataclass(frozen=True)

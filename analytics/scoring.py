@@ -13,10 +13,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.bouts import BoutTracker
-from analytics.config import AnalysisConfig
-from analytics.coverage import measured
-from analytics.records import GAP, POSTURES, SIDES, SITTING, AnalysisResult, Bout
+from sitload.analytics.bouts import BoutTracker
+from sitload.analytics.config import AnalysisConfig
+from sitload.analytics.coverage import measured
+from sitload.analytics.records import AnalysisResult
+from sitload.events import Bout
+from sitload.vocab import Posture, Side
 
 MIN_SCORED_BOUT_S = 300.0
 BOUNDARY_TOLERANCE_S = 10.0
@@ -48,10 +50,10 @@ def truth_posture(truth: pd.DataFrame, kind: str) -> np.ndarray:
     """Truth posture codes as the sensor ``kind`` ('thigh-imu', 'hip-imu', 'pressure') sees them."""
     names = truth["posture"].to_numpy()
     if kind == "pressure":
-        return np.where(truth["occupied"].to_numpy(), SITTING, POSTURES.index("off_seat"))
+        return np.where(truth["occupied"].to_numpy(), Posture.SITTING, Posture.OFF_SEAT)
     if kind == "thigh-imu":
         names = np.where(names == "lying", "sitting", names)
-    return np.array([POSTURES.index(n) for n in names], dtype=np.int8) if len(names) else \
+    return np.array([Posture.from_wire(n) for n in names], dtype=np.int8) if len(names) else \
         np.zeros(0, dtype=np.int8)
 
 
@@ -63,7 +65,7 @@ def truth_bouts(truth: pd.DataFrame, kind: str, config: AnalysisConfig) -> list[
     first = int(sec[0])
     n = int(sec[-1]) - first + 1
     cols = {"sec": np.arange(first, first + n, dtype=np.int64),
-            "posture": np.full(n, GAP, dtype=np.int8),
+            "posture": np.full(n, Posture.GAP, dtype=np.int8),
             "lean_side": np.zeros(n, dtype=np.int8), "crossed": np.zeros(n, dtype=np.int8)}
     pos = sec - first
     cols["posture"][pos] = truth_posture(truth, kind)
@@ -80,10 +82,10 @@ def score(result: AnalysisResult, truth: pd.DataFrame,
     """Per-second and per-bout agreement of ``result`` with ``truth`` (see the module notes)."""
     labels = pd.DataFrame({"t": truth["t"].to_numpy(), "_true": truth_posture(truth, result.kind)})
     merged = labels.merge(result.epochs[["t", "posture"]], on="t", how="inner")
-    merged = merged[merged["posture"] != "gap"]
-    pred = np.array([POSTURES.index(p) for p in merged["posture"]], dtype=np.int8)
+    merged = merged[merged["posture"] != Posture.GAP.wire]
+    pred = np.array([Posture.from_wire(p) for p in merged["posture"]], dtype=np.int8)
     true = merged["_true"].to_numpy()
-    true_sit, pred_sit = true == SITTING, pred == SITTING
+    true_sit, pred_sit = true == Posture.SITTING, pred == Posture.SITTING
     n = len(merged)
     sit_err = 100.0 * (pred_sit.sum() - true_sit.sum()) / max(int(true_sit.sum()), 1)
 
@@ -98,9 +100,9 @@ def score(result: AnalysisResult, truth: pd.DataFrame,
         if pb is None:
             continue
         errors += [abs(pb.start - tb.start), abs(pb.end - tb.end)]
-        if tb.lean_side != "none":
+        if tb.lean_side != Side.NONE.wire:
             lean.append(pb.lean_side == tb.lean_side)
-        if tb.crossed_side != "none":
+        if tb.crossed_side != Side.NONE.wire:
             crossed.append(pb.crossed_side == tb.crossed_side)
     return Score(
         seconds=n,
@@ -138,7 +140,7 @@ def kappa_of_table(both: int, only_a: int, only_b: int, neither: int) -> float:
 
 
 def _side_codes(values: pd.Series) -> np.ndarray:
-    return np.array([SIDES.index(v) for v in values], dtype=np.int8)
+    return np.array([Side.from_wire(v) for v in values], dtype=np.int8)
 
 
 def _matches(bout: Bout, others: list[Bout]) -> bool:

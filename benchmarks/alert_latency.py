@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from alerts import AlertPublisher, PolicyConfig
-from alerts.messages import alert_payload
-from alerts.policy import KINDS
-from sensor_ingest.replay import open_recording
+from sitload.alerts.mqtt_transport import AlertPublisher
+from sitload.alerts.policy import PolicyConfig
+from sitload.alerts.messages import alert_payload
+from sitload.vocab import PromptKind
+from sitload.sensor_ingest.replay import open_recording
 from sitload.pipeline import ReplayTimeline, run_session
 from sitload.simulation import simulate_to_recording
 
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import MosquittoBroker, wait_until  # the test suite's broker runner
 
 DENSE = PolicyConfig(break_after_min=5.0, shift_after_min=1.0, uncross_after_min=2.0, stretch_after_bout_min=5.0,
-                     cooldown_min={kind: 2.0 for kind in KINDS}, max_prompts_per_hour=60, escalate_after_min=3.0)
+                     cooldown_min={kind: 2.0 for kind in PromptKind}, max_prompts_per_hour=60, escalate_after_min=3.0)
 BASELINE_N = 300
 
 

@@ -11,11 +11,12 @@ import tracemalloc
 
 import numpy as np
 
-from analytics import Engine, analyze
-from firmware_sim import SimulatedSensor
-from sensor_ingest.samples import SampleBatch, SensorKind
-from sensor_ingest.stream_decoder import DeviceDecoder
-from sensor_ingest.frame_codec import parse_calibration
+from sitload.analytics import Engine, analyze
+from sitload.firmware_sim import SimulatedSensor
+from sitload.samples import SampleBatch
+from sitload.vocab import SensorKind
+from sitload.sensor_ingest.stream_decoder import DeviceDecoder
+from sitload.sensor_ingest.frame_codec import parse_calibration
 
 
 def best_of(fn, repeat: int = 3) -> float:

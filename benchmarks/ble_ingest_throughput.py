@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware_sim import SimulatedSensor
-from sensor_ingest.ble_ingest import FLUSH_FRAMES
-from sensor_ingest.frame_codec import parse_calibration
-from sensor_ingest.recording import RecordingWriter
-from sensor_ingest.samples import SensorKind
-from sensor_ingest.stream_decoder import DeviceDecoder
+from sitload.firmware_sim import SimulatedSensor
+from sitload.sensor_ingest.ble_ingest import FLUSH_FRAMES
+from sitload.sensor_ingest.frame_codec import parse_calibration
+from sitload.sensor_ingest.recording import RecordingWriter
+from sitload.vocab import SensorKind
+from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 from sitload.ble_commands import monitor_simulated
 
 

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from analytics import analyze
-from sensor_ingest.replay import decoder_for, open_recording, replay_batches
+from sitload.analytics import analyze
+from sitload.sensor_ingest.replay import DeviceReplay, open_recording
 from sitload.report import build_report, write_report
 from sitload.report_data import load_recording
 from sitload.simulation import simulate_to_recording
@@ -30,7 +30,7 @@ def timed(fn):
 def analysis_alone(path: Path) -> None:
     with open_recording(path) as rec:
         dev = rec.device()
-        analyze(dev.kind, replay_batches(rec, dev.id, decoder=decoder_for(rec, dev.id)))
+        analyze(dev.kind, DeviceReplay.of(rec, dev.id).batches())
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ per second, battery levels and link events; ``Faults`` injects drops, disconnect
 a weak battery and corrupt frames; ``SCENARIOS`` names the simulated days.
 """
 
-from firmware_sim.device import Faults, SimChunk, SimulatedSensor
-from firmware_sim.scenarios import SCENARIOS, Scenario
+from sitload.firmware_sim.device import Faults, SimChunk, SimulatedSensor
+from sitload.firmware_sim.scenarios import SCENARIOS, Scenario
 
 __all__ = ["SCENARIOS", "Faults", "Scenario", "SimChunk", "SimulatedSensor"]

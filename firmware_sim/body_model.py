@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from firmware_sim.scenarios import Scenario
-from firmware_sim.seeding import rng_for
+from sitload.firmware_sim.scenarios import Scenario
+from sitload.firmware_sim.seeding import rng_for
 
 POSTURES = ("sitting", "standing", "moving", "lying")
 SITTING, STANDING, MOVING, LYING = range(4)

@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from firmware_sim import signals
-from firmware_sim.body_model import DayStates, plan_day
-from firmware_sim.frame_encoder import (ACCEL_RANGE_G, FLAG_LOW_BATTERY, FLAG_RESYNC,
+from sitload.firmware_sim import signals
+from sitload.firmware_sim.body_model import DayStates, plan_day
+from sitload.firmware_sim.frame_encoder import (ACCEL_RANGE_G, FLAG_LOW_BATTERY, FLAG_RESYNC,
                                         GYRO_RANGE_DPS, HEADER_SIZE, NO_GYRO, TICKS_PER_S,
                                         ConfigRecord, encode_calibration_record,
                                         encode_imu_frames, encode_mat_scans)
-from firmware_sim.scenarios import SCENARIOS
-from firmware_sim.seeding import block_stream, rng_for
+from sitload.firmware_sim.scenarios import SCENARIOS
+from sitload.firmware_sim.seeding import block_stream, rng_for
 from sitload.errors import ConfigError
 
 DAY_S = 86400.0

@@ -57,8 +57,8 @@ from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
 from bumble.transport.common import AsyncPipeSink
 
-from firmware_sim.device import SimChunk, SimulatedSensor
-from firmware_sim.frame_encoder import CRC_SIZE, FLAG_RESYNC, HEADER_SIZE, crc16_rows
+from sitload.firmware_sim.device import SimChunk, SimulatedSensor
+from sitload.firmware_sim.frame_encoder import CRC_SIZE, FLAG_RESYNC, HEADER_SIZE, crc16_rows
 
 log = logging.getLogger("sitload.sim.gatt")
 

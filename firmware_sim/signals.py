@@ -49,8 +49,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware_sim.body_model import LYING, MOVING, SITTING, STANDING, DayStates, smooth
-from firmware_sim.seeding import rng_for
+from sitload.firmware_sim.body_model import LYING, MOVING, SITTING, STANDING, DayStates, smooth
+from sitload.firmware_sim.seeding import rng_for
 
 ACCEL_NOISE_G = 0.012
 GYRO_NOISE_DPS = 0.35

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from firmware_sim.body_model import plan_day
-from firmware_sim.scenarios import SCENARIOS
-from firmware_sim.seeding import rng_for
+from sitload.firmware_sim.body_model import plan_day
+from sitload.firmware_sim.scenarios import SCENARIOS
+from sitload.firmware_sim.seeding import rng_for
 
 BREAK_S = 60.0
 DAY_S = 86400.0

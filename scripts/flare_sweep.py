@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analytics.flares import DiaryEntry, FlareAnalysis, FlareConfig, Timeline, flare_analysis
-from firmware_sim.symptoms import (SYMPTOM_MODELS, body_truth, simulated_diary, simulated_flares,
+from sitload.analytics.flares import DiaryEntry, FlareAnalysis, FlareConfig, Timeline, flare_analysis
+from sitload.firmware_sim.symptoms import (SYMPTOM_MODELS, body_truth, simulated_diary, simulated_flares,
                                    unbroken_bouts)
 from sitload.simulation import DEFAULT_START_UTC, simulate_to_recording
 
@@ -50,12 +50,12 @@ def truth_analysis(scenario: str, diary_seed: int, truth, tl,
 
 
 def recording_analysis(scenario: str, seed: int, sensor: str) -> FlareAnalysis:
-    from sitload.flare_commands import analyze_flares
+    from sitload.services.analysis import analyze_flares
 
     with tempfile.TemporaryDirectory() as tmp:
         path = simulate_to_recording(Path(tmp) / "sweep.sitload", scenario=scenario,
                                      sensor=sensor, seed=seed, days=DAYS)
-        return analyze_flares([path])
+        return analyze_flares([path])[0]
 
 
 def meets(scenario: str, diary_seed: int, truth, tl, alpha: float) -> bool:

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics import AnalysisConfig, analyze
-from analytics.scoring import kappa_of_table
-from sensor_ingest.replay import decoder_for, open_recording, replay_batches
+from sitload.analytics import AnalysisConfig, analyze
+from sitload.analytics.scoring import kappa_of_table
+from sitload.sensor_ingest.replay import DeviceReplay, open_recording
 from sitload.importers import import_csv, read_labels
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "waist-imu-dev"
@@ -89,8 +89,7 @@ def decoded(src: Path, work: Path, gyro: bool) -> list:
     rec_path = work / (src.name.removesuffix(".csv.gz") + ".sitload")
     import_csv(src, rec_path, sensor="hip-imu", gyro_units="rads")
     with open_recording(rec_path) as rec:
-        device = rec.device()
-        return list(replay_batches(rec, device.id, decoder=decoder_for(rec, device.id)))
+        return list(DeviceReplay.of(rec).batches())
 
 
 def counts(batches: list, labels: pd.DataFrame, config: AnalysisConfig) -> Counts:

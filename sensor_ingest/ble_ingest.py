@@ -35,10 +35,11 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
-from sensor_ingest.frame_codec import DeviceConfig, parse_calibration, parse_config
-from sensor_ingest.recording import RecordingWriter
-from sensor_ingest.samples import SampleBatch, SensorKind
-from sensor_ingest.stream_decoder import DeviceDecoder
+from sitload.sensor_ingest.frame_codec import DeviceConfig, parse_calibration, parse_config
+from sitload.sensor_ingest.recording import RecordingWriter
+from sitload.samples import SampleBatch
+from sitload.vocab import SensorKind
+from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 from sitload.errors import BluetoothError, SitloadError
 
 log = logging.getLogger("sitload.ble")

@@ -14,7 +14,7 @@ from collections import deque
 
 import numpy as np
 
-from sensor_ingest.frame_codec import TICKS_PER_S
+from sitload.sensor_ingest.frame_codec import TICKS_PER_S
 
 WRAP = 1 << 32
 WRAP_S = WRAP / TICKS_PER_S  # 36.4 h

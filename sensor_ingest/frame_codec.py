@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sensor_ingest.samples import SensorKind
+from sitload.vocab import SensorKind
 from sitload.errors import FrameError
 
 PROTOCOL_VERSION = 1

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sensor_ingest.samples import SensorKind
+from sitload.vocab import SensorKind
 from sitload import __version__
 from sitload.errors import RecordingError
 

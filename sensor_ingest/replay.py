@@ -1,6 +1,6 @@
 """Replay a recording through the same decoder the live path uses.
 
-    from sensor_ingest.replay import open_recording, replay_batches
+    from sitload.sensor_ingest.replay import open_recording, replay_batches
     with open_recording("day.sitload") as rec:
         for batch in replay_batches(rec):
             ...  # SampleBatch: t (UTC), accel / pressure, gap_before_s
@@ -18,14 +18,38 @@ from pathlib import Path
 
 import numpy as np
 
-from sensor_ingest.frame_codec import parse_calibration
-from sensor_ingest.recording import Recording
-from sensor_ingest.samples import SampleBatch
-from sensor_ingest.stream_decoder import DeviceDecoder
+from sitload.sensor_ingest.frame_codec import parse_calibration
+from sitload.sensor_ingest.recording import DeviceRecord, Recording
+from sitload.samples import SampleBatch
+from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 
 
 def open_recording(path: str | Path) -> Recording:
     return Recording(path)
+
+
+@dataclass
+class DeviceReplay:
+    """One device of an open recording replayed through the one decoder: its batches, then what
+    the decoder saw (``decoder.stats``, ``decoder.gaps``) and where the recording ended."""
+
+    rec: Recording
+    device: DeviceRecord
+    decoder: DeviceDecoder
+
+    @classmethod
+    def of(cls, rec: Recording, device_id: int | None = None) -> DeviceReplay:
+        device = rec.device(device_id)
+        return cls(rec, device, decoder_for(rec, device.id))
+
+    def batches(self, *, speed: float | None = None,
+                progress: Callable[[float], None] | None = None) -> Iterator[SampleBatch]:
+        return replay_batches(self.rec, self.device.id, speed=speed, decoder=self.decoder,
+                              progress=progress)
+
+    @property
+    def note(self) -> str | None:
+        return describe_end(self.rec, self.device.id)
 
 
 def decoder_for(rec: Recording, device_id: int | None = None) -> DeviceDecoder:

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sensor_ingest.device_clock import DeviceClock, TickUnwrapper
-from sensor_ingest.frame_codec import (
+from sitload.sensor_ingest.device_clock import DeviceClock, TickUnwrapper
+from sitload.sensor_ingest.frame_codec import (
     CRC_SIZE, FLAG_LOW_BATTERY, FLAG_RESYNC, HEADER_SIZE, FrameHeader, ImuLayout, MatFragment,
     decode_mat_payload, imu_layout, imu_values, parse_header)
-from sensor_ingest.samples import SampleBatch, SensorKind
+from sitload.samples import SampleBatch
+from sitload.vocab import SensorKind
 from sitload.errors import FrameError
 
 log = logging.getLogger("sitload.ingest")

@@ -9,9 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sitload.errors import ConfigError
 
 if TYPE_CHECKING:
-    from alerts import TlsOptions
-
-
+    from sitload.alerts.mqtt_transport import TlsOptions
 def positive(kind):
     """A number type that must be > 0."""
     def parse(text: str):
@@ -54,7 +52,7 @@ def broker_tls(args: argparse.Namespace) -> TlsOptions | None:
     used or the broker is not mqtts://."""
     if args.ca_file is None:
         return None
-    from alerts.mqtt_transport import TlsOptions, parse_broker_url
+    from sitload.alerts.mqtt_transport import TlsOptions, parse_broker_url
 
     if not args.broker or not parse_broker_url(args.broker).tls:
         raise ConfigError("--ca-file needs an mqtts:// --broker")

@@ -18,15 +18,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sensor_ingest.samples import SensorKind
 from sitload.arguments import add_broker, add_config, broker_tls, positive, time_zone
 from sitload.errors import BluetoothError, ConfigError
+from sitload.vocab import Posture, SensorKind
 
 if TYPE_CHECKING:
-    from firmware_sim import SimulatedSensor
-    from firmware_sim.gatt_peripheral import SimulatedPeripheral
-    from sensor_ingest.ble_ingest import LinkStatus, SensorLink
-    from sensor_ingest.recording import RecordingWriter
+    from sitload.firmware_sim import SimulatedSensor
+    from sitload.firmware_sim.gatt_peripheral import SimulatedPeripheral
+    from sitload.sensor_ingest.ble_ingest import LinkStatus, SensorLink
+    from sitload.sensor_ingest.recording import RecordingWriter
 
 STATUS_EVERY_S = 1.0
 SIM_KINDS = ("thigh-imu", "hip-imu", "pressure")  # order in which `scan --simulate N` makes sensors
@@ -90,7 +90,7 @@ def scan_command(args: argparse.Namespace) -> int:
 async def _scan(timeout: float, *, scanner=None, client=None, expect: int | None = None,
                 radio=None) -> list[tuple[str, str, int, int | None]]:
     """(address, name, rssi, battery) of each sensor found; backends None = hardware."""
-    from sensor_ingest.ble_ingest import read_battery, scan_sensors
+    from sitload.sensor_ingest.ble_ingest import read_battery, scan_sensors
 
     extra = {} if radio is None else {"radio": radio}
     adverts = await scan_sensors(timeout, expect=expect, backend=scanner, **extra)
@@ -99,9 +99,9 @@ async def _scan(timeout: float, *, scanner=None, client=None, expect: int | None
 
 
 async def _scan_simulated(n: int, timeout: float) -> list[tuple[str, str, int, int | None]]:
-    from firmware_sim import SimulatedSensor
-    from firmware_sim.gatt_peripheral import SimulatedPeripheral, VirtualRadio
-    from sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
+    from sitload.firmware_sim import SimulatedSensor
+    from sitload.firmware_sim.gatt_peripheral import SimulatedPeripheral, VirtualRadio
+    from sitload.sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
 
     sims = [SimulatedSensor("desk-day", SIM_KINDS[i % 3], seed=1 + i // 3) for i in range(n)]
     radio = VirtualRadio(sims[0].start_utc)
@@ -118,7 +118,7 @@ async def _scan_simulated(n: int, timeout: float) -> list[tuple[str, str, int, i
 
 # -- monitor ------------------------------------------------------------------------------------
 def monitor_command(args: argparse.Namespace) -> int:
-    from sensor_ingest.recording import RecordingWriter
+    from sitload.sensor_ingest.recording import RecordingWriter
     from sitload.config_file import settings
 
     sim_only = {"--sensor": args.sensor, "--seed": args.seed, "--speed": args.speed,
@@ -138,7 +138,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     meta = {"source": "ble", "timezone": args.tz}
     sims = []
     if args.simulate:
-        from firmware_sim import SimulatedSensor
+        from sitload.firmware_sim import SimulatedSensor
 
         sensor, seed = args.sensor or "thigh-imu", 1 if args.seed is None else args.seed
         sims = [SimulatedSensor(args.simulate, sensor, seed=seed,
@@ -181,7 +181,7 @@ def monitor_command(args: argparse.Namespace) -> int:
 
 async def _monitor_hardware(addresses: Sequence[str], recording: RecordingWriter | None,
                             links: list[SensorLink], on_tick: Callable, options: dict) -> None:
-    from sensor_ingest.ble_ingest import Ingestor, find_sensor
+    from sitload.sensor_ingest.ble_ingest import Ingestor, find_sensor
 
     devices = [await find_sensor(address) for address in addresses]
     ingestor = Ingestor(devices, recording, options)
@@ -201,9 +201,9 @@ async def monitor_simulated(sims: Sequence[SimulatedSensor], recording: Recordin
     """Stream ``sims`` as peripherals on a fresh virtual radio through the live ingest path until
     every run has ended and its frames have arrived; returns the links and the peripherals.
     ``link_options`` go to each ``SensorLink`` (e.g. ``on_batches``, ``on_availability``)."""
-    from firmware_sim.gatt_peripheral import SimulatedPeripheral, VirtualRadio
-    from sensor_ingest.ble_ingest import Ingestor, scan_sensors
-    from sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
+    from sitload.firmware_sim.gatt_peripheral import SimulatedPeripheral, VirtualRadio
+    from sitload.sensor_ingest.ble_ingest import Ingestor, scan_sensors
+    from sitload.sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
 
     radio = VirtualRadio(min(s.start_utc for s in sims), speed)
     peripherals = [SimulatedPeripheral(radio, sim, keep_sent=keep_sent) for sim in sims]
@@ -254,11 +254,11 @@ async def _tick(links: Sequence[SensorLink], on_tick: Callable) -> None:
 
 
 # -- output -------------------------------------------------------------------------------------
-def status_text(status: LinkStatus, frames_per_s: float, posture: str | None = None) -> str:
+def status_text(status: LinkStatus, frames_per_s: float, posture: Posture | None = None) -> str:
     battery = "?" if status.battery is None else f"{status.battery}%"
     return (f"{status.name} {status.state} {frames_per_s:.0f} fr/s gaps {status.gaps} "
             f"({status.missing_frames} lost) bad {status.bad_frames} batt {battery}"
-            + (f" {posture}" if posture else ""))
+            + (f" {posture.wire}" if posture is not None else ""))
 
 
 def summary(status: LinkStatus) -> str:

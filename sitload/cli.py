@@ -33,7 +33,7 @@ class _ListScenarios(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        from firmware_sim import SCENARIOS
+        from sitload.firmware_sim import SCENARIOS
 
         for name, scenario in SCENARIOS.items():
             print(f"{name:18s} {scenario.description}")

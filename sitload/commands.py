@@ -17,13 +17,12 @@ from sitload.errors import ConfigError, SitloadError
 CONNECT_GRACE_S = 5.0     # replay --broker: how long a broker not yet connected is waited for
 
 if TYPE_CHECKING:
-    from alerts import PolicyConfig
-    from analytics import AnalysisConfig
+    from sitload.alerts.policy import PolicyConfig
     from sitload.config_file import Settings
 
 
 def simulate(args: argparse.Namespace) -> int:
-    from firmware_sim import SCENARIOS, Faults
+    from sitload.firmware_sim import SCENARIOS, Faults
     from sitload.progress import print_progress
     from sitload.simulation import simulate_to_recording
 
@@ -55,8 +54,8 @@ def import_file(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    from alerts.messages import alert_payload
-    from sensor_ingest.replay import open_recording
+    from sitload.alerts.messages import alert_payload
+    from sitload.sensor_ingest.replay import open_recording
     from sitload.config_file import settings
     from sitload.pipeline import run_session
     from sitload.progress import print_progress
@@ -68,7 +67,7 @@ def replay(args: argparse.Namespace) -> int:
     with open_recording(args.file) as rec:
         device_id = args.device_id or rec.device().name or "sensor"
         if args.broker:
-            from alerts import AlertPublisher
+            from sitload.alerts.mqtt_transport import AlertPublisher
             from sitload.pipeline import ReplayTimeline
 
             # paced, time runs X-fold faster: so must the reconnect backoff, or prompts that live
@@ -116,7 +115,7 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def prompts(args: argparse.Namespace) -> int:
-    from alerts.prompter import discover_devices, run_prompter
+    from sitload.alerts.prompter import discover_devices, run_prompter
 
     tls = broker_tls(args)
     device = args.device
@@ -135,51 +134,34 @@ def prompts(args: argparse.Namespace) -> int:
 
 
 def personal_policy(history: list[str] | None, config: Settings) -> PolicyConfig:
-    """``config``'s policy with the break threshold of the personal sitting tolerance found by the
-    flare analysis of ``history`` recordings (docs/flares.md), when they have one."""
+    """``config``'s policy, with the break threshold of the personal sitting tolerance of the
+    ``history`` recordings when they have one (said on stderr either way)."""
     if not history:
         return config.policy
-    from analytics.flares import break_prompt_min
-    from sitload.flare_commands import analyze_flares
+    from sitload.services.analysis import personal_policy as with_tolerance
 
-    analysis = analyze_flares(history, config.flares, config.analysis)
-    minutes = break_prompt_min(analysis)
-    if minutes is None:
-        print(f"sitload: no personal sitting tolerance yet ({analysis.summary}); prompting at the "
-              f"usual threshold ({config.policy.break_threshold_min:g} min)", file=sys.stderr)
-        return config.policy
-    print(f"sitload: personal sitting tolerance {analysis.tolerance_min:.0f} min: break prompts "
-          f"after {minutes:.0f} min", file=sys.stderr)
-    return replace(config.policy, sitting_tolerance_min=minutes)
+    found = with_tolerance(history, config.policy, config.flares, config.analysis)
+    print(f"sitload: {found.message}", file=sys.stderr)
+    return found.policy
 
 
-def analyze_recording(path: str, config: AnalysisConfig | None = None,
-                      progress: Callable[[float], None] | None = None):
-    """(batch AnalysisResult, decoder, ground truth) of a recording's first device;
-    ``progress`` gets the share of its frames analysed."""
-    from analytics import AnalysisConfig, analyze as analyze_batches
-    from sensor_ingest.replay import decoder_for, describe_end, open_recording, replay_batches
-
-    with open_recording(path) as rec:
-        device = rec.device()
-        decoder = decoder_for(rec, device.id)
-        batches = replay_batches(rec, device.id, decoder=decoder, progress=progress)
-        result = analyze_batches(device.kind, batches, config or AnalysisConfig())
-        note = describe_end(rec, device.id)
-        truth = rec.truth(device.id)
-    if note:
-        print(f"sitload: note: {note}", file=sys.stderr)
-    return result, decoder, truth
+def note(text: str | None) -> None:
+    """A recording that ends early or is damaged is said on stderr, one line."""
+    if text:
+        print(f"sitload: note: {text}", file=sys.stderr)
 
 
 def analyze(args: argparse.Namespace) -> int:
     from sitload.config_file import settings
     from sitload.progress import print_progress
+    from sitload.services.analysis import analyze_recording
 
-    result, decoder, _ = analyze_recording(args.file, settings(args).analysis, print_progress)
+    found = analyze_recording(args.file, settings(args).analysis, print_progress)
+    note(found.note)
+    result = found.result
     if args.epochs:
-        from analytics.coverage import measured
-        from analytics.records import iso_utc
+        from sitload.analytics.coverage import measured
+        from sitload.timestamps import iso_utc
 
         epochs = result.epochs.copy()
         epochs.insert(0, "time", [iso_utc(t) for t in epochs.pop("t")])
@@ -198,7 +180,7 @@ def analyze(args: argparse.Namespace) -> int:
               file=sys.stderr if args.json else sys.stdout)
     if args.json:
         out = result.to_json()
-        out["decode"] = asdict(decoder.stats)
+        out["decode"] = asdict(found.decode)
         json.dump(out, sys.stdout)
         print()
     elif not args.epochs:
@@ -209,12 +191,16 @@ def analyze(args: argparse.Namespace) -> int:
 
 
 def score(args: argparse.Namespace) -> int:
-    from analytics.scoring import score as score_result
+    from sitload.analytics.scoring import score as score_result
     from sitload.config_file import settings
     from sitload.progress import print_progress
 
     config = settings(args).analysis
-    result, _, truth = analyze_recording(args.file, config, print_progress)
+    from sitload.services.analysis import analyze_recording
+
+    found = analyze_recording(args.file, config, print_progress)
+    note(found.note)
+    result, truth = found.result, found.truth
     if args.labels:
         scores = _score_labels(result, args.labels, args.tz)
     elif truth.empty:
@@ -237,7 +223,7 @@ def _score_labels(result, labels_csv: str, tz: str) -> dict:
     postural transition or straddle a change of label)."""
     import numpy as np
 
-    from analytics.scoring import kappa
+    from sitload.analytics.scoring import kappa
     from sitload.importers import read_labels
 
     labels = read_labels(labels_csv, tz=tz)

@@ -9,9 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from alerts import AlertPublisher, Prompter, start_embedded_broker
-from alerts.prompter import format_prompt
-from sensor_ingest.replay import open_recording
+from sitload.alerts.embedded_broker import start_embedded_broker
+from sitload.alerts.mqtt_transport import AlertPublisher
+from sitload.alerts.prompter import Prompter
+from sitload.alerts.prompter import format_prompt
+from sitload.sensor_ingest.replay import open_recording
 from sitload.arguments import broker_tls
 from sitload.config_file import settings
 from sitload.pipeline import ReplayTimeline, run_session

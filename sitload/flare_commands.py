@@ -11,9 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sitload.arguments import add_config
 from sitload.errors import ConfigError
-
-PAIN_SIDES = "left, right, both or none"
-LOCATIONS = "buttock, hip, thigh, calf, foot, low-back or other"
+from sitload.vocab import PainLocation, PainSide, wire_names
 
 
 def add_flare_parsers(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +21,9 @@ def add_flare_parsers(sub: argparse._SubParsersAction) -> None:
     a = actions.add_parser("add", help="add a pain report to a recording")
     a.add_argument("recording", help="recording file")
     a.add_argument("--pain", required=True, help="pain now, 0-10 (numeric rating scale)")
-    a.add_argument("--side", required=True, help=f"side of the pain: {PAIN_SIDES}")
-    a.add_argument("--location", help=f"where: {LOCATIONS}")
+    a.add_argument("--side", required=True,
+                   help=f"side of the pain: {', '.join(wire_names(PainSide))}")
+    a.add_argument("--location", help=f"where: {', '.join(wire_names(PainLocation))}")
     a.add_argument("--tingling", action="store_true", help="pins and needles or numbness")
     a.add_argument("--at", metavar="TIME", help="when (ISO 8601, e.g. 2026-03-02T10:30; without an "
                    "offset in the recording's time zone; default now)")
@@ -71,8 +70,8 @@ def _pain(text: str) -> int:
 
 
 def diary_add(args: argparse.Namespace) -> int:
-    from analytics.flares import DiaryEntry
-    from sensor_ingest.recording import Recording, append_diary
+    from sitload.analytics.flares import DiaryEntry
+    from sitload.sensor_ingest.recording import Recording, append_diary
 
     with Recording(args.recording) as rec:
         tz = rec.meta.get("timezone", "UTC")
@@ -89,8 +88,8 @@ def diary_add(args: argparse.Namespace) -> int:
 def diary_list(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from analytics.records import iso_utc
-    from sensor_ingest.recording import Recording
+    from sitload.timestamps import iso_utc
+    from sitload.sensor_ingest.recording import Recording
 
     with Recording(args.recording) as rec:
         diary = rec.diary()
@@ -114,34 +113,21 @@ def diary_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def analyze_flares(paths, config=None, analysis_config=None):
-    """The ``FlareAnalysis`` of recordings: each one analysed (with ``analysis_config``, a
-    progress bar on a terminal), their diaries pooled."""
-    from analytics.flares import FlareConfig, Timeline, diary_entries, flare_analysis
-    from sensor_ingest.recording import Recording
-    from sitload.commands import analyze_recording
-    from sitload.progress import part, print_progress
-
-    timelines, entries = [], []
-    for i, path in enumerate(paths):
-        with Recording(path) as rec:
-            entries += diary_entries(rec.diary())
-        result, _, _ = analyze_recording(path, analysis_config,
-                                         part(print_progress, i / len(paths),
-                                              (i + 1) / len(paths)))
-        timelines.append(Timeline.from_analysis(result))
-    return flare_analysis(entries, Timeline.join(timelines), config or FlareConfig())
-
-
 def flares(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from sitload.commands import note
     from sitload.config_file import settings
+    from sitload.progress import print_progress
+    from sitload.services.analysis import analyze_flares
 
     config = settings(args)
     given = {"baseline_pain": args.baseline, "flare_pain": args.flare_pain}
     flare_config = replace(config.flares, **{k: v for k, v in given.items() if v is not None})
-    analysis = analyze_flares(args.recordings, flare_config, config.analysis)
+    analysis, notes = analyze_flares(args.recordings, flare_config, config.analysis,
+                                     print_progress)
+    for text in notes:
+        note(text)
     if args.json:
         json.dump({**analysis.to_json(), "recordings": list(args.recordings)}, sys.stdout)
         print()
@@ -153,7 +139,7 @@ def flares(args: argparse.Namespace) -> int:
 def flares_text(analysis) -> str:
     """The summary and, when there are any, a table of the exposures compared (a dash and "not
     measured" for one the sensor cannot see)."""
-    from analytics.flares import format_p
+    from sitload.analytics.flares import format_p
 
     lines = [analysis.summary]
     if analysis.exposures:

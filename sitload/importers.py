@@ -25,9 +25,9 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 import pandas as pd
 
-from firmware_sim.frame_encoder import FLAG_RESYNC, TICKS_PER_S, encode_imu_frames
-from sensor_ingest.recording import RecordingWriter
-from sensor_ingest.samples import SensorKind
+from sitload.firmware_sim.frame_encoder import FLAG_RESYNC, TICKS_PER_S, encode_imu_frames
+from sitload.sensor_ingest.recording import RecordingWriter
+from sitload.vocab import SensorKind
 from sitload.errors import ConfigError, ImportDataError
 
 G = 9.80665

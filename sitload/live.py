@@ -14,12 +14,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alerts import AckMessage, AlertPublisher, PolicyConfig, Prompt, SymptomReport, TlsOptions
-from alerts.ha_discovery import HaDevice
-from alerts.messages import alert_payload
-from analytics import AnalysisConfig
-from sensor_ingest.recording import RecordingWriter
-from sensor_ingest.samples import SampleBatch, SensorKind
+from sitload.alerts.messages import AckMessage, SymptomReport
+from sitload.alerts.mqtt_transport import AlertPublisher, TlsOptions
+from sitload.alerts.policy import PolicyConfig, Prompt
+from sitload.alerts.ha_discovery import HaDevice
+from sitload.alerts.messages import alert_payload
+from sitload.analytics import AnalysisConfig
+from sitload.sensor_ingest.recording import RecordingWriter
+from sitload.samples import SampleBatch
+from sitload.vocab import Posture, SensorKind
 from sitload.pipeline import ReplayTimeline, SessionPipeline
 
 log = logging.getLogger("sitload.live")
@@ -75,7 +78,7 @@ class LiveSessions:
         if session is not None and session.publisher is not None:
             session.publisher.publish_availability(online)
 
-    def posture(self, address: str) -> str | None:
+    def posture(self, address: str) -> Posture | None:
         session = self._sessions.get(address)
         return None if session is None else session.pipeline.engine.state.posture
 

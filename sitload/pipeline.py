@@ -15,12 +15,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from alerts import AckMessage, Policy, PolicyConfig, Prompt
-from analytics import AnalysisConfig, AnalysisResult, Engine, EngineState
-from sensor_ingest.recording import Recording
-from sensor_ingest.replay import decoder_for, describe_end, replay_batches
-from sensor_ingest.samples import SampleBatch, SensorKind
-from sensor_ingest.stream_decoder import DecodeStats, Gap
+from sitload.alerts.messages import AckMessage
+from sitload.alerts.policy import Outcome, Policy, PolicyConfig, Prompt
+from sitload.analytics import AnalysisConfig, AnalysisResult, Engine
+from sitload.events import EngineState
+from sitload.sensor_ingest.recording import Recording
+from sitload.sensor_ingest.replay import DeviceReplay
+from sitload.samples import SampleBatch
+from sitload.vocab import SensorKind
+from sitload.sensor_ingest.stream_decoder import DecodeStats, Gap
 
 STEP_S = 5.0
 
@@ -33,6 +36,7 @@ class SessionResult:
     gaps: list[Gap]
     note: str | None = None
     devices: list[str] = field(default_factory=list)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)   # what became of each prompt
 
 
 class ReplayTimeline:
@@ -74,9 +78,9 @@ class SessionPipeline:
                  on_prompt: Callable[[Prompt], None] | None = None,
                  on_state: Callable[[EngineState], None] | None = None,
                  timeline: ReplayTimeline | None = None, step_s: float = STEP_S):
-        self.engine = Engine(kind, analysis_config or AnalysisConfig())
         self.policy = Policy((policy_config or PolicyConfig()).in_zone(timezone),
                              device_id=device_id)
+        self.engine = Engine(kind, analysis_config or AnalysisConfig(), on_seconds=self._seconds)
         self.prompts: list[Prompt] = []
         self._on_prompt = on_prompt
         self._on_state = on_state
@@ -115,6 +119,10 @@ class SessionPipeline:
             self.policy.on_ack(message.prompt_id, message.action, self._data_now,
                                message.minutes)
 
+    def _seconds(self, cols: dict) -> None:
+        crossed = cols["crossed"] if "crossed" in self.engine.measured else None
+        self.policy.on_seconds(cols["sec"], cols["posture"], cols["lean_side"], crossed)
+
     def _step_state(self, now: float) -> None:
         state = self.engine.state
         self._emit(self.policy.on_state(state, now))
@@ -143,19 +151,20 @@ def run_session(rec: Recording, *, speed: float | None = None,
     ``timezone`` meta) unless ``policy_config`` names one. ``progress`` gets the fraction of the
     recording's time done.
     """
-    device = rec.device()
-    decoder = decoder_for(rec, device.id)
+    replay = DeviceReplay.of(rec)
+    device = replay.device
     pipeline = SessionPipeline(device.kind, device_id or device.name, policy_config=policy_config,
                                analysis_config=analysis_config,
                                timezone=rec.meta.get("timezone"), on_prompt=on_prompt,
                                on_state=on_state, timeline=timeline)
     span = rec.time_span(device.id)
-    for batch in replay_batches(rec, device.id, speed=speed, decoder=decoder):
+    for batch in replay.batches(speed=speed):
         pipeline.feed(batch)
         if progress is not None and span is not None and span[1] > span[0]:
             progress(min(1.0, (float(batch.t[-1]) - span[0]) / (span[1] - span[0])))
     pipeline.finish()
     if progress is not None:
         progress(1.0)
-    return SessionResult(pipeline.engine.result(), pipeline.prompts, decoder.stats, decoder.gaps,
-                         describe_end(rec, device.id), [device.address])
+    return SessionResult(pipeline.engine.result(), pipeline.prompts, replay.decoder.stats,
+                         replay.decoder.gaps, replay.note, [device.address],
+                         dict(pipeline.policy.outcomes))

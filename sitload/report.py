@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sensor_ingest.replay import open_recording
+from sitload.sensor_ingest.replay import open_recording
 from sitload.config_file import Settings
 from sitload.errors import ConfigError
 from sitload.progress import Progress, part

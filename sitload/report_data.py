@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from enum import IntEnum
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,18 +18,24 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from alerts import PolicyConfig, Prompt
-from analytics import AnalysisConfig, AnalysisResult, Bout, analyze
-from analytics.daily import (UPRIGHT, DayMetrics, cop_histogram, daily_metrics, local_dates,
+from sitload.alerts.adherence import answered_done, in_window, shows_change
+from sitload.alerts.policy import PolicyConfig, Prompt
+from sitload.analytics import AnalysisConfig, AnalysisResult, analyze
+from sitload.analytics.coverage import measured
+from sitload.analytics.daily import (DayMetrics, cop_histogram, daily_metrics, local_dates,
                              minute_series, period_metrics)
-from analytics.flares import (DiaryEntry, FlareAnalysis, FlareConfig, Timeline, diary_entries,
+from sitload.analytics.flares import (DiaryEntry, FlareAnalysis, FlareConfig, Timeline, diary_entries,
                               flare_analysis)
-from sensor_ingest.recording import Recording
-from sensor_ingest.replay import decoder_for, describe_end, replay_batches
-from sensor_ingest.stream_decoder import DecodeStats, Gap
+from sitload.sensor_ingest.recording import Recording
+from sitload.sensor_ingest.replay import DeviceReplay
+from sitload.sensor_ingest.stream_decoder import DecodeStats, Gap
 from sitload.config_file import Settings
 from sitload.errors import ConfigError, SitloadError
+from sitload.events import Bout
 from sitload.pipeline import SessionResult
+from sitload.progress import part
+from sitload.timestamps import from_iso
+from sitload.vocab import Posture, PromptKind, Side
 
 ADHERENCE_WINDOW_S = 60.0 * PolicyConfig().adherence_window_min
 
@@ -75,7 +82,7 @@ class RecordingData:
     path: str
     timezone: str
     devices: list[DeviceData]
-    prompts: list[Prompt | dict]         # Prompt objects (a live session) or stored rows
+    prompts: list[Prompt]
     acks: pd.DataFrame                   # prompt_id, t, action, detail
     diary: pd.DataFrame                  # t, pain, location, side, tingling, note, source
 
@@ -131,18 +138,26 @@ def load_recording(rec: Recording, progress: Callable[[float], None] | None = No
     total, done = max(1, sum(counts.values())), 0
     devices = []
     for dev in rec.devices:
-        decoder = decoder_for(rec, dev.id)
-        share = None if progress is None else \
-            (lambda f, done=done, n=counts[dev.id]: progress((done + f * n) / total))
-        batches = replay_batches(rec, dev.id, decoder=decoder, progress=share)
-        analysis = analyze(dev.kind, batches, config or AnalysisConfig())
+        replay = DeviceReplay.of(rec, dev.id)
+        share = part(progress, done / total, (done + counts[dev.id]) / total)
+        analysis = analyze(dev.kind, replay.batches(progress=share), config or AnalysisConfig())
         done += counts[dev.id]
-        devices.append(DeviceData(rec.path.name, dev.address, dev.name, analysis, decoder.stats,
-                                  list(decoder.gaps), rec.battery(dev.id),
-                                  rec.link_events(dev.id), describe_end(rec, dev.id)))
+        devices.append(DeviceData(rec.path.name, dev.address, dev.name, analysis,
+                                  replay.decoder.stats, list(replay.decoder.gaps),
+                                  rec.battery(dev.id), rec.link_events(dev.id), replay.note))
     if progress is not None:
         progress(1.0)
-    return _recording_data(rec, devices, list(rec.prompts().to_dict("records")))
+    return _recording_data(rec, devices, [_stored_prompt(row)
+                                          for row in rec.prompts().itertuples(index=False)])
+
+
+def _stored_prompt(row) -> Prompt:
+    """A prompt as a recording keeps it (docs/recording-format.md): id, time and kind in columns,
+    the rest in its alert document, which may be partial."""
+    doc = json.loads(row.payload) if row.payload else {}
+    expires = from_iso(doc["expires"]) if "expires" in doc else float(row.t)
+    return Prompt(str(row.id), PromptKind(row.kind), float(row.t), expires,
+                  str(doc.get("message", "")))
 
 
 def session_recording(rec: Recording, session: SessionResult) -> RecordingData:
@@ -196,8 +211,7 @@ def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: st
                                       flares))
         if progress is not None:
             progress((i + 1) / len(by_kind))
-    epochs = [d.analysis.epochs for s in sections for d in s.devices]
-    prompts = [p for rec in recordings for p in prompt_records(rec, epochs, window_s)]
+    prompts = [p for rec in recordings for p in prompt_records(rec, window_s)]
     if diary is not None and len(diary):
         diary = diary.sort_values("t", ignore_index=True)
         diary["date"] = local_dates(diary["t"].to_numpy(), tz)
@@ -220,48 +234,33 @@ def _flares(entries: list[DiaryEntry], results: list[AnalysisResult], config: Fl
         return None, f"flare analysis ({results[0].kind}): {exc}"
 
 
-def prompt_records(rec: RecordingData, epochs: list[pd.DataFrame],
-                   window_s: float = ADHERENCE_WINDOW_S) -> list[PromptRecord]:
-    """The recording's prompts with their answers and adherence.
-
-    A prompt counts as acted on when, within ``window_s`` (the alert policy's adherence window)
-    after it was sent, the patient answered 'done', or the data show the asked-for change:
-    'break' — an upright second; 'shift' — a sitting second without lean, or upright;
-    'uncross' — a second without crossed legs. Other kinds (stretch, check-in) need the answer
-    'done'.
-    """
+def prompt_records(rec: RecordingData, window_s: float = ADHERENCE_WINDOW_S
+                   ) -> list[PromptRecord]:
+    """The recording's prompts with their answers, and whether each was acted on within
+    ``window_s`` (the rule of sitload.alerts.adherence, which the prompt policy applies too),
+    judged on the recording's first device: the one its prompts come from."""
     answers: dict[str, list[tuple[float, str]]] = {}
     for row in rec.acks.itertuples(index=False):
         answers.setdefault(row.prompt_id, []).append((float(row.t), row.action))
-    pooled = pd.concat([e[[c for c in ("t", "posture", "lean_side", "crossed") if c in e]]
-                        for e in epochs], ignore_index=True).sort_values("t", kind="stable")
-    t = pooled["t"].to_numpy()
+    epochs = rec.devices[0].analysis.epochs if rec.devices else pd.DataFrame({"t": []})
+    t = epochs["t"].to_numpy()
+    posture = _codes(epochs, "posture", Posture)
+    lean = _codes(epochs, "lean_side", Side)
+    seen_crossed = bool(rec.devices) and "crossed" in measured(rec.devices[0].analysis.kind)
+    crossed = _codes(epochs, "crossed", Side) if seen_crossed else None
     out = []
     for p in rec.prompts:
-        pid, kind, created, message = _prompt_fields(p)
-        acks = tuple(sorted(answers.get(pid, [])))
-        done = any(a == "done" and created <= at <= created + window_s for at, a in acks)
-        lo, hi = np.searchsorted(t, [created, created + window_s], side="right")
-        out.append(PromptRecord(pid, kind, created, message, acks,
-                                done or _changed(kind, pooled.iloc[lo:hi])))
+        acks = tuple(sorted(answers.get(p.id, [])))
+        inside = in_window(p.created, t, window_s)
+        seen = shows_change(p.kind, posture[inside], lean[inside],
+                            None if crossed is None else crossed[inside]).any()
+        out.append(PromptRecord(p.id, p.kind, p.created, p.message, acks,
+                                answered_done(p.created, list(acks), window_s) or bool(seen)))
     return out
 
 
-def _prompt_fields(p: Prompt | dict) -> tuple[str, str, float, str]:
-    if isinstance(p, Prompt):
-        return p.id, p.kind, float(p.created), p.message
-    payload = json.loads(p["payload"]) if isinstance(p["payload"], str) else p["payload"]
-    return str(p["id"]), str(p["kind"]), float(p["t"]), str(payload.get("message", ""))
-
-
-def _changed(kind: str, window: pd.DataFrame) -> bool:
-    posture = window["posture"].to_numpy().astype(str)
-    upright = np.isin(posture, UPRIGHT)
-    sitting = posture == "sitting"
-    if kind == "break":
-        return bool(upright.any())
-    if kind == "shift" and "lean_side" in window:
-        return bool((upright | (sitting & (window["lean_side"].to_numpy() == "none"))).any())
-    if kind == "uncross" and "crossed" in window:
-        return bool((upright | (sitting & (window["crossed"].to_numpy() == "none"))).any())
-    return False
+def _codes(epochs: pd.DataFrame, column: str, vocabulary: type[IntEnum]) -> np.ndarray:
+    """The wire names of an epoch column as the vocabulary's integer codes (0 without it)."""
+    if column not in epochs:
+        return np.zeros(len(epochs), dtype=np.int8)
+    return epochs[column].map({m.wire: int(m) for m in vocabulary}).to_numpy(dtype=np.int8)

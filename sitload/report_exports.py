@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from analytics import Bout
-from analytics.records import iso_utc
+from sitload.events import Bout
+from sitload.timestamps import iso_utc
 from sitload import __version__
 from sitload.report_data import ReportModel, source_date_epoch
 

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from analytics.coverage import limit
-from analytics.daily import DayMetrics
-from analytics.flares import ExposureEffect, FlareAnalysis
+from sitload.analytics.coverage import limit
+from sitload.analytics.daily import DayMetrics
+from sitload.analytics.flares import ExposureEffect, FlareAnalysis
 from sitload import __version__
 from sitload.report_data import PromptRecord, ReportModel, source_date_epoch
 from sitload import report_plots as plots

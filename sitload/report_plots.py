@@ -22,8 +22,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from numpy.typing import ArrayLike  # noqa: E402
 
-from analytics import Bout  # noqa: E402
-from analytics.daily import DayMetrics  # noqa: E402
+from sitload.events import Bout  # noqa: E402
+from sitload.analytics.daily import DayMetrics  # noqa: E402
 from sitload.report_data import PromptRecord  # noqa: E402
 
 BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (

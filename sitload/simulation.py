@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from firmware_sim import Faults, SimulatedSensor
-from firmware_sim.symptoms import SYMPTOM_MODELS, simulated_diary
-from sensor_ingest.recording import RecordingWriter
-from sensor_ingest.samples import SensorKind
+from sitload.firmware_sim import Faults, SimulatedSensor
+from sitload.firmware_sim.symptoms import SYMPTOM_MODELS, simulated_diary
+from sitload.sensor_ingest.recording import RecordingWriter
+from sitload.vocab import SensorKind
 
 DEFAULT_START_UTC = 1772438400.0  # 2026-03-02T08:00:00Z, a Monday
 

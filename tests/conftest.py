@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from scipy.spatial.transform import Rotation
 
-from alerts import Prompt
-from alerts.policy import prompt_id
+from sitload.alerts.policy import Prompt
+from sitload.alerts.policy import prompt_id
 
 FAST = {"reconnect_min_s": 1, "reconnect_max_s": 1}
 """Reconnect settings for MQTT tests: retry every second."""

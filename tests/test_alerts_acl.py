@@ -11,7 +11,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from alerts import AlertPublisher, Prompter, TlsOptions
+from sitload.alerts.mqtt_transport import AlertPublisher, TlsOptions
+from sitload.alerts.prompter import Prompter
 from conftest import FAST, MosquittoBroker, make_prompt, require_mosquitto, wait_until, write_ca_and_server_cert
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"

@@ -6,8 +6,10 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from alerts import AlertPublisher, Prompter, start_embedded_broker
-from alerts.messages import alert_payload
+from sitload.alerts.embedded_broker import start_embedded_broker
+from sitload.alerts.mqtt_transport import AlertPublisher
+from sitload.alerts.prompter import Prompter
+from sitload.alerts.messages import alert_payload
 from conftest import FAST, make_prompt, wait_until
 
 

@@ -8,12 +8,12 @@ import jinja2
 import paho.mqtt.client as mqtt
 import pytest
 
-from alerts.schemas import VALIDATORS
-from analytics import analyze
+from sitload.alerts.schemas import VALIDATORS
+from sitload.analytics import analyze
 from conftest import wait_until
-from firmware_sim import SimulatedSensor
-from sensor_ingest.replay import open_recording, replay_batches
-from sensor_ingest.samples import SensorKind
+from sitload.firmware_sim import SimulatedSensor
+from sitload.sensor_ingest.replay import open_recording, replay_batches
+from sitload.vocab import SensorKind
 from sitload.cli import main
 
 

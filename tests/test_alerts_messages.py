@@ -5,13 +5,17 @@ import json
 import numpy as np
 import pytest
 
-from alerts.messages import AckMessage, SymptomReport, alert_payload, state_payload
-from alerts.mqtt_transport import Topics, parse_broker_url
-from alerts.outbox import Outbox, OutboxEntry
-from alerts.schemas import VALIDATORS, decode_inbound, from_iso, iso
-from analytics import Engine
+from sitload.alerts.messages import AckMessage, SymptomReport, alert_payload, state_payload
+from sitload.alerts.mqtt_transport import parse_broker_url
+from sitload.alerts.topics import Topics
+from sitload.alerts.outbox import Outbox, OutboxEntry
+from sitload.alerts.schemas import VALIDATORS, decode_inbound, iso
+from sitload.timestamps import from_iso
+from sitload.analytics import Engine
 from conftest import make_prompt
-from sensor_ingest.samples import SampleBatch, SensorKind
+from sitload.samples import SampleBatch
+from sitload.events import EngineState
+from sitload.vocab import Posture, SensorKind, Side
 from sitload.errors import ConfigError, MessageError
 
 
@@ -50,11 +54,18 @@ def test_alert_and_state_payloads_match_their_schemas():
     VALIDATORS["alert"].validate(doc)
     assert (doc["created"], doc["expires"]) == ("2026-03-02T08:00:00.000Z", "2026-03-02T08:15:00.000Z")
 
-    class Standing:
-        posture, bout_start, bout_minutes, asymmetry_si, lean_side, crossed = "standing", None, 0.0, None, "none", "none"
-    s = state_payload(Standing(), 1772438400.0)
+    standing = EngineState(None, Posture.STANDING, None, 0.0, None, Side.NONE, Side.NONE)
+    s = state_payload(standing, 1772438400.0)
     VALIDATORS["state"].validate(s)
     assert s["bout_minutes"] is None and s["asymmetry_si"] is None
+
+
+@pytest.mark.parametrize("posture", list(Posture))
+def test_a_state_message_for_every_posture_validates(posture):
+    """The schema's postures come from the one vocabulary (before, 'gap' and 'off_seat' failed)."""
+    doc = state_payload(EngineState(1.0, posture, None, 0.0, None, Side.LEFT, None), 1772438400.0)
+    VALIDATORS["state"].validate(doc)
+    assert doc["posture"] == posture.wire
 
 
 @pytest.mark.parametrize("kind, crossed", [("thigh-imu", "none"), ("hip-imu", None)])

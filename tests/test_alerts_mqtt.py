@@ -12,9 +12,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from alerts import AlertPublisher, Policy, PolicyConfig, Prompter, run_prompter
-from alerts.schemas import VALIDATORS, from_iso
-from analytics import EngineState, Event
+from sitload.alerts.mqtt_transport import AlertPublisher
+from sitload.alerts.policy import Policy, PolicyConfig
+from sitload.alerts.prompter import Prompter, run_prompter
+from sitload.alerts.schemas import VALIDATORS
+from sitload.timestamps import from_iso
+from sitload.events import BoutStarted, EngineState
+from sitload.vocab import Posture, Side
 
 from conftest import FAST, make_prompt, wait_until
 
@@ -64,8 +68,8 @@ def test_prompts_published_once_each_matching_schema_with_expiry(mosquitto, devi
 
 
 def test_status_and_state_are_retained_and_will_says_offline(mosquitto, device, tmp_path):
-    state = EngineState(t=751.0, posture="sitting", bout_start=1.0, bout_minutes=12.5, asymmetry_si=31.0,
-                        lean_side="left", crossed="none")
+    state = EngineState(t=751.0, posture=Posture.SITTING, bout_start=1.0, bout_minutes=12.5,
+                        asymmetry_si=31.0, lean_side=Side.LEFT, crossed=Side.NONE)
     pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", timezone="UTC", **FAST)
     wait_until(lambda: pub.conn.connected, what="publisher connected")
     pub.publish_state(state)
@@ -141,8 +145,9 @@ def test_prompts_wait_for_a_prompter(mosquitto, device, tmp_path):
 _KILLED_PUBLISHER = """
 import os, sys, time
 sys.path.insert(0, {root!r})
-from alerts import AlertPublisher, Prompt
-from alerts.policy import prompt_id
+from sitload.alerts.mqtt_transport import AlertPublisher
+from sitload.alerts.policy import Prompt
+from sitload.alerts.policy import prompt_id
 pub = AlertPublisher({url!r}, {device!r}, outbox_path={outbox!r})
 deadline = time.monotonic() + 5
 while {wait_connected!r} and not pub.conn.connected and time.monotonic() < deadline:
@@ -268,7 +273,7 @@ def test_snooze_and_pain_report_typed_at_the_prompter_reach_the_policy(mosquitto
     runner.start()
     try:
         with lock:
-            policy.on_event(Event("bout_start", t0 + 10, {"start": t0}), t0 + 10)
+            policy.on_event(BoutStarted(t0 + 10, t0), t0 + 10)
             [prompt] = policy.tick(clock["now"])
         wait_until(lambda: pub.prompter_online, what="prompter online")
         pub.publish_prompt(prompt)

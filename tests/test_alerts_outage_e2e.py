@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts import Prompter
-from alerts.schemas import from_iso
+from sitload.alerts.prompter import Prompter
+from sitload.timestamps import from_iso
 from conftest import FAST, MosquittoBroker, require_mosquitto, wait_until
 from sitload.simulation import simulate_to_recording
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts import PolicyConfig
-from sensor_ingest.replay import open_recording, replay_batches
+from sitload.alerts.policy import PolicyConfig
+from sitload.sensor_ingest.replay import open_recording, replay_batches
 from sitload.live import LiveSessions
 from sitload.pipeline import STEP_S, SessionPipeline, run_session
 from sitload.simulation import DEFAULT_START_UTC, simulate_to_recording

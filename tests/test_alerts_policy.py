@@ -1,13 +1,15 @@
 """The prompt policy (pure): thresholds, cooldowns, snooze, rate limit, hours, escalation, auto-resolve."""
 
+import numpy as np
 import pytest
 
-from alerts import Policy, PolicyConfig
-from alerts.policy import prompt_id
-from alerts.schemas import iso
-from alerts.prompter import parse_command
-from alerts.stretches import STRETCHES
-from analytics import EngineState, Event
+from sitload.alerts.policy import Policy, PolicyConfig
+from sitload.alerts.policy import prompt_id
+from sitload.alerts.prompter import parse_command
+from sitload.alerts.stretches import STRETCHES
+from sitload.events import (Bout, BoutEnded, BoutStarted, EngineState, Leaning, LegsCrossed,
+                            PostureChanged)
+from sitload.vocab import BoutEnd, Posture, Side
 from sitload.errors import ConfigError
 
 T0 = 1772438400.0  # 2026-03-02 08:00 UTC (a Monday)
@@ -15,17 +17,27 @@ MIN = 60.0
 
 
 def state(posture="sitting", bout_start=T0, asymmetry_si=None, lean_side="none", crossed="none", t=None):
-    return EngineState(t=t, posture=posture, bout_start=bout_start, bout_minutes=0.0, asymmetry_si=asymmetry_si,
-                       lean_side=lean_side, crossed=crossed)
+    return EngineState(t=t, posture=Posture.from_wire(posture), bout_start=bout_start, bout_minutes=0.0,
+                       asymmetry_si=asymmetry_si, lean_side=Side.from_wire(lean_side),
+                       crossed=Side.from_wire(crossed))
 
 
-def bout_end(end: float, now: float, ended_by: str = "break") -> Event:
-    """A bout_end as analytics emits it: ``break_s`` after the last sitting second, times as ISO."""
-    return Event("bout_end", now, {"start": iso(T0), "end": iso(end), "duration_s": end - T0, "ended_by": ended_by})
+def bout_end(end: float, now: float, ended_by: str = "break") -> BoutEnded:
+    """A bout_end as analytics emits it: ``break_s`` after the last sitting second."""
+    bout = Bout(T0, end, end - T0, end - T0, 1, "none", 0.0, 0.0, "none", None, None, None, None,
+                None, None, None, None, BoutEnd(ended_by))
+    return BoutEnded(now, bout)
+
+
+def seconds(policy: Policy, start: float, end: float, posture="sitting", lean_side="none") -> None:
+    """The engine's decided seconds [start, end) as the pipeline hands them to the policy."""
+    t = np.arange(start, end)
+    policy.on_seconds(t, np.full(t.size, Posture.from_wire(posture)),
+                      np.full(t.size, Side.from_wire(lean_side)), np.zeros(t.size, dtype=np.int8))
 
 
 def sit(policy: Policy, at: float = T0) -> None:
-    assert policy.on_event(Event("bout_start", at + 10.0, {"start": at}), at + 10.0) == []
+    assert policy.on_event(BoutStarted(at + 10.0, at), at + 10.0) == []
 
 
 def run(policy: Policy, start_min: float, end_min: float, step_min: float = 1.0) -> list:
@@ -151,7 +163,8 @@ def test_break_taken_resolves_prompt_and_records_adherence():
     sit(policy)
     [(_, p)] = run(policy, 30, 30)
     up = T0 + 33 * MIN
-    assert policy.on_event(Event("posture", up, {"posture": "standing", "previous": "sitting"}), up) == []
+    assert policy.on_event(PostureChanged(up, Posture.STANDING, Posture.SITTING), up) == []
+    seconds(policy, up, up + 60, "standing")
     assert run(policy, 33.5, 33.9, step_min=0.2) == []  # standing: no escalation, no new break prompt
     prompts = policy.on_event(bout_end(up, up + 60), up + 60)
     outcome = policy.outcomes[p.id]
@@ -168,7 +181,8 @@ def test_late_break_is_not_adherence():
     sit(policy)
     [(_, p)] = run(policy, 30, 30)
     t = T0 + 46 * MIN
-    policy.on_event(Event("break_taken", t, {"bout_end": T0 + 45 * MIN, "bout_duration_s": 45 * MIN}), t)
+    seconds(policy, T0 + 45 * MIN, t, "standing")
+    policy.on_event(bout_end(T0 + 45 * MIN, t), t)
     assert policy.outcomes[p.id].resolution == "done" and not policy.outcomes[p.id].acted
 
 
@@ -177,8 +191,8 @@ def test_short_stand_inside_a_bout_does_not_resolve_the_break_prompt():
     sit(policy)
     [(_, p)] = run(policy, 30, 30)
     t = T0 + 32 * MIN
-    policy.on_event(Event("posture", t, {"posture": "standing"}), t)
-    policy.on_event(Event("posture", t + 20, {"posture": "sitting"}), t + 20)
+    policy.on_event(PostureChanged(t, Posture.STANDING, Posture.SITTING), t)
+    policy.on_event(PostureChanged(t + 20, Posture.SITTING, Posture.STANDING), t + 20)
     assert policy.outcomes[p.id].resolution is None
     [(m, follow)] = run(policy, 33, 40)
     assert m == 40 and follow.follows == p.id
@@ -203,7 +217,8 @@ def test_shift_prompt_after_sustained_lean_from_state():
     assert m == 5 and p.kind == "shift" and p.urgency == "low"
     assert "left buttock for 5 min (load asymmetry 27%)" in p.message and "toward the right" in p.message
     assert p.detail == {"lean_side": "left", "minutes": 5, "asymmetry_si": 27.4}
-    # sitting evenly again resolves it as done
+    # sitting evenly again resolves it as done, and acts on it (the seconds show it)
+    seconds(policy, T0 + 7.5 * MIN, T0 + 8 * MIN, "sitting", "none")
     policy.on_state(state(asymmetry_si=4.0, lean_side="none"), T0 + 8 * MIN)
     assert policy.outcomes[p.id].resolution == "done" and policy.outcomes[p.id].acted
 
@@ -212,7 +227,7 @@ def test_imu_lean_without_si_prompts_from_the_asymmetry_event():
     policy = Policy(PolicyConfig())
     sit(policy)
     t = T0 + 3 * MIN
-    ev = Event("asymmetry", t, {"side": "right", "since": t - 120.0, "si": None, "lean_deg": -7.5})
+    ev = Leaning(t, Side.RIGHT, t - 120.0, None, -7.5)
     assert policy.on_event(ev, t) == []
     [(m, p)] = run(policy, 4, 8)
     assert m == 6 and "right buttock for 5 min — shift your weight toward the left" in p.message
@@ -228,7 +243,7 @@ def test_uncross_prompt_from_crossed_legs_event_duration():
     policy = Policy(PolicyConfig())
     sit(policy)
     now = T0 + 12 * MIN
-    prompts = policy.on_event(Event("crossed_legs", now, {"side": "right", "since": now - 600.0}), now)
+    prompts = policy.on_event(LegsCrossed(now, Side.RIGHT, now - 600.0), now)
     [p] = prompts
     assert p.kind == "uncross" and "right leg has been crossed over for 10 min" in p.message
 

@@ -5,8 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.sitting_today import SittingToday
-from analytics import EngineState
+from sitload.alerts.sitting_today import SittingToday
+from sitload.events import EngineState
+from sitload.vocab import Posture, Side
 from sitload.errors import ConfigError
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -21,8 +22,10 @@ def _states(start: float, end: float, posture: str, bout_start: float | None = N
     t = start
     while t <= end:
         minutes = (t - bout_start) / 60.0 if posture == "sitting" else 0.0
-        yield EngineState(t=t, posture=posture, bout_start=bout_start if posture == "sitting" else None,
-                          bout_minutes=minutes, asymmetry_si=None, lean_side="none", crossed="none")
+        yield EngineState(t=t, posture=Posture.from_wire(posture),
+                          bout_start=bout_start if posture == "sitting" else None,
+                          bout_minutes=minutes, asymmetry_si=None, lean_side=Side.NONE,
+                          crossed=Side.NONE)
         t += 5.0
 
 
@@ -47,8 +50,8 @@ def test_bouts_add_up_within_a_day_and_split_at_local_midnight():
 
 
 def test_no_time_gives_none_and_a_bad_zone_is_a_config_error():
-    state = EngineState(t=None, posture="unknown", bout_start=None, bout_minutes=0.0, asymmetry_si=None,
-                        lean_side="none", crossed="none")
+    state = EngineState(t=None, posture=Posture.UNKNOWN, bout_start=None, bout_minutes=0.0,
+                        asymmetry_si=None, lean_side=Side.NONE, crossed=Side.NONE)
     assert SittingToday("UTC").update(state) is None
     with pytest.raises(ConfigError, match="Mars/Olympus"):
         SittingToday("Mars/Olympus")

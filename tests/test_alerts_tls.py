@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from alerts import AlertPublisher, Prompter, TlsOptions
+from sitload.alerts.mqtt_transport import AlertPublisher, TlsOptions
+from sitload.alerts.prompter import Prompter
 from conftest import FAST, MosquittoBroker, make_prompt, require_mosquitto, wait_until, write_ca_and_server_cert
-from firmware_sim import SimulatedSensor
+from sitload.firmware_sim import SimulatedSensor
 from sitload.cli import main
 from sitload.errors import ConfigError
 from sitload.simulation import simulate_to_recording

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from analytics import accumulation_metrics
+from sitload.analytics import accumulation_metrics
 
 
 def test_hand_worked_bouts():

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from analytics import AnalysisConfig
-from analytics.bouts import BoutTracker
-from analytics.records import GAP, SITTING, STANDING
+from sitload.analytics import AnalysisConfig
+from sitload.analytics.bouts import BoutTracker
+from sitload.vocab import Posture, Side
+
+GAP, SITTING, STANDING = Posture.GAP, Posture.SITTING, Posture.STANDING
 from sitload.errors import ConfigError
 
 T0 = 1_772_438_400
@@ -47,8 +49,8 @@ def test_short_stand_up_does_not_split_and_blips_are_not_bouts():
     assert bout.sit_to_stand == 2 and tracker.sit_to_stand == 2
     assert tracker.breaks == 1 and tracker.sitting_s == 1205
     kinds = [(e.kind, e.t) for e in events if e.kind != "posture"]
-    assert kinds == [("bout_start", T0 + 110), ("bout_end", T0 + 1390),
-                     ("break_taken", T0 + 1390)]
+    assert kinds == [("bout_start", T0 + 110), ("bout_end", T0 + 1390)]
+    assert [e.bout for e in events if e.kind == "bout_end"] == [bout]   # ended by a break
 
 
 def test_gap_longer_than_break_closes_the_bout():
@@ -58,8 +60,7 @@ def test_gap_longer_than_break_closes_the_bout():
         [(0, 600, "gap"), (670, 1270, "end_of_data")]
     assert tracker.breaks == 0
     assert tracker.gaps == [(T0 + 600.0, T0 + 670.0)]
-    assert [e.data for e in events if e.kind == "gap"] == [{"start": T0 + 600.0,
-                                                            "end": T0 + 670.0}]
+    assert [(e.start, e.end) for e in events if e.kind == "gap"] == [(T0 + 600.0, T0 + 670.0)]
     short_gap = labels((SITTING, 600), (GAP, 40), (SITTING, 600))
     tracker, _ = run_tracker(short_gap)
     assert [(b.start - T0, b.end - T0) for b in tracker.bouts] == [(0, 1240)]
@@ -75,15 +76,15 @@ def test_blip_near_the_break_threshold_does_not_extend_the_bout():
 def test_prolonged_sitting_events_and_sides():
     cols = labels((SITTING, 1000, 1, 0), (SITTING, 2800, 0, 2), (STANDING, 100))
     tracker, events = run_tracker(cols)
-    prolonged = [(e.t - T0, e.data["minutes"]) for e in events if e.kind == "prolonged_sitting"]
+    prolonged = [(e.t - T0, e.minutes) for e in events if e.kind == "prolonged_sitting"]
     assert prolonged == [(1800, 30.0), (3600, 60.0)]
     bout = tracker.bouts[0]
     assert bout.duration_s == 3800 and bout.lean_side == "left"
     assert bout.crossed_s == 2800 and bout.crossed_side == "right"
     asym = [e for e in events if e.kind == "asymmetry"]
     crossed = [e for e in events if e.kind == "crossed_legs"]
-    assert [(e.t - T0, e.data["side"]) for e in asym] == [(120, "left")]
-    assert [(e.t - T0, e.data["side"]) for e in crossed] == [(1060, "right")]
+    assert [(e.t - T0, e.side) for e in asym] == [(120, Side.LEFT)]
+    assert [(e.t - T0, e.side) for e in crossed] == [(1060, Side.RIGHT)]
 
 
 @pytest.mark.parametrize("cuts", [(1,), (7, 333, 334, 900), tuple(range(50, 1500, 97))])

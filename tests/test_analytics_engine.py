@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import AnalysisConfig, Engine, analyze
+from sitload.analytics import AnalysisConfig, Engine, analyze
 from conftest import rotation
-from sensor_ingest.samples import SampleBatch, SensorKind
+from sitload.samples import SampleBatch
+from sitload.vocab import Posture, SensorKind, Side
 
 T0 = 1_772_438_400.0
 RATE = 50.0
@@ -109,7 +110,7 @@ def test_engine_state_and_constant_buffer():
         engine.feed(batch)
         assert sum(len(b) for b in engine._pending) <= RATE
     state = engine.state
-    assert state.posture == "sitting" and state.lean_side == "left" and state.crossed == "none"
+    assert (state.posture, state.lean_side, state.crossed) == (Posture.SITTING, Side.LEFT, Side.NONE)
     assert state.bout_start == T0 + 180 and state.bout_minutes == pytest.approx(699 / 60)
     assert engine.result().epochs.empty
 
@@ -177,8 +178,8 @@ def test_mat_occupancy_object_and_symmetry_index():
     live, events = stream(SensorKind.PRESSURE, batches)
     assert live.result().bouts == result.bouts
     shifts = [e for e in events if e.kind == "weight_shift"]
-    assert [(e.t - T0, e.data["offloaded"]) for e in shifts] == [(903, "left")]
-    assert live.state.posture == "sitting" and live.state.asymmetry_si == pytest.approx(0.0)
+    assert [(e.t - T0, e.offloaded) for e in shifts] == [(903, Side.LEFT)]
+    assert live.state.posture == Posture.SITTING and live.state.asymmetry_si == pytest.approx(0.0)
 
 
 def test_to_json_schema():

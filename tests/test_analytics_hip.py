@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import AnalysisConfig, Engine, analyze
-from analytics.scoring import kappa
+from sitload.analytics import AnalysisConfig, Engine, analyze
+from sitload.analytics.scoring import kappa
 from conftest import rotation
-from sensor_ingest.samples import SampleBatch, SensorKind
+from sitload.samples import SampleBatch
+from sitload.vocab import SensorKind
 
 T0 = 1_772_438_400.0
 RATE = 25.0

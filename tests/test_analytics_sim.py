@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import AnalysisConfig, Engine, analyze
-from analytics.scoring import score, truth_bouts
+from sitload.analytics import AnalysisConfig, Engine, analyze
+from sitload.analytics.scoring import score, truth_bouts
 from conftest import rotation
-from firmware_sim import Faults, SimulatedSensor
-from sensor_ingest.frame_codec import parse_calibration
-from sensor_ingest.samples import SampleBatch, SensorKind
-from sensor_ingest.stream_decoder import DeviceDecoder
+from sitload.firmware_sim import Faults, SimulatedSensor
+from sitload.sensor_ingest.frame_codec import parse_calibration
+from sitload.samples import SampleBatch
+from sitload.vocab import Posture, SensorKind
+from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 
 
 def simulate(scenario, sensor, seed, hours, faults=Faults(), rotation=25.0):
@@ -180,7 +181,7 @@ def test_a_thigh_sensor_says_unknown_until_the_wearer_walks():
     accel = femur @ PHONE_SCREEN_OUT.T + np.random.default_rng(3).normal(0, 0.01, femur.shape)
     engine = Engine(SensorKind.THIGH_IMU)
     engine.feed(SampleBatch(SensorKind.THIGH_IMU, t[t - t[0] < 300], accel[t - t[0] < 300]))
-    assert engine.state.posture == "unknown" and engine.result().epochs.empty
+    assert engine.state.posture == Posture.UNKNOWN and engine.result().epochs.empty
     engine.feed(SampleBatch(SensorKind.THIGH_IMU, t[t - t[0] >= 300], accel[t - t[0] >= 300]))
     engine.finish()
     posture = engine.result().epochs["posture"].to_numpy()

@@ -18,10 +18,10 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.backends.service import BleakGATTService
 from bleak.exc import BleakDeviceNotFoundError
 
-from firmware_sim import SimulatedSensor
-from firmware_sim.gatt_peripheral import (CONFIG_UUID, FRAME_UUID, SERVICE_UUID,
+from sitload.firmware_sim import SimulatedSensor
+from sitload.firmware_sim.gatt_peripheral import (CONFIG_UUID, FRAME_UUID, SERVICE_UUID,
                                           SimulatedPeripheral, VirtualRadio)
-from sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
+from sitload.sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
 
 
 def _params(fn) -> list[str]:

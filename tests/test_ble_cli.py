@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim import SimulatedSensor
-from sensor_ingest.recording import Recording
+from sitload.firmware_sim import SimulatedSensor
+from sitload.sensor_ingest.recording import Recording
 from sitload.cli import main
 
 

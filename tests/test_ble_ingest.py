@@ -9,11 +9,11 @@ import logging
 import numpy as np
 import pytest
 
-from analytics import AnalysisConfig, analyze
-from firmware_sim import Faults, SimulatedSensor
-from sensor_ingest.recording import Recording, RecordingWriter
-from sensor_ingest.replay import replay_batches
-from sensor_ingest.samples import SensorKind
+from sitload.analytics import AnalysisConfig, analyze
+from sitload.firmware_sim import Faults, SimulatedSensor
+from sitload.sensor_ingest.recording import Recording, RecordingWriter
+from sitload.sensor_ingest.replay import replay_batches
+from sitload.vocab import SensorKind
 from sitload.ble_commands import monitor_simulated
 
 FAST = 1200.0  # x real time

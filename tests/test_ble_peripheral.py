@@ -10,14 +10,14 @@ import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakGATTProtocolError
 
-from firmware_sim import SimulatedSensor
-from firmware_sim.gatt_peripheral import (CONFIG_UUID, FRAME_UUID, SimulatedPeripheral,
+from sitload.firmware_sim import SimulatedSensor
+from sitload.firmware_sim.gatt_peripheral import (CONFIG_UUID, FRAME_UUID, SimulatedPeripheral,
                                           VirtualRadio)
-from sensor_ingest.ble_ingest import Ingestor
-from sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
-from sensor_ingest.frame_codec import FLAG_RESYNC, parse_config, parse_header
-from sensor_ingest.recording import Recording, RecordingWriter
-from sensor_ingest.stream_decoder import DeviceDecoder
+from sitload.sensor_ingest.ble_ingest import Ingestor
+from sitload.sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
+from sitload.sensor_ingest.frame_codec import FLAG_RESYNC, parse_config, parse_header
+from sitload.sensor_ingest.recording import Recording, RecordingWriter
+from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 
 
 async def _until(predicate, timeout=10.0):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from analytics.config import AnalysisConfig
-from analytics.scoring import truth_bouts
-from sensor_ingest.recording import Recording
+from sitload.analytics.config import AnalysisConfig
+from sitload.analytics.scoring import truth_bouts
+from sitload.sensor_ingest.recording import Recording
 
 SITLOAD = [sys.executable, "-m", "sitload.cli"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +149,7 @@ def test_replay_to_an_unreachable_broker_says_the_prompts_stayed_in_the_outbox(t
 
 
 def test_simulate_list_names_every_scenario_with_its_description(capsys):
-    from firmware_sim import SCENARIOS
+    from sitload.firmware_sim import SCENARIOS
     from sitload.cli import main
 
     with pytest.raises(SystemExit) as exit_:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-import sitload.flare_commands
-from alerts import PolicyConfig
-from sensor_ingest.recording import append_diary
-from sensor_ingest.replay import open_recording, replay_batches
+import sitload.services.analysis
+from sitload.alerts.policy import PolicyConfig
+from sitload.sensor_ingest.recording import append_diary
+from sitload.sensor_ingest.replay import open_recording, replay_batches
 from sitload.cli import build_parser, main
-from sitload.commands import analyze_recording
+from sitload.services.analysis import analyze_recording
 from sitload.config_file import Settings, load
 from sitload.live import LiveSessions
 from sitload.pipeline import STEP_S
@@ -111,15 +111,15 @@ def test_tolerance_from_combines_the_personal_threshold_with_the_files_policy(
     history is analysed with the file's flare and analysis settings."""
     config = toml(tmp_path, "[policy]\nbreak_after_min = 10\ncheckin_every_min = 45\n"
                   "[flares]\nalpha = 0.01\n[analysis]\nbreak_s = 90\n")
-    real = sitload.flare_commands.analyze_flares
+    real = sitload.services.analysis.analyze_flares
     seen = []
 
     def with_tolerance(paths, config=None, analysis_config=None):
         seen.append((config, analysis_config))
-        analysis = real(paths, config, analysis_config)
-        return replace(analysis, status="ok", tolerance_min=15.0)
+        analysis, notes = real(paths, config, analysis_config)
+        return replace(analysis, status="ok", tolerance_min=15.0), notes
 
-    monkeypatch.setattr(sitload.flare_commands, "analyze_flares", with_tolerance)
+    monkeypatch.setattr(sitload.services.analysis, "analyze_flares", with_tolerance)
     out, err = cli(capsys, "replay", desk_day, "--tolerance-from", desk_day, "--config", config)
     assert "break prompts after 15 min" in err  # 0.8 x 15 min, raised to the floor of 15
     assert {p["detail"]["bout_minutes"] for p in out["prompts"] if p["kind"] == "break"} == {15}
@@ -179,7 +179,7 @@ def test_live_sessions_analyse_as_the_batch_analysis_does(desk_day, tmp_path):
             sessions.feed(device.address, device.name, device.kind, [batch])
     sessions.close()
     live = sessions._sessions[device.address].pipeline.engine.result()
-    batch, _, _ = analyze_recording(str(desk_day), config)
+    batch = analyze_recording(str(desk_day), config).result
     assert [(b.start, b.end) for b in live.bouts] == [(b.start, b.end) for b in batch.bouts]
     assert len(batch.bouts) == 6
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sensor_ingest.device_clock import DeviceClock, TickUnwrapper
+from sitload.sensor_ingest.device_clock import DeviceClock, TickUnwrapper
 
 
 def test_ticks_unwrap_across_the_32_bit_wrap():

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from firmware_sim import SCENARIOS, Faults, SimulatedSensor
-from firmware_sim.body_model import plan_day
-from firmware_sim.frame_encoder import FLAG_LOW_BATTERY, FLAG_RESYNC
-from sensor_ingest.frame_codec import decode_frame
+from sitload.firmware_sim import SCENARIOS, Faults, SimulatedSensor
+from sitload.firmware_sim.body_model import plan_day
+from sitload.firmware_sim.frame_encoder import FLAG_LOW_BATTERY, FLAG_RESYNC
+from sitload.sensor_ingest.frame_codec import decode_frame
 from sitload.errors import ConfigError, FrameError
 
 START = 1772438400.0

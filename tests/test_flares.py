@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.flares import (DiaryEntry, FlareConfig, Timeline, break_prompt_min,
+from sitload.analytics.flares import (DiaryEntry, FlareConfig, Timeline, break_prompt_min,
                               exposure_names, flare_analysis, median_ci, report_exposures,
                               sitting_before)
-from firmware_sim.symptoms import (body_truth, simulated_diary, simulated_flares,
+from sitload.firmware_sim.symptoms import (body_truth, simulated_diary, simulated_flares,
                                    unbroken_bouts)
 from sitload.errors import ConfigError
 from sitload.flare_commands import flares_text
@@ -313,7 +313,7 @@ def test_step_down_max_t_on_a_hand_worked_example():
     exposure 2 vs max(exp. 2, exp. 1) = 2.5, 0, 1.5, 0.5: 1 reaches 2, p = 0.4;
     exposure 1 vs itself = 0, -1, 1.5, 0.5: 1 reaches 1, p = 0.4.
     Single-step max-T holds every exposure against the maximum of all: 0.4, 0.8, 0.6."""
-    from analytics.flares import _step_down_max_t
+    from sitload.analytics.flares import _step_down_max_t
     observed = np.array([3.0, 1.0, 2.0])
     null = np.array([[1.0, 0.0, 2.5], [4.0, -1.0, 0.0], [0.5, 1.5, 1.0], [0.0, 0.5, 0.5]])
     np.testing.assert_allclose(_step_down_max_t(observed, null), [0.4, 0.4, 0.4])

@@ -12,9 +12,9 @@ import os
 
 import pytest
 
-from analytics.flares import DiaryEntry, Timeline, flare_analysis
-from firmware_sim.symptoms import SYMPTOM_MODELS, body_truth, simulated_diary, unbroken_bouts
-from sitload.flare_commands import analyze_flares
+from sitload.analytics.flares import DiaryEntry, Timeline, flare_analysis
+from sitload.firmware_sim.symptoms import SYMPTOM_MODELS, body_truth, simulated_diary, unbroken_bouts
+from sitload.services.analysis import analyze_flares
 from sitload.simulation import DEFAULT_START_UTC, simulate_to_recording
 
 pytestmark = pytest.mark.skipif(not os.environ.get("SITLOAD_SLOW"),
@@ -27,7 +27,7 @@ def _recording_analysis(tmp_path, scenario: str, seed: int):
     path = simulate_to_recording(tmp_path / f"{scenario}-{seed}.sitload", scenario=scenario,
                                  sensor=SENSOR, seed=seed, days=DAYS)
     try:
-        return analyze_flares([path])
+        return analyze_flares([path])[0]
     finally:
         path.unlink()
 

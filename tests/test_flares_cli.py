@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from analytics.flares import FlareConfig, Timeline, diary_entries, report_exposures
-from firmware_sim.symptoms import simulated_diary, unbroken_bouts
-from sensor_ingest.recording import Recording
+from sitload.analytics.flares import FlareConfig, Timeline, diary_entries, report_exposures
+from sitload.firmware_sim.symptoms import simulated_diary, unbroken_bouts
+from sitload.sensor_ingest.recording import Recording
 from sitload.cli import main
-from sitload.commands import analyze_recording
+from sitload.services.analysis import analyze_recording
 from sitload.simulation import DEFAULT_START_UTC, simulate_to_recording
 
 
@@ -40,7 +40,8 @@ def test_simulated_sessions_store_their_diary(fortnight_start):
 
 def test_recording_exposures_match_the_truth(fortnight_start):
     """Sitting detected from the thigh IMU gives the exposures the body truth gives."""
-    result, _, truth = analyze_recording(str(fortnight_start))
+    found = analyze_recording(str(fortnight_start))
+    result, truth = found.result, found.truth
     with Recording(fortnight_start) as rec:
         times = np.array([e.t for e in diary_entries(rec.diary())])
     config = FlareConfig()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from golden import golden
-from sensor_ingest.frame_codec import (ImuFrame, MatFragment, crc16_ccitt_false, decode_frame,
+from sitload.sensor_ingest.frame_codec import (ImuFrame, MatFragment, crc16_ccitt_false, decode_frame,
                                        parse_calibration, parse_config)
 from sitload.errors import FrameError
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from golden import golden
-from firmware_sim.frame_encoder import (FLAG_HAS_GYRO, FLAG_LOW_BATTERY, FLAG_RESYNC, NO_GYRO,
+from sitload.firmware_sim.frame_encoder import (FLAG_HAS_GYRO, FLAG_LOW_BATTERY, FLAG_RESYNC, NO_GYRO,
                                         ConfigRecord, crc16_rows, encode_calibration_record,
                                         encode_imu_frames, encode_mat_scans, fragment_cells,
                                         quantize)
-from sensor_ingest.frame_codec import ImuFrame, MatFragment, decode_frame
+from sitload.sensor_ingest.frame_codec import ImuFrame, MatFragment, decode_frame
 from sitload.errors import FrameError
 
 

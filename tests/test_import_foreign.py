@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sensor_ingest.replay import open_recording, replay_batches
+from sitload.sensor_ingest.replay import open_recording, replay_batches
 from sitload.cli import main
 from sitload.errors import ConfigError
 from sitload.importers import import_csv, read_csv

@@ -7,10 +7,11 @@ import subprocess
 import threading
 import time
 
-from alerts import Prompter, SymptomReport
-from firmware_sim import SimulatedSensor
+from sitload.alerts.messages import SymptomReport
+from sitload.alerts.prompter import Prompter
+from sitload.firmware_sim import SimulatedSensor
 from conftest import wait_until
-from sensor_ingest.recording import Recording
+from sitload.sensor_ingest.recording import Recording
 from sitload.cli import main
 
 

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alerts.schemas import VALIDATORS
-from analytics.coverage import measured
-from sensor_ingest.recording import append_diary
+from sitload.alerts.schemas import VALIDATORS
+from sitload.analytics.coverage import measured
+from sitload.sensor_ingest.recording import append_diary
 from sitload.cli import main
-from sitload.commands import analyze_recording
+from sitload.services.analysis import analyze_recording
 from sitload.config_file import load
 from sitload.report import build_report
 from sitload.simulation import simulate_to_recording
@@ -40,7 +40,7 @@ def recordings(tmp_path_factory):
     paths = {kind: simulate_to_recording(tmp / f"{kind}.sitload", scenario="desk-day",
                                          sensor=kind, seed=1, hours=3)
              for kind in KINDS}
-    result, _, _ = analyze_recording(str(paths["hip-imu"]))
+    result = analyze_recording(str(paths["hip-imu"])).result
     t = result.epochs["t"].to_numpy()
     sitting = (result.epochs["posture"] == "sitting").to_numpy()
     for minute in range(35, 180, 5):

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from firmware_sim.frame_encoder import encode_imu_frames
-from sensor_ingest.recording import Recording, RecordingWriter
-from sensor_ingest.replay import describe_end, replay_batches
-from sensor_ingest.samples import SensorKind
+from sitload.firmware_sim.frame_encoder import encode_imu_frames
+from sitload.sensor_ingest.recording import Recording, RecordingWriter
+from sitload.sensor_ingest.replay import describe_end, replay_batches
+from sitload.vocab import SensorKind
 from sitload.errors import RecordingError
 
 T0 = 1_772_438_400.0
@@ -76,9 +76,9 @@ def test_existing_and_foreign_files_are_refused(tmp_path):
 WRITER = textwrap.dedent("""
     import sys, time
     import numpy as np
-    from firmware_sim.frame_encoder import encode_imu_frames
-    from sensor_ingest.recording import RecordingWriter
-    from sensor_ingest.samples import SensorKind
+    from sitload.firmware_sim.frame_encoder import encode_imu_frames
+    from sitload.sensor_ingest.recording import RecordingWriter
+    from sitload.vocab import SensorKind
     w = RecordingWriter(sys.argv[1], commit_every_s=0.05)
     dev = w.add_device("F0:00:00:00:00:02", SensorKind.THIGH_IMU)
     accel = np.tile([0.0, 0.0, 1.0], (1, 10, 1))

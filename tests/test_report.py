@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 from matplotlib import image
 
-from alerts import PolicyConfig
-from alerts.policy import prompt_id
-from analytics import Bout
-from sensor_ingest.replay import open_recording
+from sitload.alerts.policy import PolicyConfig
+from sitload.alerts.policy import prompt_id
+from sitload.events import Bout
+from sitload.sensor_ingest.replay import open_recording
 from sitload import report_plots
 from sitload.simulation import simulate_to_recording
 from conftest import require_binary

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import AnalysisResult, Bout, accumulation_metrics
-from sensor_ingest.stream_decoder import DecodeStats
+from sitload.analytics import AnalysisResult, accumulation_metrics
+from sitload.events import Bout
+from sitload.sensor_ingest.stream_decoder import DecodeStats
 from sitload.report_data import DeviceData, RecordingData, build_model
 from sitload.report_exports import LOCAL_CODES, LOCAL_SYSTEM, fhir_bundle
 

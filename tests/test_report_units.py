@@ -1,6 +1,7 @@
 """The report's parts on small hand-made data: local days, adherence, a mat report, CLI errors."""
 
 import subprocess
+from dataclasses import replace
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,11 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import AnalysisResult, Bout, accumulation_metrics
-from analytics.daily import daily_metrics, local_dates, minute_series, period_metrics
+from sitload.analytics import AnalysisResult, accumulation_metrics
+from sitload.events import Bout
+from sitload.analytics.daily import daily_metrics, local_dates, minute_series, period_metrics
+from sitload.alerts.policy import Prompt
 from sitload.errors import ConfigError
+from sitload.sensor_ingest.stream_decoder import DecodeStats
+from sitload.vocab import PromptKind
 from sitload.report import build_report
-from sitload.report_data import RecordingData, prompt_records
+from sitload.report_data import DeviceData, RecordingData, prompt_records
 from sitload.report_exports import fhir_bundle
 from sitload.report_html import render_page
 from sitload.report_plots import BATTERY_GAP_S, broken_at_gaps
@@ -88,20 +93,20 @@ def test_adherence_from_answers_and_data():
     t0 = MIDNIGHT + 9 * 3600
     r = analysis(t0, [("sitting", 1800), ("sitting", 900), ("standing", 60), ("sitting", 3600)],
                  [bout(t0, 45), bout(t0 + 2760, 60)])
-    prompts = [{"id": "a", "t": t0 + 1800, "kind": "break", "payload": '{"message": "up"}'},
-               {"id": "b", "t": t0 + 3000, "kind": "break", "payload": "{}"},
-               {"id": "c", "t": t0 + 3000, "kind": "stretch", "payload": "{}"},
-               {"id": "d", "t": t0 + 3000, "kind": "stretch", "payload": "{}"}]
+    prompts = [Prompt(pid, PromptKind(kind), t, t + 900.0, "up") for pid, t, kind in (
+        ("a", t0 + 1800, "break"), ("b", t0 + 3000, "break"), ("c", t0 + 3000, "stretch"),
+        ("d", t0 + 3000, "stretch"))]
     acks = pd.DataFrame({"prompt_id": ["b", "d", "c"], "t": [t0 + 3060, t0 + 3100, t0 + 4000],
                          "action": ["ack", "done", "done"]})
-    rec = RecordingData("r", "UTC", [], prompts, acks, pd.DataFrame())
-    got = {p.id: (p.acknowledged, p.acted) for p in prompt_records(rec, [r.epochs])}
+    device = DeviceData("r", "a", "dev", r, DecodeStats(), [], pd.DataFrame(), pd.DataFrame())
+    rec = RecordingData("r", "UTC", [device], prompts, acks, pd.DataFrame())
+    got = {p.id: (p.acknowledged, p.acted) for p in prompt_records(rec)}
     # a: stood up 15 min later (window 10 min) -> no; b: acknowledged, still sitting -> no;
     # c: 'done' too late -> no; d: 'done' within the window -> yes
     assert got == {"a": (False, False), "b": (True, False), "c": (True, False),
                    "d": (True, True)}
-    rec.prompts[0]["t"] = t0 + 2200                 # now the stand-up is 500 s after it
-    assert prompt_records(rec, [r.epochs])[0].acted
+    rec.prompts[0] = replace(rec.prompts[0], created=t0 + 2200)   # the stand-up 500 s after it
+    assert prompt_records(rec)[0].acted
 
 
 def test_a_mat_report_shows_the_load_doses_and_the_heat_map_and_reports_progress(tmp_path):
@@ -180,7 +185,7 @@ def test_no_build_time_unless_source_date_epoch(monkeypatch):
 def test_battery_levels_are_one_line_per_device_over_every_recording():
     """A week of daily recordings of one thigh sensor, and a hip sensor on two of the days:
     two battery lines, each holding every day's levels in time order."""
-    from sensor_ingest.stream_decoder import DecodeStats
+    from sitload.sensor_ingest.stream_decoder import DecodeStats
     from sitload.report_data import DeviceData, build_model
     from sitload.report_html import battery_levels
 

@@ -7,8 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_sim.frame_encoder import encode_imu_frames, encode_mat_scans
-from sensor_ingest.stream_decoder import DeviceDecoder
+from sitload.firmware_sim.frame_encoder import encode_imu_frames, encode_mat_scans
+from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 
 RATE_DHZ = 500  # 50 Hz
 PER_FRAME = 10

@@ -1,30 +1,13 @@
-"""Decoded sensor data as it leaves the decoder: the record every later stage consumes."""
+"""Decoded sensor data as it leaves the decoder: the record every later stage consumes (the
+ground floor)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 import numpy as np
 
-
-class SensorKind(IntEnum):
-    """Sensor kind codes as on the wire (docs/protocol.md)."""
-
-    THIGH_IMU = 1
-    HIP_IMU = 2
-    PRESSURE = 3
-
-    @property
-    def cli_name(self) -> str:
-        return {1: "thigh-imu", 2: "hip-imu", 3: "pressure"}[self.value]
-
-    @classmethod
-    def from_cli(cls, name: str) -> "SensorKind":
-        for kind in cls:
-            if kind.cli_name == name:
-                return kind
-        raise ValueError(f"unknown sensor kind {name!r}")
+from sitload.vocab import SensorKind
 
 
 @dataclass(frozen=True)
