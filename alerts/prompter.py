@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from sitload.alerts.messages import AckMessage, SymptomReport, presence_payload
-from sitload.alerts.mqtt_transport import MqttConnection, TlsOptions
+from sitload.alerts.broker import BrokerOptions
+from sitload.alerts.connection import MqttConnection
 from sitload.alerts.topics import DEFAULT_PREFIX, Topics
 from sitload.timestamps import from_iso
 from sitload.errors import ConfigError
@@ -32,11 +33,10 @@ class Prompter:
     what lets the publisher release held prompts to it. ``on_prompt`` runs on the network thread.
     """
 
-    def __init__(self, broker_url: str, device_id: str, *, prefix: str = DEFAULT_PREFIX, protocol: str = "auto",
-                 username: str | None = None, password: str | None = None, tls: TlsOptions | None = None,
-                 on_prompt: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time,
-                 on_refused: Callable[[str], None] | None = None,
-                 reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0) -> None:
+    def __init__(self, broker_url: str, device_id: str, *, prefix: str = DEFAULT_PREFIX,
+                 broker: BrokerOptions | None = None, on_prompt: Callable[[dict], None] | None = None,
+                 clock: Callable[[], float] = time.time,
+                 on_refused: Callable[[str], None] | None = None) -> None:
         self.topics = Topics(prefix, device_id)
         self._clock = clock
         self._on_prompt = on_prompt
@@ -44,10 +44,9 @@ class Prompter:
         self.prompts: list[dict] = []  # shown, in arrival order
         self.dropped_expired: list[str] = []
         self.conn = MqttConnection(
-            broker_url, f"sitload-prompter-{device_id}", protocol=protocol, username=username, password=password,
-            tls=tls, will=(self.topics.prompter, lambda: presence_payload("prompter", False, clock())),
-            handlers={self.topics.alert: self._handle_alert}, on_connected=self._connected,
-            on_refused=on_refused, reconnect_min_s=reconnect_min_s, reconnect_max_s=reconnect_max_s)
+            broker_url, f"sitload-prompter-{device_id}", broker,
+            will=(self.topics.prompter, lambda: presence_payload("prompter", False, clock())),
+            handlers={self.topics.alert: self._handle_alert}, on_connected=self._connected, on_refused=on_refused)
         self.conn.start()
 
     def ack(self, prompt_id: str, action: str, minutes: float | None = None) -> bool:
@@ -144,11 +143,11 @@ def _notify(doc: dict) -> None:
 def run_prompter(broker_url: str, device_id: str, *, out: TextIO = sys.stdout, interactive: bool = False,
                  stop_event: threading.Event | None = None, max_prompts: int | None = None,
                  input: TextIO = sys.stdin, notify: bool = True, timeout_s: float | None = None,
-                 **connection) -> list[dict]:
+                 prefix: str = DEFAULT_PREFIX, broker: BrokerOptions | None = None) -> list[dict]:
     """Show prompts until ``stop_event``, ``max_prompts`` shown, ``timeout_s`` or 'q'; returns those shown.
 
     Interactive mode reads commands from ``input`` (see ``HELP``); they apply to the latest prompt.
-    ``connection`` passes prefix/protocol/username/password/tls on to ``Prompter``. A broker that
+    ``prefix`` and ``broker`` (how to connect) are the ``Prompter``'s. A broker that
     refuses the login ends it at once with a ConfigError (retrying would not help).
     """
     done = stop_event or threading.Event()
@@ -169,7 +168,7 @@ def run_prompter(broker_url: str, device_id: str, *, out: TextIO = sys.stdout, i
         if max_prompts is not None and len(prompter.prompts) >= max_prompts:
             done.set()
 
-    prompter = Prompter(broker_url, device_id, on_prompt=show, on_refused=refused, **connection)
+    prompter = Prompter(broker_url, device_id, prefix=prefix, broker=broker, on_prompt=show, on_refused=refused)
     if interactive:
         threading.Thread(target=_read_commands, args=(prompter, input, out, lock, done), daemon=True).start()
     try:
@@ -212,7 +211,7 @@ def _read_commands(prompter: Prompter, input: TextIO, out: TextIO, lock: threadi
 
 
 def discover_devices(broker_url: str, *, prefix: str = DEFAULT_PREFIX, wait_s: float = 2.0,
-                     **connection) -> list[str]:
+                     broker: BrokerOptions | None = None) -> list[str]:
     """Device ids whose retained ``status`` says online, as seen within ``wait_s``; ConfigError
     when the broker cannot be reached or refuses the login."""
     online: dict[str, bool] = {}
@@ -220,8 +219,8 @@ def discover_devices(broker_url: str, *, prefix: str = DEFAULT_PREFIX, wait_s: f
     def seen(doc: dict, device: str) -> None:
         online[device] = bool(doc.get("online"))
 
-    conn = MqttConnection(broker_url, f"sitload-discover-{uuid.uuid4().hex[:8]}",
-                          wildcard=(f"{prefix}/+/status", seen), **connection)
+    conn = MqttConnection(broker_url, f"sitload-discover-{uuid.uuid4().hex[:8]}", broker,
+                          wildcard=(f"{prefix}/+/status", seen))
     conn.start()
     try:
         time.sleep(wait_s)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from sitload.alerts.mqtt_transport import AlertPublisher
+from sitload.alerts.publisher import AlertPublisher, PublisherOptions
 from sitload.alerts.policy import PolicyConfig
 from sitload.alerts.messages import alert_payload
 from sitload.vocab import PromptKind
@@ -71,7 +71,8 @@ def replay_latencies(broker: MosquittoBroker, recording: Path, speed: float, wor
     """(from-event, from-policy latencies in s, payload bytes) of every prompt of a paced replay."""
     device = "bench"
     sub = Subscriber(broker, [f"sitload/v1/{device}/alert"], key=lambda doc: doc["id"])
-    publisher = AlertPublisher(broker.url, device, outbox_path=workdir / "bench.outbox", await_prompter=False)
+    publisher = AlertPublisher(broker.url, device, outbox_path=workdir / "bench.outbox",
+                               options=PublisherOptions(await_prompter=False))
     timeline = ReplayTimeline(speed)
     raised: dict[str, tuple[float, float]] = {}  # id -> (event mapped to wall, policy returned)
     sizes = []

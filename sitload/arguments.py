@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sitload.alerts.broker import BrokerOptions, TlsOptions, parse_broker_url
 from sitload.errors import ConfigError
 
-if TYPE_CHECKING:
-    from sitload.alerts.mqtt_transport import TlsOptions
+
 def positive(kind):
     """A number type that must be > 0."""
     def parse(text: str):
@@ -40,20 +39,18 @@ def add_config(parser: argparse.ArgumentParser) -> None:
 
 
 def add_broker(parser: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
-    """``--broker URL`` and ``--ca-file PATH`` (read back with ``broker_tls``)."""
+    """``--broker URL`` and ``--ca-file PATH`` (read back with ``broker_options``)."""
     parser.add_argument("--broker", metavar="URL", required=required, help=help)
     parser.add_argument("--ca-file", metavar="PATH",
                         help="CA certificate(s), PEM, to check an mqtts:// broker against "
                         "(default: the system's CA store)")
 
 
-def broker_tls(args: argparse.Namespace) -> TlsOptions | None:
-    """The TLS settings of ``--ca-file`` (None without it); a ConfigError when the file cannot be
-    used or the broker is not mqtts://."""
+def broker_options(args: argparse.Namespace) -> BrokerOptions:
+    """How to connect to ``--broker``: with the TLS settings of ``--ca-file`` when given; a
+    ConfigError when that file cannot be used or the broker is not mqtts://."""
     if args.ca_file is None:
-        return None
-    from sitload.alerts.mqtt_transport import TlsOptions, parse_broker_url
-
+        return BrokerOptions()
     if not args.broker or not parse_broker_url(args.broker).tls:
         raise ConfigError("--ca-file needs an mqtts:// --broker")
-    return TlsOptions(ca_certs=args.ca_file)
+    return BrokerOptions(tls=TlsOptions(ca_certs=args.ca_file))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sitload.arguments import add_broker, add_config, broker_tls, positive, time_zone
+from sitload.arguments import add_broker, add_config, broker_options, positive, time_zone
 from sitload.errors import BluetoothError, ConfigError
 from sitload.vocab import Posture, SensorKind
 
@@ -129,7 +129,7 @@ def monitor_command(args: argparse.Namespace) -> int:
             raise ConfigError(f"{', '.join(given)} only apply with --simulate")
     if args.ha_discovery and not args.broker:
         raise ConfigError("--ha-discovery needs --broker")
-    tls = broker_tls(args)
+    broker = broker_options(args)
     config = settings(args)
     from sitload.commands import personal_policy
     from sitload.live import LiveSessions
@@ -148,7 +148,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     recording = RecordingWriter(args.record, meta=meta) if args.record else None
     sessions = LiveSessions(broker_url=args.broker, recording=recording,
                             timeline=ReplayTimeline(args.speed or 1.0) if sims else None,
-                            ha_discovery=args.ha_discovery, timezone=args.tz, tls=tls,
+                            ha_discovery=args.ha_discovery, timezone=args.tz, broker=broker,
                             policy_config=personal_policy(args.tolerance_from, config),
                             analysis_config=config.analysis)
     status = StatusLine(sys.stderr, sessions.posture)

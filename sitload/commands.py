@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from sitload.arguments import broker_tls
+from sitload.arguments import broker_options
 from sitload.errors import ConfigError, SitloadError
 
 CONNECT_GRACE_S = 5.0     # replay --broker: how long a broker not yet connected is waited for
@@ -61,22 +61,24 @@ def replay(args: argparse.Namespace) -> int:
     from sitload.progress import print_progress
 
     config = settings(args)
-    tls = broker_tls(args)
+    broker = broker_options(args)
     policy = personal_policy(args.tolerance_from, config)
     unreached = None    # the error when --broker was never connected
     with open_recording(args.file) as rec:
         device_id = args.device_id or rec.device().name or "sensor"
         if args.broker:
-            from sitload.alerts.mqtt_transport import AlertPublisher
+            from sitload.alerts.broker import Backoff
+            from sitload.alerts.publisher import AlertPublisher, PublisherOptions
             from sitload.pipeline import ReplayTimeline
 
             # paced, time runs X-fold faster: so must the reconnect backoff, or prompts that live
             # 15 min / X would expire while the publisher waits to retry
+            if args.speed:
+                broker = replace(broker, backoff=Backoff(max_s=max(1.0, 30.0 / args.speed)))
             outbox = Path(args.file).with_suffix(".outbox")
-            backoff = {"reconnect_max_s": max(1.0, 30.0 / args.speed)} if args.speed else {}
-            publisher = AlertPublisher(args.broker, device_id, await_prompter=False,
-                                       outbox_path=outbox,
-                                       timezone=rec.meta.get("timezone"), tls=tls, **backoff)
+            publisher = AlertPublisher(
+                args.broker, device_id, outbox_path=outbox, broker=broker,
+                options=PublisherOptions(await_prompter=False, timezone=rec.meta.get("timezone")))
             timeline = ReplayTimeline(args.speed)
             try:
                 result = run_session(
@@ -117,10 +119,10 @@ def replay(args: argparse.Namespace) -> int:
 def prompts(args: argparse.Namespace) -> int:
     from sitload.alerts.prompter import discover_devices, run_prompter
 
-    tls = broker_tls(args)
+    broker = broker_options(args)
     device = args.device
     if device is None:
-        online = discover_devices(args.broker, tls=tls)
+        online = discover_devices(args.broker, broker=broker)
         if len(online) != 1:
             found = f"online: {', '.join(online)}" if online else "none is online"
             raise ConfigError(f"--device is needed ({found})")
@@ -129,7 +131,7 @@ def prompts(args: argparse.Namespace) -> int:
     where = urlsplit(args.broker)
     shown = f"{where.scheme}://{where.hostname}" + (f":{where.port}" if where.port else "")
     print(f"prompts for {device} from {shown}" + (" (q to quit)" if interactive else ""))
-    run_prompter(args.broker, device, interactive=interactive, tls=tls)
+    run_prompter(args.broker, device, interactive=interactive, broker=broker)
     return 0
 
 

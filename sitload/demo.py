@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sitload.alerts.embedded_broker import start_embedded_broker
-from sitload.alerts.mqtt_transport import AlertPublisher
-from sitload.alerts.prompter import Prompter
-from sitload.alerts.prompter import format_prompt
+from sitload.alerts.prompter import Prompter, format_prompt
+from sitload.alerts.publisher import AlertPublisher, PublisherOptions
 from sitload.sensor_ingest.replay import open_recording
-from sitload.arguments import broker_tls
+from sitload.arguments import broker_options
 from sitload.config_file import settings
 from sitload.pipeline import ReplayTimeline, run_session
 from sitload.progress import print_progress
@@ -27,7 +27,7 @@ DELIVERY_TIMEOUT_S = 15.0
 
 def run_demo(args: argparse.Namespace) -> int:
     config = settings(args)
-    tls = broker_tls(args)
+    connection = broker_options(args)
     out = Path(args.output)
     if out.exists():
         shutil.rmtree(out)
@@ -38,11 +38,11 @@ def run_demo(args: argparse.Namespace) -> int:
                           hours=args.hours, progress=print_progress)
 
     broker = None
-    url, protocol = args.broker, "auto"
+    url = args.broker
     if url is None:
         broker = start_embedded_broker()
-        url, protocol = broker.url, broker.protocol
-        print(f"no --broker given: started an embedded MQTT broker (amqtt, MQTT {protocol}) "
+        url, connection = broker.url, replace(connection, protocol=broker.protocol)
+        print(f"no --broker given: started an embedded MQTT broker (amqtt, MQTT {broker.protocol}) "
               f"at {url}")
     try:
         with open_recording(recording) as rec:
@@ -59,9 +59,9 @@ def run_demo(args: argparse.Namespace) -> int:
                 raised_at[prompt.id] = prompt.created
                 publisher.publish_prompt(timeline.to_wall(prompt))
 
-            prompter = Prompter(url, device_id, protocol=protocol, tls=tls, on_prompt=show)
-            publisher = AlertPublisher(url, device_id, protocol=protocol, tls=tls,
-                                       outbox_path=out / "outbox.sqlite", timezone=timezone)
+            prompter = Prompter(url, device_id, broker=connection, on_prompt=show)
+            publisher = AlertPublisher(url, device_id, outbox_path=out / "outbox.sqlite", broker=connection,
+                                       options=PublisherOptions(timezone=timezone))
             timeline = ReplayTimeline()
             try:
                 print(f"replaying through analytics and the prompt policy; prompts for "

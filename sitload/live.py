@@ -14,11 +14,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sitload.alerts.messages import AckMessage, SymptomReport
-from sitload.alerts.mqtt_transport import AlertPublisher, TlsOptions
-from sitload.alerts.policy import PolicyConfig, Prompt
+from sitload.alerts.broker import BrokerOptions
 from sitload.alerts.ha_discovery import HaDevice
-from sitload.alerts.messages import alert_payload
+from sitload.alerts.messages import AckMessage, SymptomReport, alert_payload
+from sitload.alerts.policy import PolicyConfig, Prompt
+from sitload.alerts.publisher import AlertPublisher, PublisherOptions
 from sitload.analytics import AnalysisConfig
 from sitload.sensor_ingest.recording import RecordingWriter
 from sitload.samples import SampleBatch
@@ -47,17 +47,17 @@ class LiveSessions:
                  outbox_dir: Path | None = None, timeline: ReplayTimeline | None = None,
                  ha_discovery: bool = False, timezone: str | None = None,
                  policy_config: PolicyConfig | None = None,
-                 analysis_config: AnalysisConfig | None = None, tls: TlsOptions | None = None):
+                 analysis_config: AnalysisConfig | None = None, broker: BrokerOptions | None = None):
         """``timeline`` maps data time to wall time for prompts (simulated sensors run faster than
         the wall clock); hardware needs none. ``ha_discovery`` publishes Home Assistant discovery
         configs; ``timezone`` (IANA) is the wearer's, for "sitting today" (None: this machine's)
         and for the policy's working and quiet hours (None: UTC), unless ``policy_config`` (when to
         prompt, e.g. a personal sitting tolerance) names a zone; ``analysis_config`` is the engines'.
-        ``tls`` is for an mqtts:// broker."""
+        ``broker`` says how to connect to ``broker_url`` (e.g. TLS for mqtts://)."""
         self.policy_config = policy_config
         self.analysis_config = analysis_config
         self.broker_url = broker_url
-        self.tls = tls
+        self.broker = broker
         self.recording = recording
         self.outbox_dir = outbox_dir or state_dir()
         self.timeline = timeline
@@ -102,9 +102,9 @@ class LiveSessions:
             ha_device = HaDevice(kind.cli_name, mat=kind == SensorKind.PRESSURE) if self.ha_discovery else None
             publisher = AlertPublisher(self.broker_url, device_id,
                                        outbox_path=self.outbox_dir / f"{device_id}.outbox",
-                                       on_ack=inbox.append, on_symptom=inbox.append,
-                                       timezone=self.timezone, ha_device=ha_device,
-                                       tls=self.tls)
+                                       broker=self.broker,
+                                       options=PublisherOptions(timezone=self.timezone, ha_device=ha_device),
+                                       on_ack=inbox.append, on_symptom=inbox.append)
             publisher.publish_availability(True)  # its data are flowing
         pipeline = SessionPipeline(kind, device_id, policy_config=self.policy_config,
                                    analysis_config=self.analysis_config, timezone=self.timezone,

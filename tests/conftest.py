@@ -18,11 +18,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from scipy.spatial.transform import Rotation
 
-from sitload.alerts.policy import Prompt
-from sitload.alerts.policy import prompt_id
+from sitload.alerts.broker import Backoff, BrokerOptions
+from sitload.alerts.policy import Prompt, prompt_id
 
-FAST = {"reconnect_min_s": 1, "reconnect_max_s": 1}
-"""Reconnect settings for MQTT tests: retry every second."""
+FAST_BACKOFF = Backoff(min_s=0.1, max_s=0.5)
+"""Reconnect backoff for MQTT tests: a broker back is found within half a second."""
+
+
+def fast_reconnect(**options) -> BrokerOptions:
+    """``BrokerOptions(**options)`` with the tests' short reconnect backoff."""
+    return BrokerOptions(backoff=FAST_BACKOFF, **options)
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from sitload.alerts.mqtt_transport import AlertPublisher, TlsOptions
+from sitload.alerts.broker import BrokerOptions, TlsOptions
+from sitload.alerts.publisher import AlertPublisher
 from sitload.alerts.prompter import Prompter
-from conftest import FAST, MosquittoBroker, make_prompt, require_mosquitto, wait_until, write_ca_and_server_cert
+from conftest import MosquittoBroker, fast_reconnect, make_prompt, require_mosquitto, wait_until, write_ca_and_server_cert
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
 INSTALLED = "/etc/mosquitto/sitload/"
@@ -48,8 +49,9 @@ def secured(tmp_path_factory):
     broker.stop()
 
 
-def _tls(ca: str) -> TlsOptions:
-    return TlsOptions(ca_certs=ca)
+def _login(ca: str, user: str) -> BrokerOptions:
+    """TLS against the test CA, logged in as ``user``."""
+    return fast_reconnect(username=user, password=USERS[user], tls=TlsOptions(ca_certs=ca))
 
 
 def _raw_client(broker, ca: str, user: str) -> tuple[mqtt.Client, list, dict]:
@@ -87,9 +89,9 @@ def test_wrong_password_fails_the_prompter_cli_with_one_clear_line(secured):
 
 def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
     broker, ca = secured
-    gateway = AlertPublisher(broker.url, "pat-b2", outbox_path=tmp_path / "b.outbox", username="sitload-gateway",
-                             password=USERS["sitload-gateway"], tls=_tls(ca), **FAST)
-    b = Prompter(broker.url, "pat-b2", username="pat-b2", password=USERS["pat-b2"], tls=_tls(ca), **FAST)
+    gateway = AlertPublisher(broker.url, "pat-b2", outbox_path=tmp_path / "b.outbox",
+                             broker=_login(ca, "sitload-gateway"))
+    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
     spy, spied, acks = _raw_client(broker, ca, "pat-a1")
     try:
         # Mosquitto 2.0 grants the subscriptions and checks the ACL on every message it would deliver
@@ -113,9 +115,9 @@ def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
 def test_a_patient_cannot_inject_acks_into_another_patients_topic(secured, tmp_path):
     broker, ca = secured
     acks_at_b = []
-    gateway = AlertPublisher(broker.url, "pat-b2", outbox_path=tmp_path / "b.outbox", username="sitload-gateway",
-                             password=USERS["sitload-gateway"], tls=_tls(ca), on_ack=acks_at_b.append, **FAST)
-    b = Prompter(broker.url, "pat-b2", username="pat-b2", password=USERS["pat-b2"], tls=_tls(ca), **FAST)
+    gateway = AlertPublisher(broker.url, "pat-b2", outbox_path=tmp_path / "b.outbox",
+                             broker=_login(ca, "sitload-gateway"), on_ack=acks_at_b.append)
+    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
     intruder, _, codes = _raw_client(broker, ca, "pat-a1")
     try:
         wait_until(lambda: gateway.prompter_online, what="B's prompter online")

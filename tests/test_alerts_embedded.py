@@ -7,10 +7,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from sitload.alerts.embedded_broker import start_embedded_broker
-from sitload.alerts.mqtt_transport import AlertPublisher
+from sitload.alerts.publisher import AlertPublisher
 from sitload.alerts.prompter import Prompter
 from sitload.alerts.messages import alert_payload
-from conftest import FAST, make_prompt, wait_until
+from conftest import fast_reconnect, make_prompt, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,9 @@ def embedded():
 def test_v5_client_falls_back_to_311_and_prompts_flow_both_ways(embedded, tmp_path):
     assert embedded.url.startswith("mqtt://127.0.0.1:")
     acks = []
-    pub = AlertPublisher(embedded.url, "emb1", outbox_path=tmp_path / "o.db", on_ack=acks.append, **FAST)  # auto
-    prompter = Prompter(embedded.url, "emb1", protocol=embedded.protocol, **FAST)
+    pub = AlertPublisher(embedded.url, "emb1", outbox_path=tmp_path / "o.db", broker=fast_reconnect(),  # auto
+                         on_ack=acks.append)
+    prompter = Prompter(embedded.url, "emb1", broker=fast_reconnect(protocol=embedded.protocol))
     try:
         p = make_prompt("emb1")
         pub.publish_prompt(p)
@@ -42,7 +43,7 @@ def test_v5_client_falls_back_to_311_and_prompts_flow_both_ways(embedded, tmp_pa
 
 def test_prompter_drops_expired_prompts_by_their_expires_field(embedded):
     """Without MQTT v5 message expiry, a stale prompt can reach the prompter; it must not be shown."""
-    prompter = Prompter(embedded.url, "emb2", protocol="3.1.1", **FAST)
+    prompter = Prompter(embedded.url, "emb2", broker=fast_reconnect(protocol="3.1.1"))
     raw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     raw.connect(embedded.host, embedded.port)
     raw.loop_start()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sitload.alerts.messages import AckMessage, SymptomReport, alert_payload, state_payload
-from sitload.alerts.mqtt_transport import parse_broker_url
+from sitload.alerts.broker import parse_broker_url
 from sitload.alerts.topics import Topics
 from sitload.alerts.outbox import Outbox, OutboxEntry
 from sitload.alerts.schemas import VALIDATORS, decode_inbound, iso

@@ -12,15 +12,15 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from sitload.alerts.mqtt_transport import AlertPublisher
 from sitload.alerts.policy import Policy, PolicyConfig
 from sitload.alerts.prompter import Prompter, run_prompter
+from sitload.alerts.publisher import AlertPublisher, PublisherOptions
 from sitload.alerts.schemas import VALIDATORS
 from sitload.timestamps import from_iso
 from sitload.events import BoutStarted, EngineState
 from sitload.vocab import Posture, Side
 
-from conftest import FAST, make_prompt, wait_until
+from conftest import fast_reconnect, make_prompt, wait_until
 
 
 @pytest.fixture
@@ -36,7 +36,8 @@ def sub_process(broker, topic: str, count: int, timeout_s: int = 10) -> subproce
 
 
 def test_prompts_published_once_each_matching_schema_with_expiry(mosquitto, device, tmp_path):
-    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox.db", await_prompter=False, **FAST)
+    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox.db", broker=fast_reconnect(),
+                         options=PublisherOptions(await_prompter=False))
     try:
         wait_until(lambda: pub.conn.connected, what="publisher connected")
         assert pub.conn.protocol == "5"
@@ -70,7 +71,8 @@ def test_prompts_published_once_each_matching_schema_with_expiry(mosquitto, devi
 def test_status_and_state_are_retained_and_will_says_offline(mosquitto, device, tmp_path):
     state = EngineState(t=751.0, posture=Posture.SITTING, bout_start=1.0, bout_minutes=12.5,
                         asymmetry_si=31.0, lean_side=Side.LEFT, crossed=Side.NONE)
-    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", timezone="UTC", **FAST)
+    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", broker=fast_reconnect(),
+                         options=PublisherOptions(timezone="UTC"))
     wait_until(lambda: pub.conn.connected, what="publisher connected")
     pub.publish_state(state)
     time.sleep(0.3)
@@ -102,8 +104,8 @@ def _retained(broker, topic: str) -> str:
 
 
 def test_broker_outage_delivers_queued_prompts_and_drops_expired(mosquitto, device, tmp_path):
-    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox.db", **FAST)
-    prompter = Prompter(mosquitto.url, device, **FAST)
+    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox.db", broker=fast_reconnect())
+    prompter = Prompter(mosquitto.url, device, broker=fast_reconnect())
     try:
         wait_until(lambda: pub.prompter_online, what="prompter seen online")
         mosquitto.stop()
@@ -127,14 +129,14 @@ def test_broker_outage_delivers_queued_prompts_and_drops_expired(mosquitto, devi
 
 
 def test_prompts_wait_for_a_prompter(mosquitto, device, tmp_path):
-    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox.db", **FAST)
+    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox.db", broker=fast_reconnect())
     try:
         wait_until(lambda: pub.conn.connected, what="publisher connected")
         p = make_prompt(device)
         pub.publish_prompt(p)
         time.sleep(0.5)
         assert pub.outbox.state(p.id) == "pending"  # nobody to show it to yet
-        prompter = Prompter(mosquitto.url, device, **FAST)
+        prompter = Prompter(mosquitto.url, device, broker=fast_reconnect())
         wait_until(lambda: prompter.prompts, what="prompt after the prompter arrived")
         assert prompter.prompts[0]["id"] == p.id
         prompter.close()
@@ -145,7 +147,7 @@ def test_prompts_wait_for_a_prompter(mosquitto, device, tmp_path):
 _KILLED_PUBLISHER = """
 import os, sys, time
 sys.path.insert(0, {root!r})
-from sitload.alerts.mqtt_transport import AlertPublisher
+from sitload.alerts.publisher import AlertPublisher
 from sitload.alerts.policy import Prompt
 from sitload.alerts.policy import prompt_id
 pub = AlertPublisher({url!r}, {device!r}, outbox_path={outbox!r})
@@ -171,8 +173,8 @@ def test_publisher_process_killed_then_restarted_delivers_its_outbox(mosquitto, 
     proc = _run_killed_publisher(f"mqtt://127.0.0.1:{_closed_port()}", device, outbox, wait_connected=False)
     assert proc.returncode == -9, proc.stderr
     pid = proc.stdout.strip()
-    prompter = Prompter(mosquitto.url, device, **FAST)
-    pub = AlertPublisher(mosquitto.url, device, outbox_path=outbox, **FAST)
+    prompter = Prompter(mosquitto.url, device, broker=fast_reconnect())
+    pub = AlertPublisher(mosquitto.url, device, outbox_path=outbox, broker=fast_reconnect())
     try:
         wait_until(lambda: prompter.prompts, what="outbox of the killed process delivered")
         assert [d["id"] for d in prompter.prompts] == [pid]
@@ -198,8 +200,8 @@ def test_bad_inbound_messages_are_rejected_and_the_loop_keeps_running(mosquitto,
             raise RuntimeError("callback bug")
         acks.append(msg)
 
-    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", on_ack=on_ack,
-                         on_symptom=symptoms.append, **FAST)
+    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", broker=fast_reconnect(),
+                         on_ack=on_ack, on_symptom=symptoms.append)
     raw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     raw.connect(mosquitto.host, mosquitto.port)
     raw.loop_start()
@@ -252,8 +254,8 @@ def test_snooze_and_pain_report_typed_at_the_prompter_reach_the_policy(mosquitto
         with lock:
             policy.on_ack(msg.prompt_id, msg.action, clock["now"], msg.minutes)
 
-    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", on_ack=on_ack,
-                         on_symptom=symptoms.append, **FAST)
+    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", broker=fast_reconnect(),
+                         on_ack=on_ack, on_symptom=symptoms.append)
     read_fd, write_fd = os.pipe()
     typed = os.fdopen(write_fd, "w", buffering=1)
     shown = []
@@ -269,7 +271,7 @@ def test_snooze_and_pain_report_typed_at_the_prompter_reach_the_policy(mosquitto
 
     runner = threading.Thread(target=lambda: shown.extend(run_prompter(
         mosquitto.url, device, out=Out(), interactive=True, input=os.fdopen(read_fd), notify=False, timeout_s=20,
-        **FAST)))
+        broker=fast_reconnect())))
     runner.start()
     try:
         with lock:

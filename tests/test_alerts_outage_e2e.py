@@ -14,7 +14,7 @@ import pytest
 
 from sitload.alerts.prompter import Prompter
 from sitload.timestamps import from_iso
-from conftest import FAST, MosquittoBroker, require_mosquitto, wait_until
+from conftest import MosquittoBroker, fast_reconnect, require_mosquitto, wait_until
 from sitload.simulation import simulate_to_recording
 
 OUTAGE_S = 30.0
@@ -40,8 +40,8 @@ class ShownPrompts:
 
     def __init__(self, broker: MosquittoBroker, device: str):
         self.at: dict[str, float] = {}
-        self.prompter = Prompter(broker.url, device, on_prompt=lambda doc: self.at.setdefault(doc["id"], time.time()),
-                                 **FAST)
+        self.prompter = Prompter(broker.url, device, broker=fast_reconnect(),
+                                 on_prompt=lambda doc: self.at.setdefault(doc["id"], time.time()))
 
     @property
     def ids(self) -> list[str]:

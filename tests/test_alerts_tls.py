@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sitload.alerts.mqtt_transport import AlertPublisher, TlsOptions
+from sitload.alerts.broker import TlsOptions
 from sitload.alerts.prompter import Prompter
-from conftest import FAST, MosquittoBroker, make_prompt, require_mosquitto, wait_until, write_ca_and_server_cert
+from sitload.alerts.publisher import AlertPublisher
+from conftest import MosquittoBroker, fast_reconnect, make_prompt, require_mosquitto, wait_until, write_ca_and_server_cert
 from sitload.firmware_sim import SimulatedSensor
 from sitload.cli import main
 from sitload.errors import ConfigError
@@ -40,9 +41,10 @@ def tls_broker(tmp_path_factory):
 def test_prompt_over_tls_with_password(tls_broker, tmp_path):
     broker, ca = tls_broker
     url = f"mqtts://patient:correct%20horse@{broker.host}:{broker.port}"
-    pub = AlertPublisher(url, "tls1", outbox_path=tmp_path / "o.db", tls=TlsOptions(ca_certs=ca), **FAST)
-    prompter = Prompter(broker.url, "tls1", username="patient", password="correct horse",
-                        tls=TlsOptions(ca_certs=ca), **FAST)
+    pub = AlertPublisher(url, "tls1", outbox_path=tmp_path / "o.db",
+                         broker=fast_reconnect(tls=TlsOptions(ca_certs=ca)))
+    prompter = Prompter(broker.url, "tls1", broker=fast_reconnect(username="patient", password="correct horse",
+                                                                  tls=TlsOptions(ca_certs=ca)))
     try:
         p = make_prompt("tls1")
         pub.publish_prompt(p)
@@ -55,8 +57,8 @@ def test_prompt_over_tls_with_password(tls_broker, tmp_path):
 
 def test_wrong_password_never_connects(tls_broker, tmp_path, caplog):
     broker, ca = tls_broker
-    pub = AlertPublisher(broker.url, "tls2", outbox_path=tmp_path / "o.db", username="patient", password="nope",
-                         tls=TlsOptions(ca_certs=ca), **FAST)
+    pub = AlertPublisher(broker.url, "tls2", outbox_path=tmp_path / "o.db",
+                         broker=fast_reconnect(username="patient", password="nope", tls=TlsOptions(ca_certs=ca)))
     try:
         wait_until(lambda: pub.conn.refused, what="refusal seen")
         assert not pub.conn.connected
@@ -81,8 +83,8 @@ def no_ssl_cert_file(monkeypatch):
 
 
 def _tls_prompter(broker, ca: str, device: str, **options) -> Prompter:
-    prompter = Prompter(broker.url, device, username="patient", password="correct horse",
-                        tls=TlsOptions(ca_certs=ca), **options, **FAST)
+    prompter = Prompter(broker.url, device, broker=fast_reconnect(username="patient", password="correct horse",
+                                                                  tls=TlsOptions(ca_certs=ca)), **options)
     wait_until(lambda: prompter.conn.connected, what="prompter connected")
     return prompter
 
@@ -90,8 +92,9 @@ def _tls_prompter(broker, ca: str, device: str, **options) -> Prompter:
 def test_prompts_cli_finds_the_device_and_shows_its_prompts_with_ca_file(tls_broker, tmp_path,
                                                                            no_ssl_cert_file):
     broker, ca = tls_broker
-    pub = AlertPublisher(broker.url, "tls-cli", outbox_path=tmp_path / "o.db", username="patient",
-                         password="correct horse", tls=TlsOptions(ca_certs=ca), **FAST)
+    pub = AlertPublisher(broker.url, "tls-cli", outbox_path=tmp_path / "o.db",
+                         broker=fast_reconnect(username="patient", password="correct horse",
+                                               tls=TlsOptions(ca_certs=ca)))
     out = tmp_path / "prompts.out"
     wait_until(lambda: pub.conn.connected, what="publisher connected")
     with out.open("w") as stdout:

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from sitload.alerts.mqtt_transport import AlertPublisher
+from sitload.alerts.publisher import AlertPublisher
 from conftest import make_prompt, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
