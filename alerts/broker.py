@@ -10,7 +10,6 @@ from urllib.parse import unquote, urlsplit
 from sitload.errors import ConfigError
 
 PROTOCOLS = ("auto", "5", "3.1.1")
-CONNACK_TIMEOUT_S = 3.0  # 'auto': a v5 CONNECT unanswered this long means a 3.1.1-only broker
 _UNSUPPORTED_PROTOCOL = 132  # CONNACK reason code; paho maps a 3.1.1 broker's refusal (1) to it
 
 
@@ -92,28 +91,32 @@ class Backoff:
 
 @dataclass(frozen=True)
 class BrokerOptions:
-    """How a client connects: ``protocol`` '5', '3.1.1' or 'auto' (see ``ProtocolChoice``), a login
-    (overriding the URL's), TLS for ``mqtts://`` (None: the system's CA store) and the reconnect
-    backoff."""
+    """How a client connects: ``protocol`` '5', '3.1.1' or 'auto' (see ``ProtocolChoice``; with
+    'auto', ``connack_timeout_s`` is how long a v5 CONNECT may go unanswered), a login (overriding
+    the URL's), TLS for ``mqtts://`` (None: the system's CA store) and the reconnect backoff."""
 
     protocol: str = "auto"
     username: str | None = None
     password: str | None = None
     tls: TlsOptions | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    connack_timeout_s: float = 3.0
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"MQTT protocol {self.protocol!r} is not 'auto', '5' or '3.1.1'")
+        if not self.connack_timeout_s > 0:
+            raise ConfigError(f"CONNACK timeout must be > 0, got {self.connack_timeout_s} s")
 
 
 class ProtocolChoice:
     """The MQTT version a connection speaks now. 'auto' starts with v5 and falls back to 3.1.1 for
     good when the broker refuses v5 (CONNACK "unsupported protocol version") or leaves a v5 CONNECT
-    unanswered for ``CONNACK_TIMEOUT_S`` (a 3.1.1-only broker may misparse it, e.g. amqtt)."""
+    unanswered for ``connack_timeout_s`` (a 3.1.1-only broker may misparse it, e.g. amqtt)."""
 
-    def __init__(self, protocol: str) -> None:
+    def __init__(self, protocol: str, connack_timeout_s: float) -> None:
         self.version = "3.1.1" if protocol == "3.1.1" else "5"
+        self.connack_timeout_s = connack_timeout_s
         self._auto = protocol == "auto"
 
     @property

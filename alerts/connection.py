@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from sitload.alerts.broker import CONNACK_TIMEOUT_S, BrokerOptions, ProtocolChoice, TlsOptions, parse_broker_url
+from sitload.alerts.broker import BrokerOptions, ProtocolChoice, TlsOptions, parse_broker_url
 from sitload.alerts.schemas import decode_inbound
 from sitload.errors import MessageError
 
@@ -43,7 +43,7 @@ class MqttConnection:
                  on_refused: Callable[[str], None] | None = None) -> None:
         options = options or BrokerOptions()
         self.address = parse_broker_url(broker_url)
-        self._protocol = ProtocolChoice(options.protocol)
+        self._protocol = ProtocolChoice(options.protocol, options.connack_timeout_s)
         self._client_id = client_id
         self._username = options.username if options.username is not None else self.address.username
         self._password = options.password if options.password is not None else self.address.password
@@ -135,13 +135,13 @@ class MqttConnection:
     def _handle_socket_open(self, client, userdata, sock) -> None:
         self._awaiting_connack = True
         if self._protocol.probing:
-            timer = threading.Timer(CONNACK_TIMEOUT_S, self._connack_overdue, args=(client,))
+            timer = threading.Timer(self._protocol.connack_timeout_s, self._connack_overdue, args=(client,))
             timer.daemon = True
             timer.start()
 
     def _connack_overdue(self, client: mqtt.Client) -> None:
         if self._awaiting_connack and client is self.client and self._protocol.probing and not self._closed:
-            log.warning("no CONNACK to MQTT v5 within %s s", CONNACK_TIMEOUT_S)
+            log.warning("no CONNACK to MQTT v5 within %s s", self._protocol.connack_timeout_s)
             self._start_fall_back(client)
 
     def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:

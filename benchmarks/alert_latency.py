@@ -116,8 +116,8 @@ def baseline_latencies(broker: MosquittoBroker, size: int, n: int = BASELINE_N) 
             time.sleep(0.02)
         wait_until(lambda: len(sub.received) == n, timeout=10, what="every raw message received")
     finally:
-        client.loop_stop()
         client.disconnect()
+        client.loop_stop()
         sub.close()
     return np.array([sub.received[k] - t for k, t in sent.items()])
 

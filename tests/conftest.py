@@ -2,15 +2,19 @@
 
 import datetime as dt
 import ipaddress
+import json
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import paho.mqtt.client as mqtt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -44,6 +48,37 @@ def wait_until(cond, timeout: float = 8.0, what: str = "condition") -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class ShiftedClock:
+    """Wall time plus ``shift`` seconds: a test moves it on instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.shift = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.shift
+
+    def advance(self, seconds: float) -> None:
+        self.shift += seconds
+
+
+@contextmanager
+def listening(host: str, port: int, *topics: str,
+              protocol: int = mqtt.MQTTv5) -> Iterator[tuple[mqtt.Client, list[tuple[str, dict]]]]:
+    """A bare paho client subscribed to ``topics`` at QoS 1 on every connect: yields it and the
+    (topic, JSON document) of every message it receives."""
+    got: list[tuple[str, dict]] = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol)
+    client.on_connect = lambda c, userdata, flags, code, props: [c.subscribe(t, qos=1) for t in topics]
+    client.on_message = lambda c, userdata, message: got.append((message.topic, json.loads(message.payload)))
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        yield client, got
+    finally:
+        client.disconnect()  # before loop_stop, which would otherwise wait out the loop's 1 s select
+        client.loop_stop()
 
 
 def make_prompt(device: str, kind: str = "break", expires_in: float = 900.0, created: float | None = None) -> Prompt:

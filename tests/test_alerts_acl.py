@@ -14,7 +14,8 @@ import pytest
 from sitload.alerts.broker import BrokerOptions, TlsOptions
 from sitload.alerts.publisher import AlertPublisher
 from sitload.alerts.prompter import Prompter
-from conftest import MosquittoBroker, fast_reconnect, make_prompt, require_mosquitto, wait_until, write_ca_and_server_cert
+from conftest import (MosquittoBroker, fast_reconnect, make_prompt, require_mosquitto, wait_until,
+                      write_ca_and_server_cert)
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
 INSTALLED = "/etc/mosquitto/sitload/"
@@ -70,6 +71,17 @@ def _raw_client(broker, ca: str, user: str) -> tuple[mqtt.Client, list, dict]:
     return client, got, acks
 
 
+def _caught_up(client: mqtt.Client, got: list, acks: dict, user: str) -> None:
+    """Return once everything the broker had queued for ``client`` has arrived: a message sent now
+    to the user's own ``prompter`` topic comes back after it (and is taken out of ``got``)."""
+    topic = f"sitload/v1/{user}/prompter"
+    _, mid = client.subscribe(topic, qos=1)
+    wait_until(lambda: mid in acks, what="SUBACK")
+    client.publish(topic, "marker", qos=1)
+    wait_until(lambda: any(m.topic == topic for m in got), what="the marker back")
+    got[:] = [m for m in got if m.topic != topic]
+
+
 def test_wrong_password_fails_the_prompter_cli_with_one_clear_line(secured):
     broker, ca = secured
     started = time.monotonic()
@@ -102,12 +114,12 @@ def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
         prompt = make_prompt("pat-b2")
         gateway.publish_prompt(prompt)
         wait_until(lambda: b.prompts, what="B's prompt at B's prompter")
-        time.sleep(0.5)
+        _caught_up(spy, spied, acks, "pat-a1")  # a copy for the spy would have arrived by now
         assert [d["id"] for d in b.prompts] == [prompt.id]
         assert spied == []  # neither the exact topic nor a wildcard reaches B's prompt
     finally:
-        spy.loop_stop()
         spy.disconnect()
+        spy.loop_stop()
         b.close()
         gateway.close()
 
@@ -126,11 +138,12 @@ def test_a_patient_cannot_inject_acks_into_another_patients_topic(secured, tmp_p
         wait_until(lambda: info.mid in codes, what="PUBACK to the forged ack")
         assert str(codes[info.mid]) == "Not authorized"
         assert b.ack("real-from-b", "ack")
+        # the broker refused the forged ack before B's was sent: had it passed it on, it would
+        # have reached the gateway first
         wait_until(lambda: acks_at_b, what="B's own ack at the gateway")
-        time.sleep(0.5)
         assert [a.prompt_id for a in acks_at_b] == ["real-from-b"]
     finally:
-        intruder.loop_stop()
         intruder.disconnect()
+        intruder.loop_stop()
         b.close()
         gateway.close()

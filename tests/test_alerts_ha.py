@@ -53,8 +53,8 @@ def test_discovery_configs_are_retained_and_availability_follows_the_sensor_link
         assert code == 0
         wait_until(lambda: availability[-1:] == [False], what="availability offline at the end")
     finally:
-        watcher.loop_stop()
         watcher.disconnect()
+        watcher.loop_stop()
     assert availability[0] is True  # online while the link streamed, offline when it stopped
 
     configs = _retained(mosquitto, "homeassistant/sensor/#", 4)

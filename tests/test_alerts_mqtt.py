@@ -9,7 +9,6 @@ import time
 import uuid
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from sitload.alerts.policy import Policy, PolicyConfig
@@ -20,7 +19,7 @@ from sitload.timestamps import from_iso
 from sitload.events import BoutStarted, EngineState
 from sitload.vocab import Posture, Side
 
-from conftest import fast_reconnect, make_prompt, wait_until
+from conftest import ShiftedClock, fast_reconnect, listening, make_prompt, wait_until
 
 
 @pytest.fixture
@@ -28,11 +27,11 @@ def device():
     return "dev-" + uuid.uuid4().hex[:8]
 
 
-def sub_process(broker, topic: str, count: int, timeout_s: int = 10) -> subprocess.Popen:
-    """mosquitto_sub (MQTT v5) printing 'expiry qos retain payload' per message."""
+def sub_process(broker, topics: list[str], count: int, timeout_s: int = 10) -> subprocess.Popen:
+    """mosquitto_sub (MQTT v5) printing 'topic expiry qos retain payload' per message."""
     return subprocess.Popen(["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-V", "mqttv5", "-q", "1",
-                             "-t", topic, "-C", str(count), "-W", str(timeout_s), "-F", "%E %q %r %p"],
-                            stdout=subprocess.PIPE, text=True)
+                             *[a for t in topics for a in ("-t", t)], "-C", str(count), "-W", str(timeout_s),
+                             "-F", "%t %E %q %r %p"], stdout=subprocess.PIPE, text=True)
 
 
 def test_prompts_published_once_each_matching_schema_with_expiry(mosquitto, device, tmp_path):
@@ -41,20 +40,23 @@ def test_prompts_published_once_each_matching_schema_with_expiry(mosquitto, devi
     try:
         wait_until(lambda: pub.conn.connected, what="publisher connected")
         assert pub.conn.protocol == "5"
-        sub = sub_process(mosquitto, pub.topics.alert, 4, timeout_s=2)
-        time.sleep(0.5)  # let mosquitto_sub subscribe
+        # the retained status comes right after the SUBACK: from then on the alerts reach it
+        sub = sub_process(mosquitto, [pub.topics.status, pub.topics.alert], 5)
+        assert sub.stdout.readline().startswith(pub.topics.status + " ")
         now = time.time()
         prompts = [make_prompt(device, kind, expires_in=600 + 60 * i, created=now + i)
-                   for i, kind in enumerate(("break", "shift", "uncross"))]
-        assert [pub.publish_prompt(p) for p in prompts] == [True, True, True]
-        sent_at = time.time()
+                   for i, kind in enumerate(("break", "shift", "uncross", "stretch"))]
+        assert [pub.publish_prompt(p) for p in prompts[:3]] == [True, True, True]
         assert pub.publish_prompt(prompts[0]) is False  # the same id again: not re-sent
-        out, _ = sub.communicate(timeout=10)  # -C 4 -W 2: waits for a 4th message that never comes
+        assert pub.publish_prompt(prompts[3])  # a re-sent first prompt would arrive before this one
+        sent_at = time.time()
+        out, _ = sub.communicate(timeout=15)  # -C 5: ends with the 4th alert
         lines = out.splitlines()
-        assert len(lines) == 3
+        assert len(lines) == 4
         docs = []
         for line, p in zip(lines, prompts):
-            expiry, qos, retain, payload = line.split(" ", 3)
+            topic, expiry, qos, retain, payload = line.split(" ", 4)
+            assert topic == pub.topics.alert
             doc = json.loads(payload)
             VALIDATORS["alert"].validate(doc)
             assert (qos, retain) == ("1", "0")
@@ -74,8 +76,9 @@ def test_status_and_state_are_retained_and_will_says_offline(mosquitto, device, 
     pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", broker=fast_reconnect(),
                          options=PublisherOptions(timezone="UTC"))
     wait_until(lambda: pub.conn.connected, what="publisher connected")
-    pub.publish_state(state)
-    time.sleep(0.3)
+    with listening(mosquitto.host, mosquitto.port, pub.topics.state) as (_, seen):
+        pub.publish_state(state)
+        wait_until(lambda: seen, what="the state at the broker")  # live, or retained if it was first
     out = subprocess.run(["mosquitto_sub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-t",
                           f"sitload/v1/{device}/+", "-C", "2", "-W", "3", "-F", "%t %r %p"],
                          capture_output=True, text=True, timeout=10).stdout.splitlines()
@@ -104,7 +107,9 @@ def _retained(broker, topic: str) -> str:
 
 
 def test_broker_outage_delivers_queued_prompts_and_drops_expired(mosquitto, device, tmp_path):
-    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox.db", broker=fast_reconnect())
+    clock = ShiftedClock()
+    pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox.db", broker=fast_reconnect(),
+                         clock=clock)
     prompter = Prompter(mosquitto.url, device, broker=fast_reconnect())
     try:
         wait_until(lambda: pub.prompter_online, what="prompter seen online")
@@ -115,12 +120,12 @@ def test_broker_outage_delivers_queued_prompts_and_drops_expired(mosquitto, devi
         pub.publish_prompt(keep)
         pub.publish_prompt(lapse)
         assert pub.outbox.state(keep.id) == pub.outbox.state(lapse.id) == "pending"
-        time.sleep(2.0)
+        clock.advance(2.0)  # the broker stays away while the publisher's time passes lapse's expiry
         mosquitto.start()
-        wait_until(lambda: prompter.prompts, timeout=10, what="queued prompt delivered")
-        time.sleep(0.5)
-        assert [d["id"] for d in prompter.prompts] == [keep.id]
-        assert pub.outbox.state(keep.id) == "delivered" and pub.outbox.state(lapse.id) == "expired"
+        wait_until(lambda: pub.outbox.state(keep.id) == "delivered" and pub.outbox.state(lapse.id) == "expired",
+                   timeout=10, what="the queue sent and the lapsed prompt dropped")
+        wait_until(lambda: prompter.prompts, what="queued prompt shown")
+        assert [d["id"] for d in prompter.prompts] == [keep.id]  # lapse was never sent
     finally:
         if mosquitto.proc is None:
             mosquitto.start()
@@ -134,7 +139,6 @@ def test_prompts_wait_for_a_prompter(mosquitto, device, tmp_path):
         wait_until(lambda: pub.conn.connected, what="publisher connected")
         p = make_prompt(device)
         pub.publish_prompt(p)
-        time.sleep(0.5)
         assert pub.outbox.state(p.id) == "pending"  # nobody to show it to yet
         prompter = Prompter(mosquitto.url, device, broker=fast_reconnect())
         wait_until(lambda: prompter.prompts, what="prompt after the prompter arrived")
@@ -202,44 +206,40 @@ def test_bad_inbound_messages_are_rejected_and_the_loop_keeps_running(mosquitto,
 
     pub = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "o.db", broker=fast_reconnect(),
                          on_ack=on_ack, on_symptom=symptoms.append)
-    raw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    raw.connect(mosquitto.host, mosquitto.port)
-    raw.loop_start()
     try:
-        wait_until(lambda: pub.conn.connected, what="publisher connected")
-        time.sleep(0.2)
-        t = pub.topics
-        ok = {"schema": 1, "id": "p1", "action": "ack"}
-        bad = [
-            (t.ack, b"x" * 5000, "over the 4096-byte limit"),
-            (t.ack, b"{not json", "not UTF-8 JSON"),
-            (t.ack, b"\xff\xfe", "not UTF-8 JSON"),
-            (t.ack, b"[1, 2]", "not a JSON object"),
-            (t.ack, json.dumps({**ok, "schema": 2}).encode(), "schema version 2 is not 1"),
-            (t.ack, json.dumps({**ok, "action": "explode"}).encode(), "action"),
-            (t.ack, json.dumps({**ok, "action": "snooze", "minutes": 999}).encode(), "minutes"),
-            (t.ack, json.dumps({**ok, "time": "yesterday"}).encode(), "time"),
-            (t.symptom, json.dumps({"schema": 1, "id": "s1", "pain": 11, "time": "2026-03-02T09:00:00Z"}).encode(),
-             "pain"),
-            (t.symptom, json.dumps({"schema": 1, "id": "s1", "pain": "6", "time": "2026-03-02T09:00:00Z"}).encode(),
-             "pain"),
-        ]
-        for topic, payload, _ in bad:
-            raw.publish(topic, payload, qos=1).wait_for_publish(2)
-        raw.publish(t.ack, json.dumps({**ok, "id": "boom"}), qos=1).wait_for_publish(2)
-        raw.publish(t.ack, json.dumps({**ok, "action": "snooze", "minutes": 15}), qos=1).wait_for_publish(2)
-        raw.publish(t.symptom, json.dumps({"schema": 1, "id": "s2", "pain": 6, "side": "left", "tingling": True,
-                                           "time": "2026-03-02T09:00:00Z"}), qos=1).wait_for_publish(2)
-        wait_until(lambda: acks and symptoms, what="valid messages after the bad ones")
-        assert len(pub.rejected) == len(bad)
-        for (topic, reason), (want_topic, _, want) in zip(pub.rejected, bad):
-            assert topic == want_topic and want in reason, (reason, want)
-        assert (acks[0].prompt_id, acks[0].action, acks[0].minutes) == ("p1", "snooze", 15)
-        s = symptoms[0]
-        assert (s.pain, s.side, s.tingling, s.time) == (6, "left", True, 1772442000.0)
+        with listening(mosquitto.host, mosquitto.port, pub.topics.status) as (raw, status):
+            # the publisher announces itself after subscribing to ack and symptom
+            wait_until(lambda: any(doc["online"] for _, doc in status), what="publisher online")
+            t = pub.topics
+            ok = {"schema": 1, "id": "p1", "action": "ack"}
+            bad = [
+                (t.ack, b"x" * 5000, "over the 4096-byte limit"),
+                (t.ack, b"{not json", "not UTF-8 JSON"),
+                (t.ack, b"\xff\xfe", "not UTF-8 JSON"),
+                (t.ack, b"[1, 2]", "not a JSON object"),
+                (t.ack, json.dumps({**ok, "schema": 2}).encode(), "schema version 2 is not 1"),
+                (t.ack, json.dumps({**ok, "action": "explode"}).encode(), "action"),
+                (t.ack, json.dumps({**ok, "action": "snooze", "minutes": 999}).encode(), "minutes"),
+                (t.ack, json.dumps({**ok, "time": "yesterday"}).encode(), "time"),
+                (t.symptom, json.dumps({"schema": 1, "id": "s1", "pain": 11, "time": "2026-03-02T09:00:00Z"}).encode(),
+                 "pain"),
+                (t.symptom, json.dumps({"schema": 1, "id": "s1", "pain": "6", "time": "2026-03-02T09:00:00Z"}).encode(),
+                 "pain"),
+            ]
+            for topic, payload, _ in bad:
+                raw.publish(topic, payload, qos=1).wait_for_publish(2)
+            raw.publish(t.ack, json.dumps({**ok, "id": "boom"}), qos=1).wait_for_publish(2)
+            raw.publish(t.ack, json.dumps({**ok, "action": "snooze", "minutes": 15}), qos=1).wait_for_publish(2)
+            raw.publish(t.symptom, json.dumps({"schema": 1, "id": "s2", "pain": 6, "side": "left", "tingling": True,
+                                               "time": "2026-03-02T09:00:00Z"}), qos=1).wait_for_publish(2)
+            wait_until(lambda: acks and symptoms, what="valid messages after the bad ones")
+            assert len(pub.rejected) == len(bad)
+            for (topic, reason), (want_topic, _, want) in zip(pub.rejected, bad):
+                assert topic == want_topic and want in reason, (reason, want)
+            assert (acks[0].prompt_id, acks[0].action, acks[0].minutes) == ("p1", "snooze", 15)
+            s = symptoms[0]
+            assert (s.pain, s.side, s.tingling, s.time) == (6, "left", True, 1772442000.0)
     finally:
-        raw.loop_stop()
-        raw.disconnect()
         pub.close()
 
 

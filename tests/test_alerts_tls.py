@@ -13,7 +13,8 @@ import pytest
 from sitload.alerts.broker import TlsOptions
 from sitload.alerts.prompter import Prompter
 from sitload.alerts.publisher import AlertPublisher
-from conftest import MosquittoBroker, fast_reconnect, make_prompt, require_mosquitto, wait_until, write_ca_and_server_cert
+from conftest import (MosquittoBroker, fast_reconnect, make_prompt, require_mosquitto, wait_until,
+                      write_ca_and_server_cert)
 from sitload.firmware_sim import SimulatedSensor
 from sitload.cli import main
 from sitload.errors import ConfigError
@@ -82,6 +83,14 @@ def no_ssl_cert_file(monkeypatch):
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
 
 
+def _expiry_config(tmp_path, speed: float) -> str:
+    """A --config under which a prompt paced at ``speed`` X lives 15 s of wall time: enough for a
+    TLS connection on a loaded machine, however fast the data run."""
+    path = tmp_path / "sitload.toml"
+    path.write_text(f"[policy]\nexpiry_min = {15 * speed / 60:g}\n")
+    return str(path)
+
+
 def _tls_prompter(broker, ca: str, device: str, **options) -> Prompter:
     prompter = Prompter(broker.url, device, broker=fast_reconnect(username="patient", password="correct horse",
                                                                   tls=TlsOptions(ca_certs=ca)), **options)
@@ -119,7 +128,8 @@ def test_replay_cli_publishes_over_tls_with_ca_file(tls_broker, tmp_path, capsys
     prompter = _tls_prompter(broker, ca, "tls-replay")
     try:
         assert main(["replay", str(recording), "--broker", _login_url(broker), "--ca-file", ca,
-                     "--device-id", "tls-replay", "--speed", "200", "--json"]) == 0
+                     "--device-id", "tls-replay", "--speed", "600", "--config", _expiry_config(tmp_path, 600),
+                     "--json"]) == 0
         sent = [doc["id"] for doc in json.loads(capsys.readouterr().out)["prompts"]]
         wait_until(lambda: len(prompter.prompts) == len(sent), what="every replayed prompt")
     finally:
@@ -134,10 +144,9 @@ def test_monitor_cli_publishes_over_tls_with_ca_file(tls_broker, tmp_path, capsy
     device = SimulatedSensor("flare-day", "thigh-imu", seed=1).name
     prompter = _tls_prompter(broker, ca, device)
     try:
-        # 60x: a prompt expires 15 s after it is raised, time enough for a TLS connection on a
-        # loaded machine (at 300x it had 3 s and was sometimes dropped before the broker took it)
         assert main(["monitor", "--simulate", "flare-day", "--seed", "1", "--minutes", "20",
-                     "--speed", "60", "--broker", _login_url(broker), "--ca-file", ca]) == 0
+                     "--speed", "240", "--config", _expiry_config(tmp_path, 240),
+                     "--broker", _login_url(broker), "--ca-file", ca]) == 0
         wait_until(lambda: prompter.prompts, what="a live prompt over TLS")
     finally:
         prompter.close()
@@ -146,7 +155,7 @@ def test_monitor_cli_publishes_over_tls_with_ca_file(tls_broker, tmp_path, capsy
 
 def test_demo_cli_runs_over_tls_with_ca_file(tls_broker, tmp_path, capsys, no_ssl_cert_file):
     broker, ca = tls_broker
-    assert main(["demo", "--hours", "2", "--seed", "3", "-o", str(tmp_path / "demo"),
+    assert main(["demo", "--hours", "1", "--seed", "3", "-o", str(tmp_path / "demo"),
                  "--broker", _login_url(broker), "--ca-file", ca]) == 0
     sent, shown = map(int, re.search(r"(\d+) prompts sent, (\d+) shown", capsys.readouterr().out).groups())
     assert sent == shown > 0  # the demo's prompter and publisher both took the CA file

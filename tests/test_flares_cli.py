@@ -140,8 +140,10 @@ def test_flares_refuses_overlapping_recordings(short_recording, capsys):
 
 
 def test_replay_with_too_little_history_keeps_the_default_break_threshold(fortnight_start,
-                                                                         capsys):
-    assert main(["replay", str(fortnight_start), "--tolerance-from", str(fortnight_start),
+                                                                         tmp_path, capsys):
+    session = simulate_to_recording(tmp_path / "session.sitload", scenario="flare-day",
+                                    sensor="thigh-imu", seed=1, hours=0.7)  # a break at ~36 min
+    assert main(["replay", str(session), "--tolerance-from", str(fortnight_start),
                  "--json"]) == 0
     captured = capsys.readouterr()
     assert "no personal sitting tolerance yet (Not enough data yet" in captured.err

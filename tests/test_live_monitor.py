@@ -20,6 +20,8 @@ def test_live_prompts_reach_the_prompter_and_answers_are_stored(tmp_path, mosqui
     sub = subprocess.Popen(["mosquitto_sub", "-h", mosquitto.host, "-p", str(mosquitto.port),
                             "-t", "sitload/v1/+/alert", "-v"], stdout=subprocess.PIPE, text=True)
     record = tmp_path / "live.sitload"
+    config = tmp_path / "sitload.toml"  # at 300x a prompt lives 15 s of wall time, not 3
+    config.write_text("[policy]\nexpiry_min = 75\n")
     shown: list[dict] = []
     device = SimulatedSensor("flare-day", "thigh-imu", seed=2).name
     prompter = Prompter(mosquitto.url, device, on_prompt=shown.append)
@@ -33,7 +35,8 @@ def test_live_prompts_reach_the_prompter_and_answers_are_stored(tmp_path, mosqui
     helper.start()
     try:
         code = main(["monitor", "--simulate", "flare-day", "--seed", "2", "--minutes", "45",
-                     "--speed", "300", "--broker", mosquitto.url, "--record", str(record)])
+                     "--speed", "300", "--config", str(config), "--broker", mosquitto.url,
+                     "--record", str(record)])
         helper.join(timeout=30)
     finally:
         prompter.close()

@@ -1,8 +1,8 @@
 """`sitload prompts` against a real Mosquitto: finds the one online device, shows its prompts."""
 
+import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from sitload.alerts.publisher import AlertPublisher
@@ -14,19 +14,21 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_prompts_finds_the_online_device_and_shows_its_prompts(tmp_path, mosquitto):
     publisher = AlertPublisher(mosquitto.url, "pt-0042", outbox_path=tmp_path / "outbox")
     wait_until(lambda: publisher.conn.connected, what="publisher connected")
-    proc = subprocess.Popen([sys.executable, "-m", "sitload.cli", "prompts", "--broker",
-                             mosquitto.url, "--no-input"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "prompts.out"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen([sys.executable, "-m", "sitload.cli", "prompts", "--broker",
+                                 mosquitto.url, "--no-input"], cwd=ROOT, stdout=stdout,
+                                stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         wait_until(lambda: publisher.prompter_online, timeout=15, what="prompter online")
         publisher.publish_prompt(make_prompt("pt-0042", "break"))
-        time.sleep(1.0)
+        wait_until(lambda: "[break]" in out.read_text(), what="the prompt shown")
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=10)
         publisher.close()
-    assert out.splitlines()[0] == f"prompts for pt-0042 from {mosquitto.url}"
-    assert "[break]" in out, err
+    assert out.read_text().splitlines()[0] == f"prompts for pt-0042 from {mosquitto.url}", err
 
 
 def test_prompts_without_a_reachable_broker_says_so_in_one_line():
