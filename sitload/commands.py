@@ -184,9 +184,7 @@ def analyze(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout)
         print()
     elif not args.epochs:
-        a, m = result, result.metrics
-        print(f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {m.bouts_30} of "
-              f">= 30 min, {m.bouts_60} of >= 60 min; W50 {m.w50_s / 60:.1f} min")
+        print(sitting_summary(result))
     return 0
 
 
@@ -240,11 +238,16 @@ def _score_labels(result, labels_csv: str, tz: str) -> dict:
             "skipped_straddling_s": labels.skipped_straddling}
 
 
-def summary_text(result) -> str:
-    a = result.analysis
+def sitting_summary(a) -> str:
+    """One line: sitting time, bouts, prolonged bouts and W50 (a dash without bouts)."""
     m = a.metrics
-    lines = [f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; "
-             f"{m.bouts_30} of >= 30 min, {m.bouts_60} of >= 60 min; W50 {m.w50_s / 60:.1f} min",
+    w50 = "-" if m.w50_s is None else f"{m.w50_s / 60:.1f} min"
+    return (f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {m.bouts_30} of "
+            f">= 30 min, {m.bouts_60} of >= 60 min; W50 {w50}")
+
+
+def summary_text(result) -> str:
+    lines = [sitting_summary(result.analysis),
              f"frames: {result.decode.frames_ok} ok, {result.decode.frames_bad} bad, "
              f"{result.decode.missing_frames} missing in {len(result.gaps)} gaps",
              f"prompts: {len(result.prompts)}"]

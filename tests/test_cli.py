@@ -187,3 +187,12 @@ def test_long_analyses_show_a_progress_bar_on_a_terminal(desk_day, command):
     bars = shown.decode().replace("\r\n", "\n").split("\r")
     assert bars[-1].startswith("[" + "#" * 30 + "] 100%") and len(bars) >= 3
     assert "%" not in run(*command, desk_day).stderr
+
+
+def test_a_recording_without_a_sitting_bout_is_summarised_not_a_traceback(tmp_path):
+    """Three minutes of an active day have no bout: W50 is undefined and shown as a dash."""
+    rec = tmp_path / "active.sitload"
+    run("simulate", "active-day", "--hours", "0.05", "--seed", "4", "-o", rec)
+    for command in ("analyze", "replay"):
+        proc = run(command, rec)
+        assert "in 0 bouts" in proc.stdout and "W50 -" in proc.stdout and not proc.stderr
