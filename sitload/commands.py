@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sitload.arguments import broker_tls
-from sitload.errors import ConfigError, SitloadError
+from sitload.errors import ConfigError, SitloadError, UsageError
 
 CONNECT_GRACE_S = 5.0     # replay --broker: how long a broker not yet connected is waited for
 
@@ -27,10 +27,10 @@ def simulate(args: argparse.Namespace) -> int:
     from sitload.simulation import simulate_to_recording
 
     if args.scenario not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {args.scenario!r}; choose from "
+        raise UsageError(f"unknown scenario {args.scenario!r}; choose from "
                           f"{', '.join(sorted(SCENARIOS))}")
     if not 0 <= args.drop_rate < 1:
-        raise ConfigError(f"--drop-rate must be in [0, 1), got {args.drop_rate}")
+        raise UsageError(f"--drop-rate must be in [0, 1), got {args.drop_rate}")
     out = Path(args.output)
     faults = Faults(drop_rate=args.drop_rate, drift_ppm=args.drift_ppm)
     simulate_to_recording(out, scenario=args.scenario, sensor=args.sensor, seed=args.seed,
