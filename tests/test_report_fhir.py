@@ -19,8 +19,8 @@ import pytest
 from sitload.analytics import AnalysisResult, accumulation_metrics
 from sitload.events import Bout
 from sitload.sensor_ingest.stream_decoder import DecodeStats
-from sitload.report_data import DeviceData, RecordingData, build_model
-from sitload.report_exports import LOCAL_CODES, LOCAL_SYSTEM, fhir_bundle
+from sitload.report.model import DeviceData, RecordingData, build_model
+from sitload.report.exports import LOCAL_CODES, LOCAL_SYSTEM, fhir_bundle
 
 _DATE = (r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)")
 _ZONE = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"

@@ -18,10 +18,10 @@ from sitload.errors import ConfigError
 from sitload.sensor_ingest.stream_decoder import DecodeStats
 from sitload.vocab import PromptKind
 from sitload.report import build_report
-from sitload.report_data import DeviceData, RecordingData, prompt_records
-from sitload.report_exports import fhir_bundle
-from sitload.report_html import render_page
-from sitload.report_plots import BATTERY_GAP_S, broken_at_gaps
+from sitload.report.model import DeviceData, RecordingData, prompt_records
+from sitload.report.exports import fhir_bundle
+from sitload.report.page import render_page
+from sitload.report.plots import BATTERY_GAP_S, broken_at_gaps
 from test_report_fhir import MONDAY, make_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,8 +186,8 @@ def test_battery_levels_are_one_line_per_device_over_every_recording():
     """A week of daily recordings of one thigh sensor, and a hip sensor on two of the days:
     two battery lines, each holding every day's levels in time order."""
     from sitload.sensor_ingest.stream_decoder import DecodeStats
-    from sitload.report_data import DeviceData, build_model
-    from sitload.report_html import battery_levels
+    from sitload.report.model import DeviceData, build_model
+    from sitload.report.page import battery_levels
 
     def device(address: str, name: str, day: int, percent: list[int]) -> DeviceData:
         t0 = MIDNIGHT + day * 86400 + 8 * 3600

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike  # noqa: E402
 
 from sitload.events import Bout  # noqa: E402
 from sitload.analytics.daily import DayMetrics  # noqa: E402
-from sitload.report_data import PromptRecord  # noqa: E402
+from sitload.report.model import PromptRecord  # noqa: E402
 
 BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (
     "#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")

@@ -18,8 +18,8 @@ from sitload.analytics.coverage import limit
 from sitload.analytics.daily import DayMetrics
 from sitload.analytics.flares import ExposureEffect, FlareAnalysis
 from sitload import __version__
-from sitload.report_data import PromptRecord, ReportModel, source_date_epoch
-from sitload import report_plots as plots
+from sitload.report.model import PromptRecord, ReportModel, source_date_epoch
+from sitload.report import plots
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto;

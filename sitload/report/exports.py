@@ -15,7 +15,7 @@ import pandas as pd
 from sitload.events import Bout
 from sitload.timestamps import iso_utc
 from sitload import __version__
-from sitload.report_data import ReportModel, source_date_epoch
+from sitload.report.model import ReportModel, source_date_epoch
 
 BOUT_FIELDS = tuple(f.name for f in fields(Bout))
 UCUM = "http://unitsofmeasure.org"
