@@ -18,6 +18,7 @@ CONNECT_GRACE_S = 5.0     # replay --broker: how long a broker not yet connected
 
 if TYPE_CHECKING:
     from sitload.alerts.policy import PolicyConfig
+    from sitload.analytics import AnalysisResult
     from sitload.config_file import Settings
 
 
@@ -184,9 +185,7 @@ def analyze(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout)
         print()
     elif not args.epochs:
-        a, m = result, result.metrics
-        print(f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {m.bouts_30} of "
-              f">= 30 min, {m.bouts_60} of >= 60 min; W50 {m.w50_s / 60:.1f} min")
+        print(sitting_line(result))
     return 0
 
 
@@ -240,11 +239,15 @@ def _score_labels(result, labels_csv: str, tz: str) -> dict:
             "skipped_straddling_s": labels.skipped_straddling}
 
 
+def sitting_line(a: AnalysisResult) -> str:
+    """Sitting time, bouts, prolonged bouts at each threshold, W50: one line."""
+    prolonged = ", ".join(f"{p.count} of >= {p.minutes} min" for p in a.metrics.prolonged)
+    return (f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {prolonged}; "
+            f"W50 {a.metrics.w50_s / 60:.1f} min")
+
+
 def summary_text(result) -> str:
-    a = result.analysis
-    m = a.metrics
-    lines = [f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; "
-             f"{m.bouts_30} of >= 30 min, {m.bouts_60} of >= 60 min; W50 {m.w50_s / 60:.1f} min",
+    lines = [sitting_line(result.analysis),
              f"frames: {result.decode.frames_ok} ok, {result.decode.frames_bad} bad, "
              f"{result.decode.missing_frames} missing in {len(result.gaps)} gaps",
              f"prompts: {len(result.prompts)}"]

@@ -63,7 +63,7 @@ def test_a_bout_over_midnight_counts_on_the_day_it_started():
     r = analysis(start - 600, [("standing", 600), ("sitting", 45 * 60), ("moving", 300)],
                  [bout(start, 45)])
     days = daily_metrics([r], BERLIN)
-    assert [(d.date, d.sitting_s, d.bouts, d.bouts_30, d.breaks) for d in days] == [
+    assert [(d.date, d.sitting_s, d.bouts, d.prolonged[0].count, d.breaks) for d in days] == [
         ("2026-03-02", 1200.0, 1, 1, 1), ("2026-03-03", 1500.0, 0, 0, 0)]
     assert days[0].lean_left_s == 1200.0 and days[1].wear_s == 1500.0 + 300
     total = period_metrics([r], days)
