@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sitload.errors import ConfigError
+from sitload.vocab import PROLONGED_S, prolonged_minutes
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class AnalysisConfig:
     # bouts and breaks
     break_s: float = 60.0            # upright/unknown time that ends a bout
     min_sit_s: float = 10.0          # shorter sitting runs are blips, not bouts
-    prolonged_s: tuple[float, ...] = (1800.0, 3600.0)
+    prolonged_s: tuple[float, ...] = PROLONGED_S  # prolonged bouts: at least each, whole minutes
     # thigh / hip IMU
     sit_incl_deg: float = 45.0       # thigh inclination above which the thigh is sitting-or-lying
     walk_std_g: float = 0.10         # std of |a| in an epoch above which an upright body is moving
@@ -63,6 +64,8 @@ class AnalysisConfig:
         if not self.prolonged_s or any(b <= a for a, b in zip((0.0, *self.prolonged_s),
                                                                self.prolonged_s)):
             raise ConfigError(f"prolonged_s must be positive and ascending, not {self.prolonged_s}")
+        for threshold in self.prolonged_s:    # whole minutes, which name the counts
+            prolonged_minutes(threshold)
         negative = [name for name in ("lean_deg", "si_lean_pct", "walk_std_g", "shift_min_s",
                                       "asym_sustain_s", "bout_side_min_s", "crossed_sustain_s")
                     if getattr(self, name) < 0]

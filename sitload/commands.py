@@ -18,6 +18,7 @@ CONNECT_GRACE_S = 5.0     # replay --broker: how long a broker not yet connected
 
 if TYPE_CHECKING:
     from sitload.alerts.policy import PolicyConfig
+    from sitload.analytics import AnalysisResult
     from sitload.config_file import Settings
 
 
@@ -184,7 +185,7 @@ def analyze(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout)
         print()
     elif not args.epochs:
-        print(sitting_summary(result))
+        print(sitting_line(result))
     return 0
 
 
@@ -238,16 +239,16 @@ def _score_labels(result, labels_csv: str, tz: str) -> dict:
             "skipped_straddling_s": labels.skipped_straddling}
 
 
-def sitting_summary(a) -> str:
-    """One line: sitting time, bouts, prolonged bouts and W50 (a dash without bouts)."""
-    m = a.metrics
-    w50 = "-" if m.w50_s is None else f"{m.w50_s / 60:.1f} min"
-    return (f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {m.bouts_30} of "
-            f">= 30 min, {m.bouts_60} of >= 60 min; W50 {w50}")
+def sitting_line(a: AnalysisResult) -> str:
+    """Sitting time, bouts, prolonged bouts at each threshold, W50 (a dash without bouts): one
+    line."""
+    prolonged = ", ".join(f"{p.count} of >= {p.minutes} min" for p in a.metrics.prolonged)
+    w50 = "-" if a.metrics.w50_s is None else f"{a.metrics.w50_s / 60:.1f} min"
+    return f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {prolonged}; W50 {w50}"
 
 
 def summary_text(result) -> str:
-    lines = [sitting_summary(result.analysis),
+    lines = [sitting_line(result.analysis),
              f"frames: {result.decode.frames_ok} ok, {result.decode.frames_bad} bad, "
              f"{result.decode.missing_frames} missing in {len(result.gaps)} gaps",
              f"prompts: {len(result.prompts)}"]
