@@ -72,6 +72,9 @@ class HeldUntilCalibrated:
         return None if held is None else self._given_up(held)
 
     def _walking(self, std_mag: np.ndarray) -> np.ndarray:
+        """Seconds whose moving run, carried across blocks, has lasted ``walk_run_s`` so far:
+        counted as the seconds arrive (``scipy.ndimage.label`` would measure whole runs, which
+        needs each run's end), with a running maximum of the last still second."""
         moving = std_mag > self.cfg.walk_std_g
         idx = np.arange(moving.size)
         last_still = np.maximum.accumulate(np.where(moving, -1, idx))
