@@ -16,6 +16,7 @@ import math
 from collections import deque
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from sitload.analytics.config import AnalysisConfig
 from sitload.analytics.epochs import GYRO_COV, Columns, concat
@@ -96,6 +97,9 @@ class HeldUntilCalibrated:
         return None if held is None else self._given_up(held)
 
     def _walking(self, std_mag: np.ndarray) -> np.ndarray:
+        """Seconds whose moving run, carried across blocks, has lasted ``walk_run_s`` so far:
+        counted as the seconds arrive (``scipy.ndimage.label`` would measure whole runs, which
+        needs each run's end), with a running maximum of the last still second."""
         moving = std_mag > self.cfg.walk_std_g
         idx = np.arange(moving.size)
         last_still = np.maximum.accumulate(np.where(moving, -1, idx))
@@ -229,12 +233,18 @@ def _horizontal_axis(cov6: np.ndarray, up: np.ndarray) -> np.ndarray:
 
 
 def _rotate_to_x(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Apply, row by row, the shortest rotation that takes ``ref`` onto +x to ``v``."""
-    c = ref[:, 0]
-    w = np.stack((np.zeros_like(c), ref[:, 2], -ref[:, 1]), axis=1)      # ref x (1, 0, 0)
-    wxv = np.cross(w, v)
-    wv = np.einsum("ij,ij->i", w, v)
-    return v * c[:, None] + wxv + w * (wv / np.maximum(1.0 + c, 1e-12))[:, None]
+    """Apply, row by row, the shortest rotation that takes the unit vector ``ref`` onto +x to
+    ``v``: the rotation of the shortest-arc quaternion (ref x e_x, 1 + ref . e_x), which
+    ``scipy.spatial.transform.Rotation`` normalises, so the result is a proper rotation however
+    close ``ref`` comes to -x (there, exactly: a half turn about z).
+
+    The matrix is applied elementwise, not with ``Rotation.apply``: that sums a block of one
+    rotation differently from a longer block (last-bit differences), and every cut of the stream
+    must give the same row."""
+    q = np.stack((np.zeros(len(ref)), ref[:, 2], -ref[:, 1], 1.0 + ref[:, 0]), axis=1)
+    q[~q.any(axis=1)] = (0.0, 0.0, 1.0, 0.0)
+    m = Rotation.from_quat(q).as_matrix()
+    return m[:, :, 0] * v[:, :1] + m[:, :, 1] * v[:, 1:2] + m[:, :, 2] * v[:, 2:]
 
 
 def _deg(x: np.ndarray) -> np.ndarray:
