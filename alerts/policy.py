@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time as dtime, timezone
 from typing import Any
@@ -21,7 +22,7 @@ from sitload.alerts.stretches import AFTER_BREAK_STRETCHES, BREAK_STRETCHES, rot
 from sitload.errors import ConfigError
 from sitload.events import (BoutEnded, BoutStarted, DataGap, EngineState, Event, Leaning,
                             LegsCrossed, PostureChanged, ProlongedSitting)
-from sitload.vocab import NOT_MEASURED, AckAction, BoutEnd, Posture, PromptKind, Side
+from sitload.vocab import NOT_MEASURED, PROLONGED_S, AckAction, BoutEnd, Posture, PromptKind, Side
 _ID_NAMESPACE = uuid.UUID("5a170001-6d3b-4c8e-9f2a-51c0ad5e7001")
 
 
@@ -50,7 +51,7 @@ class PolicyConfig:
     shift_si_pct: float = 20.0
     shift_after_min: float = 5.0
     uncross_after_min: float = 10.0
-    stretch_after_bout_min: float = 30.0  # a bout at least this long earns a stretch prompt when it ends
+    stretch_after_bout_min: float | None = None  # a bout this long earns a stretch; None: a prolonged one
     checkin_every_min: float | None = None  # check-in (pain report) prompts; off by default
     cooldown_min: dict[str, float] = field(default_factory=_default_cooldowns)
     snooze_min: float = 10.0
@@ -141,11 +142,18 @@ def _minutes(seconds: float) -> int:
 
 
 class Policy:
-    """Turns events/state into prompts; ``tick(now)`` handles the passage of time alone."""
+    """Turns events/state into prompts; ``tick(now)`` handles the passage of time alone.
 
-    def __init__(self, config: PolicyConfig = PolicyConfig(), device_id: str = "") -> None:
+    ``prolonged_s`` are the analysis's prolonged-sitting thresholds (``AnalysisConfig.prolonged_s``):
+    by default a bout of at least the first earns a stretch prompt.
+    """
+
+    def __init__(self, config: PolicyConfig = PolicyConfig(), device_id: str = "",
+                 prolonged_s: Sequence[float] = PROLONGED_S) -> None:
         self.config = config
         self.device_id = device_id
+        self.stretch_after_s = prolonged_s[0] if config.stretch_after_bout_min is None \
+            else 60.0 * config.stretch_after_bout_min
         self._tz = ZoneInfo(config.timezone or "UTC")
         self.sitting = False  # in a sitting bout (as analytics defines it: short stand-ups stay inside)
         self.bout_start: float | None = None
@@ -315,7 +323,7 @@ class Policy:
         for p in list(self._open.values()):
             if p.kind in SEEN_BY_SENSOR:
                 self._close(p.id, "done", t)
-        if bout_s >= 60.0 * self.config.stretch_after_bout_min:
+        if bout_s >= self.stretch_after_s:
             return self._maybe("stretch", now, bout_minutes=_minutes(bout_s))
         return []
 

@@ -3,9 +3,53 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
+
+from sitload.vocab import PROLONGED_S, prolonged_minutes
+
+
+@dataclass(frozen=True)
+class ProlongedBouts:
+    """How many bouts lasted at least ``threshold_s``, one of ``AnalysisConfig.prolonged_s``."""
+
+    threshold_s: float
+    count: int
+
+    @property
+    def minutes(self) -> int:
+        return prolonged_minutes(self.threshold_s)
+
+    @property
+    def name(self) -> str:
+        return bouts_name(self.threshold_s)
+
+
+def bouts_name(threshold_s: float) -> str:
+    """The name of the count of bouts of at least ``threshold_s`` in JSON, CSV and the report:
+    ``bouts_30`` for 1800 s."""
+    return f"bouts_{prolonged_minutes(threshold_s)}"
+
+
+def prolonged_bouts(durations_s: np.ndarray, thresholds_s: Sequence[float]
+                    ) -> tuple[ProlongedBouts, ...]:
+    """The bouts of at least each threshold (seconds)."""
+    return tuple(ProlongedBouts(float(t), int(np.sum(durations_s >= t))) for t in thresholds_s)
+
+
+def named_counts(record: object) -> dict:
+    """A dataclass's fields as JSON, its ``prolonged`` counts in their place under their names
+    (``bouts_30``, ``bouts_60`` with the default thresholds)."""
+    out = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if f.name == "prolonged":
+            out.update((p.name, p.count) for p in value)
+        else:
+            out[f.name] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -20,19 +64,20 @@ class AccumulationMetrics:
     n_bouts: int
     mean_s: float | None
     median_s: float | None
-    bouts_30: int
-    bouts_60: int
+    prolonged: tuple[ProlongedBouts, ...]
     w50_s: float | None
     alpha: float | None
     gini: float | None
     x_min_s: float | None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return named_counts(self)
 
 
-def accumulation_metrics(durations_s, x_min_s: float | None = None) -> AccumulationMetrics:
-    """Metrics of the bout durations (seconds); ``x_min_s`` defaults to the shortest bout.
+def accumulation_metrics(durations_s, x_min_s: float | None = None,
+                         prolonged_s: Sequence[float] = PROLONGED_S) -> AccumulationMetrics:
+    """Metrics of the bout durations (seconds); ``x_min_s`` defaults to the shortest bout;
+    ``prolonged_s``: the prolonged-sitting thresholds (``AnalysisConfig.prolonged_s``).
 
     W50: with durations sorted ascending x_(1) <= ... <= x_(n) and cumulative time fractions
     F_k = sum_{i<=k} x_(i) / sum x, W50 is the duration where the piecewise-linear curve through the
@@ -46,7 +91,8 @@ def accumulation_metrics(durations_s, x_min_s: float | None = None) -> Accumulat
     n = int(x.size)
     total = float(x.sum())
     if n == 0:
-        return AccumulationMetrics(0.0, 0, None, None, 0, 0, None, None, None, None)
+        return AccumulationMetrics(0.0, 0, None, None, prolonged_bouts(x, prolonged_s), None,
+                                   None, None, None)
     x_min = float(x[0]) if x_min_s is None else float(x_min_s)
     frac = np.cumsum(x) / total
     w50 = float(np.interp(0.5, frac, x))
@@ -57,6 +103,6 @@ def accumulation_metrics(durations_s, x_min_s: float | None = None) -> Accumulat
     gini = float(2.0 * np.sum(ranks * x) / (n * total) - (n + 1) / n)
     return AccumulationMetrics(
         total_s=total, n_bouts=n, mean_s=total / n, median_s=float(np.median(x)),
-        bouts_30=int(np.sum(x >= 1800.0)), bouts_60=int(np.sum(x >= 3600.0)),
+        prolonged=prolonged_bouts(x, prolonged_s),
         w50_s=w50, alpha=alpha if alpha is None or math.isfinite(alpha) else None,
         gini=gini, x_min_s=x_min)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sitload.errors import ConfigError
+from sitload.vocab import PROLONGED_S, prolonged_minutes
 
 
 @dataclass(frozen=True)
@@ -14,25 +15,27 @@ class AnalysisConfig:
     # bouts and breaks
     break_s: float = 60.0            # upright/unknown time that ends a bout
     min_sit_s: float = 10.0          # shorter sitting runs are blips, not bouts
-    prolonged_s: tuple[float, ...] = (1800.0, 3600.0)
+    prolonged_s: tuple[float, ...] = PROLONGED_S  # prolonged bouts: at least each, whole minutes
     # thigh / hip IMU
     sit_incl_deg: float = 45.0       # thigh inclination above which the thigh is sitting-or-lying
     walk_std_g: float = 0.10         # std of |a| in an epoch above which an upright body is moving
     walk_run_s: int = 3              # moving seconds in a row that are walking
     walk_max_incl_deg: float = 60.0  # once calibrated, walking this far from the reference is not
-    calib_min_walk_s: int = 10       # walking seconds that calibrate the sensor
+    calib_min_walk_s: int = 10       # walking seconds that calibrate the sensor ...
+    calib_spread_deg: float = 20.0   # ... pointing alike (mean of their unit vectors this long)
     calib_hold_s: float = 3600.0     # seconds wait this long for the calibration, then are unknown
     sensor_side: str = "right"       # leg / hip the IMU is worn on ('left' | 'right')
     cross_incl_deg: float = 91.0     # thigh inclination above which the sensor leg is on top
-    hip_sit_tilt_deg: float = 16.0   # hip, after a transition: tilt from the reference that sits
+    hip_sit_tilt_deg: float = 17.0   # hip, after a transition: tilt from the reference that sits
     hip_stand_tilt_deg: float = 6.0  # hip, after a transition: tilt below which sitting ends,
     hip_rise_deg: float = 8.0        # ... or below hip_sit_tilt_deg, this far under the settled sit
     hip_drift_sit_deg: float = 20.0  # hip: a still pelvis this far from the reference sits anyway
     hip_trans_deg: float = 3.0       # hip: orientation change within one second = a transition
     hip_trans_window_s: int = 5      # hip: seconds after a transition when posture may change
     hip_ref_walk_s: int = 120        # hip: walking seconds the upright reference averages over
-    hip_reset_walk_s: int = 20       # hip: a walk this long ...
-    hip_reset_deg: float = 6.0       # ... this far from the reference replaces it (clip moved)
+    reset_walk_s: int = 20           # a walk this long ...
+    hip_reset_deg: float = 6.0       # ... this far from the hip's reference replaces it,
+    walk_reset_deg: float = 30.0     # ... this far from a segment's walking axis replaces it
     hip_lie_deg: float = 75.0        # pelvis inclination above which the hip sensor says lying
     hip_sign_tilt_deg: float = 8.0   # hip: still seconds tilted this far count for "backwards" ...
     hip_sign_evidence_s: int = 120   # ... and one side leading by this many seconds is backwards
@@ -61,6 +64,8 @@ class AnalysisConfig:
         if not self.prolonged_s or any(b <= a for a, b in zip((0.0, *self.prolonged_s),
                                                                self.prolonged_s)):
             raise ConfigError(f"prolonged_s must be positive and ascending, not {self.prolonged_s}")
+        for threshold in self.prolonged_s:    # whole minutes, which name the counts
+            prolonged_minutes(threshold)
         negative = [name for name in ("lean_deg", "si_lean_pct", "walk_std_g", "shift_min_s",
                                       "asym_sustain_s", "bout_side_min_s", "crossed_sustain_s")
                     if getattr(self, name) < 0]
@@ -76,10 +81,14 @@ class AnalysisConfig:
             raise ConfigError("hip tilts must satisfy 0 <= hip_stand_tilt_deg <= hip_sit_tilt_deg"
                               " <= hip_drift_sit_deg")
         if min(self.hip_trans_window_s, self.walk_run_s, self.hip_ref_walk_s,
-               self.hip_reset_walk_s, self.hip_sign_evidence_s, self.calib_min_walk_s) < 1:
-            raise ConfigError("hip_trans_window_s, walk_run_s, hip_ref_walk_s, hip_reset_walk_s,"
+               self.reset_walk_s, self.hip_sign_evidence_s, self.calib_min_walk_s) < 1:
+            raise ConfigError("hip_trans_window_s, walk_run_s, hip_ref_walk_s, reset_walk_s,"
                               " hip_sign_evidence_s and calib_min_walk_s must be >= 1")
         if self.calib_min_walk_s > self.hip_ref_walk_s:
             raise ConfigError("calib_min_walk_s must not exceed hip_ref_walk_s")
+        if not 0 < self.calib_spread_deg < 90:
+            raise ConfigError("calib_spread_deg must be between 0 and 90")
+        if not 0 < self.walk_reset_deg < 180:
+            raise ConfigError("walk_reset_deg must be between 0 and 180")
         if self.calib_hold_s < self.calib_min_walk_s:
             raise ConfigError("calib_hold_s must be at least calib_min_walk_s")

@@ -10,17 +10,17 @@ None / NaN, never 0. Definitions: docs/metrics.md, docs/report.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from sitload.analytics.accumulation import accumulation_metrics
+from sitload.analytics.accumulation import ProlongedBouts, accumulation_metrics, named_counts
 from sitload.analytics.coverage import measured
 from sitload.analytics.records import AnalysisResult
 from sitload.events import Bout
-from sitload.vocab import Posture, Side
+from sitload.vocab import PROLONGED_S, Posture, Side
 
 GAP, SITTING, NONE = Posture.GAP.wire, Posture.SITTING.wire, Side.NONE.wire  # as epochs write them
 # DayMetrics fields that only some sensors measure -> their metric (analytics.coverage)
@@ -40,8 +40,7 @@ class DayMetrics:
     sitting_s: float                  # every sitting second (as AnalysisResult.sitting_s)
     bouts: int
     bout_s: float                     # sum of bout durations
-    bouts_30: int
-    bouts_60: int
+    prolonged: tuple[ProlongedBouts, ...]  # bouts of at least each prolonged_s (bouts_30, ...)
     breaks: int                       # bouts ended by an observed break
     breaks_per_sitting_hour: float | None
     w50_s: float | None
@@ -55,7 +54,8 @@ class DayMetrics:
     si_mean: float | None             # mat: mean symmetry index over sitting seconds (+ = left)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The fields by name, the prolonged counts under theirs (``bouts_30``, ``bouts_60``)."""
+        return named_counts(self)
 
     def measures(self, name: str) -> bool:
         """Whether the sensor measures the field ``name`` (if not, the field is None)."""
@@ -84,8 +84,10 @@ def pooled_epochs(results: Sequence[AnalysisResult]) -> pd.DataFrame:
                                                              ignore_index=True)
 
 
-def daily_metrics(results: Sequence[AnalysisResult], tz: ZoneInfo) -> list[DayMetrics]:
-    """One DayMetrics per local date that has data, in date order, for analyses of one sensor."""
+def daily_metrics(results: Sequence[AnalysisResult], tz: ZoneInfo,
+                  prolonged_s: Sequence[float] = PROLONGED_S) -> list[DayMetrics]:
+    """One DayMetrics per local date that has data, in date order, for analyses of one sensor;
+    ``prolonged_s``: the prolonged-sitting thresholds (``AnalysisConfig.prolonged_s``)."""
     sensor = _sensor(results)
     epochs = pooled_epochs(results)
     bouts = sorted((b for r in results for b in r.bouts), key=lambda b: b.start)
@@ -96,18 +98,20 @@ def daily_metrics(results: Sequence[AnalysisResult], tz: ZoneInfo) -> list[DayMe
     for day in days:
         ep = epochs[epoch_day == day]
         out.append(_summarize(day, sensor, ep, [b for b, d in zip(bouts, bout_day) if d == day],
-                              _gap_s(ep["posture"].to_numpy().astype(str))))
+                              _gap_s(ep["posture"].to_numpy().astype(str)), prolonged_s))
     return out
 
 
-def period_metrics(results: Sequence[AnalysisResult], days: Sequence[DayMetrics]) -> DayMetrics:
-    """The whole period's metrics (date 'all'); for one analysis they equal its to_json().
+def period_metrics(results: Sequence[AnalysisResult], days: Sequence[DayMetrics],
+                   prolonged_s: Sequence[float] = PROLONGED_S) -> DayMetrics:
+    """The whole period's metrics (date 'all'); for one analysis made with the same
+    ``prolonged_s`` they equal its to_json().
 
     ``gap_s`` is the sum of the ``days``' (so the nights between wear days do not count).
     """
     bouts = sorted((b for r in results for b in r.bouts), key=lambda b: b.start)
     return _summarize("all", _sensor(results), pooled_epochs(results), bouts,
-                      float(sum(d.gap_s for d in days)))
+                      float(sum(d.gap_s for d in days)), prolonged_s)
 
 
 def minute_series(results: Sequence[AnalysisResult], tz: ZoneInfo) -> pd.DataFrame:
@@ -186,10 +190,10 @@ def _gap_s(posture: np.ndarray) -> float:
 
 
 def _summarize(date: str, sensor: str, epochs: pd.DataFrame, bouts: list[Bout],
-               gap_s: float) -> DayMetrics:
+               gap_s: float, prolonged_s: Sequence[float]) -> DayMetrics:
     posture = epochs["posture"].to_numpy().astype(str)
     sitting = posture == SITTING
-    m = accumulation_metrics([b.duration_s for b in bouts])
+    m = accumulation_metrics([b.duration_s for b in bouts], prolonged_s=prolonged_s)
     breaks = sum(b.ended_by == "break" for b in bouts)
     sees = measured(sensor)
     mat = "seat_load" in sees
@@ -202,7 +206,7 @@ def _summarize(date: str, sensor: str, epochs: pd.DataFrame, bouts: list[Bout],
     return DayMetrics(
         date=date, sensor=sensor, wear_s=float(np.sum(posture != GAP)), gap_s=gap_s,
         sitting_s=float(sitting.sum()), bouts=m.n_bouts, bout_s=m.total_s,
-        bouts_30=m.bouts_30, bouts_60=m.bouts_60, breaks=breaks,
+        prolonged=m.prolonged, breaks=breaks,
         breaks_per_sitting_hour=breaks / (m.total_s / 3600.0) if m.total_s > 0 else None,
         w50_s=m.w50_s, alpha=m.alpha, gini=m.gini,
         lean_left_s=lean("left"), lean_right_s=lean("right"),

@@ -122,7 +122,8 @@ class Engine:
         return AnalysisResult(
             kind=self.kind.cli_name, epochs=self._epoch_frame(), bouts=list(tracker.bouts),
             sitting_s=float(tracker.sitting_s),
-            metrics=accumulation_metrics([b.duration_s for b in tracker.bouts]),
+            metrics=accumulation_metrics([b.duration_s for b in tracker.bouts],
+                                         prolonged_s=self.config.prolonged_s),
             gaps=list(tracker.gaps), breaks=tracker.breaks, sit_to_stand=tracker.sit_to_stand)
 
     # --- internals ----------------------------------------------------------------------------

@@ -14,7 +14,8 @@ definition and every default are in docs/flares.md:
    (flare labels shuffled within days, then the follow-up rule applied) of the standardised mean
    difference, in the direction that would harm (more sitting, fewer breaks); p values are
    family-wise adjusted over the exposures by the step-down max-T method (Westfall & Young).
-   Effect sizes: the mean difference with a bootstrap CI, and Cohen's d.
+   Effect sizes: the mean difference with a percentile bootstrap CI (``scipy.stats.bootstrap``),
+   and Cohen's d.
 4. The sitting tolerance is the median unbroken sitting before a flare report (``sitting_before``:
    from the start of the last bout to the report), with the distribution-free order-statistic CI
    of a median (``median_ci``), given only when a sitting exposure is linked to flares.
@@ -32,6 +33,7 @@ from scipy import stats
 
 from sitload.analytics import coverage
 from sitload.analytics.records import AnalysisResult
+from sitload.timestamps import plausible
 from sitload.vocab import NOT_MEASURED, PainLocation, PainSide, wire_names
 from sitload.errors import ConfigError
 
@@ -57,8 +59,8 @@ class DiaryEntry:
                 or not 0 <= self.pain <= PAIN_MAX:
             raise ConfigError(f"pain must be a whole number from 0 to {PAIN_MAX}, "
                               f"not {self.pain!r}")
-        if not isinstance(self.t, (int, float)) or not math.isfinite(self.t):
-            raise ConfigError(f"time must be a finite UTC epoch, not {self.t!r}")
+        if not isinstance(self.t, (int, float)) or not plausible(self.t):
+            raise ConfigError(f"time must be a UTC epoch from 1970 to before 2100, not {self.t!r}")
         if self.side is not None and self.side not in wire_names(PainSide):
             raise ConfigError(f"side must be one of {', '.join(PainSide)}, not {self.side!r}")
         if self.location is not None and self.location not in wire_names(PainLocation):
@@ -462,9 +464,12 @@ def _effects(values: np.ndarray, flare: np.ndarray, groups: _Groups, strata: np.
     p_adj = _step_down_max_t(observed, null)
     fx, ox = values[is_flare], values[is_other]
     nf, no = len(fx), len(ox)
-    boot = (fx[rng.integers(0, nf, (config.bootstrap, nf))].mean(axis=1)
-            - ox[rng.integers(0, no, (config.bootstrap, no))].mean(axis=1))
-    lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
+    lo, hi = np.full((2, values.shape[1]), np.nan)
+    # each group resampled on its own, every exposure from the same resamples; the generator
+    # goes on from the permutations, so the p values do not depend on the bootstrap
+    lo[measured], hi[measured] = stats.bootstrap(
+        (fx[:, measured], ox[:, measured]), _mean_difference, n_resamples=config.bootstrap,
+        method="percentile", rng=rng).confidence_interval
     pooled = np.sqrt(((nf - 1) * fx.var(axis=0, ddof=1) + (no - 1) * ox.var(axis=0, ddof=1))
                      / (nf + no - 2))
     p_of = dict(zip(np.flatnonzero(testable), zip(p_raw, p_adj)))
@@ -483,6 +488,11 @@ def _effects(values: np.ndarray, flare: np.ndarray, groups: _Groups, strata: np.
             None if pr is None else float(pr), None if pa is None else float(pa),
             pa is not None and bool(pa <= config.alpha)))
     return effects
+
+
+def _mean_difference(flare: np.ndarray, other: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Mean of the flare reports minus mean of the others (the bootstrap's statistic)."""
+    return flare.mean(axis=axis) - other.mean(axis=axis)
 
 
 def _step_down_max_t(observed: np.ndarray, null: np.ndarray) -> np.ndarray:

@@ -13,8 +13,10 @@ are exact under any cut.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from sitload.analytics.config import AnalysisConfig
 from sitload.analytics.epochs import GYRO_COV, Columns, concat
@@ -24,11 +26,11 @@ class HeldUntilCalibrated:
     """Base of the IMU classifiers: the walking calibration, and the seconds that wait for it.
 
     A walking second is one of ``walk_run_s`` or more moving seconds in a row (std |a| >
-    ``walk_std_g``). The classifier is calibrated at the ``calib_min_walk_s``-th walking second;
-    the seconds before it are held, then decided with the calibration made then (in the stream
-    and in the batch analysis alike). A second still held ``calib_hold_s`` after it was measured
-    is given up: its posture is ``unknown`` (``moving`` when it moved), and its walking no longer
-    counts towards the calibration. Subclasses give ``LABELS`` (label columns and the value of a
+    ``walk_std_g``). The classifier is calibrated by the first ``calib_min_walk_s`` walking
+    seconds in a row (of walking seconds) that point alike (``_calibration``); the seconds before
+    are held, then decided with the calibration made then (in the stream and in the batch
+    analysis alike). A second still held ``calib_hold_s`` after it was measured is given up: its
+    posture is ``unknown`` (``moving`` when it moved). Subclasses give ``LABELS`` (label columns and the value of a
     second given up) and ``_label(cols, walking, calibrated_at)``.
     """
 
@@ -50,20 +52,44 @@ class HeldUntilCalibrated:
         if self.held is not None:
             cols, walking = concat([self.held, cols]), np.concatenate((self.held_walking, walking))
         sec = cols["sec"]
-        count = np.cumsum(walking)
-        # walking seconds among those not yet given up when each second arrives
+        # the seconds still held when each second arrives start at ``oldest``
         oldest = np.searchsorted(sec, sec - self.cfg.calib_hold_s, side="right")
-        window = count - np.where(oldest > 0, count[np.maximum(oldest - 1, 0)], 0)
-        ready = np.flatnonzero(window >= self.cfg.calib_min_walk_s)
-        if ready.size:
-            first, at = int(oldest[ready[0]]), int(ready[0])
+        found = self._calibration(cols, walking, oldest)
+        if found is not None:
+            start, at = found
+            first = int(oldest[at])
             self.calibrated, self.held = True, None
             kept = _rows(cols, slice(first, None))
+            learn = walking[first:].copy()
+            learn[:start - first] = False        # walking before the calibration's own
             return concat([self._given_up(_rows(cols, slice(0, first))),
-                           {**kept, **self._label(kept, walking[first:], at - first)}])
+                           {**kept, **self._label(kept, learn, at - first)}])
         first = int(oldest[-1])
         self.held, self.held_walking = _rows(cols, slice(first, None)), walking[first:]
         return self._given_up(_rows(cols, slice(0, first)))
+
+    def _calibration(self, cols: Columns, walking: np.ndarray, oldest: np.ndarray
+                     ) -> tuple[int, int] | None:
+        """(first, last) row of the first ``calib_min_walk_s`` walking seconds in a row of
+        walking that point alike (their unit vectors' mean length is at least
+        cos ``calib_spread_deg``) and are all still held at the last; None before. A phone
+        being put into a pocket moves, but every which way: it does not calibrate. Each window
+        is summed on its own, so every cut of the stream decides alike."""
+        n = self.cfg.calib_min_walk_s
+        walks = np.flatnonzero(walking)
+        if walks.size < n:
+            return None
+        a = np.stack((cols["ax"], cols["ay"], cols["az"]), axis=1)[walks]
+        u = a / np.sqrt(np.einsum("ij,ij->i", a, a))[:, None]
+        total = np.lib.stride_tricks.sliding_window_view(u, n, axis=0).sum(axis=-1)
+        length = np.sqrt(np.einsum("ij,ij->i", total, total)) / n
+        starts, ends = walks[:walks.size - n + 1], walks[n - 1:]
+        ok = (length >= math.cos(math.radians(self.cfg.calib_spread_deg))) & \
+            (starts >= oldest[ends])
+        if not ok.any():
+            return None
+        k = int(np.argmax(ok))
+        return int(starts[k]), int(ends[k])
 
     def flush(self) -> Columns | None:
         """End of data: the seconds still held, given up (None when none are)."""
@@ -71,6 +97,9 @@ class HeldUntilCalibrated:
         return None if held is None else self._given_up(held)
 
     def _walking(self, std_mag: np.ndarray) -> np.ndarray:
+        """Seconds whose moving run, carried across blocks, has lasted ``walk_run_s`` so far:
+        counted as the seconds arrive (``scipy.ndimage.label`` would measure whole runs, which
+        needs each run's end), with a running maximum of the last still second."""
         moving = std_mag > self.cfg.walk_std_g
         idx = np.arange(moving.size)
         last_still = np.maximum.accumulate(np.where(moving, -1, idx))
@@ -114,6 +143,9 @@ class WalkingReference:
         self.cov = np.zeros(6)
         self.n = 0
         self.n_gyro = 0
+        self._before = (self.sum, self.cov, 0)   # sums as the next block starts
+        self.run: deque = deque(maxlen=cfg.reset_walk_s)     # the walk's latest seconds
+        self.run_open = False             # the last block ended walking
         self.unit = np.zeros((0, 3))      # last block: unit mean acceleration, sensor frame
         self.forward = np.zeros((0, 3))   # last block: segment forward axis, sensor frame (NaN
         #                                   until the gyroscope has given the lateral axis)
@@ -148,29 +180,44 @@ class WalkingReference:
 
     def _learn(self, u: np.ndarray, walking: np.ndarray, gcov: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Running sums of u and of the gyro covariance over the walking seconds that count, and
-        the count of those with a gyro, after each second (walking seconds one by one: few)."""
-        cos_max = math.cos(math.radians(self.cfg.walk_max_incl_deg))
-        counted = np.zeros(len(u), dtype=bool)
-        total, n = self.sum.copy(), self.n
+        """Sums of u and of the gyro covariance over the walking seconds that count, and the
+        count of those with a gyro, after each second (walking seconds one by one: few; in
+        order, so every cut of the stream sums alike). When the latest ``reset_walk_s`` seconds
+        of a walk point ``walk_reset_deg`` or more away from the reference they replace it (the
+        sensor moved, or the first walk was with the phone in the hand)."""
+        cfg = self.cfg
+        cos_max = math.cos(math.radians(cfg.walk_max_incl_deg))
+        cos_reset = math.cos(math.radians(cfg.walk_reset_deg))
+        has_gyro = np.isfinite(gcov).all(axis=1)
+        at = np.full(len(u), -1)                    # the last walking row up to each row
+        snapshots = []
+        previous = -1 if self.run_open else -2
         for i in np.flatnonzero(walking):
-            if n < self.cfg.calib_min_walk_s or \
-                    u[i] @ total >= cos_max * math.sqrt(total @ total):
-                counted[i] = True
-                total += u[i]
-                n += 1
-        with_gyro = counted & np.isfinite(gcov).all(axis=1)
-        summed = _cumulative(self.sum, u * counted[:, None])
-        cov = _cumulative(self.cov, np.where(with_gyro[:, None], gcov, 0.0))
-        count_gyro = self.n_gyro + np.cumsum(with_gyro)
-        self.sum, self.cov, self.n = summed[-1].copy(), cov[-1].copy(), n
-        self.n_gyro = int(count_gyro[-1])
+            if i != previous + 1:
+                self.run.clear()
+            previous = i
+            g = gcov[i] if has_gyro[i] else np.zeros(6)
+            self.run.append((u[i], g, int(has_gyro[i])))
+            total = self.sum
+            if self.n < cfg.calib_min_walk_s or u[i] @ total >= cos_max * math.sqrt(total @ total):
+                self.sum, self.cov = total + u[i], self.cov + g
+                self.n, self.n_gyro = self.n + 1, self.n_gyro + int(has_gyro[i])
+            if len(self.run) == cfg.reset_walk_s and self.n >= cfg.calib_min_walk_s:
+                walk = np.sum([r[0] for r in self.run], axis=0)
+                if walk @ self.sum < cos_reset * math.sqrt((walk @ walk) * (self.sum @ self.sum)):
+                    self.sum, self.cov = walk, np.sum([r[1] for r in self.run], axis=0)
+                    self.n, self.n_gyro = len(self.run), sum(r[2] for r in self.run)
+            at[i] = len(snapshots)
+            snapshots.append((self.sum, self.cov, self.n_gyro))
+        self.run_open = bool(len(walking)) and bool(walking[-1])
+        at = np.maximum.accumulate(at)
+        before = (self._before[0], self._before[1], self._before[2])
+        rows = [before, *snapshots]
+        self._before = rows[-1]
+        summed = np.array([rows[k + 1][0] for k in at])
+        cov = np.array([rows[k + 1][1] for k in at])
+        count_gyro = np.array([rows[k + 1][2] for k in at])
         return summed, cov, count_gyro
-
-
-def _cumulative(start: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Running sums continuing ``start`` (sequential, so any cut of the stream sums alike)."""
-    return np.cumsum(np.vstack((start[None, :], rows)), axis=0)[1:]
 
 
 def _horizontal_axis(cov6: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -186,12 +233,18 @@ def _horizontal_axis(cov6: np.ndarray, up: np.ndarray) -> np.ndarray:
 
 
 def _rotate_to_x(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Apply, row by row, the shortest rotation that takes ``ref`` onto +x to ``v``."""
-    c = ref[:, 0]
-    w = np.stack((np.zeros_like(c), ref[:, 2], -ref[:, 1]), axis=1)      # ref x (1, 0, 0)
-    wxv = np.cross(w, v)
-    wv = np.einsum("ij,ij->i", w, v)
-    return v * c[:, None] + wxv + w * (wv / np.maximum(1.0 + c, 1e-12))[:, None]
+    """Apply, row by row, the shortest rotation that takes the unit vector ``ref`` onto +x to
+    ``v``: the rotation of the shortest-arc quaternion (ref x e_x, 1 + ref . e_x), which
+    ``scipy.spatial.transform.Rotation`` normalises, so the result is a proper rotation however
+    close ``ref`` comes to -x (there, exactly: a half turn about z).
+
+    The matrix is applied elementwise, not with ``Rotation.apply``: that sums a block of one
+    rotation differently from a longer block (last-bit differences), and every cut of the stream
+    must give the same row."""
+    q = np.stack((np.zeros(len(ref)), ref[:, 2], -ref[:, 1], 1.0 + ref[:, 0]), axis=1)
+    q[~q.any(axis=1)] = (0.0, 0.0, 1.0, 0.0)
+    m = Rotation.from_quat(q).as_matrix()
+    return m[:, :, 0] * v[:, :1] + m[:, :, 1] * v[:, 1:2] + m[:, :, 2] * v[:, 2:]
 
 
 def _deg(x: np.ndarray) -> np.ndarray:
@@ -263,7 +316,7 @@ class HipClassifier(HeldUntilCalibrated):
 
     - upright reference r: the mean of u over walking seconds, forgetting exponentially after
       ``hip_ref_walk_s`` of them; walking seconds more than ``walk_max_incl_deg`` from r (lying,
-      rolling) do not update it, and a walk of ``hip_reset_walk_s`` seconds whose mean is
+      rolling) do not update it, and a walk of ``reset_walk_s`` seconds whose mean is
       ``hip_reset_deg`` or more from r replaces it (the clip moved). Seconds before the
       calibration take r as it is then (``HeldUntilCalibrated``);
     - tilt: the angle between u and r, whichever way (on real pelvises the gyroscope's walking
@@ -397,7 +450,7 @@ class HipClassifier(HeldUntilCalibrated):
         sx, sy, sz, n = self.run
         sx, sy, sz, n = sx + x, sy + y, sz + z, n + 1
         self.run = (sx, sy, sz, n)
-        if n == cfg.hip_reset_walk_s and self.n_walk >= cfg.calib_min_walk_s:
+        if n == cfg.reset_walk_s and self.n_walk >= cfg.calib_min_walk_s:
             rx, ry, rz = self._upright()
             norm = math.sqrt(sx * sx + sy * sy + sz * sz)
             if (sx * rx + sy * ry + sz * rz) < norm * math.cos(math.radians(cfg.hip_reset_deg)):

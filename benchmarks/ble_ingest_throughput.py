@@ -25,7 +25,7 @@ from sitload.sensor_ingest.frame_codec import parse_calibration
 from sitload.sensor_ingest.recording import RecordingWriter
 from sitload.vocab import SensorKind
 from sitload.sensor_ingest.stream_decoder import DeviceDecoder
-from sitload.ble_commands import monitor_simulated
+from sitload.services.bluetooth import monitor_simulated
 
 
 def measure(fn) -> tuple[float, float]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from sitload.analytics import analyze
 from sitload.sensor_ingest.replay import DeviceReplay, open_recording
 from sitload.report import build_report, write_report
-from sitload.report_data import load_recording
+from sitload.report.model import load_recording
 from sitload.simulation import simulate_to_recording
 
 

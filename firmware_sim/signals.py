@@ -20,7 +20,7 @@ sitting 18-35 deg posterior, supine 90; per day) and roll λ give up = (cos α c
 sin α cos λ): sitting differs from standing only by the tilt. Real waist-worn recordings (42
 sessions, docs/metrics.md "Real bodies") sit 12-33 deg from their walking posture (10-90 %) and
 stand 2-11 deg from it; the simulator draws standing alike but sitting only from 18-35 deg: the
-third of real sitters below ~16 deg cannot be told from standing by tilt, which the real-data
+third of real sitters below ~17 deg cannot be told from standing by tilt, which the real-data
 validation measures and the simulator does not pretend to.
 Crossing rolls the pelvis ~3 deg towards the bottom leg.
 

@@ -9,6 +9,7 @@ reads every committed frame and says where it stopped.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -83,13 +84,16 @@ class RecordingWriter:
             raise RecordingError(f"{self.path}: already exists; choose a new file")
         self.commit_every_s = commit_every_s
         try:
+            # health data: private to the user (SQLite gives its -wal and -shm files this mode)
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:    # e.g. a missing or read-only folder
-            raise RecordingError(f"{self.path}: cannot create the recording ({exc})") from None
+        except (OSError, sqlite3.Error) as exc:    # e.g. a missing or read-only folder
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise RecordingError(f"{self.path}: cannot create the recording ({why})") from None
         self._db.execute("BEGIN")
         self._last_commit = time.monotonic()
         self.frames_written = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sitload.alerts.broker import BrokerOptions, TlsOptions, parse_broker_url
@@ -16,6 +17,8 @@ def positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
         return value

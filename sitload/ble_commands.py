@@ -1,10 +1,6 @@
-"""`sitload scan` and `sitload monitor`: the BLE side of the CLI.
-
-Both run on bleak. With the platform backend they reach hardware; with ``--simulate`` they start
-simulated sensors as GATT peripherals on the in-process virtual radio (``firmware_sim.
-gatt_peripheral``) and reach them through bleak with the virtual-radio backend
-(``sensor_ingest.bumble_backend``): the very same scan / connect / decode / record path.
-The BLE stack is imported when a command runs, not when the parser is built (keeps `--help` fast).
+"""`sitload scan` and `sitload monitor`: the BLE side of the command line (the use cases are in
+sitload.services.bluetooth). The BLE stack is imported when a command runs, not when the parser
+is built (keeps `--help` fast).
 """
 
 from __future__ import annotations
@@ -13,8 +9,7 @@ import argparse
 import asyncio
 import math
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,13 +18,8 @@ from sitload.errors import BluetoothError, ConfigError
 from sitload.vocab import Posture, SensorKind
 
 if TYPE_CHECKING:
-    from sitload.firmware_sim import SimulatedSensor
-    from sitload.firmware_sim.gatt_peripheral import SimulatedPeripheral
     from sitload.sensor_ingest.ble_ingest import LinkStatus, SensorLink
-    from sitload.sensor_ingest.recording import RecordingWriter
 
-STATUS_EVERY_S = 1.0
-SIM_KINDS = ("thigh-imu", "hip-imu", "pressure")  # order in which `scan --simulate N` makes sensors
 
 
 def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
@@ -75,8 +65,10 @@ def scan_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
     if args.simulate is not None and not 1 <= args.simulate <= 32:
         raise ConfigError(f"--simulate takes 1..32 sensors, got {args.simulate}")
-    rows = asyncio.run(_scan_simulated(args.simulate, args.timeout) if args.simulate
-                       else _scan(args.timeout))
+    from sitload.services.bluetooth import scan, scan_simulated
+
+    rows = asyncio.run(scan_simulated(args.simulate, args.timeout) if args.simulate
+                       else scan(args.timeout))
     if not rows:
         print("no sitload sensors found", file=sys.stderr)
         return 0
@@ -85,35 +77,6 @@ def scan_command(args: argparse.Namespace) -> int:
         level = "?" if battery is None else f"{battery}%"
         print(f"{address:17}  {name:22} {rssi:>5}  {level}")
     return 0
-
-
-async def _scan(timeout: float, *, scanner=None, client=None, expect: int | None = None,
-                radio=None) -> list[tuple[str, str, int, int | None]]:
-    """(address, name, rssi, battery) of each sensor found; backends None = hardware."""
-    from sitload.sensor_ingest.ble_ingest import read_battery, scan_sensors
-
-    extra = {} if radio is None else {"radio": radio}
-    adverts = await scan_sensors(timeout, expect=expect, backend=scanner, **extra)
-    return [(a.address, a.name, a.rssi, await read_battery(a.device, backend=client, **extra))
-            for a in adverts]
-
-
-async def _scan_simulated(n: int, timeout: float) -> list[tuple[str, str, int, int | None]]:
-    from sitload.firmware_sim import SimulatedSensor
-    from sitload.firmware_sim.gatt_peripheral import SimulatedPeripheral, VirtualRadio
-    from sitload.sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
-
-    sims = [SimulatedSensor("desk-day", SIM_KINDS[i % 3], seed=1 + i // 3) for i in range(n)]
-    radio = VirtualRadio(sims[0].start_utc)
-    peripherals = [SimulatedPeripheral(radio, sim) for sim in sims]
-    for peripheral in peripherals:
-        await peripheral.start()
-    try:
-        return await _scan(timeout, scanner=BumbleScanner, client=BumbleClient, expect=n,
-                           radio=radio)
-    finally:
-        for peripheral in peripherals:
-            await peripheral.close()
 
 
 # -- monitor ------------------------------------------------------------------------------------
@@ -134,6 +97,7 @@ def monitor_command(args: argparse.Namespace) -> int:
     from sitload.commands import personal_policy
     from sitload.live import LiveSessions
     from sitload.pipeline import ReplayTimeline
+    from sitload.services.bluetooth import monitor_hardware, monitor_simulated
 
     meta = {"source": "ble", "timezone": args.tz}
     sims = []
@@ -162,7 +126,7 @@ def monitor_command(args: argparse.Namespace) -> int:
                 sims, recording, speed=args.speed or 1.0, on_tick=status.show,
                 link_options=options))
         else:
-            asyncio.run(_monitor_hardware(args.address, recording, links, status.show, options))
+            asyncio.run(monitor_hardware(args.address, recording, links, status.show, options))
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a live monitor ends; the links have closed and flushed
     finally:
@@ -177,80 +141,6 @@ def monitor_command(args: argparse.Namespace) -> int:
     if args.record:
         print(f"recording: {args.record}")
     return 0
-
-
-async def _monitor_hardware(addresses: Sequence[str], recording: RecordingWriter | None,
-                            links: list[SensorLink], on_tick: Callable, options: dict) -> None:
-    from sitload.sensor_ingest.ble_ingest import Ingestor, find_sensor
-
-    devices = [await find_sensor(address) for address in addresses]
-    ingestor = Ingestor(devices, recording, options)
-    links.extend(ingestor.links)
-    ticker = asyncio.create_task(_tick(ingestor.links, on_tick))
-    try:
-        await ingestor.run()
-    finally:
-        ticker.cancel()
-
-
-async def monitor_simulated(sims: Sequence[SimulatedSensor], recording: RecordingWriter | None,
-                            *, speed: float = 1.0, keep_sent: bool = False,
-                            on_tick: Callable | None = None, link_options: dict | None = None,
-                            scan_timeout: float = 5.0, drain_s: float = 5.0
-                            ) -> tuple[list[SensorLink], list[SimulatedPeripheral]]:
-    """Stream ``sims`` as peripherals on a fresh virtual radio through the live ingest path until
-    every run has ended and its frames have arrived; returns the links and the peripherals.
-    ``link_options`` go to each ``SensorLink`` (e.g. ``on_batches``, ``on_availability``)."""
-    from sitload.firmware_sim.gatt_peripheral import SimulatedPeripheral, VirtualRadio
-    from sitload.sensor_ingest.ble_ingest import Ingestor, scan_sensors
-    from sitload.sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
-
-    radio = VirtualRadio(min(s.start_utc for s in sims), speed)
-    peripherals = [SimulatedPeripheral(radio, sim, keep_sent=keep_sent) for sim in sims]
-    streams = [asyncio.create_task(p.run(), name=f"sim {p.sim.name}") for p in peripherals]
-    ticker = None
-    ingest = None
-    try:
-        adverts = await scan_sensors(scan_timeout, expect=len(sims), backend=BumbleScanner,
-                                     radio=radio)
-        wanted = {p.address for p in peripherals}
-        ingestor = Ingestor([a.device for a in adverts if a.address in wanted], recording,
-                            {"client_backend": BumbleClient, "backend_kwargs": {"radio": radio},
-                             "clock": radio.clock.now, **(link_options or {})})
-        if len(ingestor.links) < len(sims):
-            raise BluetoothError(f"only {len(ingestor.links)} of {len(sims)} simulated sensors "
-                                 f"advertised within {scan_timeout:g} s")
-        ingest = asyncio.create_task(ingestor.run())
-        if on_tick is not None:
-            ticker = asyncio.create_task(_tick(ingestor.links, on_tick))
-        await asyncio.gather(*streams)
-        by_address = {link.device.address: link for link in ingestor.links}
-        deadline = time.monotonic() + drain_s
-        while time.monotonic() < deadline and any(
-                by_address[p.address].received < p.frames_sent for p in peripherals):
-            await asyncio.sleep(0.02)
-        return ingestor.links, peripherals
-    finally:
-        for task in (ticker, ingest, *streams):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in (ticker, ingest, *streams) if t is not None),
-                             return_exceptions=True)
-        for peripheral in peripherals:
-            await peripheral.close()
-
-
-async def _tick(links: Sequence[SensorLink], on_tick: Callable) -> None:
-    previous = [0] * len(links)
-    last = time.monotonic()
-    while True:
-        await asyncio.sleep(STATUS_EVERY_S)
-        now = time.monotonic()
-        rates = [(link.status.frames - before) / (now - last)
-                 for link, before in zip(links, previous)]
-        previous = [link.status.frames for link in links]
-        last = now
-        on_tick([(link.status, rate) for link, rate in zip(links, rates)])
 
 
 # -- output -------------------------------------------------------------------------------------

@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from sitload.arguments import add_broker, add_config, positive, time_zone
 from sitload.ble_commands import add_ble_parsers
-from sitload.errors import SitloadError
+from sitload.errors import SitloadError, UsageError
 from sitload.flare_commands import add_flare_parsers
 from sitload.report_commands import add_report_parsers
 
@@ -135,8 +136,15 @@ def main(argv: list[str] | None = None) -> int:
                         format="sitload: %(levelname)s: %(message)s")
     try:
         return args.func(args)
+    except UsageError as exc:
+        print(f"sitload {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except SitloadError as exc:
         print(f"sitload: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:       # the reader of our output went away (`... --json | head`)
+        sys.stdout = open(os.devnull, "w")    # nothing more reaches it, not even at exit
+        print("sitload: error: the output was closed early (broken pipe)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("sitload: interrupted", file=sys.stderr)

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sitload.arguments import broker_options
-from sitload.errors import ConfigError, SitloadError
+from sitload.errors import ConfigError, SitloadError, UsageError
 
 CONNECT_GRACE_S = 5.0     # replay --broker: how long a broker not yet connected is waited for
 
 if TYPE_CHECKING:
     from sitload.alerts.policy import PolicyConfig
+    from sitload.analytics import AnalysisResult
     from sitload.config_file import Settings
 
 
@@ -27,10 +28,10 @@ def simulate(args: argparse.Namespace) -> int:
     from sitload.simulation import simulate_to_recording
 
     if args.scenario not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {args.scenario!r}; choose from "
+        raise UsageError(f"unknown scenario {args.scenario!r}; choose from "
                           f"{', '.join(sorted(SCENARIOS))}")
     if not 0 <= args.drop_rate < 1:
-        raise ConfigError(f"--drop-rate must be in [0, 1), got {args.drop_rate}")
+        raise UsageError(f"--drop-rate must be in [0, 1), got {args.drop_rate}")
     out = Path(args.output)
     faults = Faults(drop_rate=args.drop_rate, drift_ppm=args.drift_ppm)
     simulate_to_recording(out, scenario=args.scenario, sensor=args.sensor, seed=args.seed,
@@ -186,9 +187,7 @@ def analyze(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout)
         print()
     elif not args.epochs:
-        a, m = result, result.metrics
-        print(f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {m.bouts_30} of "
-              f">= 30 min, {m.bouts_60} of >= 60 min; W50 {m.w50_s / 60:.1f} min")
+        print(sitting_line(result))
     return 0
 
 
@@ -242,11 +241,16 @@ def _score_labels(result, labels_csv: str, tz: str) -> dict:
             "skipped_straddling_s": labels.skipped_straddling}
 
 
+def sitting_line(a: AnalysisResult) -> str:
+    """Sitting time, bouts, prolonged bouts at each threshold, W50 (a dash without bouts): one
+    line."""
+    prolonged = ", ".join(f"{p.count} of >= {p.minutes} min" for p in a.metrics.prolonged)
+    w50 = "-" if a.metrics.w50_s is None else f"{a.metrics.w50_s / 60:.1f} min"
+    return f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {prolonged}; W50 {w50}"
+
+
 def summary_text(result) -> str:
-    a = result.analysis
-    m = a.metrics
-    lines = [f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; "
-             f"{m.bouts_30} of >= 30 min, {m.bouts_60} of >= 60 min; W50 {m.w50_s / 60:.1f} min",
+    lines = [sitting_line(result.analysis),
              f"frames: {result.decode.frames_ok} ok, {result.decode.frames_bad} bad, "
              f"{result.decode.missing_frames} missing in {len(result.gaps)} gaps",
              f"prompts: {len(result.prompts)}"]

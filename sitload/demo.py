@@ -19,7 +19,7 @@ from sitload.config_file import settings
 from sitload.pipeline import ReplayTimeline, run_session
 from sitload.progress import print_progress
 from sitload.report import write_report
-from sitload.report_data import session_recording
+from sitload.report.model import session_recording
 from sitload.simulation import simulate_to_recording
 
 DELIVERY_TIMEOUT_S = 15.0

@@ -1,7 +1,8 @@
 """The one error hierarchy of sitload.
 
 Every error a user can cause (bad file, bad frame, bad argument, bad message) is a ``SitloadError``;
-the CLI prints its one-line message and exits 1. Anything else is a bug and keeps its traceback.
+the CLI prints its one-line message and exits 1, or 2 for a ``UsageError`` (a value given on the
+command line). Anything else is a bug and keeps its traceback.
 """
 
 
@@ -33,6 +34,11 @@ class ImportDataError(SitloadError):
 
 class ConfigError(SitloadError):
     """A setting or command-line value that is out of range or malformed."""
+
+
+class UsageError(ConfigError):
+    """A value given on the command line that is out of range or malformed (exit 2, as argparse
+    exits for the values it checks itself)."""
 
 
 class MessageError(SitloadError):

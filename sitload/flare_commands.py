@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sitload.arguments import add_config
-from sitload.errors import ConfigError
+from sitload.errors import ConfigError, UsageError
 from sitload.vocab import PainLocation, PainSide, wire_names
 
 
@@ -51,7 +51,7 @@ def parse_time(text: str, tz: str) -> float:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--at: {text!r} is not an ISO 8601 time (e.g. 2026-03-02T10:30 or "
+        raise UsageError(f"--at: {text!r} is not an ISO 8601 time (e.g. 2026-03-02T10:30 or "
                           f"2026-03-02T10:30:00Z)") from None
     if dt.tzinfo is None:
         try:
@@ -66,7 +66,7 @@ def _pain(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ConfigError(f"--pain must be a whole number from 0 to 10, not {text!r}") from None
+        raise UsageError(f"--pain must be a whole number from 0 to 10, not {text!r}") from None
 
 
 def diary_add(args: argparse.Namespace) -> int:
@@ -76,8 +76,11 @@ def diary_add(args: argparse.Namespace) -> int:
     with Recording(args.recording) as rec:
         tz = rec.meta.get("timezone", "UTC")
     t = time.time() if args.at is None else parse_time(args.at, tz)
-    entry = DiaryEntry(t, _pain(args.pain), args.location, args.side,
-                       args.tingling or None, args.note, source="cli")
+    try:
+        entry = DiaryEntry(t, _pain(args.pain), args.location, args.side,
+                           args.tingling or None, args.note, source="cli")
+    except ConfigError as exc:                    # the values given on the command line
+        raise UsageError(str(exc)) from None
     entry_id = append_diary(args.recording, entry.t, entry.pain, location=entry.location,
                             side=entry.side, tingling=entry.tingling, note=entry.note,
                             source=entry.source)

@@ -38,6 +38,7 @@ MIN_RATE_HZ, MAX_RATE_HZ = 10.0, 200.0
 HOLE_PERIODS = 5.0
 MAX_BACKSTEP_S = 1.0  # rows this much out of order are sorted; a larger step back is an error
 MAX_REPEATED = 0.1  # more rows than this fraction repeating a time: timestamps too coarse
+MAX_HOLE_S = 366 * 86400.0  # a longer hole between two rows is a clock error, not a pause
 EPOCH_S_BELOW = 1e11  # epoch numbers above this are ms (then us, ns): 1e11 s is the year 5138
 GRAVITY_G = (0.5, 2.0)  # the median acceleration magnitude of a worn sensor is about 1 g
 PER_FRAME = 10
@@ -187,7 +188,13 @@ def read_csv(path: str | Path, *, units: str = "g", gyro_units: str = "dps", tz:
         first = line[np.setdiff1d(np.arange(t.size), keep)[0]]
         raise ImportDataError(f"{path} line {first}: {repeated} of {t.size} rows repeat the time "
                               "of another row (timestamps coarser than the sample period?)")
-    t, values = t[keep], values[keep]
+    t, values, line = t[keep], values[keep], line[keep]
+    holes = np.flatnonzero(np.diff(t) > MAX_HOLE_S)
+    if holes.size:
+        i = holes[0] + 1
+        raise ImportDataError(f"{path} line {line[i]}: time jumps {(t[i] - t[i - 1]) / 86400:.6g} "
+                              f"days ahead (more than {MAX_HOLE_S / 86400:g}: a clock that was not "
+                              f"set? leave out the rows before or after it)")
     accel = values[:, :3] * accel_factor
     gravity = float(np.median(np.linalg.norm(accel, axis=1)))
     if not GRAVITY_G[0] < gravity < GRAVITY_G[1]:

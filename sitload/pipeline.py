@@ -70,7 +70,8 @@ class SessionPipeline:
     """Engine and prompt policy of one device. ``feed`` batches in arrival order; ``ack`` may be
     called from another thread (e.g. the MQTT network thread). ``timezone`` is the wearer's (IANA):
     the policy's working and quiet hours are in it unless ``policy_config`` names a zone.
-    ``analysis_config`` is the engine's (the same as the batch analysis's for the same results)."""
+    ``analysis_config`` is the engine's (the same as the batch analysis's for the same results);
+    its prolonged-sitting thresholds are the policy's too."""
 
     def __init__(self, kind: SensorKind, device_id: str, *,
                  policy_config: PolicyConfig | None = None,
@@ -78,9 +79,10 @@ class SessionPipeline:
                  on_prompt: Callable[[Prompt], None] | None = None,
                  on_state: Callable[[EngineState], None] | None = None,
                  timeline: ReplayTimeline | None = None, step_s: float = STEP_S):
+        analysis_config = analysis_config or AnalysisConfig()
         self.policy = Policy((policy_config or PolicyConfig()).in_zone(timezone),
-                             device_id=device_id)
-        self.engine = Engine(kind, analysis_config or AnalysisConfig(), on_seconds=self._seconds)
+                             device_id=device_id, prolonged_s=analysis_config.prolonged_s)
+        self.engine = Engine(kind, analysis_config, on_seconds=self._seconds)
         self.prompts: list[Prompt] = []
         self._on_prompt = on_prompt
         self._on_state = on_state

@@ -18,3 +18,12 @@ def from_iso(text: str) -> float:
     if dt.tzinfo is None:
         raise ValueError(f"time {text!r} has no time zone")
     return dt.timestamp()
+
+
+EARLIEST, LATEST = 0.0, 4102444800.0      # 1970-01-01 and 2100-01-01 UTC
+
+
+def plausible(t: float) -> bool:
+    """Whether a time can be a sitload time: from 1970 (relative times of foreign files start
+    there) to before 2100; a diary date of 9999 or a clock gone wild is not."""
+    return EARLIEST <= t < LATEST

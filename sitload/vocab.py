@@ -3,12 +3,15 @@
 A value's wire name is what files, JSON, MQTT payloads, CSV columns and the command line carry:
 a ``StrEnum``'s value, an integer enum's ``wire`` (its name in lower case); integer enums are
 also the per-second codes of the analysis arrays. The JSON schemas (sitload.alerts.schemas), Home
-Assistant discovery, the command line and the epoch CSV take their lists from here.
+Assistant discovery, the command line and the epoch CSV take their lists from here. Here too: the
+default prolonged-sitting thresholds and how their counts are named.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
+
+from sitload.errors import ConfigError
 
 
 class _Wire:
@@ -139,6 +142,21 @@ class PainSide(StrEnum):
     RIGHT = "right"
     BOTH = "both"
     NONE = "none"
+
+
+PROLONGED_S: tuple[float, ...] = (1800.0, 3600.0)
+"""The default thresholds of prolonged sitting in seconds (``AnalysisConfig.prolonged_s``)."""
+
+
+def prolonged_minutes(threshold_s: float) -> int:
+    """A prolonged-sitting threshold in whole minutes: what names its counts outside the process
+    (``bouts_30``, ``prolonged_bouts_30``, ``prolonged-sitting-bouts-30`` for 1800 s;
+    docs/metrics.md §3). ConfigError for a threshold that is not whole minutes."""
+    minutes, rest = divmod(threshold_s, 60)
+    if rest:
+        raise ConfigError(f"prolonged-sitting thresholds must be whole minutes (multiples of "
+                          f"60 s), not {threshold_s:g} s")
+    return int(minutes)
 
 
 def wire_names(vocabulary: type[StrEnum]) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ prompt on simulated days (sitload.alerts.adherence)."""
 import pytest
 
 from sitload.pipeline import run_session
-from sitload.report_data import prompt_records, session_recording
+from sitload.report.model import prompt_records, session_recording
 from sitload.sensor_ingest.replay import open_recording
 from sitload.simulation import simulate_to_recording
 

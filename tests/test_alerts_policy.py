@@ -176,6 +176,21 @@ def test_break_taken_resolves_prompt_and_records_adherence():
     assert policy.open_prompts == [s]
 
 
+@pytest.mark.parametrize("prolonged_s, stretch_after_bout_min, earned", [
+    ((1800.0, 3600.0), None, False),    # 22 min is not prolonged by default
+    ((1200.0, 2400.0), None, True),     # it is with prolonged sitting from 20 min
+    ((1200.0, 2400.0), 25.0, False),    # the policy's own threshold, when set, wins
+])
+def test_a_prolonged_bout_earns_a_stretch_prompt(prolonged_s, stretch_after_bout_min, earned):
+    """The stretch prompt after a bout follows the analysis's first prolonged-sitting threshold."""
+    policy = Policy(PolicyConfig(stretch_after_bout_min=stretch_after_bout_min),
+                    prolonged_s=prolonged_s)
+    sit(policy)
+    up = T0 + 22 * MIN
+    prompts = policy.on_event(bout_end(up, up + 60), up + 60)
+    assert [p.kind for p in prompts] == (["stretch"] if earned else [])
+
+
 def test_late_break_is_not_adherence():
     policy = Policy(PolicyConfig(escalate_after_min=None, expiry_min=60))
     sit(policy)

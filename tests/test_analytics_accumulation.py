@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from sitload.analytics import accumulation_metrics
+from sitload.analytics import AnalysisConfig, accumulation_metrics
+from sitload.errors import ConfigError
 
 
 def test_hand_worked_bouts():
@@ -23,12 +24,22 @@ def test_hand_worked_bouts():
     assert m.n_bouts == 4
     assert m.mean_s == 1950.0
     assert m.median_s == 1800.0
-    assert (m.bouts_30, m.bouts_60) == (2, 1)
+    assert [(p.name, p.count) for p in m.prolonged] == [("bouts_30", 2), ("bouts_60", 1)]
     assert m.w50_s == pytest.approx(2250.0)
     assert m.alpha == pytest.approx(1 + 4 / (math.log(2) + math.log(4) + math.log(6)))
     assert m.alpha == pytest.approx(2.033271, abs=1e-6)
     assert m.gini == pytest.approx(0.326923, abs=1e-6)
     assert m.x_min_s == 600.0
+
+
+def test_prolonged_counts_follow_the_thresholds_named_by_their_minutes():
+    m = accumulation_metrics([2400.0, 600.0, 3600.0, 1200.0], prolonged_s=(1200.0, 2400.0, 5400.0))
+    doc = m.to_json()
+    assert list(doc)[3:8] == ["median_s", "bouts_20", "bouts_40", "bouts_90", "w50_s"]
+    assert [doc[k] for k in ("bouts_20", "bouts_40", "bouts_90")] == [3, 2, 0]
+    assert accumulation_metrics([], prolonged_s=(1200.0,)).to_json()["bouts_20"] == 0
+    with pytest.raises(ConfigError, match="whole minutes"):
+        AnalysisConfig(prolonged_s=(1200.0, 2430.0))
 
 
 def test_explicit_x_min_drops_shorter_bouts_from_alpha():

@@ -82,7 +82,7 @@ def test_thigh_postures_bouts_and_sides_with_a_rotated_mount():
     assert b1.sit_to_stand == 2 and b1.ended_by == "break"
     assert b2.lean_side == "right" and b2.lean_deg_mean == pytest.approx(-10.0, abs=1.0)
     assert result.sitting_s == 700 + 400 - 20 + 1900
-    assert result.metrics.bouts_30 == 1 and result.metrics.n_bouts == 2
+    assert result.metrics.prolonged[0].count == 1 and result.metrics.n_bouts == 2
     assert result.breaks == 2
     assert result.breaks_per_sitting_hour == pytest.approx(2 / ((1130 + 1900) / 3600))
 

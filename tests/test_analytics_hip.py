@@ -98,7 +98,7 @@ def test_kappa_matches_a_hand_computed_value():
 @pytest.mark.parametrize("sit_deg", [18.0, 5.5])
 def test_a_sit_is_told_from_standing_by_a_tilt_beyond_where_people_stand(sit_deg):
     """Real people stand up to 16 deg off their walking posture (docs/metrics.md, "Real bodies"),
-    so a sit is told from standing at ``hip_sit_tilt_deg`` = 16 deg or more after a transition.
+    so a sit is told from standing at ``hip_sit_tilt_deg`` = 17 deg or more after a transition.
     A sit of 5.5 deg is within what people stand at: it is read as standing (a documented limit;
     a plain 6 deg threshold misses it too)."""
     day = [("walk", 60, 0.0), ("stand", 60, 0.0), ("sit", 600, sit_deg), ("walk", 60, 0.0),

@@ -170,6 +170,26 @@ def test_a_thigh_sensor_in_any_orientation_finds_the_femur_from_walking(thigh_da
     assert s.lean_side_agreement == worn.lean_side_agreement
 
 
+def test_a_phone_walked_in_the_hand_then_pocketed_relearns_the_femur():
+    """A phone carried flat in the hand for 40 s of walking (which calibrates it: those seconds
+    point alike), then put in a trouser pocket for 5 min of walking and 5 min of standing: once
+    20 s of pocket walking point elsewhere they replace the reference, and walking and standing
+    are not read as sitting (before, the hand's reference stayed and everything after read as
+    sitting)."""
+    rng = np.random.default_rng(5)
+    t = np.arange(0, 640, 0.02)
+    hand, walk = t < 40, (t >= 40) & (t < 340)
+    femur = np.tile([1.0, 0.0, 0.0], (t.size, 1))                 # segment frame, up the femur
+    femur[hand] = [0.0, 0.2, 0.98]                                 # flat in the hand
+    femur[hand] += 0.3 * np.sin(2 * np.pi * 1.9 * t[hand])[:, None]
+    femur[walk, 0] += 0.4 * np.sin(2 * np.pi * 1.9 * t[walk])
+    femur[walk, 2] += 0.2 * np.sin(2 * np.pi * 0.95 * t[walk])
+    accel = femur @ PHONE_SCREEN_OUT.T + rng.normal(0, 0.01, femur.shape)
+    result = analyze(SensorKind.THIGH_IMU, [SampleBatch(SensorKind.THIGH_IMU, 1.77e9 + t, accel)])
+    sitting = result.epochs["posture"].to_numpy() == "sitting"
+    assert sitting.mean() <= 0.05 and not sitting[70:].any()
+
+
 def test_a_thigh_sensor_says_unknown_until_the_wearer_walks():
     """Before any walking the femur's axis is not known: the posture of still seconds is unknown,
     not a guess from the sensor's x axis, until the first walk calibrates the sensor; then those

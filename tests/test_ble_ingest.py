@@ -14,7 +14,7 @@ from sitload.firmware_sim import Faults, SimulatedSensor
 from sitload.sensor_ingest.recording import Recording, RecordingWriter
 from sitload.sensor_ingest.replay import replay_batches
 from sitload.vocab import SensorKind
-from sitload.ble_commands import monitor_simulated
+from sitload.services.bluetooth import monitor_simulated
 
 FAST = 1200.0  # x real time
 

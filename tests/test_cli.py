@@ -58,7 +58,12 @@ def test_usage_errors_exit_2_and_runtime_errors_exit_1_with_one_line(tmp_path):
     bad = run("simulate", "desk-day", "--hours", "-3", "-o", tmp_path / "x", check=False)
     assert bad.returncode == 2 and "must be > 0" in bad.stderr
     unknown = run("simulate", "office-party", "-o", tmp_path / "x", check=False)
-    assert unknown.returncode == 1 and "unknown scenario 'office-party'" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown scenario 'office-party'" in unknown.stderr
+    for usage in (["simulate", "desk-day", "--drop-rate", "2", "-o", tmp_path / "x"],
+                  ["replay", tmp_path / "x", "--speed", "nan"]):
+        proc = run(*usage, check=False)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 2 and last.startswith(f"sitload {usage[0]}: error: "), last
     missing = run("replay", tmp_path / "nothing.sitload", check=False)
     assert missing.returncode == 1
     assert missing.stderr.strip().count("\n") == 0 and "no such recording" in missing.stderr
@@ -187,3 +192,30 @@ def test_long_analyses_show_a_progress_bar_on_a_terminal(desk_day, command):
     bars = shown.decode().replace("\r\n", "\n").split("\r")
     assert bars[-1].startswith("[" + "#" * 30 + "] 100%") and len(bars) >= 3
     assert "%" not in run(*command, desk_day).stderr
+
+
+def test_a_recording_without_a_sitting_bout_is_summarised_not_a_traceback(tmp_path):
+    """Three minutes of an active day have no bout: W50 is undefined and shown as a dash."""
+    rec = tmp_path / "active.sitload"
+    run("simulate", "active-day", "--hours", "0.05", "--seed", "4", "-o", rec)
+    for command in ("analyze", "replay"):
+        proc = run(command, rec)
+        assert "in 0 bouts" in proc.stdout and "W50 -" in proc.stdout and not proc.stderr
+
+
+def test_a_reader_that_goes_away_is_one_line_not_a_traceback(desk_day, monkeypatch, capsys):
+    """`sitload analyze DAY --json | head -c 10`: the pipe closes under the writer (simulated
+    here by a stdout that raises as a closed pipe does)."""
+    from sitload.cli import main
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["analyze", str(desk_day), "--json"]) == 1
+    err = capsys.readouterr().err
+    assert err == "sitload: error: the output was closed early (broken pipe)\n"

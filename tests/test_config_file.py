@@ -255,6 +255,8 @@ BAD = [
     ("[policy.cooldown_min]\nnap = 5\n",
      "policy.cooldown_min: cooldown for unknown prompt kind(s): nap"),
     ("[analysis]\nprolonged_s = 1800\n", "analysis.prolonged_s: expected a list of numbers, got 1800"),
+    ("[analysis]\nprolonged_s = [1200, 2430]\n",
+     "analysis.prolonged_s: prolonged-sitting thresholds must be whole minutes"),
     ("[analysis]\nseat_off_n = 300\n", "analysis.seat_off_n: seat_off_n must not exceed"),
     ("[analysis]\nhip_sit_tilt_deg = 7\nhip_stand_tilt_deg = 8\n",
      "analysis.hip_sit_tilt_deg, analysis.hip_stand_tilt_deg: hip tilts must satisfy"),

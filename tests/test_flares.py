@@ -159,6 +159,11 @@ def test_tolerance_side_and_summary_from_a_clear_dose_response():
     assert effect["longest_bout_min"].linked and effect["longest_bout_min"].diff > 15
     assert effect["left_load_min"].linked
     assert not effect["right_load_min"].linked and effect["right_load_min"].p is None  # constant
+    assert effect["right_load_min"].diff_ci == (0.0, 0.0)
+    assert all(e.diff_ci[0] <= e.diff <= e.diff_ci[1] for e in result.exposures)
+    # seeded: the same intervals on every run
+    again = flare_analysis(entries, timeline_of(truth), FlareConfig(permutations=999))
+    assert [e.diff_ci for e in again.exposures] == [e.diff_ci for e in result.exposures]
     assert "reported after a median of 41 min of unbroken sitting (95% CI 41-41 min)" \
         in result.summary and "left side loaded" in result.summary
     assert break_prompt_min(result) == pytest.approx(0.8 * 41.0)
@@ -245,6 +250,9 @@ def test_an_exposure_not_measured_has_no_numbers_and_no_part_in_the_adjustment()
     # ... and not those of the family with crossed legs measured, which adjusts more
     p_with = {e.name: e.p for e in seen.exposures}
     assert p_with["sitting_120_min"] > dict((n, p) for n, _, p in others)["sitting_120_min"]
+    # the bootstrap intervals are the same draws whichever exposures are measured
+    assert [e.diff_ci for e in blind.exposures if e.name != "crossed_min"] == \
+        [e.diff_ci for e in seen.exposures if e.name != "crossed_min"]
     row = next(line for line in flares_text(blind).splitlines()
                if line.startswith("legs crossed in the last 60 min"))
     assert row.split()[-5:] == ["-", "-", "not", "measured", "-"]

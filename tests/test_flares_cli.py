@@ -92,12 +92,14 @@ def test_diary_add_stores_a_validated_entry(short_recording, capsys):
     (["--pain", "5", "--side", "left", "--location", "knee"], "location must be one of"),
     (["--pain", "5", "--side", "left", "--at", "yesterday"],
      "--at: 'yesterday' is not an ISO 8601 time"),
+    (["--pain", "5", "--side", "left", "--at", "9999-12-31T10:00Z"],
+     "time must be a UTC epoch from 1970 to before 2100"),
 ])
 def test_malformed_diary_input_is_refused_and_nothing_stored(short_recording, capsys, args,
                                                              message):
-    assert main(["diary", "add", str(short_recording), *args]) == 1
+    assert main(["diary", "add", str(short_recording), *args]) == 2   # a usage error
     err = capsys.readouterr().err
-    assert err.startswith("sitload: error: ") and message in err and err.count("\n") == 1
+    assert err.startswith("sitload diary: error: ") and message in err and err.count("\n") == 1
     assert _diary(short_recording).empty
 
 

@@ -59,6 +59,18 @@ def test_a_bad_row_names_its_line_or_is_skipped_and_counted(tmp_path):
     assert summary.rows_skipped == 1 and summary.samples_read == t.size - 1
 
 
+@pytest.mark.parametrize("prefix", [(0.0, 0.02), (T0 - 3.2e9, T0 - 3.2e9 + 0.02)])
+def test_a_clock_that_was_not_set_is_refused_at_import_not_analysed_for_decades(tmp_path, prefix):
+    """Two rows at epoch 0 (or 100 years early) before the real data: analysing the span would
+    need a row for each of billions of seconds; the import names the line instead."""
+    t = np.r_[prefix, T0 + np.arange(0, 60, 0.02)]
+    src = tmp_path / "unset.csv"
+    _write_csv(src, t, np.tile([0.0, 0.0, 1.0], (t.size, 1)))
+    with pytest.raises(ImportDataError, match=r"unset\.csv line 4: time jumps [\d.]+ days ahead "
+                                              r"\(more than 366: a clock that was not set\?"):
+        import_csv(src, tmp_path / "a.sitload")
+
+
 def test_cli_errors_are_one_line_with_exit_codes(tmp_path, capsys):
     src = tmp_path / "slow.csv"
     t = T0 + np.arange(0, 100, 1.0)  # 1 Hz: too slow

@@ -108,3 +108,13 @@ def test_a_writer_killed_mid_write_leaves_every_committed_frame_readable(tmp_pat
     assert sum(len(b) for b in batches) == count * 10  # every stored frame is whole
     assert [b.missing_frames for b in batches] == [0]
     assert f"read {count} whole frames" in note and "writer stopped" in note
+
+
+def test_a_recording_is_private_to_its_user(tmp_path):
+    """Recordings hold health data (pain notes, sitting): 0600, and so are their -wal files."""
+    path = tmp_path / "day.sitload"
+    with RecordingWriter(path) as rec:
+        rec.add_device("aa:bb", SensorKind.THIGH_IMU)
+        wal = path.with_name(path.name + "-wal")
+        assert wal.exists() and (wal.stat().st_mode & 0o777) == 0o600
+    assert (path.stat().st_mode & 0o777) == 0o600

@@ -25,7 +25,7 @@ from sitload.alerts.policy import PolicyConfig
 from sitload.alerts.policy import prompt_id
 from sitload.events import Bout
 from sitload.sensor_ingest.replay import open_recording
-from sitload import report_plots
+from sitload.report import plots
 from sitload.simulation import simulate_to_recording
 from conftest import require_binary
 from test_report_fhir import validate_bundle
@@ -127,8 +127,8 @@ def test_the_battery_line_breaks_over_the_nights(week, monkeypatch):
     with open_recording(week["rec"]) as rec:
         levels = rec.battery(rec.devices[0].id)
     figures = []
-    monkeypatch.setattr(report_plots, "png", figures.append)
-    report_plots.battery([("week thigh", levels)], TZ)
+    monkeypatch.setattr(plots, "png", figures.append)
+    plots.battery([("week thigh", levels)], TZ)
     line, = figures[0].axes[0].get_lines()
     times, percent = pd.to_datetime(line.get_xdata()), np.asarray(line.get_ydata(), dtype=float)
     assert np.isnan(percent).sum() == 6
@@ -136,7 +136,7 @@ def test_the_battery_line_breaks_over_the_nights(week, monkeypatch):
     days = [{t.date().isoformat() for t in times[s[~np.isnan(percent[s])]]} for s in stretches]
     assert days == [{f"2026-03-{d:02d}"} for d in range(2, 9)]
     assert list(percent[~np.isnan(percent)]) == list(levels["percent"].astype(float))
-    assert (np.diff(levels["host_time"]) > report_plots.BATTERY_GAP_S).sum() == 6
+    assert (np.diff(levels["host_time"]) > plots.BATTERY_GAP_S).sum() == 6
 
 
 # ---- the page in a real browser ------------------------------------------------------------

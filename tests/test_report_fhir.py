@@ -19,8 +19,8 @@ import pytest
 from sitload.analytics import AnalysisResult, accumulation_metrics
 from sitload.events import Bout
 from sitload.sensor_ingest.stream_decoder import DecodeStats
-from sitload.report_data import DeviceData, RecordingData, build_model
-from sitload.report_exports import LOCAL_CODES, LOCAL_SYSTEM, fhir_bundle
+from sitload.report.model import DeviceData, RecordingData, build_model
+from sitload.report.exports import LOCAL_SYSTEM, fhir_bundle, local_codes
 
 _DATE = (r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)")
 _ZONE = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
@@ -151,7 +151,8 @@ def test_bundle_of_two_days_validates_and_holds_the_daily_values(model):
     validate_bundle(bundle)
     assert bundle["timestamp"] == "2026-03-04T04:53:20+00:00"
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
-    assert kinds == ["CodeSystem", "Device"] + ["Observation"] * 2 * len(LOCAL_CODES)
+    local = local_codes(model.prolonged_s)
+    assert kinds == ["CodeSystem", "Device"] + ["Observation"] * 2 * len(local)
     values = {(o["effectivePeriod"]["start"], o["code"]["coding"][0]["code"]):
               o["valueQuantity"]["value"] for o in (e["resource"] for e in bundle["entry"][2:])}
     day1, day2 = "2026-03-02T00:00:00+01:00", "2026-03-03T00:00:00+01:00"
@@ -160,7 +161,7 @@ def test_bundle_of_two_days_validates_and_holds_the_daily_values(model):
     assert values[(day2, "prolonged-sitting-bouts-60")] == 1
     assert values[(day1, "sitting-breaks")] == 1          # the second bout ended with the data
     codes = {c["code"] for c in bundle["entry"][0]["resource"]["concept"]}
-    assert codes == set(LOCAL_CODES)
+    assert codes == set(local)
     assert all(e["resource"]["code"]["coding"][0]["system"] == LOCAL_SYSTEM
                for e in bundle["entry"][2:])
     # every reference resolves inside the bundle

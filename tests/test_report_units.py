@@ -18,10 +18,10 @@ from sitload.errors import ConfigError
 from sitload.sensor_ingest.stream_decoder import DecodeStats
 from sitload.vocab import PromptKind
 from sitload.report import build_report
-from sitload.report_data import DeviceData, RecordingData, prompt_records
-from sitload.report_exports import fhir_bundle
-from sitload.report_html import render_page
-from sitload.report_plots import BATTERY_GAP_S, broken_at_gaps
+from sitload.report.model import DeviceData, RecordingData, prompt_records
+from sitload.report.exports import fhir_bundle
+from sitload.report.page import render_page
+from sitload.report.plots import BATTERY_GAP_S, broken_at_gaps
 from test_report_fhir import MONDAY, make_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ def test_a_bout_over_midnight_counts_on_the_day_it_started():
     r = analysis(start - 600, [("standing", 600), ("sitting", 45 * 60), ("moving", 300)],
                  [bout(start, 45)])
     days = daily_metrics([r], BERLIN)
-    assert [(d.date, d.sitting_s, d.bouts, d.bouts_30, d.breaks) for d in days] == [
+    assert [(d.date, d.sitting_s, d.bouts, d.prolonged[0].count, d.breaks) for d in days] == [
         ("2026-03-02", 1200.0, 1, 1, 1), ("2026-03-03", 1500.0, 0, 0, 0)]
     assert days[0].lean_left_s == 1200.0 and days[1].wear_s == 1500.0 + 300
     total = period_metrics([r], days)
@@ -186,8 +186,8 @@ def test_battery_levels_are_one_line_per_device_over_every_recording():
     """A week of daily recordings of one thigh sensor, and a hip sensor on two of the days:
     two battery lines, each holding every day's levels in time order."""
     from sitload.sensor_ingest.stream_decoder import DecodeStats
-    from sitload.report_data import DeviceData, build_model
-    from sitload.report_html import battery_levels
+    from sitload.report.model import DeviceData, build_model
+    from sitload.report.page import battery_levels
 
     def device(address: str, name: str, day: int, percent: list[int]) -> DeviceData:
         t0 = MIDNIGHT + day * 86400 + 8 * 3600

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import io
 import itertools
+from bisect import bisect_right
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -24,14 +26,17 @@ from numpy.typing import ArrayLike  # noqa: E402
 
 from sitload.events import Bout  # noqa: E402
 from sitload.analytics.daily import DayMetrics  # noqa: E402
-from sitload.report_data import PromptRecord  # noqa: E402
+from sitload.report.model import PromptRecord  # noqa: E402
+from sitload.vocab import prolonged_minutes  # noqa: E402
 
 BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (
     "#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
 POSTURE_COLOURS = {"sitting": ORANGE, "standing": SKY, "moving": GREEN, "lying": PURPLE,
                    "off_seat": SKY, "unknown": "#BBBBBB", "gap": "#FFFFFF"}
-BOUT_CLASSES = ((1800.0, YELLOW, "< 30 min"), (3600.0, ORANGE, "30-60 min"),
-                (float("inf"), VERMILLION, ">= 60 min"))
+# bouts by length: shorter than the first prolonged-sitting threshold, between each two, at least
+# the last (more classes than colours repeat them; the minutes written on the bouts tell them apart)
+BOUT_COLOURS = (YELLOW, ORANGE, VERMILLION, PURPLE, SKY, BLUE)
+PROLONGED_HATCHES = (None, "//", "\\\\", "xx")    # the bars of each threshold in the trends
 LEFT, RIGHT = BLUE, VERMILLION
 DPI = 90
 # The battery level is stored when it changes (the simulated sensor drains 5 %/h: a sample every
@@ -47,8 +52,12 @@ def png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def bout_colour(duration_s: float) -> str:
-    return next(colour for limit, colour, _ in BOUT_CLASSES if duration_s < limit)
+def bout_classes(prolonged_s: Sequence[float]) -> list[tuple[str, str]]:
+    """(colour, label) of each class of bout length the thresholds make, shortest first."""
+    minutes = [prolonged_minutes(t) for t in prolonged_s]
+    labels = ([f"< {minutes[0]} min"] + [f"{a}-{b} min" for a, b in itertools.pairwise(minutes)]
+              + [f">= {minutes[-1]} min"])
+    return [(BOUT_COLOURS[i % len(BOUT_COLOURS)], label) for i, label in enumerate(labels)]
 
 
 def local_hour(t, tz: ZoneInfo) -> np.ndarray:
@@ -59,8 +68,9 @@ def local_hour(t, tz: ZoneInfo) -> np.ndarray:
 
 
 def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptRecord],
-                 diary: pd.DataFrame | None, tz: ZoneInfo) -> str:
-    """One day's strip: posture, bouts by length, lean, crossed legs, prompts, pain reports."""
+                 diary: pd.DataFrame | None, tz: ZoneInfo, prolonged_s: Sequence[float]) -> str:
+    """One day's strip: posture, bouts by length (classes of ``prolonged_s``), lean, crossed
+    legs, prompts, pain reports."""
     x = local_hour(minutes["t"].to_numpy(), tz)
     lo = np.floor(x.min()) if x.size else 8.0
     hi = np.ceil(x.max() + 1 / 60) if x.size else 17.0
@@ -78,12 +88,13 @@ def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptR
         values[col] = minutes[column].to_numpy() / 60
         return values
 
-    for _, colour, _ in BOUT_CLASSES:
+    classes = bout_classes(prolonged_s)
+    for i, (colour, _) in enumerate(classes):
         spans = [(local_hour(b.start, tz)[0], b.duration_s / 3600) for b in bouts
-                 if bout_colour(b.duration_s) == colour]
+                 if bisect_right(prolonged_s, b.duration_s) == i]
         ax.broken_barh(spans, (3.1, 0.8), facecolors=colour, edgecolor=BLACK, linewidth=0.5)
     for b in bouts:
-        if b.duration_s >= 1800:
+        if b.duration_s >= prolonged_s[0]:
             ax.text(local_hour(b.start, tz)[0] + b.duration_s / 7200, 3.5,
                     f"{b.duration_s / 60:.0f}'", ha="center", va="center", fontsize=7)
     ax.fill_between(grid, 2.5, 2.5 + 0.45 * steps("lean_left_s"), step="post", color=LEFT,
@@ -123,7 +134,7 @@ def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptR
     ax_pain.set_xlabel(f"local time ({tz.key})", fontsize=8)
     handles = ([Patch(color=POSTURE_COLOURS[p], label=p) for p in ("sitting", "standing", "moving")]
                + [Patch(facecolor=c, edgecolor=BLACK, label=f"bout {label}")
-                  for _, c, label in BOUT_CLASSES]
+                  for c, label in classes]
                + [Patch(color=LEFT, label="lean left"), Patch(color=RIGHT, label="lean right"),
                   plt.Line2D([], [], marker="v", color=BLACK, linestyle="none",
                              label="prompt, acted on"),
@@ -141,15 +152,20 @@ def not_measured(ax, x: float, y: float, **kwargs) -> None:
 
 
 def trends(days: list[DayMetrics]) -> str:
-    """Sitting time, prolonged bouts, breaks per sitting hour, W50 and lean across the days."""
+    """Sitting time, prolonged bouts (a bar per threshold, coloured as its class of bouts in the
+    day strips), breaks per sitting hour, W50 (a line at the first threshold) and lean."""
     labels = [datetime.fromisoformat(d.date).strftime("%a %d %b") for d in days]
     x = np.arange(len(days))
     fig, axes = plt.subplots(1, 5, figsize=(14, 2.8))
     axes[0].bar(x, [d.sitting_s / 3600 for d in days], color=ORANGE)
     axes[0].set_title("sitting (h)", fontsize=9)
-    axes[1].bar(x - 0.2, [d.bouts_30 for d in days], width=0.4, color=ORANGE, label=">= 30 min")
-    axes[1].bar(x + 0.2, [d.bouts_60 for d in days], width=0.4, color=VERMILLION, hatch="//",
-                label=">= 60 min")
+    prolonged = days[0].prolonged
+    n, width = len(prolonged), 0.8 / len(prolonged)
+    colours = [colour for colour, _ in bout_classes([p.threshold_s for p in prolonged])[1:]]
+    for i, (p, colour) in enumerate(zip(prolonged, colours)):
+        axes[1].bar(x + (i - (n - 1) / 2) * width, [d.prolonged[i].count for d in days],
+                    width=width, color=colour, hatch=PROLONGED_HATCHES[i % len(PROLONGED_HATCHES)],
+                    label=f">= {p.minutes} min")
     axes[1].set_title("prolonged bouts", fontsize=9)
     axes[1].legend(fontsize=7, frameon=False)
     axes[2].plot(x, [np.nan if d.breaks_per_sitting_hour is None else d.breaks_per_sitting_hour
@@ -157,7 +173,7 @@ def trends(days: list[DayMetrics]) -> str:
     axes[2].set_title("breaks per sitting hour", fontsize=9)
     axes[3].plot(x, [np.nan if d.w50_s is None else d.w50_s / 60 for d in days], marker="s",
                  color=GREEN)
-    axes[3].axhline(30, color=BLACK, linestyle="--", linewidth=0.8)
+    axes[3].axhline(prolonged[0].minutes, color=BLACK, linestyle="--", linewidth=0.8)
     axes[3].set_title("W50 (min)", fontsize=9)
     asymmetry_axes(axes[4], days)
     for ax in axes:

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from sitload.analytics.accumulation import bouts_name
 from sitload.events import Bout
 from sitload.timestamps import iso_utc
 from sitload import __version__
-from sitload.report_data import ReportModel, source_date_epoch
+from sitload.report.model import ReportModel, source_date_epoch
+from sitload.vocab import prolonged_minutes
 
 BOUT_FIELDS = tuple(f.name for f in fields(Bout))
 UCUM = "http://unitsofmeasure.org"
@@ -23,21 +26,25 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 # No LOINC code exists for these measures (docs/report.md#fhir): a local code system, shipped as
 # a CodeSystem resource in every bundle. '.example' marks a placeholder a deployment replaces.
 LOCAL_SYSTEM = "https://sitload.example/fhir/CodeSystem/sitting-load"
-LOCAL_CODES = {
-    # code: (display, definition, DayMetrics field, UCUM unit, scale to that unit)
-    "sitting-time": ("Sitting time", "Seconds classified as sitting by a worn sensor during the "
-                     "local calendar day, in minutes (sitting bouts and blips).",
-                     "sitting_s", "min", 1 / 60),
-    "prolonged-sitting-bouts-30": ("Prolonged sitting bouts >= 30 min", "Number of sitting bouts "
-                                   "of at least 30 minutes that started on the local day.",
-                                   "bouts_30", "{bouts}", 1),
-    "prolonged-sitting-bouts-60": ("Prolonged sitting bouts >= 60 min", "Number of sitting bouts "
-                                   "of at least 60 minutes that started on the local day.",
-                                   "bouts_60", "{bouts}", 1),
-    "sitting-breaks": ("Breaks in sitting", "Number of sitting bouts that started on the local "
-                       "day and were ended by an observed break (standing up for at least the "
-                       "break time, 60 s by default).", "breaks", "{breaks}", 1),
-}
+
+
+@dataclass(frozen=True)
+class LocalCode:
+    """A measure of the local code system: what it is, and the daily value it carries."""
+
+    display: str
+    definition: str
+    metric: str           # the DayMetrics value, as DayMetrics.to_json() names it
+    unit: str             # UCUM
+    scale: float          # from the metric to the unit
+
+
+SITTING_TIME = LocalCode("Sitting time", "Seconds classified as sitting by a worn sensor during "
+                         "the local calendar day, in minutes (sitting bouts and blips).",
+                         "sitting_s", "min", 1 / 60)
+SITTING_BREAKS = LocalCode("Breaks in sitting", "Number of sitting bouts that started on the "
+                           "local day and were ended by an observed break (standing up for at "
+                           "least the break time, 60 s by default).", "breaks", "{breaks}", 1)
 _IDS = uuid.UUID("5a170002-7e1f-4d3a-8c55-0f1e2d3c4b5a")
 
 
@@ -85,14 +92,28 @@ def write_tables(model: ReportModel, out: Path) -> dict[str, Path]:
     return written
 
 
+def local_codes(prolonged_s: Sequence[float]) -> dict[str, LocalCode]:
+    """The local code system by code: the sitting time, a count of bouts per prolonged-sitting
+    threshold (``prolonged-sitting-bouts-30`` for 30 min), the breaks."""
+    codes = {"sitting-time": SITTING_TIME}
+    for threshold in prolonged_s:
+        minutes = prolonged_minutes(threshold)
+        codes[f"prolonged-sitting-bouts-{minutes}"] = LocalCode(
+            f"Prolonged sitting bouts >= {minutes} min", f"Number of sitting bouts of at least "
+            f"{minutes} minutes that started on the local day.", bouts_name(threshold),
+            "{bouts}", 1)
+    return {**codes, "sitting-breaks": SITTING_BREAKS}
+
+
 def fhir_bundle(model: ReportModel, *, now: float | None = None) -> dict:
     """A FHIR R4 'collection' Bundle: the local CodeSystem, one Device per sensor device, and per
-    local day and sensor one Observation per LOCAL_CODES entry. ``timestamp`` is ``now``, else
-    SOURCE_DATE_EPOCH, else left out (optional in FHIR), so that the same data give the same bytes.
-    """
+    local day and sensor one Observation per code of ``local_codes``. ``timestamp`` is ``now``,
+    else SOURCE_DATE_EPOCH, else left out (optional in FHIR), so that the same data give the same
+    bytes."""
     tz = ZoneInfo(model.timezone)
     now = source_date_epoch() if now is None else now
-    entries = [_entry(_code_system())]
+    codes = local_codes(model.prolonged_s)
+    entries = [_entry(_code_system(codes))]
     for section in model.sections:
         addresses = sorted({d.address for d in section.devices})
         devices = [_device(a, section.sensor) for a in addresses]
@@ -100,7 +121,8 @@ def fhir_bundle(model: ReportModel, *, now: float | None = None) -> dict:
         for day in section.days:
             start = datetime.fromisoformat(day.date).replace(tzinfo=tz)
             end = (start.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=tz)
-            for code, (display, _, attr, unit, scale) in LOCAL_CODES.items():
+            values = day.to_json()
+            for code, c in codes.items():
                 obs = {
                     "resourceType": "Observation",
                     "id": _id("obs", section.sensor, day.date, code),
@@ -108,10 +130,11 @@ def fhir_bundle(model: ReportModel, *, now: float | None = None) -> dict:
                     "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "activity",
                                               "display": "Activity"}]}],
                     "code": {"coding": [{"system": LOCAL_SYSTEM, "code": code,
-                                         "display": display}], "text": display},
+                                         "display": c.display}], "text": c.display},
                     "effectivePeriod": {"start": start.isoformat(), "end": end.isoformat()},
-                    "valueQuantity": {"value": round(getattr(day, attr) * scale, 2),
-                                      "unit": unit.strip("{}"), "system": UCUM, "code": unit},
+                    "valueQuantity": {"value": round(values[c.metric] * c.scale, 2),
+                                      "unit": c.unit.strip("{}"), "system": UCUM,
+                                      "code": c.unit},
                 }
                 if len(devices) == 1:
                     obs["device"] = {"reference": f"urn:uuid:{devices[0]['id']}"}
@@ -130,15 +153,15 @@ def write_fhir(model: ReportModel, out: Path) -> Path:
     return path
 
 
-def _code_system() -> dict:
+def _code_system(codes: dict[str, LocalCode]) -> dict:
     return {"resourceType": "CodeSystem", "id": _id("codesystem", LOCAL_SYSTEM),
             "url": LOCAL_SYSTEM, "version": __version__, "name": "SitloadSittingLoad",
             "title": "sitload sitting-load measures", "status": "draft",
             "content": "complete", "caseSensitive": True,
             "description": "Daily sitting-load measures from a worn posture sensor, for which no "
                            "LOINC code exists (see sitload docs/report.md).",
-            "concept": [{"code": code, "display": display, "definition": definition}
-                        for code, (display, definition, *_) in LOCAL_CODES.items()]}
+            "concept": [{"code": code, "display": c.display, "definition": c.definition}
+                        for code, c in codes.items()]}
 
 
 def _device(address: str, sensor: str) -> dict:

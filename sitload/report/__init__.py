@@ -2,8 +2,9 @@
 
 ``DIR/index.html`` is one self-contained page (plots and styles inline, nothing fetched); beside it
 the exports: bouts, per-minute series and daily metrics as CSV and Parquet, and a FHIR R4 Bundle.
-Gathering: sitload.report_data (pure daily parts in analytics.daily); figures: report_plots;
-page: report_html; files: report_exports.
+The package: ``model`` gathers the recordings into what the report shows (the pure daily parts
+are analytics.daily), ``plots`` draws the figures, ``page`` writes the HTML, ``exports`` the CSV,
+Parquet and FHIR files; this module reads the recordings and writes them all.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from sitload.sensor_ingest.replay import open_recording
 from sitload.config_file import Settings
 from sitload.errors import ConfigError
 from sitload.progress import Progress, part
-from sitload.report_data import RecordingData, build_model, load_recording
-from sitload.report_exports import write_fhir, write_tables
-from sitload.report_html import render_page
+from sitload.report.model import RecordingData, build_model, load_recording
+from sitload.report.exports import write_fhir, write_tables
+from sitload.report.page import render_page
 
 LOAD_SHARE = 0.8          # of the progress bar: reading and analysing the recordings
 

@@ -109,6 +109,7 @@ class ReportModel:
     sections: list[SensorSection]
     prompts: list[PromptRecord]
     diary: pd.DataFrame
+    prolonged_s: tuple[float, ...]       # the thresholds of prolonged sitting (AnalysisConfig)
     adherence_window_s: float = ADHERENCE_WINDOW_S
     notes: list[str] = field(default_factory=list)
 
@@ -179,10 +180,12 @@ def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: st
                 progress: Callable[[float], None] | None = None,
                 settings: Settings | None = None) -> ReportModel:
     """Pool the recordings per sensor kind and work out days, prompts and diary in ``timezone``
-    (flares and prompt adherence by ``settings``, default: the defaults). ConfigError when
-    recordings of one sensor kind overlap in time."""
+    (prolonged bouts, flares and prompt adherence by ``settings``, default: the defaults; the
+    recordings' analyses should use the same). ConfigError when recordings of one sensor kind
+    overlap in time."""
     settings = settings or Settings()
     window_s = 60.0 * settings.policy.adherence_window_min
+    prolonged_s = settings.analysis.prolonged_s
     tz = ZoneInfo(timezone)
     by_kind: dict[str, list[DeviceData]] = {}
     firsts: dict[str, dict[int, DeviceData]] = {}    # kind -> recording -> its first such device
@@ -203,10 +206,11 @@ def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: st
         results = [d.analysis for d in devices]
         bouts = sorted(((d.recording, b) for d in devices for b in d.analysis.bouts),
                        key=lambda rb: rb[1].start)
-        days = daily_metrics(results, tz)
+        days = daily_metrics(results, tz, prolonged_s)
         flares, note = _flares(entries, results, settings.flares)
         notes += [note] if note else []
-        sections.append(SensorSection(sensor, devices, days, period_metrics(results, days),
+        sections.append(SensorSection(sensor, devices, days,
+                                      period_metrics(results, days, prolonged_s),
                                       minute_series(results, tz), bouts, cop_histogram(results),
                                       flares))
         if progress is not None:
@@ -217,8 +221,8 @@ def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: st
         diary["date"] = local_dates(diary["t"].to_numpy(), tz)
     notes += [d.note for s in sections for d in s.devices if d.note]
     return ReportModel(title, timezone, [Path(r.path).name for r in recordings], sections,
-                       sorted(prompts, key=lambda p: p.t), diary, adherence_window_s=window_s,
-                       notes=notes)
+                       sorted(prompts, key=lambda p: p.t), diary, prolonged_s,
+                       adherence_window_s=window_s, notes=notes)
 
 
 def _flares(entries: list[DiaryEntry], results: list[AnalysisResult], config: FlareConfig

@@ -18,8 +18,9 @@ from sitload.analytics.coverage import limit
 from sitload.analytics.daily import DayMetrics
 from sitload.analytics.flares import ExposureEffect, FlareAnalysis
 from sitload import __version__
-from sitload.report_data import PromptRecord, ReportModel, source_date_epoch
-from sitload import report_plots as plots
+from sitload.report.model import PromptRecord, ReportModel, source_date_epoch
+from sitload.report import plots
+from sitload.vocab import prolonged_minutes
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto;
@@ -38,14 +39,16 @@ nav a { margin-right: 1em; }
 th.num { font-weight: 600; font-size: 0.9em; }
 """
 
-# (metric, label, formatter) of the daily table; mats add the dose rows.
-ROWS = (("sitting_s", "sitting", "duration"), ("wear_s", "worn", "duration"),
-        ("bouts", "bouts", "int"), ("bouts_30", "bouts ≥ 30 min", "int"),
-        ("bouts_60", "bouts ≥ 60 min", "int"), ("breaks", "breaks", "int"),
-        ("breaks_per_sitting_hour", "breaks per sitting hour", "rate"),
-        ("w50_s", "W50", "minutes"), ("lean_left_s", "leaning left", "minutes"),
-        ("lean_right_s", "leaning right", "minutes"), ("crossed_s", "legs crossed", "minutes"),
-        ("gap_s", "data missing while worn", "minutes"))
+# (metric, label, formatter) of the daily table: HEAD_ROWS, a row per prolonged-sitting threshold
+# (bouts_30: "bouts ≥ 30 min", ...), TAIL_ROWS; mats add the dose rows.
+HEAD_ROWS = (("sitting_s", "sitting", "duration"), ("wear_s", "worn", "duration"),
+             ("bouts", "bouts", "int"))
+TAIL_ROWS = (("breaks", "breaks", "int"),
+             ("breaks_per_sitting_hour", "breaks per sitting hour", "rate"),
+             ("w50_s", "W50", "minutes"), ("lean_left_s", "leaning left", "minutes"),
+             ("lean_right_s", "leaning right", "minutes"),
+             ("crossed_s", "legs crossed", "minutes"),
+             ("gap_s", "data missing while worn", "minutes"))
 MAT_ROWS = (("left_dose_ns", "load dose left", "dose"),
             ("right_dose_ns", "load dose right", "dose"),
             ("si_mean", "mean symmetry index (+ = left)", "pct"))
@@ -73,7 +76,7 @@ def fmt(value: float | int | None, kind: str) -> str:
 
 
 def metric_cell(day: DayMetrics, metric: str, kind: str) -> str:
-    value = getattr(day, metric)
+    value = day.to_json()[metric]
     raw = "" if value is None else repr(float(value))
     shown = fmt(value, kind) if day.measures(metric) else "not measured"
     return (f'<td class="num" id="{esc(day.sensor)}-{esc(day.date)}-{metric}" '
@@ -83,7 +86,9 @@ def metric_cell(day: DayMetrics, metric: str, kind: str) -> str:
 
 def metrics_table(days: list[DayMetrics], table_id: str) -> str:
     """One row per sensor, one column per metric."""
-    rows = ROWS + (MAT_ROWS if any(d.left_dose_ns is not None for d in days) else ())
+    prolonged = tuple((p.name, f"bouts ≥ {p.minutes} min", "int") for p in days[0].prolonged)
+    mat = MAT_ROWS if any(d.left_dose_ns is not None for d in days) else ()
+    rows = HEAD_ROWS + prolonged + TAIL_ROWS + mat
     head = "".join(f'<th class="num">{esc(label)}</th>' for _, label, _ in rows)
     body = "".join(f"<tr><th>{esc(d.sensor)}</th>"
                    + "".join(metric_cell(d, metric, kind) for metric, _, kind in rows) + "</tr>"
@@ -149,11 +154,14 @@ def _summary(model: ReportModel) -> str:
     out = ['<section id="summary"><h2>Summary</h2>']
     for s in model.sections:
         t, n = s.total, max(1, len(s.days))
+        first, *longer = t.prolonged
+        parts = [f"{p.count} of them {_span(p.minutes)} or more" for p in longer]
+        of_them = f" ({', '.join(parts)})" if parts else ""
         out.append(
             f'<p class="lead">{esc(s.sensor)}: over {len(s.days)} day(s) the patient sat '
             f"{fmt(t.sitting_s / n, 'duration')} a day on average, of "
-            f"{fmt(t.wear_s / n, 'duration')} worn. {t.bouts_30} sitting bouts lasted 30 min or "
-            f"more ({t.bouts_60} of them an hour or more); sitting was broken "
+            f"{fmt(t.wear_s / n, 'duration')} worn. {first.count} sitting bouts lasted "
+            f"{_span(first.minutes)} or more{of_them}; sitting was broken "
             f"{fmt(t.breaks_per_sitting_hour, 'rate')} times per sitting hour, and half of the "
             f"sitting time came in bouts longer than {fmt(t.w50_s, 'minutes')}.</p>")
         out.append(metrics_table([t], f"summary-{s.sensor}"))
@@ -164,9 +172,9 @@ def _summary(model: ReportModel) -> str:
 def _days(model: ReportModel, tz: ZoneInfo, progress) -> str:
     out = ['<section id="days"><h2>Day by day</h2>',
            "<p>Each strip shows the posture minute by minute, the sitting bouts coloured by length "
-           "(minutes written on bouts of 30 min or more), lean to the left (up) or right (down), "
-           "crossed legs, the prompts sent (filled triangle: acted on in time; open: not) and the "
-           "pain reports.</p>"]
+           f"(minutes written on bouts of {_span(prolonged_minutes(model.prolonged_s[0]))} or "
+           "more), lean to the left (up) or right (down), crossed legs, the prompts sent (filled "
+           "triangle: acted on in time; open: not) and the pain reports.</p>"]
     dates = model.dates
     for i, date in enumerate(dates):
         label = datetime.fromisoformat(date).strftime("%A %d %B %Y")
@@ -183,7 +191,8 @@ def _days(model: ReportModel, tz: ZoneInfo, progress) -> str:
             diary = None
             if model.diary is not None and len(model.diary):
                 diary = model.diary[model.diary["date"] == date]
-            out.append(img(plots.day_timeline(minutes, bouts, prompts, diary, tz),
+            out.append(img(plots.day_timeline(minutes, bouts, prompts, diary, tz,
+                                              model.prolonged_s),
                            f"{s.sensor} timeline of {date}"))
         out.append(metrics_table(days, f"metrics-{date}") + "</article>")
         if progress is not None:
@@ -200,8 +209,9 @@ def _trends(model: ReportModel) -> str:
             continue
         out.append(img(plots.trends(s.days), f"{s.sensor} trends across days"))
     out.append("<p>W50: half of the sitting time is accumulated in bouts longer than this; the "
-               "dashed line marks 30 min. Breaks: bouts ended by getting up (for at least a "
-               "minute); leaning and crossed legs count sitting time only.</p></section>")
+               f"dashed line marks {prolonged_minutes(model.prolonged_s[0])} min. Breaks: bouts "
+               "ended by getting up (for at least a minute); leaning and crossed legs count "
+               "sitting time only.</p></section>")
     return "".join(out)
 
 
@@ -372,6 +382,13 @@ def _exports(exports: list[str]) -> str:
     return (f'<section id="exports"><h2>Exports</h2><p>Beside this page: bouts, per-minute '
             f"series and daily metrics as CSV and Parquet, and the daily metrics as a FHIR R4 "
             f"Bundle.</p><ul>{items}</ul></section>")
+
+
+def _span(minutes: int) -> str:
+    """A prolonged-sitting threshold as the text says it: '30 min', 'an hour', '2 hours'."""
+    if minutes % 60:
+        return f"{minutes} min"
+    return "an hour" if minutes == 60 else f"{minutes // 60} hours"
 
 
 def _answers(p: PromptRecord, tz: ZoneInfo) -> str:
