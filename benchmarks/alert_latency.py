@@ -34,8 +34,8 @@ from sitload.alerts.policy import PolicyConfig
 from sitload.alerts.messages import alert_payload
 from sitload.vocab import PromptKind
 from sitload.sensor_ingest.replay import open_recording
-from sitload.pipeline import ReplayTimeline, run_session
-from sitload.simulation import simulate_to_recording
+from sitload.services.pipeline import ReplayTimeline, run_session
+from sitload.services.simulation import simulate_to_recording
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import MosquittoBroker, wait_until  # the test suite's broker runner

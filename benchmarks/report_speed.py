@@ -18,7 +18,7 @@ from sitload.analytics import analyze
 from sitload.sensor_ingest.replay import DeviceReplay, open_recording
 from sitload.report import build_report, write_report
 from sitload.report.model import load_recording
-from sitload.simulation import simulate_to_recording
+from sitload.services.simulation import simulate_to_recording
 
 
 def timed(fn):

@@ -30,7 +30,7 @@ import numpy as np
 from sitload.analytics.flares import DiaryEntry, FlareAnalysis, FlareConfig, Timeline, flare_analysis
 from sitload.firmware_sim.symptoms import (SYMPTOM_MODELS, body_truth, simulated_diary, simulated_flares,
                                    unbroken_bouts)
-from sitload.simulation import DEFAULT_START_UTC, simulate_to_recording
+from sitload.services.simulation import DEFAULT_START_UTC, simulate_to_recording
 
 DAYS = 14
 TOLERANCE_SCENARIO = "flare-fortnight"

@@ -32,7 +32,7 @@ import pandas as pd
 from sitload.analytics import AnalysisConfig, analyze
 from sitload.analytics.scoring import kappa_of_table
 from sitload.sensor_ingest.replay import DeviceReplay, open_recording
-from sitload.importers import import_csv, read_labels
+from sitload.services.importers import import_csv, read_labels
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "waist-imu-dev"
 SIT_GRID = (11.0, 13.0, 14.0, 15.0, 16.0, 17.0, 19.0)

@@ -95,8 +95,8 @@ def monitor_command(args: argparse.Namespace) -> int:
     broker = broker_options(args)
     config = settings(args)
     from sitload.commands import personal_policy
-    from sitload.live import LiveSessions
-    from sitload.pipeline import ReplayTimeline
+    from sitload.services.live import LiveSessions
+    from sitload.services.pipeline import ReplayTimeline
     from sitload.services.bluetooth import monitor_hardware, monitor_simulated
 
     meta = {"source": "ble", "timezone": args.tz}

@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sitload.arguments import broker_options
 from sitload.errors import ConfigError, SitloadError, UsageError
-
-CONNECT_GRACE_S = 5.0     # replay --broker: how long a broker not yet connected is waited for
 
 if TYPE_CHECKING:
     from sitload.alerts.policy import PolicyConfig
@@ -25,7 +22,7 @@ if TYPE_CHECKING:
 def simulate(args: argparse.Namespace) -> int:
     from sitload.firmware_sim import SCENARIOS, Faults
     from sitload.progress import print_progress
-    from sitload.simulation import simulate_to_recording
+    from sitload.services.simulation import simulate_to_recording
 
     if args.scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {args.scenario!r}; choose from "
@@ -42,7 +39,7 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def import_file(args: argparse.Namespace) -> int:
-    from sitload.importers import import_csv
+    from sitload.services.importers import import_csv
 
     summary = import_csv(args.file, args.output, sensor=args.sensor, units=args.units,
                          gyro_units=args.gyro_units, tz=args.tz, skip_bad=args.skip_bad)
@@ -56,52 +53,18 @@ def import_file(args: argparse.Namespace) -> int:
 
 def replay(args: argparse.Namespace) -> int:
     from sitload.alerts.messages import alert_payload
-    from sitload.sensor_ingest.replay import open_recording
     from sitload.config_file import settings
-    from sitload.pipeline import run_session
     from sitload.progress import print_progress
+    from sitload.services.replay import replay_recording
 
     config = settings(args)
     broker = broker_options(args)
-    policy = personal_policy(args.tolerance_from, config)
-    unreached = None    # the error when --broker was never connected
-    with open_recording(args.file) as rec:
-        device_id = args.device_id or rec.device().name or "sensor"
-        if args.broker:
-            from sitload.alerts.broker import Backoff
-            from sitload.alerts.publisher import AlertPublisher, PublisherOptions
-            from sitload.pipeline import ReplayTimeline
-
-            # paced, time runs X-fold faster: so must the reconnect backoff, or prompts that live
-            # 15 min / X would expire while the publisher waits to retry
-            if args.speed:
-                broker = replace(broker, backoff=Backoff(max_s=max(1.0, 30.0 / args.speed)))
-            outbox = Path(args.file).with_suffix(".outbox")
-            publisher = AlertPublisher(
-                args.broker, device_id, outbox_path=outbox, broker=broker,
-                options=PublisherOptions(await_prompter=False, timezone=rec.meta.get("timezone")))
-            timeline = ReplayTimeline(args.speed)
-            try:
-                result = run_session(
-                    rec, speed=args.speed, device_id=device_id, timeline=timeline,
-                    policy_config=policy, analysis_config=config.analysis,
-                    progress=print_progress,
-                    on_prompt=lambda p: publisher.publish_prompt(timeline.to_wall(p)),
-                    on_state=publisher.publish_state)
-                if not publisher.wait_connected(CONNECT_GRACE_S):
-                    where = publisher.conn.address
-                    unreached = (f"broker {where.host}:{where.port} could not be reached; "
-                                 f"{len(publisher.outbox.pending())} prompt(s) left undelivered "
-                                 f"in {outbox}")
-                publisher.flush()
-            finally:
-                publisher.close()
-        else:
-            result = run_session(rec, speed=args.speed, device_id=device_id,
-                                 policy_config=policy, analysis_config=config.analysis,
-                                 progress=print_progress)
-    if result.note:
-        print(f"sitload: note: {result.note}", file=sys.stderr)
+    outcome = replay_recording(args.file, policy=personal_policy(args.tolerance_from, config),
+                               analysis_config=config.analysis, device_id=args.device_id,
+                               speed=args.speed, broker_url=args.broker, broker=broker,
+                               progress=print_progress)
+    result = outcome.session
+    note(result.note)
     if args.json:
         out = result.analysis.to_json()
         out["decode"] = asdict(result.decode)
@@ -112,8 +75,8 @@ def replay(args: argparse.Namespace) -> int:
         print()
     else:
         print(summary_text(result))
-    if unreached:
-        raise SitloadError(unreached)
+    if outcome.unreached:
+        raise SitloadError(outcome.unreached)
     return 0
 
 
@@ -203,7 +166,9 @@ def score(args: argparse.Namespace) -> int:
     note(found.note)
     result, truth = found.result, found.truth
     if args.labels:
-        scores = _score_labels(result, args.labels, args.tz)
+        from sitload.services.analysis import score_against_labels
+
+        scores = asdict(score_against_labels(result, args.labels, args.tz))
     elif truth.empty:
         raise ConfigError(f"{args.file}: no ground truth (only simulated recordings have it); "
                           "give reference labels with --labels")
@@ -216,29 +181,6 @@ def score(args: argparse.Namespace) -> int:
         for name, value in scores.items():
             print(f"{name:24s} {value:.4g}" if isinstance(value, float) else f"{name:24s} {value}")
     return 0
-
-
-def _score_labels(result, labels_csv: str, tz: str) -> dict:
-    """Sitting vs not sitting per second against reference labels, over the seconds both have
-    (gap seconds of the recording are left out; so are labelled seconds that are unlabelled, a
-    postural transition or straddle a change of label)."""
-    import numpy as np
-
-    from sitload.analytics.scoring import kappa
-    from sitload.importers import read_labels
-
-    labels = read_labels(labels_csv, tz=tz)
-    epochs = result.epochs[result.epochs["posture"] != "gap"]
-    both = labels.seconds.merge(epochs.assign(sec=epochs["t"].astype("int64")), on="sec")
-    if both.empty:
-        raise ConfigError(f"{labels_csv}: no labelled second falls inside the recording")
-    found = (both["posture"] == "sitting").to_numpy()
-    truth = both["sitting"].to_numpy()
-    return {"seconds": int(len(both)), "sitting_agreement": float(np.mean(found == truth)),
-            "sitting_kappa": kappa(found, truth),
-            "sitting_s_found": int(found.sum()), "sitting_s_labelled": int(truth.sum()),
-            "skipped_unlabelled_s": labels.skipped_unlabelled,
-            "skipped_straddling_s": labels.skipped_straddling}
 
 
 def sitting_line(a: AnalysisResult) -> str:

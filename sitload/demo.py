@@ -16,11 +16,11 @@ from sitload.alerts.publisher import AlertPublisher, PublisherOptions
 from sitload.sensor_ingest.replay import open_recording
 from sitload.arguments import broker_options
 from sitload.config_file import settings
-from sitload.pipeline import ReplayTimeline, run_session
+from sitload.services.pipeline import ReplayTimeline, run_session
 from sitload.progress import print_progress
 from sitload.report import write_report
 from sitload.report.model import session_recording
-from sitload.simulation import simulate_to_recording
+from sitload.services.simulation import simulate_to_recording
 
 DELIVERY_TIMEOUT_S = 15.0
 

@@ -3,10 +3,10 @@ prompt on simulated days (sitload.alerts.adherence)."""
 
 import pytest
 
-from sitload.pipeline import run_session
+from sitload.services.pipeline import run_session
 from sitload.report.model import prompt_records, session_recording
 from sitload.sensor_ingest.replay import open_recording
-from sitload.simulation import simulate_to_recording
+from sitload.services.simulation import simulate_to_recording
 
 
 @pytest.mark.parametrize("scenario,sensor,seed", [("desk-day", "thigh-imu", 3),

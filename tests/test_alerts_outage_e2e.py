@@ -19,7 +19,7 @@ import pytest
 from sitload.alerts.prompter import Prompter
 from sitload.timestamps import from_iso
 from conftest import MosquittoBroker, fast_reconnect, require_mosquitto, wait_until
-from sitload.simulation import simulate_to_recording
+from sitload.services.simulation import simulate_to_recording
 
 DELIVERY_MARGIN_S = 3.0  # a prompt alive this long after the restart must still be shown
 

@@ -9,9 +9,9 @@ import pytest
 
 from sitload.alerts.policy import PolicyConfig
 from sitload.sensor_ingest.replay import open_recording, replay_batches
-from sitload.live import LiveSessions
-from sitload.pipeline import STEP_S, SessionPipeline, run_session
-from sitload.simulation import DEFAULT_START_UTC, simulate_to_recording
+from sitload.services.live import LiveSessions
+from sitload.services.pipeline import STEP_S, SessionPipeline, run_session
+from sitload.services.simulation import DEFAULT_START_UTC, simulate_to_recording
 
 TOLERANCE_MIN = 20.0  # a personal tolerance: desk-day's longest bouts are 20-25 min
 

@@ -18,7 +18,7 @@ from conftest import (MosquittoBroker, fast_reconnect, make_prompt, require_mosq
 from sitload.firmware_sim import SimulatedSensor
 from sitload.cli import main
 from sitload.errors import ConfigError
-from sitload.simulation import simulate_to_recording
+from sitload.services.simulation import simulate_to_recording
 
 ROOT = Path(__file__).resolve().parent.parent
 

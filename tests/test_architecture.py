@@ -2,8 +2,9 @@
 
 Floors, lowest first: the ground (sitload's errors, vocabularies, shared records), the four stages
 (sitload.analytics, sitload.sensor_ingest, sitload.firmware_sim, sitload.alerts: each uses the
-ground and none of the others), then the rest of sitload (services, report, command line). No
-import circle anywhere. Lazy imports inside functions count too.
+ground and none of the others), then the use cases (sitload.services, the report, settings,
+progress), then the command line, which parses, calls a use case and prints. No import circle
+anywhere. Lazy imports inside functions count too.
 """
 
 import ast
@@ -17,6 +18,8 @@ FOLDERS = {"sitload": "sitload", "analytics": "sitload.analytics", "alerts": "si
 GROUND = {"sitload", "sitload.errors", "sitload.vocab", "sitload.samples", "sitload.events",
           "sitload.timestamps"}
 STAGES = ("sitload.analytics", "sitload.sensor_ingest", "sitload.firmware_sim", "sitload.alerts")
+COMMAND_LINE = {"sitload.cli", "sitload.arguments", "sitload.commands", "sitload.ble_commands",
+                "sitload.flare_commands", "sitload.report_commands", "sitload.demo"}
 
 
 def modules() -> dict[str, Path]:
@@ -50,7 +53,9 @@ def imports(path: Path, name: str, known: set[str]) -> set[str]:
 def floor(module: str) -> int:
     if module in GROUND:
         return 0
-    return 1 if module.startswith(STAGES) else 2
+    if module.startswith(STAGES):
+        return 1
+    return 3 if module in COMMAND_LINE else 2
 
 
 def stage(module: str) -> str | None:

@@ -117,7 +117,7 @@ def test_analyze_epochs_csv_has_one_row_per_second_in_the_shared_vocabulary(tmp_
 
 def test_unwritable_output_paths_are_one_line_errors_naming_the_path(tmp_path, capsys):
     from sitload.cli import main
-    from sitload.simulation import simulate_to_recording
+    from sitload.services.simulation import simulate_to_recording
 
     rec = simulate_to_recording(tmp_path / "r.sitload", scenario="desk-day", sensor="thigh-imu",
                                 seed=1, hours=0.2)
@@ -135,7 +135,7 @@ def test_unwritable_output_paths_are_one_line_errors_naming_the_path(tmp_path, c
 
 def test_replay_to_an_unreachable_broker_says_the_prompts_stayed_in_the_outbox(tmp_path, capsys):
     from sitload.cli import main
-    from sitload.simulation import simulate_to_recording
+    from sitload.services.simulation import simulate_to_recording
 
     rec = simulate_to_recording(tmp_path / "r.sitload", scenario="desk-day", sensor="thigh-imu",
                                 seed=1, hours=0.2)

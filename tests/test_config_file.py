@@ -19,9 +19,9 @@ from sitload.sensor_ingest.replay import open_recording, replay_batches
 from sitload.cli import build_parser, main
 from sitload.services.analysis import analyze_recording
 from sitload.config_file import Settings, load
-from sitload.live import LiveSessions
-from sitload.pipeline import STEP_S
-from sitload.simulation import DEFAULT_START_UTC, simulate_to_recording
+from sitload.services.live import LiveSessions
+from sitload.services.pipeline import STEP_S
+from sitload.services.simulation import DEFAULT_START_UTC, simulate_to_recording
 
 ROOT = Path(__file__).resolve().parent.parent
 BREAK_S = 240  # desk-day seed 1's last bouts are 3 min apart: 4 min joins them

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from sitload.simulation import simulate_to_recording
+from sitload.services.simulation import simulate_to_recording
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

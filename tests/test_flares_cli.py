@@ -10,7 +10,7 @@ from sitload.firmware_sim.symptoms import simulated_diary, unbroken_bouts
 from sitload.sensor_ingest.recording import Recording
 from sitload.cli import main
 from sitload.services.analysis import analyze_recording
-from sitload.simulation import DEFAULT_START_UTC, simulate_to_recording
+from sitload.services.simulation import DEFAULT_START_UTC, simulate_to_recording
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from sitload.sensor_ingest.replay import open_recording, replay_batches
 from sitload.cli import main
 from sitload.errors import ImportDataError
-from sitload.importers import import_csv
+from sitload.services.importers import import_csv
 
 T0 = 1_772_438_400.0
 

@@ -15,7 +15,7 @@ import pytest
 from sitload.sensor_ingest.replay import open_recording, replay_batches
 from sitload.cli import main
 from sitload.errors import ConfigError
-from sitload.importers import import_csv, read_csv
+from sitload.services.importers import import_csv, read_csv
 
 T0 = 1_772_438_400.0  # 2026-03-02T08:00:00Z (CET, +01:00, in Europe/Berlin)
 
@@ -390,7 +390,7 @@ def test_a_recording_given_as_labels_is_named_not_dumped(tmp_path):
     import sqlite3
 
     from sitload.errors import ImportDataError
-    from sitload.importers import read_labels
+    from sitload.services.importers import read_labels
 
     db = tmp_path / "day.sitload"
     sqlite3.connect(db).execute("CREATE TABLE t (a)").connection.commit()

@@ -18,7 +18,7 @@ from sitload.cli import main
 from sitload.services.analysis import analyze_recording
 from sitload.config_file import load
 from sitload.report import build_report
-from sitload.simulation import simulate_to_recording
+from sitload.services.simulation import simulate_to_recording
 from test_report_fhir import validate_bundle
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import pytest
 from sitload.alerts.policy import Policy
 from sitload.cli import main
 from sitload.events import ProlongedSitting
-from sitload.simulation import simulate_to_recording
+from sitload.services.simulation import simulate_to_recording
 from test_report_fhir import validate_bundle
 
 DEFAULT_S, CUSTOM_S = (1800, 3600), (1200, 2400)

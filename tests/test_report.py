@@ -26,7 +26,7 @@ from sitload.alerts.policy import prompt_id
 from sitload.events import Bout
 from sitload.sensor_ingest.replay import open_recording
 from sitload.report import plots
-from sitload.simulation import simulate_to_recording
+from sitload.services.simulation import simulate_to_recording
 from conftest import require_binary
 from test_report_fhir import validate_bundle
 

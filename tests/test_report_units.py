@@ -110,7 +110,7 @@ def test_adherence_from_answers_and_data():
 
 
 def test_a_mat_report_shows_the_load_doses_and_the_heat_map_and_reports_progress(tmp_path):
-    from sitload.simulation import simulate_to_recording
+    from sitload.services.simulation import simulate_to_recording
 
     rec = simulate_to_recording(tmp_path / "mat.sitload", scenario="desk-day", sensor="pressure",
                                 seed=1, hours=1)
@@ -217,7 +217,7 @@ def test_overlapping_recordings_of_one_sensor_are_refused(tmp_path, capsys):
     import shutil
 
     from sitload.cli import main
-    from sitload.simulation import simulate_to_recording
+    from sitload.services.simulation import simulate_to_recording
 
     a = simulate_to_recording(tmp_path / "a.sitload", scenario="desk-day", sensor="thigh-imu",
                               seed=1, hours=0.2)

@@ -32,7 +32,7 @@ from sitload.sensor_ingest.stream_decoder import DecodeStats, Gap
 from sitload.config_file import Settings
 from sitload.errors import ConfigError, SitloadError
 from sitload.events import Bout
-from sitload.pipeline import SessionResult
+from sitload.services.pipeline import SessionResult
 from sitload.progress import part
 from sitload.timestamps import from_iso
 from sitload.vocab import Posture, PromptKind, Side

@@ -1,15 +1,18 @@
-"""Analysing recordings: one recording's batch analysis, the flare analysis of several, and the
-prompt policy a personal sitting tolerance gives."""
+"""Analysing recordings: one recording's batch analysis, its agreement with reference labels, the
+flare analysis of several, and the prompt policy a personal sitting tolerance gives."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from sitload.alerts.policy import PolicyConfig
 from sitload.analytics import AnalysisConfig, AnalysisResult, analyze
+from sitload.analytics.scoring import kappa
+from sitload.errors import ConfigError
 from sitload.analytics.flares import (FlareAnalysis, FlareConfig, Timeline, break_prompt_min,
                                       diary_entries, flare_analysis)
 from sitload.sensor_ingest.recording import Recording
@@ -38,6 +41,39 @@ def analyze_recording(path: str, config: AnalysisConfig | None = None,
                          config or AnalysisConfig())
         return RecordingAnalysis(result, replay.decoder.stats, rec.truth(replay.device.id),
                                  replay.note)
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """Sitting vs not sitting per second against reference labels: the seconds compared, the
+    agreement and Cohen's kappa, the sitting seconds found and labelled, and the labelled seconds
+    left out (unlabelled or a postural transition; straddling a change of label)."""
+
+    seconds: int
+    sitting_agreement: float
+    sitting_kappa: float
+    sitting_s_found: int
+    sitting_s_labelled: int
+    skipped_unlabelled_s: int
+    skipped_straddling_s: int
+
+
+def score_against_labels(result: AnalysisResult, labels_csv: str, tz: str = "UTC") -> LabelScore:
+    """``result``'s sitting seconds against the labels of ``labels_csv`` (read with
+    ``read_labels``, times without a zone in ``tz``), over the seconds both have: the recording's
+    gap seconds are left out."""
+    from sitload.services.importers import read_labels
+
+    labels = read_labels(labels_csv, tz=tz)
+    epochs = result.epochs[result.epochs["posture"] != "gap"]
+    both = labels.seconds.merge(epochs.assign(sec=epochs["t"].astype("int64")), on="sec")
+    if both.empty:
+        raise ConfigError(f"{labels_csv}: no labelled second falls inside the recording")
+    found = (both["posture"] == "sitting").to_numpy()
+    truth = both["sitting"].to_numpy()
+    return LabelScore(int(len(both)), float(np.mean(found == truth)), kappa(found, truth),
+                      int(found.sum()), int(truth.sum()), labels.skipped_unlabelled,
+                      labels.skipped_straddling)
 
 
 def analyze_flares(paths: Sequence[str], config: FlareConfig | None = None,

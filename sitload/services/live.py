@@ -23,9 +23,9 @@ from sitload.analytics import AnalysisConfig
 from sitload.sensor_ingest.recording import RecordingWriter
 from sitload.samples import SampleBatch
 from sitload.vocab import Posture, SensorKind
-from sitload.pipeline import ReplayTimeline, SessionPipeline
+from sitload.services.pipeline import ReplayTimeline, SessionPipeline
 
-log = logging.getLogger("sitload.live")
+log = logging.getLogger("sitload.services.live")
 
 
 def state_dir() -> Path:
