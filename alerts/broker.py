@@ -26,13 +26,16 @@ class BrokerAddress:
 
 def parse_broker_url(url: str) -> BrokerAddress:
     """``mqtt://[user[:pass]@]host[:port]`` (default 1883) or ``mqtts://...`` (TLS, default 8883)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ConfigError(f"broker URL {url!r} is not mqtt://host[:port] or mqtts://host[:port]")
+    form = "mqtt://host[:port] or mqtts://host[:port]"
     try:
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"broker URL {url!r} has a bad port") from exc
+    except ValueError as exc:   # "Invalid IPv6 URL", a port out of range or not a number
+        raise ConfigError(f"broker URL {url!r} is not {form} ({exc})") from None
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ConfigError(f"broker URL {url!r} is not {form}")
+    if port == 0:
+        raise ConfigError(f"broker URL {url!r}: port 0 is not a port a broker listens on")
     tls = parts.scheme == "mqtts"
     return BrokerAddress(parts.hostname, port or (8883 if tls else 1883), tls,
                          unquote(parts.username) if parts.username else None,

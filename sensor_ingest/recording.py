@@ -206,18 +206,38 @@ class Recording:
             self.meta = dict(self._db.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise RecordingError(f"{self.path}: unreadable recording ({exc})") from None
+            wal = self.path.with_name(self.path.name + "-wal")
+            hint = ("; a copy taken while the recording was written needs its -wal file "
+                    f"({wal.name}) next to it" if not wal.exists() else "")
+            raise RecordingError(f"{self.path}: unreadable recording ({exc}){hint}") from None
         version = int(self.meta.get("format_version", "0"))
         if version != FORMAT_VERSION:
             raise RecordingError(f"{self.path}: recording format version {version}, this sitload "
                                  f"reads version {FORMAT_VERSION}")
-        self.devices = [DeviceRecord(r[0], r[1], r[2] or "", SensorKind(r[3]), json.loads(r[4]),
-                                     r[5], r[6])
-                        for r in self._db.execute("SELECT id, address, name, kind, info, config, "
-                                                  "calibration FROM devices ORDER BY id")]
+        try:
+            self.devices = self._devices()
+        except RecordingError:
+            self._db.close()
+            raise
         if not self.devices:
             raise RecordingError(f"{self.path}: recording holds no device")
         self.damage: str | None = None
+
+    def _devices(self) -> list[DeviceRecord]:
+        devices = []
+        try:
+            rows = self._db.execute("SELECT id, address, name, kind, info, config, calibration "
+                                    "FROM devices ORDER BY id").fetchall()
+            for r in rows:
+                try:
+                    kind = SensorKind(r[3])
+                except ValueError:
+                    raise RecordingError(f"{self.path}: device {r[0]} has an unknown sensor kind "
+                                         f"{r[3]!r} (damaged, or written by a newer sitload)") from None
+                devices.append(DeviceRecord(r[0], r[1], r[2] or "", kind, json.loads(r[4]), r[5], r[6]))
+        except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+            raise RecordingError(f"{self.path}: unreadable device table ({exc})") from None
+        return devices
 
     @property
     def closed_cleanly(self) -> bool:

@@ -41,9 +41,18 @@ def add_config(parser: argparse.ArgumentParser) -> None:
                         "(docs/configuration.md; default: $SITLOAD_CONFIG)")
 
 
+def broker_url(text: str) -> str:
+    """A broker URL argument, checked (``parse_broker_url``) and returned as given."""
+    try:
+        parse_broker_url(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def add_broker(parser: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
     """``--broker URL`` and ``--ca-file PATH`` (read back with ``broker_options``)."""
-    parser.add_argument("--broker", metavar="URL", required=required, help=help)
+    parser.add_argument("--broker", metavar="URL", required=required, help=help, type=broker_url)
     parser.add_argument("--ca-file", metavar="PATH",
                         help="CA certificate(s), PEM, to check an mqtts:// broker against "
                         "(default: the system's CA store)")

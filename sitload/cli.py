@@ -9,6 +9,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 
 from sitload.arguments import add_broker, add_config, positive, time_zone
@@ -130,22 +131,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it winds down as on Ctrl-C (a recording
+    being written is closed) and exits 143."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (from file names and file contents) escaped, so an error
+    message stays one line and cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="sitload: %(levelname)s: %(message)s")
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except UsageError as exc:
-        print(f"sitload {args.command}: error: {exc}", file=sys.stderr)
+        print(f"sitload {args.command}: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except SitloadError as exc:
-        print(f"sitload: error: {exc}", file=sys.stderr)
+        print(f"sitload: error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except BrokenPipeError:       # the reader of our output went away (`... --json | head`)
         sys.stdout = open(os.devnull, "w")    # nothing more reaches it, not even at exit
         print("sitload: error: the output was closed early (broken pipe)", file=sys.stderr)
         return 1
+    except OSError as exc:        # a file or folder that cannot be written or read
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"sitload: error: {printable(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        return 1
+    except Terminated:
+        print("sitload: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("sitload: interrupted", file=sys.stderr)
         return 130

@@ -8,7 +8,6 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from sitload.arguments import broker_options
 from sitload.errors import ConfigError, SitloadError, UsageError
@@ -81,6 +80,7 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def prompts(args: argparse.Namespace) -> int:
+    from sitload.alerts.broker import parse_broker_url
     from sitload.alerts.prompter import discover_devices, run_prompter
 
     broker = broker_options(args)
@@ -92,8 +92,8 @@ def prompts(args: argparse.Namespace) -> int:
             raise ConfigError(f"--device is needed ({found})")
         device = online[0]
     interactive = not args.no_input and sys.stdin.isatty()
-    where = urlsplit(args.broker)
-    shown = f"{where.scheme}://{where.hostname}" + (f":{where.port}" if where.port else "")
+    where = parse_broker_url(args.broker)    # shown without the login the URL may carry
+    shown = f"{'mqtts' if where.tls else 'mqtt'}://{where.host}:{where.port}"
     print(f"prompts for {device} from {shown}" + (" (q to quit)" if interactive else ""))
     run_prompter(args.broker, device, interactive=interactive, broker=broker)
     return 0

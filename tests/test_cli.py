@@ -219,3 +219,44 @@ def test_a_reader_that_goes_away_is_one_line_not_a_traceback(desk_day, monkeypat
     assert main(["analyze", str(desk_day), "--json"]) == 1
     err = capsys.readouterr().err
     assert err == "sitload: error: the output was closed early (broken pipe)\n"
+
+
+@pytest.mark.parametrize("url, why", [("mqtt://h:99999", "Port out of range"),
+                                      ("mqtt://[::1", "Invalid IPv6 URL"),
+                                      ("mqtt://127.0.0.1:0", "port 0 is not a port"),
+                                      ("http://h", "is not mqtt://host")])
+def test_a_bad_broker_url_is_a_usage_error(url, why):
+    proc = run("prompts", "--broker", url, "--device", "d", "--no-input", check=False)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and last.startswith("sitload prompts: error: argument --broker: ")
+    assert why in last and "Traceback" not in proc.stderr
+
+
+def test_file_system_errors_and_control_characters_stay_one_line(tmp_path, desk_day):
+    report = run("report", desk_day, "-o", "/dev/null/x", check=False)
+    assert (report.returncode, report.stderr) == (1, "sitload: error: /dev/null/x: Not a directory\n")
+    named = run("analyze", tmp_path / "day\x1b[31m.sitload", check=False)
+    assert named.returncode == 1 and "\x1b" not in named.stderr
+    assert named.stderr.count("\n") == 1 and "day\\x1b[31m.sitload: no such recording" in named.stderr
+
+
+def test_sigterm_closes_a_live_recording_as_ctrl_c_does(tmp_path):
+    rec = tmp_path / "live.sitload"
+    proc = subprocess.Popen([*SITLOAD, "monitor", "--simulate", "desk-day", "--speed", "60",
+                             "--minutes", "60", "--record", str(rec)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:    # until the sensor's first frames are on disk
+        try:
+            with Recording(rec) as r:
+                if r.frame_summary(r.device().id)[0] > 0:
+                    break
+        except Exception:  # not created yet, or no device yet
+            pass
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"recording: {rec}" in out
+    with Recording(rec) as r:
+        assert r.closed_cleanly and int(r.meta["frames"]) > 0

@@ -118,3 +118,24 @@ def test_a_recording_is_private_to_its_user(tmp_path):
         wal = path.with_name(path.name + "-wal")
         assert wal.exists() and (wal.stat().st_mode & 0o777) == 0o600
     assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_copy_without_its_wal_and_an_unknown_sensor_kind_are_named(tmp_path):
+    """A copy of the main file taken while the writer runs holds no table yet: the error names
+    the missing -wal file. A device whose kind this sitload does not know is named, not a
+    traceback."""
+    path = tmp_path / "live.sitload"
+    with RecordingWriter(path) as writer:
+        dev = writer.add_device("F0:00:00:00:00:03", SensorKind.THIGH_IMU)
+        writer.add_frames(dev, _frames(5), T0 + 0.2 * np.arange(5))
+        copy = tmp_path / "copy.sitload"
+        copy.write_bytes(path.read_bytes())
+    with pytest.raises(RecordingError, match=r"copy.sitload: unreadable recording \(no such table: "
+                                             r"meta\); .* needs its -wal file \(copy.sitload-wal\)"):
+        Recording(copy)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE devices SET kind = 9")
+    db.commit()
+    db.close()
+    with pytest.raises(RecordingError, match=r"live.sitload: device 1 has an unknown sensor kind 9"):
+        Recording(path)
