@@ -59,6 +59,22 @@ def test_a_bad_row_names_its_line_or_is_skipped_and_counted(tmp_path):
     assert summary.rows_skipped == 1 and summary.samples_read == t.size - 1
 
 
+def test_values_beyond_what_a_body_worn_sensor_reads_are_bad_rows(tmp_path):
+    """1e300 g would saturate every frame it lands in; it is a bad value, like text."""
+    t = T0 + np.arange(0, 10, 0.02)
+    src = tmp_path / "huge.csv"
+    accel = np.tile([0.0, 0.0, 1.0], (t.size, 1))
+    accel[6, 2] = 1e300        # line 8 of the file
+    accel[20, 0] = -9.9 * 9.80665  # m/s^2 read as g: 97 g
+    _write_csv(src, t, accel)
+    with pytest.raises(ImportDataError, match=r"huge\.csv line 8: bad value in az \(1e\+300 g, "
+                                              r"beyond the \+-64 g of a body-worn sensor\)"):
+        import_csv(src, tmp_path / "a.sitload")
+    summary = import_csv(src, tmp_path / "b.sitload", skip_bad=True)
+    assert summary.rows_skipped == 2 and summary.samples_read == t.size - 2
+    assert max(np.abs(b.accel).max() for b in _decoded(tmp_path / "b.sitload")) < 1.01
+
+
 @pytest.mark.parametrize("prefix", [(0.0, 0.02), (T0 - 3.2e9, T0 - 3.2e9 + 0.02)])
 def test_a_clock_that_was_not_set_is_refused_at_import_not_analysed_for_decades(tmp_path, prefix):
     """Two rows at epoch 0 (or 100 years early) before the real data: analysing the span would

@@ -41,6 +41,8 @@ MAX_REPEATED = 0.1  # more rows than this fraction repeating a time: timestamps 
 MAX_HOLE_S = 366 * 86400.0  # a longer hole between two rows is a clock error, not a pause
 EPOCH_S_BELOW = 1e11  # epoch numbers above this are ms (then us, ns): 1e11 s is the year 5138
 GRAVITY_G = (0.5, 2.0)  # the median acceleration magnitude of a worn sensor is about 1 g
+MAX_ACCEL_G = 64.0  # beyond the range of body-worn accelerometers (at most +-16 g; impacts ~50 g)
+MAX_GYRO_DPS = 4000.0  # beyond the range of body-worn gyroscopes (at most +-2000 or 4000 deg/s)
 PER_FRAME = 10
 ACCEL_CODES = ((2.0, 0), (4.0, 1), (8.0, 2), (16.0, 3))
 AWARE = r":\d\d(?:[.,]\d*)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"  # a time of day with Z or an offset
@@ -170,13 +172,16 @@ def read_csv(path: str | Path, *, units: str = "g", gyro_units: str = "dps", tz:
     values = raw[axes].apply(lambda c: pd.to_numeric(c.str.replace(",", ".", regex=False),
                                                      errors="coerce"))
     values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    limits = np.array([MAX_ACCEL_G / accel_factor] * 3 + [MAX_GYRO_DPS / gyro_factor] * 3)
+    plausible = np.abs(values) <= limits[:len(axes)]     # False for nan and inf too
     bad_time = ~np.isfinite(t)
-    bad = bad_time | ~np.isfinite(values).all(axis=1)
+    bad = bad_time | ~plausible.all(axis=1)
     if bad.any() and not skip_bad:
         row = int(np.flatnonzero(bad)[0])
         if bad_time[row]:
             raise _bad_time(path, line[row], raw["time"].iloc[row], tz)
-        cols = ", ".join(a for a, ok in zip(axes, np.isfinite(values[row])) if not ok)
+        cols = ", ".join(_implausible(a, v, accel_factor, gyro_factor) if np.isfinite(v) else a
+                         for a, v, ok in zip(axes, values[row], plausible[row]) if not ok)
         raise ImportDataError(f"{path} line {line[row]}: bad value in {cols} "
                               "(use --skip-bad to skip such rows)")
     t, values, line = t[~bad], values[~bad], line[~bad]
@@ -202,6 +207,13 @@ def read_csv(path: str | Path, *, units: str = "g", gyro_units: str = "dps", tz:
                               "1 g (wrong --units, or gravity removed?)")
     gyro = values[:, 3:] * gyro_factor if len(axes) == 6 else None
     return CsvData(t, accel, gyro, int(bad.sum()), repeated)
+
+
+def _implausible(axis: str, value: float, accel_factor: float, gyro_factor: float) -> str:
+    """``axis`` and its value where it is beyond what a body-worn sensor reads."""
+    factor, limit, unit = ((accel_factor, MAX_ACCEL_G, "g") if axis in ACCEL_AXES
+                           else (gyro_factor, MAX_GYRO_DPS, "deg/s"))
+    return f"{axis} ({value * factor:.3g} {unit}, beyond the +-{limit:g} {unit} of a body-worn sensor)"
 
 
 def detect_rate(t: np.ndarray, path: Path) -> float:
