@@ -187,6 +187,14 @@ def test_sensor_logger_android_zip_uses_total_acceleration(tmp_path, capsys):
     assert bouts_of(capsys, src, tmp_path) == BOUTS
 
 
+def test_sensor_logger_at_a_phones_fastest_rate_is_averaged_to_100_hz(tmp_path, capsys):
+    t, total, gravity, user = sensor_logger_parts(rate=400)
+    src = tmp_path / "TotalAcceleration.csv"
+    src.write_text(sensor_logger_csv(t, total))
+    assert bouts_of(capsys, src, tmp_path) == BOUTS
+    assert "at 100 Hz" in run(capsys, "import", src, "-o", tmp_path / "fast.sitload")[1]
+
+
 def test_sensor_logger_ios_zip_adds_accelerometer_and_gravity(tmp_path, capsys):
     t, total, gravity, user = sensor_logger_parts()
     src = write_zip(tmp_path / "ios.zip", {
@@ -223,10 +231,10 @@ def test_sensor_logger_without_gravity_is_refused(tmp_path, capsys):
 
 # --- phyphox ------------------------------------------------------------------------------------
 
-def phyphox_csv(t, accel_ms2, *, sep=",", comma=False, linear=False) -> str:
-    prefix = "Linear Acceleration" if linear else "Acceleration"
-    names = ["Time (s)", *(f"{prefix} {a} (m/s^2)" for a in "xyz"),
-             "Absolute acceleration (m/s^2)"]
+def phyphox_csv(t, accel_ms2, *, sep=",", comma=False, linear=False, time="Time (s)",
+                prefix="Acceleration") -> str:
+    prefix = "Linear Acceleration" if linear else prefix
+    names = [time, *(f"{prefix} {a} (m/s^2)" for a in "xyz"), "Absolute acceleration (m/s^2)"]
     rows = [sep.join(f'"{n}"' for n in names)]
     rows += [sep.join(java_sci(v, comma) for v in (s - T0, *a, np.linalg.norm(a)))
              for s, a in zip(t, accel_ms2)]
@@ -256,6 +264,15 @@ def test_phyphox_zip_takes_its_start_from_meta_time(tmp_path, capsys, sep, comma
         "meta/device.csv": '"property","value"\n"model","Pixel"\n',
         "meta/time.csv": phyphox_time(T0, sep=sep, comma=comma)})
     assert detect(src) == "phyphox"
+    assert bouts_of(capsys, src, tmp_path) == BOUTS
+
+
+def test_phyphox_in_german_reads_by_the_units_of_its_names(tmp_path, capsys):
+    t, accel = thigh(50)
+    src = write_zip(tmp_path / "Beschleunigung mit g.zip", {
+        "Rohdaten.csv": phyphox_csv(t, accel * G, sep=";", comma=True, time="Zeit (s)",
+                                    prefix="Beschleunigung"),
+        "meta/time.csv": phyphox_time(T0, sep=";", comma=True)})
     assert bouts_of(capsys, src, tmp_path) == BOUTS
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path, PurePosixPath
 
 from sitload.errors import ImportDataError, UsageError
 from sitload.vocab import ImportFormat, LabelsFormat, wire_names
 from sitload.services.formats import activpal, actigraph, axivity, phyphox, sensor_logger
 from sitload.services.formats.options import ReadOptions
+from sitload.services.formats.rate import thinned
 from sitload.services.formats.text import Text, decode, file_bytes, is_zip, zip_members
 from sitload.services.importers import CsvData, ImportSummary, ReferenceLabels, import_csv, \
     read_labels
@@ -48,7 +48,7 @@ def detect(path: Path) -> ImportFormat:
         return ImportFormat.ACTIGRAPH_CSV
     if {"time", "seconds_elapsed", *sensor_logger.AXES} <= set(names):
         return ImportFormat.SENSOR_LOGGER
-    if names and names[0].startswith("time (s)") and len(phyphox.axes_of(names)) == 3:
+    if names and phyphox.SECONDS.search(names[0]) and len(phyphox.axes_of(names)) == 3:
         return ImportFormat.PHYPHOX
     if len(names) >= 4 and axivity.FORMATTED.match(names[0]) \
             and all(NUMBER.fullmatch(n) for n in names[1:4]):
@@ -77,9 +77,8 @@ def import_file(source: str | Path, output: str | Path, *, fmt: str | None = Non
         raise UsageError(f"unknown format {fmt!r} (one of {', '.join(wire_names(ImportFormat))})")
     fmt = ImportFormat(fmt) if fmt else detect(source)
     options = ReadOptions(tz=tz, start=start, skip_bad=skip_bad)
-    reader = READERS.get(fmt)
-    if reader is not None:
-        reader = partial(reader, options=options)
+    read = READERS.get(fmt)
+    reader = None if read is None else (lambda path: thinned(read(path, options)))
     return fmt, import_csv(source, output, sensor=sensor, units=units, gyro_units=gyro_units,
                            tz=tz, skip_bad=skip_bad, reader=reader)
 

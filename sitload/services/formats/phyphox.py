@@ -20,6 +20,7 @@ from sitload.services.formats.text import Text, is_zip, load, load_member, separ
 from sitload.services.importers import CsvData, G, checked_samples, numbers
 
 AXIS = re.compile(r"\b([xyz]) \(m/s\^?2\)")
+SECONDS = re.compile(r"\(s\)$")  # the time column: "Time (s)", translated "Zeit (s)" ...
 TIME_CSV = "meta/time.csv"
 
 
@@ -61,7 +62,7 @@ def read(path: Path, options: ReadOptions) -> CsvData:
     if any("linear" in n for n in names):
         raise ImportDataError(f"{text.where} line 1: a Linear Acceleration export, without g "
                               "(posture needs gravity): record with \"Acceleration with g\"")
-    if sorted(axes) != ["x", "y", "z"] or not names[0].startswith("t"):
+    if sorted(axes) != ["x", "y", "z"] or not SECONDS.search(names[0]):
         raise ImportDataError(f"{text.where} line 1: header lacks the time and acceleration x, y, "
                               f"z (m/s^2) of phyphox (found {', '.join(names)[:100]})")
     rows, line = text.table(1, separator(text.lines(1)[0]))
