@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -33,18 +34,22 @@ def strftime_format(date_format: str) -> str:
     return re.sub(r"yyyy|yy|MM|M|dd|d", lambda m: TOKENS[m.group()], date_format)
 
 
-def read(path: Path, options: ReadOptions) -> CsvData:
-    text = load(path)
-    head = text.lines(HEADER_LINES + 1)
+class Header(NamedTuple):
+    rate_hz: float
+    date_format: str   # as line 1 gives it (M/d/yyyy ...)
+    start: float       # UTC epoch s
+
+
+def read_header(path: Path, head: list[str], tz: str) -> Header:
+    """The rate, date format and start of ActiLife's ten header lines."""
     if not head or not BANNER.search(head[0]):
         raise ImportDataError(f"{path} line 1: not an ActiLife CSV (its first line reads "
                               "'------------ Data File Created By ActiGraph ...')")
     rate = RATE.search(head[0])
     if rate is None:
         raise ImportDataError(f"{path} line 1: no sample rate ('at NN Hz') in the header")
-    rate_hz = float(rate.group(1).replace(",", "."))
     found = DATE_FORMAT.search(head[0])
-    date_format = strftime_format(found.group(1) if found else "M/d/yyyy")
+    date_format = found.group(1) if found else "M/d/yyyy"
     fields = {}
     for number, line in enumerate(head[1:HEADER_LINES], start=2):
         match = FIELD.match(line)
@@ -59,12 +64,19 @@ def read(path: Path, options: ReadOptions) -> CsvData:
         raise ImportDataError(f"{path} line {number}: epoch period {epoch}: activity counts per "
                               "epoch, not raw acceleration (export the RAW csv from ActiLife)")
     (date, date_line), (time, _) = fields["start date"], fields["start time"]
-    naive_start = pd.to_datetime(pd.Series([f"{date} {time}"]), errors="coerce",
-                                 format=f"{date_format} %H:%M:%S")
-    start = local_seconds(naive_start, options.tz).iloc[0]
+    naive = pd.to_datetime(pd.Series([f"{date} {time}"]), errors="coerce",
+                           format=f"{strftime_format(date_format)} %H:%M:%S")
+    start = local_seconds(naive, tz).iloc[0]
     if not np.isfinite(start):
         raise ImportDataError(f"{path} line {date_line}: start {date} {time} is not a time in "
-                              f"the date format of line 1 (or does not exist in {options.tz})")
+                              f"the date format of line 1 (or does not exist in {tz})")
+    return Header(float(rate.group(1).replace(",", ".")), date_format, float(start))
+
+
+def read(path: Path, options: ReadOptions) -> CsvData:
+    text = load(path)
+    head = text.lines(HEADER_LINES + 1)
+    header = read_header(path, head, options.tz)
     names = cells(head[HEADER_LINES])
     named = any(re.fullmatch(r"[a-z][a-z ()]*", c) for c in names)
     rows, line = text.table(HEADER_LINES + named, separator(head[HEADER_LINES]))
@@ -80,16 +92,17 @@ def read(path: Path, options: ReadOptions) -> CsvData:
     if rows.shape[1] <= max(axes):
         raise ImportDataError(f"{path} line {line[0]}: {rows.shape[1]} columns where the "
                               "header has Accelerometer X, Y and Z")
-    need = f"{found.group(1) if found else 'M/d/yyyy'} hh:mm:ss.fff, the date format of line 1"
     if stamp is None:
         times = pd.Series(np.full(len(rows), ""), dtype=str)
-        t = start + np.arange(len(rows)) / rate_hz
+        t = header.start + np.arange(len(rows)) / header.rate_hz
     else:
         times = rows[stamp].str.strip()
+        date_format = strftime_format(header.date_format)
         naive = pd.to_datetime(times, format=f"{date_format} %H:%M:%S.%f", errors="coerce")
         naive = naive.fillna(pd.to_datetime(times, format=f"{date_format} %H:%M:%S",
                                             errors="coerce"))
         t = local_seconds(naive, options.tz).to_numpy(dtype=np.float64, na_value=np.nan)
     return checked_samples(path, t, numbers(rows[axes]), line, times, tz=options.tz,
-                           skip_bad=options.skip_bad, time_need=need,
-                           gravity_hint="ActiLife's raw CSV is in g with gravity")
+                           skip_bad=options.skip_bad,
+                           time_need=f"{header.date_format} hh:mm:ss.fff, the date format of "
+                           "line 1", gravity_hint="ActiLife's raw CSV is in g with gravity")

@@ -25,6 +25,7 @@ TIME_CSV = "meta/time.csv"
 
 
 def axes_of(names: list[str]) -> dict[str, int]:
+    """The column of each acceleration axis (x, y, z) the header names."""
     return {m.group(1): i for i, n in enumerate(names) if (m := AXIS.search(n))}
 
 
