@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sitload.cli import main
+from sitload.sensor_ingest.replay import open_recording, replay_batches
 from sitload.services.analysis import analyze_recording
 from sitload.services.formats import detect
 
@@ -89,6 +90,18 @@ def test_actilife_raw_csv_gives_the_sits_of_the_plan(tmp_path, capsys, variant):
     assert detect(src) == "actigraph-csv"
     assert bouts_of(capsys, src, tmp_path, *BERLIN) == BOUTS
     assert bouts_of(capsys, src, tmp_path, "--format", "actigraph-csv", *BERLIN) == BOUTS
+
+
+def test_actilife_imu_file_brings_its_gyroscope(tmp_path, capsys):
+    src = actilife(tmp_path / "imu.csv", timestamps=True)
+    lines = src.read_text().splitlines()
+    lines[10] += ",Temperature,Gyroscope X,Gyroscope Y,Gyroscope Z"
+    lines[11:] = [row + ",25.5,1.25,-0.5,0.0" for row in lines[11:]]
+    src.write_text("\n".join(lines) + "\n")
+    assert bouts_of(capsys, src, tmp_path, *BERLIN) == BOUTS
+    with open_recording(tmp_path / "imu.csv-0.sitload") as rec:
+        first = next(iter(replay_batches(rec)))
+    assert np.allclose(first.gyro[0], [1.25, -0.5, 0.0], atol=0.1)
 
 
 def test_actilife_start_is_the_device_wall_clock_in_tz(tmp_path, capsys):

@@ -4,7 +4,7 @@ Ten header lines, the first naming the date format and the rate ("... ActiLife v
 v3.2.1 date format M/d/yyyy at 30 Hz ..."), then "Start Time", "Start Date", "Epoch Period
 (hh:mm:ss)" (00:00:00 in a raw file) among them; then, optionally, a line of column names
 (``Accelerometer X,Accelerometer Y,Accelerometer Z``, with ``Timestamp`` first when exported with
-timestamps) and the samples in g. Times are the device's wall clock, without a zone."""
+timestamps; a GT9X's IMU file adds ``Gyroscope X,Y,Z`` in deg/s) and the samples in g. Times are the device's wall clock, without a zone."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ DATE_FORMAT = re.compile(r"date format\s+([dMy]+[/.\-][dMy]+[/.\-][dMy]+)")
 RATE = re.compile(r"\bat\s+(\d+(?:[.,]\d+)?)\s*Hz", re.I)
 FIELD = re.compile(r"^\s*(start time|start date|epoch period \(hh:mm:ss\))\s*:?\s*(\S+)", re.I)
 AXES = ("accelerometer x", "accelerometer y", "accelerometer z")
+GYRO = ("gyroscope x", "gyroscope y", "gyroscope z")
 TOKENS = {"yyyy": "%Y", "yy": "%y", "MM": "%m", "M": "%m", "dd": "%d", "d": "%d"}
 
 
@@ -85,6 +86,8 @@ def read(path: Path, options: ReadOptions) -> CsvData:
             raise ImportDataError(f"{path} line {HEADER_LINES + 1}: column names lack "
                                   f"Accelerometer X, Y or Z (found {', '.join(names)[:100]})")
         axes = [names.index(a) for a in AXES]
+        if all(g in names for g in GYRO):   # the IMU of a GT9X, deg/s
+            axes += [names.index(g) for g in GYRO]
         stamp = names.index("timestamp") if "timestamp" in names else None
     else:
         stamp = 0 if ":" in rows.iloc[0, 0] else None  # a time of day
