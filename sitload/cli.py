@@ -123,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=wire_names(ImportFormat), help="the file's format "
                    "(docs/import-formats.md); default: the one its header names, else csv")
     p.add_argument("--sensor", choices=SENSORS[:2], default="thigh-imu")
-    p.add_argument("--units", choices=("g", "ms2"), default="g",
+    p.add_argument("--units", choices=("g", "ms2"),
                    help="acceleration unit of a csv: g (default) or ms2 (m/s^2)")
-    p.add_argument("--gyro-units", choices=("dps", "rads"), default="dps",
+    p.add_argument("--gyro-units", choices=("dps", "rads"),
                    help="gyroscope unit of a csv: dps (deg/s, default) or rads (rad/s, e.g. UCI "
                    "HAPT)")
     p.add_argument("--tz", default="UTC", type=time_zone, help="time zone of times without "

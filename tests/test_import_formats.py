@@ -92,6 +92,13 @@ def test_actilife_raw_csv_gives_the_sits_of_the_plan(tmp_path, capsys, variant):
     assert bouts_of(capsys, src, tmp_path, "--format", "actigraph-csv", *BERLIN) == BOUTS
 
 
+def test_units_options_are_refused_for_formats_that_define_their_units(tmp_path, capsys):
+    src = actilife(tmp_path / "subject01RAW.csv")
+    code, out, err = run(capsys, "import", src, "--units", "ms2", "-o", tmp_path / "u.sitload")
+    assert code == 2 and "--units apply to a generic csv; actigraph-csv files carry their own" in err
+    assert not (tmp_path / "u.sitload").exists()
+
+
 def test_actilife_imu_file_brings_its_gyroscope(tmp_path, capsys):
     src = actilife(tmp_path / "imu.csv", timestamps=True)
     lines = src.read_text().splitlines()

@@ -66,20 +66,25 @@ def _head(path: Path) -> Text | None:
 
 
 def import_file(source: str | Path, output: str | Path, *, fmt: str | None = None,
-                sensor: str = "thigh-imu", units: str = "g", gyro_units: str = "dps",
+                sensor: str = "thigh-imu", units: str | None = None, gyro_units: str | None = None,
                 tz: str = "UTC", start: str | None = None, skip_bad: bool = False
                 ) -> tuple[ImportFormat, ImportSummary]:
     """Import ``source`` in format ``fmt`` (None: the one its header names) into a recording;
-    the format read and the summary. ``units`` and ``gyro_units`` are the generic CSV's; the
-    other formats define theirs."""
+    the format read and the summary. ``units`` and ``gyro_units`` (default g and deg/s) are the
+    generic CSV's; the other formats define theirs, and giving one for them is a UsageError."""
     source = Path(source)
     if fmt is not None and fmt not in wire_names(ImportFormat):
         raise UsageError(f"unknown format {fmt!r} (one of {', '.join(wire_names(ImportFormat))})")
     fmt = ImportFormat(fmt) if fmt else detect(source)
+    given = [flag for flag, value in (("--units", units), ("--gyro-units", gyro_units)) if value]
+    if fmt != ImportFormat.CSV and given:
+        raise UsageError(f"{' and '.join(given)} apply to a generic csv; {fmt} files carry their "
+                         "own units")
     options = ReadOptions(tz=tz, start=start, skip_bad=skip_bad)
     read = READERS.get(fmt)
     reader = None if read is None else (lambda path: thinned(read(path, options)))
-    return fmt, import_csv(source, output, sensor=sensor, units=units, gyro_units=gyro_units,
+    return fmt, import_csv(source, output, sensor=sensor, units=units or "g",
+                           gyro_units=gyro_units or "dps",
                            tz=tz, skip_bad=skip_bad, reader=reader)
 
 
