@@ -1,0 +1,190 @@
+"""Prompts as desktop notifications over real D-Bus: a private dbus-daemon with a notification
+server on it (tests/desktop_bus.py), desktop-notifier as the client, acks over a real Mosquitto."""
+
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sitload.alerts.desktop import Answer, DesktopNotifications, open_desktop
+from sitload.alerts.messages import alert_payload
+from sitload.alerts.prompter import run_prompter
+from sitload.alerts.publisher import AlertPublisher
+from sitload.events import EngineState
+from sitload.vocab import Posture, Side
+from conftest import fast_reconnect, listening, make_prompt, require_binary, wait_until
+from desktop_bus import SessionBus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def bus(monkeypatch):
+    """A session bus with a notification server, made this process's session bus."""
+    session = SessionBus(require_binary(("dbus-daemon",), package="dbus-daemon"))
+    session.serve()
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session.address)
+    yield session
+    session.stop()
+
+
+def _press(bus, shown, label: str, until) -> None:
+    """Press a notification's button until ``until()`` holds. The client maps the server's id to
+    its notification only after Notify returns, so a press in the same instant would be lost (no
+    person is that fast); a press after the first that counted finds no notification and is ignored."""
+    key = next(key for key, text in shown.actions.items() if text == label)
+    for _ in range(40):
+        bus.press(shown.id, key)
+        try:
+            return wait_until(until, timeout=0.25)
+        except AssertionError:
+            continue
+    raise AssertionError(f"pressing {label!r} had no effect")
+
+
+def test_a_prompt_arrives_with_its_title_steps_and_buttons(bus):
+    desktop = DesktopNotifications(lambda answer: None)
+    try:
+        desktop.show(alert_payload(make_prompt("pt-1", "stretch")))
+        wait_until(lambda: bus.server.shown, what="notification shown")
+    finally:
+        desktop.close()
+    [shown] = bus.server.shown
+    assert shown.app_name == "sitload"
+    assert shown.title == "sitload: Time to stretch"
+    assert shown.body.splitlines() == [
+        "You have been sitting for 31 min — stand up (stretch)",
+        "Standing hip hinge — 30 s:",
+        "1. Stand with feet hip-width apart, hands on your hips.",
+        "2. Push your hips back with a straight back until you feel the back of your thighs.",
+        "3. Return to upright by squeezing your buttocks; repeat slowly 8 times."]
+    assert [text for text in shown.actions.values() if text] == ["Done", "Snooze 10 min", "Pain..."]
+    assert shown.urgency == 1  # normal
+    assert bus.server.closed == [shown.id]  # closing the prompter withdraws what it showed
+
+
+def test_an_expired_prompt_is_withdrawn_and_a_repeated_one_replaces_the_last(bus):
+    desktop = DesktopNotifications(lambda answer: None)
+    try:
+        soon = alert_payload(make_prompt("pt-1", "shift", expires_in=0.3))
+        desktop.show(soon)
+        wait_until(lambda: bus.server.closed, what="the expired prompt closed")
+        assert desktop.shown == [] and bus.server.closed == [bus.server.shown[0].id]
+
+        first = alert_payload(make_prompt("pt-1", "break"))
+        again = alert_payload(make_prompt("pt-1", "break", created=time.time() + 60))
+        desktop.show(first)
+        desktop.show(again)
+        assert [s.title for s in bus.server.shown[1:]] == ["sitload: Time for a break"] * 2
+        assert bus.server.closed[1:] == [bus.server.shown[1].id]  # the first, before the second came
+        assert bus.server.open == {bus.server.shown[2].id}
+        assert desktop.shown == [again["id"]]
+    finally:
+        desktop.close()
+
+
+def test_buttons_send_done_snooze_and_pain_to_the_broker(bus, tmp_path, mosquitto):
+    device = "pt-desk"
+    publisher = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox", broker=fast_reconnect())
+    stop = threading.Event()
+    out = io.StringIO()
+    runner = threading.Thread(target=run_prompter, args=(mosquitto.url, device), kwargs=dict(
+        out=out, notify=True, stop_event=stop, broker=fast_reconnect()))
+    with listening(mosquitto.host, mosquitto.port, f"sitload/v1/{device}/ack",
+                   f"sitload/v1/{device}/symptom") as (_, got):
+        runner.start()
+        try:
+            wait_until(lambda: publisher.prompter_online, what="prompter online")
+            brk, shift = make_prompt(device, "break"), make_prompt(device, "shift")
+            publisher.publish_prompt(brk)
+            wait_until(lambda: len(bus.server.shown) == 1, what="break prompt shown")
+            _press(bus, bus.server.shown[0], "Done", until=lambda: len(got) == 1)
+
+            publisher.publish_prompt(shift)
+            wait_until(lambda: len(bus.server.shown) == 2, what="shift prompt shown")
+            _press(bus, bus.server.shown[1], "Snooze 10 min", until=lambda: len(got) == 2)
+
+            publisher.publish_prompt(make_prompt(device, "uncross"))
+            wait_until(lambda: len(bus.server.shown) == 3, what="uncross prompt shown")
+            _press(bus, bus.server.shown[2], "Pain...", until=lambda: len(bus.server.shown) == 4)
+            question = bus.server.shown[3]
+            assert question.title == "sitload: How bad is the pain now?"
+            _press(bus, question, "Moderate (5)", until=lambda: len(got) == 3)
+        finally:
+            stop.set()
+            runner.join(10)
+            publisher.close()
+    assert len(bus.server.shown) == 4  # one press of each counted
+    (_, done), (_, snooze), (topic, pain) = got
+    assert (done["id"], done["action"]) == (brk.id, "done")
+    assert (snooze["id"], snooze["action"], snooze["minutes"]) == (shift.id, "snooze", 10)
+    assert topic == f"sitload/v1/{device}/symptom" and pain["pain"] == 5
+    assert "--notify" not in out.getvalue()  # no fallback: the bus was there
+
+
+def test_a_prompt_the_sensor_sees_done_is_withdrawn_and_only_that_one(bus, tmp_path, mosquitto):
+    device = "pt-stand"
+    publisher = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox", broker=fast_reconnect())
+    stop = threading.Event()
+    runner = threading.Thread(target=run_prompter, args=(mosquitto.url, device), kwargs=dict(
+        out=io.StringIO(), notify=True, stop_event=stop, broker=fast_reconnect()))
+    runner.start()
+    try:
+        wait_until(lambda: publisher.prompter_online, what="prompter online")
+        publisher.publish_prompt(make_prompt(device, "break"))
+        publisher.publish_prompt(make_prompt(device, "shift"))
+        wait_until(lambda: len(bus.server.shown) == 2, what="both prompts shown")
+        brk, shift = sorted(bus.server.shown, key=lambda s: s.title != "sitload: Time for a break")
+        # sitting evenly: the weight shift is done, the break is not
+        publisher.publish_state(EngineState(None, Posture.SITTING, None, 40.0, 0.02, Side.NONE, None))
+        wait_until(lambda: bus.server.closed, what="the shift prompt withdrawn")
+        assert bus.server.closed == [shift.id] and bus.server.open == {brk.id}
+        publisher.publish_state(EngineState(None, Posture.STANDING, None, 0.0, None, Side.NONE, None))
+        wait_until(lambda: len(bus.server.closed) == 2, what="the break prompt withdrawn")
+        assert bus.server.closed == [shift.id, brk.id] and bus.server.open == set()
+    finally:
+        stop.set()
+        runner.join(10)
+        publisher.close()
+
+
+def test_without_a_session_bus_it_says_so_and_prints(monkeypatch):
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/sitload-bus")
+    out = io.StringIO()
+    assert open_desktop(lambda answer: None, out) is None
+    assert out.getvalue() == ("--notify: no desktop notification service (FileNotFoundError: [Errno 2] "
+                              "No such file or directory); printing prompts instead\n")
+
+
+def test_prompts_notify_without_a_desktop_falls_back_to_printing(tmp_path, mosquitto):
+    publisher = AlertPublisher(mosquitto.url, "pt-server", outbox_path=tmp_path / "outbox")
+    out = tmp_path / "prompts.out"
+    env = {k: v for k, v in os.environ.items() if k not in ("DBUS_SESSION_BUS_ADDRESS", "DISPLAY")}
+    with out.open("w") as stdout:
+        proc = subprocess.Popen([sys.executable, "-m", "sitload.cli", "prompts", "--broker", mosquitto.url,
+                                 "--device", "pt-server", "--no-input", "--notify"], cwd=ROOT, stdout=stdout,
+                                stderr=subprocess.PIPE, text=True, env={**env, "PYTHONUNBUFFERED": "1"})
+    try:
+        wait_until(lambda: publisher.prompter_online, timeout=15, what="prompter online")
+        publisher.publish_prompt(make_prompt("pt-server", "break"))
+        wait_until(lambda: "[break]" in out.read_text(), what="the prompt printed")
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+        publisher.close()
+    lines = out.read_text().splitlines()
+    assert lines[1].startswith("--notify: no desktop notification service (") and \
+        lines[1].endswith("); printing prompts instead"), err
+    assert lines[2] == "! [break] You have been sitting for 31 min — stand up (break)"
+
+
+def test_answers_are_the_terminal_prompters_messages():
+    done = Answer("p-1", "done").message(1.8e9)
+    assert done.to_json() == {"schema": 1, "id": "p-1", "action": "done", "time": "2027-01-15T08:00:00.000Z"}
+    pain = Answer("p-1", "pain", pain=8).message(1.8e9)
+    assert (pain.pain, pain.time) == (8, 1.8e9)
