@@ -51,12 +51,11 @@ class Answer:
         return AckMessage(self.prompt_id, self.action, self.minutes, now)
 
 
-def resolved_by(prompt: dict, state: dict) -> bool:
-    """Whether a ``state`` document shows what an alert document asked for (the adherence rule)."""
-    crossed = state["crossed"]
-    return state_shows_change(prompt["kind"], Posture.from_wire(state["posture"]),
-                              Side.from_wire(state["lean_side"]),
-                              None if crossed is None else Side.from_wire(crossed))
+def state_of(doc: dict) -> tuple[Posture, Side, Side | None]:
+    """A ``state`` document's posture, lean side and crossed side (None: the sensor cannot see it)."""
+    crossed = doc["crossed"]
+    return (Posture.from_wire(doc["posture"]), Side.from_wire(doc["lean_side"]),
+            None if crossed is None else Side.from_wire(crossed))
 
 
 def open_desktop(on_answer: Callable[[Answer], None], out: TextIO) -> DesktopNotifications | None:
@@ -92,6 +91,8 @@ class DesktopNotifications:
         self._clock = clock
         self._shown: dict[str, tuple[str, str]] = {}  # kind -> (prompt id, notification id)
         self._expiry: dict[str, asyncio.TimerHandle] = {}  # prompt id -> its withdrawal
+        self._none_shown = threading.Event()
+        self._none_shown.set()
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="sitload-desktop", daemon=True).start()
         self._notifier = dn.DesktopNotifier(app_name=app_name, app_icon=None)
@@ -115,6 +116,17 @@ class DesktopNotifications:
     def withdraw(self, prompt_id: str) -> None:
         """Take a prompt's notification off the screen (expired, or resolved by the sensor)."""
         self._run(self._withdraw(prompt_id), CONNECT_TIMEOUT_S)
+
+    def withdraw_done(self, posture: Posture, lean_side: Side, crossed: Side | None) -> None:
+        """Withdraw the prompts this moment shows done (sitload.alerts.adherence: stood up, sat
+        evenly, uncrossed)."""
+        for kind, (pid, _) in list(self._shown.items()):
+            if state_shows_change(kind, posture, lean_side, crossed):
+                self.withdraw(pid)
+
+    def wait_answered(self, timeout_s: float | None = None) -> bool:
+        """Wait until no prompt is on screen (answered, withdrawn or expired); False on timeout."""
+        return self._none_shown.wait(timeout_s)
 
     @property
     def shown(self) -> list[str]:
@@ -144,6 +156,7 @@ class DesktopNotifications:
                                buttons=buttons, on_dismissed=lambda: self._answer(Answer(pid, "dismiss")))
         await self._notifier.send_notification(note)
         self._shown[doc["kind"]] = (pid, note.identifier)
+        self._none_shown.clear()
         delay = max(0.0, from_iso(doc["expires"]) - self._clock())
         self._expiry[pid] = self._loop.call_later(delay, lambda: self._loop.create_task(self._withdraw(pid)))
 
@@ -177,6 +190,8 @@ class DesktopNotifications:
         for kind, (pid, nid) in list(self._shown.items()):
             if pid == prompt_id:
                 del self._shown[kind]
+                if not self._shown:
+                    self._none_shown.set()
                 return nid
         return None
 

@@ -14,7 +14,7 @@ from typing import TextIO
 from sitload.alerts.messages import AckMessage, SymptomReport, presence_payload
 from sitload.alerts.broker import BrokerOptions
 from sitload.alerts.connection import MqttConnection
-from sitload.alerts.desktop import Answer, open_desktop, resolved_by
+from sitload.alerts.desktop import open_desktop, state_of
 from sitload.alerts.stretches import stretch_lines
 from sitload.alerts.topics import DEFAULT_PREFIX, Topics
 from sitload.timestamps import from_iso
@@ -60,6 +60,12 @@ class Prompter:
     def report(self, report: SymptomReport) -> bool:
         """Send a pain report; False when the broker is away."""
         return self.conn.publish(self.topics.symptom, report.to_json(), qos=1) is not None
+
+    def answer(self, message: AckMessage | SymptomReport) -> bool:
+        """Send an answer given elsewhere (a desktop notification's button); False when the broker is away."""
+        if isinstance(message, SymptomReport):
+            return self.report(message)
+        return self.ack(message.prompt_id, message.action, message.minutes)
 
     def close(self) -> None:
         self.conn.close(last_words=(self.topics.prompter, presence_payload("prompter", False, self._clock())))
@@ -161,21 +167,9 @@ def run_prompter(broker_url: str, device_id: str, *, out: TextIO = sys.stdout, i
         if max_prompts is not None and len(prompter.prompts) >= max_prompts:
             done.set()
 
-    def answered(answer: Answer) -> None:
-        message = answer.message(time.time())
-        if isinstance(message, SymptomReport):
-            prompter.report(message)
-        else:
-            prompter.ack(message.prompt_id, message.action, message.minutes)
-
-    def state(doc: dict) -> None:
-        for shown in list(prompter.prompts):
-            if shown["id"] in desktop.shown and from_iso(doc["created"]) >= from_iso(shown["created"]) and resolved_by(shown, doc):
-                desktop.withdraw(shown["id"])
-
-    desktop = open_desktop(answered, out) if notify else None
+    desktop = open_desktop(lambda answer: prompter.answer(answer.message(time.time())), out) if notify else None
     prompter = Prompter(broker_url, device_id, prefix=prefix, broker=broker, on_prompt=show, on_refused=refused,
-                        on_state=state if desktop is not None else None)
+                        on_state=(lambda doc: desktop.withdraw_done(*state_of(doc))) if desktop is not None else None)
     if interactive:
         threading.Thread(target=_read_commands, args=(prompter, input, out, lock, done), daemon=True).start()
     try:

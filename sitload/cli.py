@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="sitload-demo",
                    help="folder for the recording and report (default: ./sitload-demo)")
     add_config(p)
+    add_notify(p)
     p.set_defaults(func=_lazy("sitload.demo", "run_demo"))
 
     p = sub.add_parser("prompts", help="the patient's side: show prompts, answer, report pain",

@@ -3,6 +3,8 @@ server on it (tests/desktop_bus.py), desktop-notifier as the client, acks over a
 
 import io
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +17,9 @@ from sitload.alerts.desktop import Answer, DesktopNotifications, open_desktop
 from sitload.alerts.messages import alert_payload
 from sitload.alerts.prompter import run_prompter
 from sitload.alerts.publisher import AlertPublisher
+from sitload.cli import main
 from sitload.events import EngineState
+from sitload.sensor_ingest.recording import Recording
 from sitload.vocab import Posture, Side
 from conftest import fast_reconnect, listening, make_prompt, require_binary, wait_until
 from desktop_bus import SessionBus
@@ -188,3 +192,60 @@ def test_answers_are_the_terminal_prompters_messages():
     assert done.to_json() == {"schema": 1, "id": "p-1", "action": "done", "time": "2027-01-15T08:00:00.000Z"}
     pain = Answer("p-1", "pain", pain=8).message(1.8e9)
     assert (pain.pain, pain.time) == (8, 1.8e9)
+
+
+def test_demo_notify_shows_its_prompts_on_the_desktop(bus, tmp_path):
+    out = tmp_path / "demo.out"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen([sys.executable, "-m", "sitload.cli", "demo", "--hours", "3", "--seed", "2",
+                                 "-o", str(tmp_path / "demo"), "--notify"], cwd=ROOT, stdout=stdout,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        wait_until(lambda: "on the desktop: answer them there" in out.read_text(), timeout=120,
+                   what="the demo waiting for answers")
+        on_screen = set(bus.server.open)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    stdout = out.read_text()
+    sent = int(next(line for line in stdout.splitlines() if "prompts sent" in line).split()[0])
+    kinds = re.findall(r"^\d\d:\d\d \S+ \[(\w+)\]", stdout, re.MULTILINE)
+    assert len(kinds) == sent > 0 and len(bus.server.shown) == sent  # each prompt shown once
+    assert len(on_screen) == len(set(kinds))  # one per kind: a newer prompt replaced the older
+    assert bus.server.open == set()  # withdrawn when the demo ended
+
+
+def test_monitor_notify_without_a_broker_answers_the_local_session(bus, tmp_path, monkeypatch):
+    monkeypatch.setenv("SITLOAD_STATE_DIR", str(tmp_path / "state"))
+    config = tmp_path / "sitload.toml"  # at 300x a prompt lives 15 s of wall time, not 3
+    config.write_text("[policy]\nexpiry_min = 75\n")
+    record = tmp_path / "live.sitload"
+    finished = threading.Event()
+
+    def press_done_on_the_first_break() -> None:
+        wait_until(lambda: any(s.title == "sitload: Time for a break" for s in bus.server.shown), timeout=60)
+        first = next(s for s in bus.server.shown if s.title == "sitload: Time for a break")
+        key = next(key for key, text in first.actions.items() if text == "Done")
+        while not finished.is_set():  # presses after the one that counted find nothing and are ignored
+            bus.press(first.id, key)
+            finished.wait(0.25)
+
+    helper = threading.Thread(target=press_done_on_the_first_break, daemon=True)
+    helper.start()
+    try:
+        code = main(["monitor", "--simulate", "flare-day", "--seed", "2", "--minutes", "45", "--speed", "300",
+                     "--config", str(config), "--notify", "--record", str(record)])
+    finally:
+        finished.set()
+        helper.join(10)
+    assert code == 0
+    breaks = [s for s in bus.server.shown if s.title == "sitload: Time for a break"]
+    assert len(breaks) == 1  # done on the desktop: no reminder 10 min later
+    with Recording(record) as rec:
+        prompts = rec.prompts()
+        [break_id] = prompts.loc[prompts["kind"] == "break", "id"]
+        acks = rec.acks()
+    assert acks["prompt_id"].tolist() == [break_id] and acks["action"].tolist() == ["done"]
+    assert bus.server.open == set()
