@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 import time
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from sitload.sensor_ingest.recording import Recording
 from sitload.vocab import Posture, Side
 from conftest import fast_reconnect, listening, make_prompt, require_binary, wait_until
 from desktop_bus import SessionBus
+from test_prompts_cli import run_prompts_until_a_break_is_shown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,37 +95,44 @@ def test_an_expired_prompt_is_withdrawn_and_a_repeated_one_replaces_the_last(bus
         desktop.close()
 
 
+@contextmanager
+def prompting(tmp_path, broker_url: str, device: str, out) -> Iterator[AlertPublisher]:
+    """``run_prompter(notify=True)`` in a thread, and a publisher for ``device`` it is online to."""
+    publisher = AlertPublisher(broker_url, device, outbox_path=tmp_path / "outbox", broker=fast_reconnect())
+    stop = threading.Event()
+    runner = threading.Thread(target=run_prompter, args=(broker_url, device), kwargs=dict(
+        out=out, notify=True, stop_event=stop, broker=fast_reconnect()))
+    runner.start()
+    try:
+        wait_until(lambda: publisher.prompter_online, what="prompter online")
+        yield publisher
+    finally:
+        stop.set()
+        runner.join(10)
+        publisher.close()
+
+
 def test_buttons_send_done_snooze_and_pain_to_the_broker(bus, tmp_path, mosquitto):
     device = "pt-desk"
-    publisher = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox", broker=fast_reconnect())
-    stop = threading.Event()
     out = io.StringIO()
-    runner = threading.Thread(target=run_prompter, args=(mosquitto.url, device), kwargs=dict(
-        out=out, notify=True, stop_event=stop, broker=fast_reconnect()))
     with listening(mosquitto.host, mosquitto.port, f"sitload/v1/{device}/ack",
-                   f"sitload/v1/{device}/symptom") as (_, got):
-        runner.start()
-        try:
-            wait_until(lambda: publisher.prompter_online, what="prompter online")
-            brk, shift = make_prompt(device, "break"), make_prompt(device, "shift")
-            publisher.publish_prompt(brk)
-            wait_until(lambda: len(bus.server.shown) == 1, what="break prompt shown")
-            _press(bus, bus.server.shown[0], "Done", until=lambda: len(got) == 1)
+                   f"sitload/v1/{device}/symptom") as (_, got), \
+            prompting(tmp_path, mosquitto.url, device, out) as publisher:
+        brk, shift = make_prompt(device, "break"), make_prompt(device, "shift")
+        publisher.publish_prompt(brk)
+        wait_until(lambda: len(bus.server.shown) == 1, what="break prompt shown")
+        _press(bus, bus.server.shown[0], "Done", until=lambda: len(got) == 1)
 
-            publisher.publish_prompt(shift)
-            wait_until(lambda: len(bus.server.shown) == 2, what="shift prompt shown")
-            _press(bus, bus.server.shown[1], "Snooze 10 min", until=lambda: len(got) == 2)
+        publisher.publish_prompt(shift)
+        wait_until(lambda: len(bus.server.shown) == 2, what="shift prompt shown")
+        _press(bus, bus.server.shown[1], "Snooze 10 min", until=lambda: len(got) == 2)
 
-            publisher.publish_prompt(make_prompt(device, "uncross"))
-            wait_until(lambda: len(bus.server.shown) == 3, what="uncross prompt shown")
-            _press(bus, bus.server.shown[2], "Pain...", until=lambda: len(bus.server.shown) == 4)
-            question = bus.server.shown[3]
-            assert question.title == "sitload: How bad is the pain now?"
-            _press(bus, question, "Moderate (5)", until=lambda: len(got) == 3)
-        finally:
-            stop.set()
-            runner.join(10)
-            publisher.close()
+        publisher.publish_prompt(make_prompt(device, "uncross"))
+        wait_until(lambda: len(bus.server.shown) == 3, what="uncross prompt shown")
+        _press(bus, bus.server.shown[2], "Pain...", until=lambda: len(bus.server.shown) == 4)
+        question = bus.server.shown[3]
+        assert question.title == "sitload: How bad is the pain now?"
+        _press(bus, question, "Moderate (5)", until=lambda: len(got) == 3)
     assert len(bus.server.shown) == 4  # one press of each counted
     (_, done), (_, snooze), (topic, pain) = got
     assert (done["id"], done["action"]) == (brk.id, "done")
@@ -133,13 +143,7 @@ def test_buttons_send_done_snooze_and_pain_to_the_broker(bus, tmp_path, mosquitt
 
 def test_a_prompt_the_sensor_sees_done_is_withdrawn_and_only_that_one(bus, tmp_path, mosquitto):
     device = "pt-stand"
-    publisher = AlertPublisher(mosquitto.url, device, outbox_path=tmp_path / "outbox", broker=fast_reconnect())
-    stop = threading.Event()
-    runner = threading.Thread(target=run_prompter, args=(mosquitto.url, device), kwargs=dict(
-        out=io.StringIO(), notify=True, stop_event=stop, broker=fast_reconnect()))
-    runner.start()
-    try:
-        wait_until(lambda: publisher.prompter_online, what="prompter online")
+    with prompting(tmp_path, mosquitto.url, device, io.StringIO()) as publisher:
         publisher.publish_prompt(make_prompt(device, "break"))
         publisher.publish_prompt(make_prompt(device, "shift"))
         wait_until(lambda: len(bus.server.shown) == 2, what="both prompts shown")
@@ -151,10 +155,6 @@ def test_a_prompt_the_sensor_sees_done_is_withdrawn_and_only_that_one(bus, tmp_p
         publisher.publish_state(EngineState(None, Posture.STANDING, None, 0.0, None, Side.NONE, None))
         wait_until(lambda: len(bus.server.closed) == 2, what="the break prompt withdrawn")
         assert bus.server.closed == [shift.id, brk.id] and bus.server.open == set()
-    finally:
-        stop.set()
-        runner.join(10)
-        publisher.close()
 
 
 def test_without_a_session_bus_it_says_so_and_prints(monkeypatch):
@@ -166,22 +166,9 @@ def test_without_a_session_bus_it_says_so_and_prints(monkeypatch):
 
 
 def test_prompts_notify_without_a_desktop_falls_back_to_printing(tmp_path, mosquitto):
-    publisher = AlertPublisher(mosquitto.url, "pt-server", outbox_path=tmp_path / "outbox")
-    out = tmp_path / "prompts.out"
     env = {k: v for k, v in os.environ.items() if k not in ("DBUS_SESSION_BUS_ADDRESS", "DISPLAY")}
-    with out.open("w") as stdout:
-        proc = subprocess.Popen([sys.executable, "-m", "sitload.cli", "prompts", "--broker", mosquitto.url,
-                                 "--device", "pt-server", "--no-input", "--notify"], cwd=ROOT, stdout=stdout,
-                                stderr=subprocess.PIPE, text=True, env={**env, "PYTHONUNBUFFERED": "1"})
-    try:
-        wait_until(lambda: publisher.prompter_online, timeout=15, what="prompter online")
-        publisher.publish_prompt(make_prompt("pt-server", "break"))
-        wait_until(lambda: "[break]" in out.read_text(), what="the prompt printed")
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
-        publisher.close()
-    lines = out.read_text().splitlines()
+    lines, err = run_prompts_until_a_break_is_shown(tmp_path, mosquitto.url, "pt-server",
+                                                    "--device", "pt-server", "--notify", env=env)
     assert lines[1].startswith("--notify: no desktop notification service (") and \
         lines[1].endswith("); printing prompts instead"), err
     assert lines[2] == "! [break] You have been sitting for 31 min — stand up (break)"
