@@ -165,6 +165,14 @@ def test_without_a_session_bus_it_says_so_and_prints(monkeypatch):
                               "No such file or directory); printing prompts instead\n")
 
 
+def test_without_the_notify_extra_it_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "desktop_notifier", None)  # import fails as if not installed
+    out = io.StringIO()
+    assert open_desktop(lambda answer: None, out) is None
+    assert out.getvalue() == ("--notify: desktop notifications need the notify extra "
+                              "(pip install 'sitload[notify]'); printing prompts instead\n")
+
+
 def test_prompts_notify_without_a_desktop_falls_back_to_printing(tmp_path, mosquitto):
     env = {k: v for k, v in os.environ.items() if k not in ("DBUS_SESSION_BUS_ADDRESS", "DISPLAY")}
     lines, err = run_prompts_until_a_break_is_shown(tmp_path, mosquitto.url, "pt-server",
