@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from sitload.arguments import add_broker, add_config, positive, time_zone
+from sitload.arguments import add_broker, add_config, add_notify, positive, time_zone
 from sitload.ble_commands import add_ble_parsers
 from sitload.errors import SitloadError, UsageError
 from sitload.flare_commands import add_flare_parsers
@@ -83,16 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="sitload-demo",
                    help="folder for the recording and report (default: ./sitload-demo)")
     add_config(p)
+    add_notify(p)
     p.set_defaults(func=_lazy("sitload.demo", "run_demo"))
 
     p = sub.add_parser("prompts", help="the patient's side: show prompts, answer, report pain",
-                       description="Shows each prompt once as it arrives (and as a desktop "
-                       "notification where one is available). Type a = done it, k = ok, "
+                       description="Shows each prompt once as it arrives (with --notify also as a "
+                       "desktop notification with Done / Snooze / Pain buttons). Type a = done it, k = ok, "
                        "s [min] = snooze, x = dismiss, p N [left|right|both] [note] = pain 0-10, "
                        "q = quit.")
     add_broker(p, "MQTT broker (mqtt[s]://[user:password@]host:port)", required=True)
     p.add_argument("--device", help="device id (default: the one sensor online at the broker)")
     p.add_argument("--no-input", action="store_true", help="only show prompts; read no commands")
+    add_notify(p)
     p.set_defaults(func=_lazy("sitload.commands", "prompts"))
 
     p = sub.add_parser("analyze", help="batch analysis of a recording: bouts, asymmetry, metrics")

@@ -97,7 +97,7 @@ def prompts(args: argparse.Namespace) -> int:
     where = parse_broker_url(args.broker)    # shown without the login the URL may carry
     shown = f"{'mqtts' if where.tls else 'mqtt'}://{where.host}:{where.port}"
     print(f"prompts for {device} from {shown}" + (" (q to quit)" if interactive else ""))
-    run_prompter(args.broker, device, interactive=interactive, broker=broker)
+    run_prompter(args.broker, device, interactive=interactive, broker=broker, notify=args.notify)
     return 0
 
 
