@@ -22,6 +22,7 @@ import pandas as pd
 from sitload.vocab import SensorKind
 from sitload import __version__
 from sitload.errors import RecordingError
+from sitload.timestamps import EARLIEST, LATEST, plausible
 
 FORMAT_VERSION = 1
 APPLICATION_ID = 0x5174_4C44  # 'StLD' in the SQLite header: marks a sitload recording
@@ -181,6 +182,15 @@ class RecordingWriter:
         self.close()
 
 
+PLAUSIBLE_TIME = f"host_time >= {EARLIEST!r} AND host_time < {LATEST!r}"
+
+
+def _whole(row: tuple) -> bool:
+    """Whether a frame row read back as written: bytes and a plausible receive time."""
+    _, host_time, data = row
+    return isinstance(data, bytes) and isinstance(host_time, (int, float)) and plausible(host_time)
+
+
 class Recording:
     """Read access to a recording (also while a writer is still appending to it)."""
 
@@ -221,7 +231,9 @@ class Recording:
             raise
         if not self.devices:
             raise RecordingError(f"{self.path}: recording holds no device")
-        self.damage: str | None = None
+        self.damage: str | None = None      # why reading the frames stopped early
+        self.damaged_rows = 0                # frame rows skipped: no bytes, or a receive time
+        self.first_damaged_row: int | None = None   # outside 1970-2099 (``plausible``)
 
     def _devices(self) -> list[DeviceRecord]:
         devices = []
@@ -254,15 +266,21 @@ class Recording:
 
     def frame_summary(self, device_id: int) -> tuple[int, float | None]:
         """(number of frames, host time of the last one) for a device."""
-        count, last = self._db.execute("SELECT COUNT(*), MAX(host_time) FROM frames "
-                                       "WHERE device = ?", (device_id,)).fetchone()
+        count, last = self._one("the frame count", "SELECT COUNT(*), MAX(host_time) FROM frames "
+                                f"WHERE device = ? AND {PLAUSIBLE_TIME}", (device_id,))
         return int(count), last
 
     def time_span(self, device_id: int) -> tuple[float, float] | None:
         """Host times of a device's first and last frame (None without frames)."""
-        first, last = self._db.execute("SELECT MIN(host_time), MAX(host_time) FROM frames "
-                                       "WHERE device = ?", (device_id,)).fetchone()
+        first, last = self._one("the time span", "SELECT MIN(host_time), MAX(host_time) FROM "
+                                f"frames WHERE device = ? AND {PLAUSIBLE_TIME}", (device_id,))
         return None if first is None else (first, last)
+
+    def _one(self, what: str, sql: str, params=()) -> tuple:
+        try:
+            return self._db.execute(sql, params).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise RecordingError(f"{self.path}: damaged, cannot read {what} ({exc})") from None
 
     def iter_frames(self, device_id: int, chunk: int = 20000
                     ) -> Iterator[tuple[list[int], list[float], list[bytes]]]:
@@ -282,12 +300,23 @@ class Recording:
                 return
             if not rows:
                 return
-            ids, times, data = zip(*rows)
-            last = ids[-1]
-            yield list(ids), list(times), list(data)
+            last = rows[-1][0]
+            whole = [r for r in rows if _whole(r)]
+            if len(whole) < len(rows):
+                self.damaged_rows += len(rows) - len(whole)
+                self.first_damaged_row = self.first_damaged_row or next(
+                    r[0] for r in rows if not _whole(r))
+            if whole:
+                ids, times, data = zip(*whole)
+                yield list(ids), list(times), list(data)
 
     def _frame(self, sql: str, params=()) -> pd.DataFrame:
-        return pd.read_sql_query(sql, self._db, params=params)
+        try:
+            return pd.read_sql_query(sql, self._db, params=params)
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+            table = sql.split(" FROM ")[1].split()[0]
+            raise RecordingError(f"{self.path}: damaged, cannot read its {table} table "
+                                 f"({exc.__cause__ or exc})") from None
 
     def truth(self, device_id: int) -> pd.DataFrame:
         df = self._frame("SELECT * FROM truth WHERE device = ? ORDER BY t", (device_id,))

@@ -49,7 +49,10 @@ class DeviceReplay:
 
     @property
     def note(self) -> str | None:
-        return describe_end(self.rec, self.device.id)
+        """Where the recording ended early, and what of it was damaged and left out (read after
+        ``batches``)."""
+        parts = [describe_end(self.rec, self.device.id), describe_damage(self.rec, self.decoder)]
+        return "; ".join(p for p in parts if p) or None
 
 
 def decoder_for(rec: Recording, device_id: int | None = None) -> DeviceDecoder:
@@ -118,3 +121,16 @@ def describe_end(rec: Recording, device_id: int | None = None) -> str | None:
     why = rec.damage or "the writer stopped before closing it"
     return (f"{rec.path}: recording ends early ({why}); read {count} whole frames, up to the frame "
             f"received at {when}")
+
+
+def describe_damage(rec: Recording, decoder: DeviceDecoder) -> str | None:
+    """A note when frames were left out as damaged: rows that read back without bytes or with a
+    receive time outside 1970-2099, and frames that failed their checks (CRC, header)."""
+    found = []
+    if rec.damaged_rows:
+        found.append(f"{rec.damaged_rows} unreadable frame row(s) from row "
+                     f"{rec.first_damaged_row} (no bytes, or a receive time outside 1970-2099)")
+    if decoder.stats.frames_bad:
+        reasons = ", ".join(f"{why}: {n}" for why, n in sorted(decoder.stats.errors_by_reason.items()))
+        found.append(f"{decoder.stats.frames_bad} frame(s) that failed their checks ({reasons})")
+    return f"{rec.path}: damaged data left out: {'; '.join(found)}" if found else None
