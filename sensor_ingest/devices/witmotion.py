@@ -258,13 +258,14 @@ class WitMotionProfile(DeviceProfile):
 
     async def set_up(self, client, on_notify: NotifyCallback,
                      on_battery: BatteryCallback) -> DeviceSetup:
-        """Subscribe, unlock, set and save the output rate, ask for the battery voltage (the
+        """Unlock, set and save the output rate, subscribe, ask for the battery voltage (the
         reply arrives with the data). Done on every connection, so the rate survives a sensor
         that lost it."""
-        await client.start_notify(NOTIFY_UUID, on_notify)
-        for cmd in (UNLOCK, rate_command(self.rate_hz), SAVE, read_command(REG_BATTERY)):
+        for cmd in (UNLOCK, rate_command(self.rate_hz), SAVE):
             await client.write_gatt_char(WRITE_UUID, cmd, response=True)
             await asyncio.sleep(COMMAND_GAP_S)
+        await client.start_notify(NOTIFY_UUID, on_notify)  # from here on at the rate asked for
+        await client.write_gatt_char(WRITE_UUID, read_command(REG_BATTERY), response=True)
         return DeviceSetup(self.kind, {"family": self.family, "rate_hz": f"{self.rate_hz:g}"})
 
     def decoder(self, setup: DeviceSetup, source: str,
