@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,9 +153,11 @@ class SensorLink:
                  on_availability: AvailabilityCallback | None = None,
                  on_batches: BatchCallback | None = None,
                  max_attempts: int = 4, retry_delay_s: tuple[float, float] = RETRY_DELAY_S,
-                 profile: DeviceProfile = SitloadProfile()):
+                 profile: DeviceProfile = SitloadProfile(),
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep):
         self.device = device
         self.profile = profile
+        self.sleep = sleep  # sleeps seconds of ``clock`` (the simulated clock on the virtual radio)
         self.recording = recording
         self.client_backend = client_backend
         self.backend_kwargs = backend_kwargs or {}
@@ -187,7 +189,9 @@ class SensorLink:
         """Connect, stream, reconnect after drops; until cancelled. Leaves the link closed and
         everything received recorded."""
         delay = self.retry_delay_s[0]
-        flusher = asyncio.create_task(self._flush_periodically())
+        helpers = [asyncio.create_task(self._flush_periodically())]
+        if self.profile.silence_s is not None:
+            helpers.append(asyncio.create_task(self._watch_silence(self.profile.silence_s)))
         try:
             while True:
                 try:
@@ -198,7 +202,8 @@ class SensorLink:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.retry_delay_s[1])
         finally:
-            flusher.cancel()
+            for task in helpers:
+                task.cancel()
             await self._close()
 
     # -- one connection -------------------------------------------------------------------------
@@ -263,21 +268,22 @@ class SensorLink:
         while True:
             await asyncio.sleep(FLUSH_S)
             self._flush()
-            await self._check_silence()
 
-    async def _check_silence(self) -> None:
-        """A sensor of a family that always streams, connected but silent for the profile's
-        ``silence_s``: drop the link; the run loop reconnects."""
-        client, silence = self._client, self.profile.silence_s
-        if client is None or silence is None or self.status.state != "online" \
-                or self.clock() - self._last_rx < silence:
-            return
-        log.warning("%s: connected but silent for %.0f s; reconnecting", self.name, silence)
-        self._record_link("silent", f"no data for {silence:g} s")
-        self._last_rx = self.clock()
-        with contextlib.suppress(BleakError, asyncio.TimeoutError, OSError):
-            await asyncio.wait_for(client.disconnect(), 5.0)
-        self._lost.set()
+    async def _watch_silence(self, silence_s: float) -> None:
+        """A sensor of a family that always streams, connected but silent for ``silence_s`` of
+        the link's clock: drop the link; the run loop reconnects."""
+        while True:
+            await self.sleep(silence_s / 4)
+            client = self._client
+            if client is None or self.status.state != "online" \
+                    or self.clock() - self._last_rx < silence_s:
+                continue
+            log.warning("%s: connected but silent for %.0f s; reconnecting", self.name, silence_s)
+            self._record_link("silent", f"no data for {silence_s:g} s")
+            self._last_rx = self.clock()
+            with contextlib.suppress(BleakError, asyncio.TimeoutError, OSError):
+                await asyncio.wait_for(client.disconnect(), 5.0)
+            self._lost.set()
 
     def _flush(self) -> None:
         """Record and decode the notifications received since the last flush."""

@@ -19,6 +19,7 @@ import numpy as np
 
 PRIOR_PACKETS = 10.0  # the expected period weighs like this many packets' worth of data
 MIN_GAP_S = 1.0  # silences shorter than this (or 5 periods) are batching, not gaps
+STEP_S = 1e-6  # stamps never go back and differ by at least this (float resolution of UTC: 0.24 us)
 
 
 @dataclass
@@ -31,7 +32,7 @@ class _Run:
     st: float = 0.0
     sxx: float = 0.0
     sxt: float = 0.0
-    last: float = -np.inf  # the latest stamp (stamps never go back)
+    last: float = -np.inf  # the latest stamp
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,6 @@ class ReceiveClock:
     def __init__(self, period_s: float):
         self.period_s = float(period_s)
         self._run: _Run | None = None
-        self.runs = 0
 
     @property
     def gap_s(self) -> float:
@@ -62,8 +62,7 @@ class ReceiveClock:
         run = self._run
         if run is None or run.n < 2:
             return None
-        return _slopes(np.array([run.n]), np.array([run.sx]), np.array([run.st]),
-                       np.array([run.sxx]), np.array([run.sxt]), self.period_s)[0]
+        return float(_slopes(run.n, run.sx, run.st, run.sxx, run.sxt, self.period_s))
 
     @property
     def run_packets(self) -> int:
@@ -95,7 +94,6 @@ class ReceiveClock:
     def _new_run(self, t0: float) -> None:
         last = -np.inf if self._run is None else self._run.last
         self._run = _Run(t_ref=float(t0), last=last)
-        self.runs += 1
 
     def _fit(self, receive: np.ndarray) -> tuple[np.ndarray, int | None]:
         """Stamps for ``receive`` continuing the current run, and the position of the first
@@ -114,8 +112,10 @@ class ReceiveClock:
         late = t - (a_prev + b_prev * x) > self.gap_s
         late[0] &= run.n > 0
         first_late = int(np.argmax(late)) if late.any() else None
-        stamps = np.maximum.accumulate(np.maximum(run.t_ref + a + b * x, run.last))
-        return stamps, first_late
+        # strictly increasing: at least STEP_S after the stamp before
+        floor = run.last + STEP_S - STEP_S * run.n
+        stamps = np.maximum.accumulate(np.maximum(run.t_ref + a + b * x - STEP_S * x, floor))
+        return stamps + STEP_S * x, first_late
 
     def _intercept(self) -> float:
         run = self._run

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sitload.errors import ConfigError
+from sitload.errors import BluetoothError, ConfigError
 from sitload.samples import SampleBatch
 from sitload.sensor_ingest.devices.profile import (BatteryCallback, DeviceProfile, DeviceSetup,
                                                    NotifyCallback)
@@ -262,10 +262,10 @@ class WitMotionProfile(DeviceProfile):
         reply arrives with the data). Done on every connection, so the rate survives a sensor
         that lost it."""
         for cmd in (UNLOCK, rate_command(self.rate_hz), SAVE):
-            await client.write_gatt_char(WRITE_UUID, cmd, response=True)
+            await _write(client, cmd)
             await asyncio.sleep(COMMAND_GAP_S)
         await client.start_notify(NOTIFY_UUID, on_notify)  # from here on at the rate asked for
-        await client.write_gatt_char(WRITE_UUID, read_command(REG_BATTERY), response=True)
+        await _write(client, read_command(REG_BATTERY))
         return DeviceSetup(self.kind, {"family": self.family, "rate_hz": f"{self.rate_hz:g}"})
 
     def decoder(self, setup: DeviceSetup, source: str,
@@ -283,10 +283,19 @@ class WitMotionProfile(DeviceProfile):
                     reply.set_result(battery_percent(r.values[0] / 100.0))
 
         await client.start_notify(NOTIFY_UUID, on_notify)
-        await client.write_gatt_char(WRITE_UUID, read_command(REG_BATTERY), response=True)
+        await _write(client, read_command(REG_BATTERY))
         with contextlib.suppress(asyncio.TimeoutError):
             return await asyncio.wait_for(reply, REPLY_TIMEOUT_S)
         return None
 
     def note(self, decoder: WitMotionDecoder) -> str:
         return decoder.rate_note
+
+
+async def _write(client, cmd: bytes) -> None:
+    """One command, acknowledged when the characteristic offers that (models differ)."""
+    char = client.services.get_characteristic(WRITE_UUID)
+    if char is None:
+        raise BluetoothError(f"{client.address}: no WitMotion command characteristic "
+                             f"({WRITE_UUID}); is it a WitMotion BLE 5.0 sensor?")
+    await client.write_gatt_char(char, cmd, response="write" in char.properties)

@@ -120,7 +120,9 @@ async def monitor_simulated(sims: Sequence[SimulatedSensor], recording: Recordin
         wanted = {p.address for p in peripherals}
         ingestor = Ingestor([a.device for a in adverts if a.address in wanted], recording,
                             {"client_backend": BumbleClient, "backend_kwargs": {"radio": radio},
-                             "clock": radio.clock.now, **link_options})
+                             "clock": radio.clock.now,
+                             "sleep": lambda s: radio.clock.sleep_until(radio.clock.now() + s),
+                             **link_options})
         if len(ingestor.links) < len(sims):
             raise BluetoothError(f"only {len(ingestor.links)} of {len(sims)} simulated sensors "
                                  f"advertised within {scan_timeout:g} s")
