@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sitload.arguments import add_broker, add_config, broker_options, positive, time_zone
+from sitload.arguments import add_broker, add_config, add_notify, broker_options, positive, time_zone
 from sitload.errors import BluetoothError, ConfigError, UsageError
 from sitload.services.bluetooth import DEVICES, profile
 from sitload.vocab import Posture, SensorKind
@@ -60,6 +60,7 @@ def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
                    "sitting tolerance found in them (sitload flares)")
     p.add_argument("--ha-discovery", action="store_true",
                    help="publish Home Assistant MQTT discovery for each sensor (with --broker)")
+    add_notify(p)
     add_config(p)
     sim = p.add_argument_group("simulation (with --simulate)")
     sim.add_argument("--seed", type=int, help="simulation seed (default 1)")
@@ -137,6 +138,10 @@ def monitor_command(args: argparse.Namespace) -> int:
                             ha_discovery=args.ha_discovery, timezone=args.tz, broker=broker,
                             policy_config=personal_policy(args.tolerance_from, config),
                             analysis_config=config.analysis)
+    if args.notify:
+        from sitload.alerts.desktop import open_desktop
+
+        sessions.desktop = open_desktop(sessions.answer, sys.stdout)
     status = StatusLine(sys.stderr, sessions.posture)
     options = {"on_batches": lambda link, batches: sessions.feed(
         link.device.address, link.status.name, link.status.kind, batches),

@@ -38,15 +38,17 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def import_file(args: argparse.Namespace) -> int:
-    from sitload.services.importers import import_csv
+    from sitload.services.formats import import_file as import_foreign
 
-    summary = import_csv(args.file, args.output, sensor=args.sensor, units=args.units,
-                         gyro_units=args.gyro_units, tz=args.tz, skip_bad=args.skip_bad)
+    fmt, summary = import_foreign(args.file, args.output, fmt=args.format, sensor=args.sensor,
+                                  units=args.units, gyro_units=args.gyro_units, tz=args.tz,
+                                  start=args.start, skip_bad=args.skip_bad)
     skipped = f", {summary.rows_skipped} bad rows skipped" if summary.rows_skipped else ""
     repeated = (f", {summary.repeated_times} rows with a repeated time dropped"
                 if summary.repeated_times else "")
-    print(f"wrote {summary.path}: {summary.samples_read} samples at {summary.rate_hz:g} Hz in "
-          f"{summary.segments} segment(s){skipped}{repeated}")
+    read = "" if fmt == "csv" else f" ({fmt})"
+    print(f"wrote {summary.path}{read}: {summary.samples_read} samples at {summary.rate_hz:g} Hz "
+          f"in {summary.segments} segment(s){skipped}{repeated}")
     return 0
 
 
@@ -95,7 +97,7 @@ def prompts(args: argparse.Namespace) -> int:
     where = parse_broker_url(args.broker)    # shown without the login the URL may carry
     shown = f"{'mqtts' if where.tls else 'mqtt'}://{where.host}:{where.port}"
     print(f"prompts for {device} from {shown}" + (" (q to quit)" if interactive else ""))
-    run_prompter(args.broker, device, interactive=interactive, broker=broker)
+    run_prompter(args.broker, device, interactive=interactive, broker=broker, notify=args.notify)
     return 0
 
 
@@ -168,7 +170,7 @@ def score(args: argparse.Namespace) -> int:
     if args.labels:
         from sitload.services.analysis import score_against_labels
 
-        scores = asdict(score_against_labels(result, args.labels, args.tz))
+        scores = asdict(score_against_labels(result, args.labels, args.tz, args.labels_format))
     elif truth.empty:
         raise ConfigError(f"{args.file}: no ground truth (only simulated recordings have it); "
                           "give reference labels with --labels")

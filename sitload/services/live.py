@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sitload.alerts.broker import BrokerOptions
+from sitload.alerts.desktop import Answer, DesktopNotifications
 from sitload.alerts.ha_discovery import HaDevice
 from sitload.alerts.messages import AckMessage, SymptomReport, alert_payload
 from sitload.alerts.policy import PolicyConfig, Prompt
 from sitload.alerts.publisher import AlertPublisher, PublisherOptions
 from sitload.analytics import AnalysisConfig
 from sitload.sensor_ingest.recording import RecordingWriter
+from sitload.events import EngineState
 from sitload.samples import SampleBatch
 from sitload.vocab import Posture, SensorKind
 from sitload.services.pipeline import ReplayTimeline, SessionPipeline
@@ -63,6 +66,7 @@ class LiveSessions:
         self.timeline = timeline
         self.ha_discovery = ha_discovery
         self.timezone = timezone
+        self.desktop: DesktopNotifications | None = None  # shows prompts here; its buttons answer
         self._sessions: dict[str, _Session] = {}
 
     def feed(self, address: str, name: str, kind: SensorKind, batches: list[SampleBatch]) -> None:
@@ -86,7 +90,16 @@ class LiveSessions:
         session = self._sessions.get(address)
         return [] if session is None else session.pipeline.prompts
 
+    def answer(self, answer: Answer) -> None:
+        """A desktop notification's button (any thread): queued for the session that raised the
+        prompt, like an ``ack`` or ``symptom`` from MQTT."""
+        for session in self._sessions.values():
+            if any(p.id == answer.prompt_id for p in session.pipeline.prompts):
+                session.inbox.append(answer.message(time.time()))
+
     def close(self) -> None:
+        if self.desktop is not None:
+            self.desktop.close()
         for session in self._sessions.values():
             session.pipeline.finish()
             self._apply_inbox(session)
@@ -109,7 +122,7 @@ class LiveSessions:
         pipeline = SessionPipeline(kind, device_id, policy_config=self.policy_config,
                                    analysis_config=self.analysis_config, timezone=self.timezone,
                                    on_prompt=lambda p: self._prompt(session, p),
-                                   on_state=publisher.publish_state if publisher else None,
+                                   on_state=lambda state: self._state(session, state),
                                    timeline=self.timeline)
         session = _Session(pipeline, publisher, inbox)
         self._sessions[address] = session
@@ -118,9 +131,17 @@ class LiveSessions:
     def _prompt(self, session: _Session, prompt: Prompt) -> None:
         if self.recording is not None:
             self.recording.add_prompt(prompt.id, prompt.created, prompt.kind, alert_payload(prompt))
+        wall = self.timeline.to_wall(prompt) if self.timeline else prompt
         if session.publisher is not None:
-            session.publisher.publish_prompt(
-                self.timeline.to_wall(prompt) if self.timeline else prompt)
+            session.publisher.publish_prompt(wall)
+        if self.desktop is not None:
+            self.desktop.show(alert_payload(wall))
+
+    def _state(self, session: _Session, state: EngineState) -> None:
+        if session.publisher is not None:
+            session.publisher.publish_state(state)
+        if self.desktop is not None:
+            self.desktop.withdraw_done(state.posture, state.lean_side, state.crossed)
 
     def _apply_inbox(self, session: _Session) -> None:
         while session.inbox:
