@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sitload.sensor_ingest.frame_codec import parse_calibration
+from sitload.errors import RecordingError
+from sitload.sensor_ingest.devices import recorded_profile
+from sitload.sensor_ingest.devices.profile import Decoder, DeviceSetup
 from sitload.sensor_ingest.recording import DeviceRecord, Recording
 from sitload.samples import SampleBatch
-from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 
 
 def open_recording(path: str | Path) -> Recording:
@@ -35,7 +36,7 @@ class DeviceReplay:
 
     rec: Recording
     device: DeviceRecord
-    decoder: DeviceDecoder
+    decoder: Decoder
 
     @classmethod
     def of(cls, rec: Recording, device_id: int | None = None) -> DeviceReplay:
@@ -55,15 +56,19 @@ class DeviceReplay:
         return "; ".join(p for p in parts if p) or None
 
 
-def decoder_for(rec: Recording, device_id: int | None = None) -> DeviceDecoder:
-    """A fresh decoder set up with the device's calibration."""
+def decoder_for(rec: Recording, device_id: int | None = None) -> Decoder:
+    """A fresh decoder of the device's family, set up as the device was when recorded."""
     dev = rec.device(device_id)
-    calibration = parse_calibration(dev.calibration) if dev.calibration else None
-    return DeviceDecoder(calibration=calibration, source=f"{rec.path.name} device {dev.id}")
+    setup = DeviceSetup(dev.kind, dev.info, dev.config, dev.calibration)
+    try:
+        profile = recorded_profile(dev.kind, dev.info)
+    except RecordingError as exc:
+        raise RecordingError(f"{rec.path}: device {dev.id}: {exc}") from None
+    return profile.decoder(setup, f"{rec.path.name} device {dev.id}")
 
 
 def replay_batches(rec: Recording, device_id: int | None = None, *, speed: float | None = None,
-                   decoder: DeviceDecoder | None = None,
+                   decoder: Decoder | None = None,
                    sleep: Callable[[float], None] = time.sleep,
                    progress: Callable[[float], None] | None = None) -> Iterator[SampleBatch]:
     """Decoded batches of one device in arrival order; pass ``decoder`` to read its stats after.

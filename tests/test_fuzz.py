@@ -22,8 +22,10 @@ from sitload.cli import build_parser, main
 from sitload.config_file import SECTIONS, load
 from sitload.errors import ConfigError, MessageError, SitloadError
 from sitload.firmware_sim.frame_encoder import encode_imu_frames
+from sitload.sensor_ingest.devices.witmotion import WitMotionDecoder
 from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 from sitload.services.importers import import_csv
+from sitload.vocab import SensorKind
 
 CASES = 50 * (10 if os.environ.get("SITLOAD_SLOW") == "1" else 1)
 FUZZ = settings(max_examples=CASES, deadline=None, derandomize=True,
@@ -210,3 +212,25 @@ def test_a_command_line_runs_or_exits_1_or_2_with_one_line(files, argv, capsys):
     assert "Traceback" not in err
     if code == 1:
         assert err.count("\n") == 1 and err.startswith("sitload: "), (argv, err)
+
+
+# -- WitMotion packets ---------------------------------------------------------------------------
+@FUZZ
+@given(picks=st.lists(st.tuples(st.integers(0, 3), st.one_of(st.none(), EDITS)), max_size=80),
+       steps=st.lists(st.floats(0.0, 5.0), min_size=80, max_size=80))
+def test_any_witmotion_notification_stream_decodes_to_ordered_samples_or_counted_rejections(
+        picks, steps):
+    """Data packets, register replies and several packets a notification, damaged and received at
+    any later time: each packet is a sample, a reply or a counted rejection; samples are finite
+    and strictly in time order across batches."""
+    data = bytes((0x55, 0x61)) + np.array([0, 0, 2048, 0, 0, 0, 0, 0, 0], "<i2").tobytes()
+    reply = bytes((0x55, 0x71, 0x64, 0x00)) + np.array([390] + [0] * 7, "<i2").tobytes()
+    kinds = [data, reply, data + data, data + reply]
+    fed = [kinds[i] if edits is None else _mutate(kinds[i], edits) for i, edits in picks]
+    decoder = WitMotionDecoder(SensorKind.HIP_IMU)
+    batches = decoder.feed_many(fed, T0 + np.cumsum(steps[:len(fed)]))
+    assert sum(len(b) for b in batches) == decoder.stats.samples == decoder.stats.frames_ok
+    t = np.concatenate([b.t for b in batches]) if batches else np.empty(0)
+    assert np.isfinite(t).all() and (np.diff(t) > 0).all()
+    for batch in batches:
+        assert np.isfinite(batch.accel).all() and np.isfinite(batch.gyro).all()
