@@ -134,7 +134,11 @@ def describe_damage(rec: Recording, decoder: DeviceDecoder) -> str | None:
     found = []
     if rec.damaged_rows:
         found.append(f"{rec.damaged_rows} unreadable frame row(s) from row "
-                     f"{rec.first_damaged_row} (no bytes, or a receive time outside 1970-2099)")
+                     f"{rec.first_damaged_row} (no bytes, a receive time outside 1970-2099, a "
+                     "broken seal, or read twice)")
+    stray = rec.stray_frames()
+    if stray:
+        found.append(f"{stray} frame row(s) of no device in the recording")
     if decoder.stats.frames_bad:
         reasons = ", ".join(f"{why}: {n}" for why, n in sorted(decoder.stats.errors_by_reason.items()))
         found.append(f"{decoder.stats.frames_bad} frame(s) that failed their checks ({reasons})")
