@@ -20,6 +20,7 @@ from sitload.alerts.messages import AckMessage, SymptomReport, alert_payload
 from sitload.alerts.policy import PolicyConfig, Prompt
 from sitload.alerts.publisher import AlertPublisher, PublisherOptions
 from sitload.analytics import AnalysisConfig
+from sitload.private_files import private_dir
 from sitload.sensor_ingest.recording import RecordingWriter
 from sitload.samples import SampleBatch
 from sitload.vocab import Posture, SensorKind
@@ -29,7 +30,8 @@ log = logging.getLogger("sitload.live")
 
 
 def state_dir() -> Path:
-    """Where undelivered prompts wait (``$SITLOAD_STATE_DIR``, else ~/.local/state/sitload)."""
+    """Where undelivered prompts wait (``$SITLOAD_STATE_DIR``, else ~/.local/state/sitload); the
+    live path creates it private to the user (0700)."""
     return Path(os.environ.get("SITLOAD_STATE_DIR") or Path.home() / ".local/state/sitload")
 
 
@@ -98,7 +100,7 @@ class LiveSessions:
         inbox: deque = deque()
         publisher = None
         if self.broker_url:
-            self.outbox_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.outbox_dir)
             ha_device = HaDevice(kind.cli_name, mat=kind == SensorKind.PRESSURE) if self.ha_discovery else None
             publisher = AlertPublisher(self.broker_url, device_id,
                                        outbox_path=self.outbox_dir / f"{device_id}.outbox",
