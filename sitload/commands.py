@@ -90,9 +90,10 @@ def replay(args: argparse.Namespace) -> int:
                     on_state=publisher.publish_state)
                 if not publisher.wait_connected(CONNECT_GRACE_S):
                     where = publisher.conn.address
-                    unreached = (f"broker {where.host}:{where.port} could not be reached; "
-                                 f"{len(publisher.outbox.pending())} prompt(s) left undelivered "
-                                 f"in {outbox}")
+                    why = (publisher.conn.refused    # e.g. a TLS certificate not verified
+                           or f"broker {where.host}:{where.port} could not be reached")
+                    unreached = (f"{why}; {len(publisher.outbox.pending())} prompt(s) left "
+                                 f"undelivered in {outbox}")
                 publisher.flush()
             finally:
                 publisher.close()
