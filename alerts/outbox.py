@@ -71,9 +71,13 @@ class Outbox:
                              (state, at, entry_id))
 
     def state(self, entry_id: str) -> str | None:
+        return self.outcome(entry_id)[0]
+
+    def outcome(self, entry_id: str) -> tuple[str | None, float | None]:
+        """An entry's state and when it reached it (None, None for an id never queued)."""
         with self._lock:
-            row = self._db.execute("SELECT state FROM outbox WHERE id = ?", (entry_id,)).fetchone()
-        return row[0] if row else None
+            row = self._db.execute("SELECT state, done_at FROM outbox WHERE id = ?", (entry_id,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
 
     def prune(self, now: float) -> None:
         """Forget delivered/expired entries older than a week (their ids no longer dedupe)."""

@@ -65,6 +65,7 @@ def replay(args: argparse.Namespace) -> int:
     broker = broker_options(args)
     policy = personal_policy(args.tolerance_from, config)
     unreached = None    # the error when --broker was never connected
+    delivery = None     # with --broker: what the broker took of the prompts
     with open_recording(args.file) as rec:
         device_id = args.device_id or rec.device().name or "sensor"
         if args.broker:
@@ -94,7 +95,9 @@ def replay(args: argparse.Namespace) -> int:
                            or f"broker {where.host}:{where.port} could not be reached")
                     unreached = (f"{why}; {len(publisher.outbox.pending())} prompt(s) left "
                                  f"undelivered in {outbox}")
-                publisher.flush()
+                else:
+                    publisher.settle(CONNECT_GRACE_S)
+                delivery = publisher.delivery([p.id for p in result.prompts])
             finally:
                 publisher.close()
         else:
@@ -107,12 +110,14 @@ def replay(args: argparse.Namespace) -> int:
         out = result.analysis.to_json()
         out["decode"] = asdict(result.decode)
         out["prompts"] = [alert_payload(p) for p in result.prompts]
+        if delivery is not None:
+            out["delivery"] = asdict(delivery)
         if result.note:
             out["note"] = result.note
         json.dump(out, sys.stdout)
         print()
     else:
-        print(summary_text(result))
+        print(summary_text(result, delivery))
     if unreached:
         raise SitloadError(unreached)
     return 0
@@ -250,9 +255,11 @@ def sitting_line(a: AnalysisResult) -> str:
     return f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {prolonged}; W50 {w50}"
 
 
-def summary_text(result) -> str:
+def summary_text(result, delivery=None) -> str:
+    """The replay's summary; with a broker, what it took of the prompts (``Delivery``)."""
+    sent = "" if delivery is None else f" ({delivery})"
     lines = [sitting_line(result.analysis),
              f"frames: {result.decode.frames_ok} ok, {result.decode.frames_bad} bad, "
              f"{result.decode.missing_frames} missing in {len(result.gaps)} gaps",
-             f"prompts: {len(result.prompts)}"]
+             f"prompts: {len(result.prompts)}{sent}"]
     return "\n".join(lines)
