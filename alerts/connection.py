@@ -8,6 +8,7 @@ import logging
 import ssl
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -23,6 +24,13 @@ log = logging.getLogger(__name__)
 _LOGIN_REFUSED = (134, 135)  # bad user name or password, not authorized (3.1.1's 4 and 5 map to these)
 _NO_MATCHING_SUBSCRIBERS = 16  # PUBACK reason code (v5): the broker took the message but nobody got it
 _HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+
+
+def new_client_id(role: str, device: str | None = None) -> str:
+    """A client id no other process holds: ``sitload-<role>[-<device>]-<8 hex>``. Two sitload
+    processes never take each other's session over (a broker disconnects the older of two
+    clients with one id); binding ids to users is the broker's part (docs/security.md)."""
+    return "-".join(["sitload", role, *([device] if device else []), uuid.uuid4().hex[:8]])
 
 
 class MqttConnection:
@@ -49,7 +57,7 @@ class MqttConnection:
         options = options or BrokerOptions()
         self.address = parse_broker_url(broker_url)
         self._protocol = ProtocolChoice(options.protocol, options.connack_timeout_s)
-        self._client_id = client_id
+        self.client_id = client_id
         self._username = options.username if options.username is not None else self.address.username
         self._password = options.password if options.password is not None else self.address.password
         self._tls = options.tls or TlsOptions()
@@ -74,7 +82,7 @@ class MqttConnection:
     def start(self) -> None:
         """Connect in the background (paho's network thread; retried with backoff until ``close``)."""
         version = mqtt.MQTTv5 if self.protocol == "5" else mqtt.MQTTv311
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=version)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=version)
         client.reconnect_delay_set(self._backoff.min_s, self._backoff.max_s)
         if self._username is not None:
             client.username_pw_set(self._username, self._password)

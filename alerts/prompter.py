@@ -8,14 +8,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
 from sitload.alerts.messages import AckMessage, SymptomReport, presence_payload
 from sitload.alerts.broker import BrokerOptions
-from sitload.alerts.connection import MqttConnection
+from sitload.alerts.connection import MqttConnection, new_client_id
 from sitload.alerts.topics import DEFAULT_PREFIX, Topics
 from sitload.timestamps import from_iso
 from sitload.errors import ConfigError
@@ -44,7 +43,7 @@ class Prompter:
         self.prompts: list[dict] = []  # shown, in arrival order
         self.dropped_expired: list[str] = []
         self.conn = MqttConnection(
-            broker_url, f"sitload-prompter-{device_id}", broker,
+            broker_url, new_client_id("prompter", device_id), broker,
             will=(self.topics.prompter, lambda: presence_payload("prompter", False, clock())),
             handlers={self.topics.alert: self._handle_alert}, on_connected=self._connected, on_refused=on_refused)
         self.conn.start()
@@ -219,7 +218,7 @@ def discover_devices(broker_url: str, *, prefix: str = DEFAULT_PREFIX, wait_s: f
     def seen(doc: dict, device: str) -> None:
         online[device] = bool(doc.get("online"))
 
-    conn = MqttConnection(broker_url, f"sitload-discover-{uuid.uuid4().hex[:8]}", broker,
+    conn = MqttConnection(broker_url, new_client_id("discover"), broker,
                           wildcard=(f"{prefix}/+/status", seen))
     conn.start()
     try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sitload.alerts.broker import BrokerOptions
-from sitload.alerts.connection import MqttConnection
+from sitload.alerts.connection import MqttConnection, new_client_id
 from sitload.alerts.ha_discovery import HaDevice, discovery_configs
 from sitload.alerts.messages import AckMessage, SymptomReport, alert_payload, presence_payload, state_payload
 from sitload.alerts.outbox import Outbox, OutboxEntry
@@ -102,7 +102,7 @@ class AlertPublisher:
         self.outbox.prune(self._started)
         t = self.topics
         self.conn = MqttConnection(
-            broker_url, f"sitload-{device_id}", broker,
+            broker_url, new_client_id("publisher", device_id), broker,
             will=(t.status, lambda: presence_payload("status", False, clock())),
             handlers={t.ack: self._handle_ack, t.symptom: self._handle_symptom, t.prompter: self._handle_prompter},
             on_connected=self._connected)
