@@ -27,6 +27,7 @@ from sitload.vocab import Posture, SensorKind
 from sitload.pipeline import ReplayTimeline, SessionPipeline
 
 log = logging.getLogger("sitload.live")
+KEEP_S = 86400.0    # a day of history per sensor: what a week-long monitor keeps stays bounded
 
 
 def state_dir() -> Path:
@@ -49,13 +50,15 @@ class LiveSessions:
                  outbox_dir: Path | None = None, timeline: ReplayTimeline | None = None,
                  ha_discovery: bool = False, timezone: str | None = None,
                  policy_config: PolicyConfig | None = None,
-                 analysis_config: AnalysisConfig | None = None, broker: BrokerOptions | None = None):
+                 analysis_config: AnalysisConfig | None = None, broker: BrokerOptions | None = None,
+                 keep_s: float | None = KEEP_S):
         """``timeline`` maps data time to wall time for prompts (simulated sensors run faster than
         the wall clock); hardware needs none. ``ha_discovery`` publishes Home Assistant discovery
         configs; ``timezone`` (IANA) is the wearer's, for "sitting today" (None: this machine's)
         and for the policy's working and quiet hours (None: UTC), unless ``policy_config`` (when to
         prompt, e.g. a personal sitting tolerance) names a zone; ``analysis_config`` is the engines'.
-        ``broker`` says how to connect to ``broker_url`` (e.g. TLS for mqtts://)."""
+        ``broker`` says how to connect to ``broker_url`` (e.g. TLS for mqtts://). ``keep_s``: the
+        history each sensor's pipeline keeps (``SessionPipeline``; None: all, as a replay)."""
         self.policy_config = policy_config
         self.analysis_config = analysis_config
         self.broker_url = broker_url
@@ -65,6 +68,7 @@ class LiveSessions:
         self.timeline = timeline
         self.ha_discovery = ha_discovery
         self.timezone = timezone
+        self.keep_s = keep_s
         self._sessions: dict[str, _Session] = {}
 
     def feed(self, address: str, name: str, kind: SensorKind, batches: list[SampleBatch]) -> None:
@@ -85,6 +89,7 @@ class LiveSessions:
         return None if session is None else session.pipeline.engine.state.posture
 
     def prompts(self, address: str) -> list[Prompt]:
+        """The sensor's prompts of the last ``keep_s`` seconds of data."""
         session = self._sessions.get(address)
         return [] if session is None else session.pipeline.prompts
 
@@ -112,7 +117,7 @@ class LiveSessions:
                                    analysis_config=self.analysis_config, timezone=self.timezone,
                                    on_prompt=lambda p: self._prompt(session, p),
                                    on_state=publisher.publish_state if publisher else None,
-                                   timeline=self.timeline)
+                                   timeline=self.timeline, keep_s=self.keep_s)
         session = _Session(pipeline, publisher, inbox)
         self._sessions[address] = session
         return session
