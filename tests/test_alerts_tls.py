@@ -199,11 +199,12 @@ def test_tls_options_check_the_ca_file_at_once(tmp_path):
 
 
 # -- a private CA not given ------------------------------------------------------------------------
-def test_prompts_cli_without_the_ca_file_is_one_line_naming_the_broker_and_the_fix(tls_broker, tmp_path):
+@pytest.mark.parametrize("device", [["--device", "tls1"], []])  # without: the device is looked up first
+def test_prompts_cli_without_the_ca_file_is_one_line_naming_the_broker_and_the_fix(tls_broker, device):
     broker, _ = tls_broker
     env = {k: v for k, v in os.environ.items() if k != "SSL_CERT_FILE"}
     proc = subprocess.run([sys.executable, "-m", "sitload.cli", "prompts", "--broker", _login_url(broker),
-                           "--device", "tls1", "--no-input"], cwd=ROOT, capture_output=True, text=True,
+                           *device, "--no-input"], cwd=ROOT, capture_output=True, text=True,
                           env=env, timeout=60, check=False)
     assert proc.returncode == 1
     # OpenSSL's words for why (here "self-signed certificate in certificate chain") vary by version
