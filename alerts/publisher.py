@@ -250,10 +250,9 @@ class AlertPublisher:
     def _settle(self, pid: str, taken: bool, reason: str) -> None:
         if taken:
             self.outbox.mark(pid, "delivered", self._clock())
-            self._sent_ids.discard(pid)  # done with: the set holds what is in flight only
         else:  # stays pending: the next flush sends it again
             log.info("prompt %s not taken by the broker (%s); kept", pid, reason)
-            self._sent_ids.discard(pid)
+        self._sent_ids.discard(pid)  # no longer in flight
         self._changed.set()
 
     def _handle_ack(self, doc: dict) -> None:
