@@ -6,14 +6,13 @@ import logging
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
 from sitload.alerts.messages import AckMessage, SymptomReport, presence_payload
 from sitload.alerts.broker import BrokerOptions
-from sitload.alerts.connection import MqttConnection
+from sitload.alerts.connection import MqttConnection, new_client_id
 from sitload.alerts.desktop import open_desktop, state_of
 from sitload.alerts.stretches import stretch_lines
 from sitload.alerts.topics import DEFAULT_PREFIX, Topics
@@ -46,7 +45,7 @@ class Prompter:
         self.prompts: list[dict] = []  # shown, in arrival order
         self.dropped_expired: list[str] = []
         self.conn = MqttConnection(
-            broker_url, f"sitload-prompter-{device_id}", broker,
+            broker_url, new_client_id("prompter", device_id), broker,
             will=(self.topics.prompter, lambda: presence_payload("prompter", False, clock())),
             handlers={self.topics.alert: self._handle_alert,
                       **({self.topics.state: on_state} if on_state else {})}, on_connected=self._connected, on_refused=on_refused)
@@ -222,8 +221,9 @@ def discover_devices(broker_url: str, *, prefix: str = DEFAULT_PREFIX, wait_s: f
     def seen(doc: dict, device: str) -> None:
         online[device] = bool(doc.get("online"))
 
-    conn = MqttConnection(broker_url, f"sitload-discover-{uuid.uuid4().hex[:8]}", broker,
-                          wildcard=(f"{prefix}/+/status", seen))
+    conn = MqttConnection(broker_url, new_client_id("discover"), broker,
+                          wildcard=(f"{prefix}/+/status", seen),
+                          on_refused=lambda reason: None)  # raised below, said once
     conn.start()
     try:
         time.sleep(wait_s)

@@ -104,6 +104,11 @@ class BoutTracker:
         self.last_crossed = 0
 
     # --- public -------------------------------------------------------------------------------
+    def forget_before(self, t: float) -> None:
+        """Drop the bouts and gaps that ended before ``t`` (the running counts stay)."""
+        self.bouts = [b for b in self.bouts if b.end >= t]
+        self.gaps = [g for g in self.gaps if g[1] >= t]
+
     @property
     def bout_start(self) -> float | None:
         return float(self._bout_start) if self._in_bout else None

@@ -116,6 +116,12 @@ class Engine:
             asymmetry_si=None if si is None or not np.isfinite(si) else float(si),
             lean_side=Side(tracker.last_lean_side), crossed=crossed)
 
+    def forget_before(self, t: float) -> None:
+        """Drop the bouts and gaps that ended before ``t``: a long-running live engine (made with
+        ``keep_epochs=False``) keeps what its state needs, not its history; ``result()`` covers
+        what is left."""
+        self._tracker.forget_before(t)
+
     def result(self) -> AnalysisResult:
         """Everything found so far (bouts still open are not included until finish())."""
         tracker = self._tracker

@@ -33,7 +33,7 @@ from scipy import stats
 
 from sitload.analytics import coverage
 from sitload.analytics.records import AnalysisResult
-from sitload.timestamps import plausible
+from sitload.timestamps import PLAUSIBLE_RANGE, plausible
 from sitload.vocab import NOT_MEASURED, PainLocation, PainSide, wire_names
 from sitload.errors import ConfigError
 
@@ -60,7 +60,7 @@ class DiaryEntry:
             raise ConfigError(f"pain must be a whole number from 0 to {PAIN_MAX}, "
                               f"not {self.pain!r}")
         if not isinstance(self.t, (int, float)) or not plausible(self.t):
-            raise ConfigError(f"time must be a UTC epoch from 1970 to before 2100, not {self.t!r}")
+            raise ConfigError(f"time must be a UTC epoch {PLAUSIBLE_RANGE}, not {self.t!r}")
         if self.side is not None and self.side not in wire_names(PainSide):
             raise ConfigError(f"side must be one of {', '.join(PainSide)}, not {self.side!r}")
         if self.location is not None and self.location not in wire_names(PainLocation):

@@ -70,12 +70,14 @@ def replay(args: argparse.Namespace) -> int:
         out = result.analysis.to_json()
         out["decode"] = asdict(result.decode)
         out["prompts"] = [alert_payload(p) for p in result.prompts]
+        if outcome.delivery is not None:
+            out["delivery"] = asdict(outcome.delivery)
         if result.note:
             out["note"] = result.note
         json.dump(out, sys.stdout)
         print()
     else:
-        print(summary_text(result))
+        print(summary_text(result, outcome.delivery))
     if outcome.unreached:
         raise SitloadError(outcome.unreached)
     return 0
@@ -193,9 +195,11 @@ def sitting_line(a: AnalysisResult) -> str:
     return f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {prolonged}; W50 {w50}"
 
 
-def summary_text(result) -> str:
+def summary_text(result, delivery=None) -> str:
+    """The replay's summary; with a broker, what it took of the prompts (``Delivery``)."""
+    sent = "" if delivery is None else f" ({delivery})"
     lines = [sitting_line(result.analysis),
              f"frames: {result.decode.frames_ok} ok, {result.decode.frames_bad} bad, "
              f"{result.decode.missing_frames} missing in {len(result.gaps)} gaps",
-             f"prompts: {len(result.prompts)}"]
+             f"prompts: {len(result.prompts)}{sent}"]
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from sitload.alerts.messages import AckMessage, SymptomReport, alert_payload
 from sitload.alerts.policy import PolicyConfig, Prompt
 from sitload.alerts.publisher import AlertPublisher, PublisherOptions
 from sitload.analytics import AnalysisConfig
+from sitload.private_files import private_dir
 from sitload.sensor_ingest.recording import RecordingWriter
 from sitload.events import EngineState
 from sitload.samples import SampleBatch
@@ -29,10 +30,12 @@ from sitload.vocab import Posture, SensorKind
 from sitload.services.pipeline import ReplayTimeline, SessionPipeline
 
 log = logging.getLogger("sitload.services.live")
+KEEP_S = 86400.0    # a day of history per sensor: what a week-long monitor keeps stays bounded
 
 
 def state_dir() -> Path:
-    """Where undelivered prompts wait (``$SITLOAD_STATE_DIR``, else ~/.local/state/sitload)."""
+    """Where undelivered prompts wait (``$SITLOAD_STATE_DIR``, else ~/.local/state/sitload); the
+    live path creates it private to the user (0700)."""
     return Path(os.environ.get("SITLOAD_STATE_DIR") or Path.home() / ".local/state/sitload")
 
 
@@ -50,13 +53,15 @@ class LiveSessions:
                  outbox_dir: Path | None = None, timeline: ReplayTimeline | None = None,
                  ha_discovery: bool = False, timezone: str | None = None,
                  policy_config: PolicyConfig | None = None,
-                 analysis_config: AnalysisConfig | None = None, broker: BrokerOptions | None = None):
+                 analysis_config: AnalysisConfig | None = None, broker: BrokerOptions | None = None,
+                 keep_s: float | None = KEEP_S):
         """``timeline`` maps data time to wall time for prompts (simulated sensors run faster than
         the wall clock); hardware needs none. ``ha_discovery`` publishes Home Assistant discovery
         configs; ``timezone`` (IANA) is the wearer's, for "sitting today" (None: this machine's)
         and for the policy's working and quiet hours (None: UTC), unless ``policy_config`` (when to
         prompt, e.g. a personal sitting tolerance) names a zone; ``analysis_config`` is the engines'.
-        ``broker`` says how to connect to ``broker_url`` (e.g. TLS for mqtts://)."""
+        ``broker`` says how to connect to ``broker_url`` (e.g. TLS for mqtts://). ``keep_s``: the
+        history each sensor's pipeline keeps (``SessionPipeline``; None: all, as a replay)."""
         self.policy_config = policy_config
         self.analysis_config = analysis_config
         self.broker_url = broker_url
@@ -67,6 +72,7 @@ class LiveSessions:
         self.ha_discovery = ha_discovery
         self.timezone = timezone
         self.desktop: DesktopNotifications | None = None  # shows prompts here; its buttons answer
+        self.keep_s = keep_s
         self._sessions: dict[str, _Session] = {}
 
     def feed(self, address: str, name: str, kind: SensorKind, batches: list[SampleBatch]) -> None:
@@ -87,6 +93,7 @@ class LiveSessions:
         return None if session is None else session.pipeline.engine.state.posture
 
     def prompts(self, address: str) -> list[Prompt]:
+        """The sensor's prompts of the last ``keep_s`` seconds of data."""
         session = self._sessions.get(address)
         return [] if session is None else session.pipeline.prompts
 
@@ -111,7 +118,7 @@ class LiveSessions:
         inbox: deque = deque()
         publisher = None
         if self.broker_url:
-            self.outbox_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.outbox_dir)
             ha_device = HaDevice(kind.cli_name, mat=kind == SensorKind.PRESSURE) if self.ha_discovery else None
             publisher = AlertPublisher(self.broker_url, device_id,
                                        outbox_path=self.outbox_dir / f"{device_id}.outbox",
@@ -123,7 +130,7 @@ class LiveSessions:
                                    analysis_config=self.analysis_config, timezone=self.timezone,
                                    on_prompt=lambda p: self._prompt(session, p),
                                    on_state=lambda state: self._state(session, state),
-                                   timeline=self.timeline)
+                                   timeline=self.timeline, keep_s=self.keep_s)
         session = _Session(pipeline, publisher, inbox)
         self._sessions[address] = session
         return session
