@@ -7,8 +7,10 @@ with a lost fragment is dropped whole), unwraps device ticks and maps them to UT
 correction (``DeviceClock``).
 
 A long run of frames that repeat the last accepted IMU frame in all but seq and ticks (the steady
-stream of a recording) is checked and decoded as arrays; what it yields is what decoding the frames
-one at a time yields, bit for bit.
+stream of a recording) is checked (CRC over byte columns, ``crc16_rows``) and decoded as arrays;
+what it yields (samples, times, gaps, stats, the clock) is what feeding the frames one
+notification at a time yields, bit for bit (tests/test_decode_vectorised.py). A jump of the device
+time inside a run is a gap wherever the run was cut, as it is for a frame fed alone.
 """
 
 from __future__ import annotations
@@ -86,6 +88,19 @@ class _ImuFrames:
         return cls(int(_u32(rows[:1, 4:8])[0]), _u32(rows[:, 8:12]), rows[:, 3].astype(np.int64),
                    np.ascontiguousarray(rows[:, 12:14]).view("<u2").ravel(),
                    np.asarray(host, dtype=np.float64), rows[:, HEADER_SIZE:-CRC_SIZE].tobytes())
+
+
+def _sample_times(starts: np.ndarray, counts: np.ndarray, rates: np.ndarray,
+                  offsets: np.ndarray) -> np.ndarray:
+    """UTC of every sample of frames that start at ``starts`` (device s) with ``counts`` samples
+    at ``rates`` Hz and clock offsets ``offsets``: sample k of frame j is at device time
+    ``starts[j] + k / rates[j]``."""
+    if (counts == counts[0]).all() and (rates == rates[0]).all():    # a steady run: as a grid
+        device_s = starts[:, None] + np.arange(counts[0]) / rates[0]
+        return (device_s + offsets[:, None]).ravel()
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    device_s = np.repeat(starts, counts) + within / np.repeat(rates, counts)
+    return device_s + np.repeat(offsets, counts)
 
 
 def _u32(columns: np.ndarray) -> np.ndarray:
@@ -237,16 +252,18 @@ class DeviceDecoder:
     # -- IMU ----------------------------------------------------------------------------------
     def _flush(self) -> list[SampleBatch]:
         if self._run:
-            batch = self._imu_batch()
+            batches = self._imu_batches()
             self._run = []
-            return [batch]
+            return batches
         if self._scans:
             batch = self._mat_batch()
             self._scans = []
             return [batch]
         return []
 
-    def _imu_batch(self) -> SampleBatch:
+    def _imu_batches(self) -> list[SampleBatch]:
+        """The run's samples: one batch, or one after each jump of the device time that a frame
+        fed alone would have found (``_note_gap``)."""
         layout, run = self._run_layout, self._run
         raw = np.frombuffer(b"".join(f.payload for f in run), dtype="<i2")
         accel, gyro = imu_values(raw.reshape(-1, layout.channels), layout)
@@ -254,14 +271,22 @@ class DeviceDecoder:
         rates = np.concatenate([f.rate_dhz for f in run]) / 10.0
         host = np.concatenate([f.host for f in run])
         starts = self._ticks.seconds_many(np.concatenate([f.ticks for f in run]), host)
-        self._note_gap(float(starts[0]))
-        offsets = self.clock.observe_many(starts + counts / rates, host, at=starts)
-        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        device_s = np.repeat(starts, counts) + within / np.repeat(rates, counts)
-        utc = device_s + np.repeat(offsets, counts)
-        return self._emit(SampleBatch(kind=self.kind, t=utc, accel=accel, gyro=gyro,
-                                      first_seq=run[0].first_seq),
-                          float(device_s[-1] + 1.0 / rates[-1]))
+        after = (starts + (counts - 1) / rates) + 1.0 / rates    # device s after each frame
+        cuts = np.flatnonzero(starts[1:] - after[:-1] > MIN_GAP_S) + 1
+        bounds = [0, *cuts.tolist(), len(starts)]
+        first_sample = np.concatenate(([0], np.cumsum(counts)))
+        out = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            self._note_gap(float(starts[a]))
+            offsets = self.clock.observe_many(starts[a:b] + counts[a:b] / rates[a:b], host[a:b],
+                                              at=starts[a:b])
+            utc = _sample_times(starts[a:b], counts[a:b], rates[a:b], offsets)
+            samples = slice(first_sample[a], first_sample[b])
+            out.append(self._emit(SampleBatch(
+                kind=self.kind, t=utc, accel=accel[samples],
+                gyro=None if gyro is None else gyro[samples],
+                first_seq=(run[0].first_seq + a) % SEQ_WRAP), float(after[b - 1])))
+        return out
 
     # -- mat ----------------------------------------------------------------------------------
     def _add_fragment(self, frag: MatFragment, host: float) -> list[SampleBatch]:
