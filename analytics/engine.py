@@ -30,7 +30,7 @@ from sitload.vocab import SensorKind
 
 LABELS = {"posture": Posture.wire_names(), "lean_side": Side.wire_names(),
           "crossed": Side.wire_names(), "seat": Seat.wire_names(), "offload": Side.wire_names()}
-BATCH_BLOCK_VALUES = 1 << 22      # analyze(): sample values per vectorised block (bounds memory)
+BATCH_BLOCK_VALUES = 1 << 16      # analyze(): samples (or mat cells) per vectorised block (bounds memory)
 
 
 class Engine:
@@ -153,14 +153,17 @@ class Engine:
     def _epoch_frame(self) -> pd.DataFrame:
         if not self._blocks:
             return pd.DataFrame({"t": np.zeros(0), "posture": np.zeros(0, dtype=object)})
-        cols = concat(self._blocks)
+        # column by column, each block's copy let go as its column is joined: a week of seconds
+        # is held once, not three times (blocks, joined columns, the frame's copy)
+        blocks, self._blocks = self._blocks, []
+        cols = {key: np.concatenate([b.pop(key) for b in blocks]) for key in list(blocks[0])}
         self._blocks = [cols]
         frame = {"t": cols["sec"].astype(np.float64)}
         for key, values in cols.items():
             if key == "sec":
                 continue
             frame[key] = np.asarray(LABELS[key], dtype=object)[values] if key in LABELS else values
-        return pd.DataFrame(frame)
+        return pd.DataFrame(frame, copy=False)
 
 
 def analyze(kind: SensorKind, batches: Iterable[SampleBatch],

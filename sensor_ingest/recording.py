@@ -264,7 +264,7 @@ class Recording:
                                        "WHERE device = ?", (device_id,)).fetchone()
         return None if first is None else (first, last)
 
-    def iter_frames(self, device_id: int, chunk: int = 20000
+    def iter_frames(self, device_id: int, chunk: int = 4096
                     ) -> Iterator[tuple[list[int], list[float], list[bytes]]]:
         """Yield (frame ids, host times, frame bytes) in chunks, in arrival order.
 
