@@ -12,7 +12,7 @@ from sitload.analytics.flares import FlareConfig, Timeline, diary_entries, flare
 from sitload.firmware_sim import Faults
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay, decoder_for
-from sitload.simulation import simulate_to_recording
+from sitload.services.simulation import simulate_to_recording
 
 FAULTS = Faults(drop_rate=0.02, drift_ppm=60.0, malformed_every=97, disconnects=((600, 90),))
 
