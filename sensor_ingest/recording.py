@@ -318,7 +318,7 @@ class Recording:
         except sqlite3.DatabaseError as exc:
             raise RecordingError(f"{self.path}: damaged, cannot read {what} ({exc})") from None
 
-    def iter_frames(self, device_id: int, chunk: int = 20000
+    def iter_frames(self, device_id: int, chunk: int = 4096
                     ) -> Iterator[tuple[list[int], list[float], list[bytes]]]:
         """Yield (frame ids, host times, frame bytes) in chunks, in arrival order.
 

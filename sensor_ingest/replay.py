@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -79,7 +79,7 @@ def replay_batches(rec: Recording, device_id: int | None = None, *, speed: float
     total = max(1, rec.frame_summary(dev.id)[0]) if progress is not None else 1
     read = 0
     for ids, host_times, frames in rec.iter_frames(dev.id):
-        wheres = [f"{rec.path.name} frame {i}" for i in ids]
+        wheres = _FrameNames(rec.path.name, ids)
         if pace is None:
             yield from decoder.feed_many(frames, host_times, wheres)
         else:
@@ -90,6 +90,22 @@ def replay_batches(rec: Recording, device_id: int | None = None, *, speed: float
         read += len(ids)
         if progress is not None:
             progress(min(1.0, read / total))
+
+
+@dataclass(frozen=True)
+class _FrameNames(Sequence[str]):
+    """``FILE frame ID`` of each frame, made only when a message names one."""
+
+    file: str
+    ids: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return _FrameNames(self.file, self.ids[index])
+        return f"{self.file} frame {self.ids[index]}"
 
 
 @dataclass

@@ -28,8 +28,15 @@ class RecordingAnalysis:
 
     result: AnalysisResult
     decode: DecodeStats
-    truth: pd.DataFrame
     note: str | None
+    path: str
+    device_id: int
+
+    @property
+    def truth(self) -> pd.DataFrame:
+        """The ground truth, read when asked for (a week of it is a large table)."""
+        with Recording(self.path) as rec:
+            return rec.truth(self.device_id)
 
 
 def analyze_recording(path: str, config: AnalysisConfig | None = None,
@@ -39,8 +46,8 @@ def analyze_recording(path: str, config: AnalysisConfig | None = None,
         replay = DeviceReplay.of(rec)
         result = analyze(replay.device.kind, replay.batches(progress=progress),
                          config or AnalysisConfig())
-        return RecordingAnalysis(result, replay.decoder.stats, rec.truth(replay.device.id),
-                                 replay.note)
+        return RecordingAnalysis(result, replay.decoder.stats, replay.note, path,
+                                 replay.device.id)
 
 
 @dataclass(frozen=True)
