@@ -60,6 +60,8 @@ def frame_streams(draw):
             host.insert(i + 1, host[i] + 0.001)
         elif fault == "swap" and i + 1 < len(frames):
             frames[i], frames[i + 1] = frames[i + 1], frames[i]
+        elif fault in ("truncate", "flip") and not frames[i]:   # already truncated to nothing
+            continue
         elif fault == "truncate":
             frames[i] = frames[i][:int(rng.integers(0, len(frames[i])))]
         elif fault == "flip":

@@ -88,7 +88,7 @@ def _csv() -> bytes:
     return ("time,ax,ay,az\n" + "\n".join(rows) + "\n").encode()
 
 
-@FUZZ
+@settings(FUZZ, max_examples=1000 if os.environ.get("SITLOAD_SLOW") == "1" else CASES)
 @given(edits=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2**31),
                                 st.sampled_from(b"0123456789.,-+eE:TZ \t\n\r\"';x\x00\xff")),
                       min_size=1, max_size=6))

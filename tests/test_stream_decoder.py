@@ -4,6 +4,7 @@ round trips through the simulator's (independently written) firmware encoder."""
 import logging
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,3 +143,21 @@ def test_mat_encode_decode_round_trip_for_any_geometry(rows, cols, seed):
     dec = DeviceDecoder(calibration=np.ones((rows, cols)))
     batches = dec.feed_many(frames, host_times(len(frames)))
     np.testing.assert_array_equal(np.concatenate([b.pressure for b in batches]), cells)
+
+
+def test_frames_queued_at_a_connection_and_received_at_once_keep_their_order():
+    """Ten frames (2 s of samples) arrive in one burst, then the stream runs at its pace: each
+    frame of the burst tells the clock the device is further behind than thought, yet the samples
+    never step back in time, fed one notification at a time or as a run."""
+    n = 40
+    accel = np.tile([0.0, 0.0, 1.0], (n, 10, 1))
+    ticks = np.round(np.arange(n) * 0.2 * 32768).astype(np.int64)
+    frames = encode_imu_frames(1, np.arange(n), ticks, 0, accel, None, RATE_DHZ)
+    t0 = 1_772_438_400.0
+    host = np.r_[np.full(10, t0 + 2.0), t0 + 2.0 + 0.2 * np.arange(1, n - 9)]
+    alone, run = DeviceDecoder(), DeviceDecoder()
+    one_by_one = np.concatenate([b.t for f, h in zip(frames, host) for b in alone.feed(f, h)])
+    at_once = np.concatenate([b.t for b in run.feed_many(frames, host)])
+    assert len(one_by_one) == n * 10 and (np.diff(one_by_one) > 0).all()
+    np.testing.assert_array_equal(one_by_one, at_once)
+    assert one_by_one[-1] - one_by_one[0] == pytest.approx(n * 0.2 - 0.02, abs=0.05)
