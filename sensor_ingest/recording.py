@@ -241,15 +241,16 @@ class Recording:
                 "short or made without its -wal file)" if sqlite else ""))
         try:
             self.meta = dict(self._db.execute("SELECT key, value FROM meta"))
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             self._db.close()
             wal = self.path.with_name(self.path.name + "-wal")
             hint = ("; a copy taken while the recording was written needs its -wal file "
                     f"({wal.name}) next to it" if "no such table" in str(exc) and not wal.exists()
                     else "")
             raise RecordingError(f"{self.path}: unreadable recording ({exc}){hint}") from None
-        version = int(self.meta.get("format_version", "0"))
-        if version != FORMAT_VERSION:
+        version = self.meta.get("format_version", "0")
+        if version != str(FORMAT_VERSION):
+            self._db.close()
             raise RecordingError(f"{self.path}: recording format version {version}, this sitload "
                                  f"reads version {FORMAT_VERSION}")
         try:
@@ -278,7 +279,7 @@ class Recording:
                     raise RecordingError(f"{self.path}: device {r[0]} has an unknown sensor kind "
                                          f"{r[3]!r} (damaged, or written by a newer sitload)") from None
                 devices.append(DeviceRecord(r[0], r[1], r[2] or "", kind, json.loads(r[4]), r[5], r[6]))
-        except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+        except (sqlite3.DatabaseError, ValueError, TypeError) as exc:    # UnicodeDecodeError too
             raise RecordingError(f"{self.path}: unreadable device table ({exc})") from None
         return devices
 
@@ -315,7 +316,7 @@ class Recording:
     def _one(self, what: str, sql: str, params=()) -> tuple:
         try:
             return self._db.execute(sql, params).fetchone()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise RecordingError(f"{self.path}: damaged, cannot read {what} ({exc})") from None
 
     def iter_frames(self, device_id: int, chunk: int = 4096
@@ -334,7 +335,7 @@ class Recording:
                     f"SELECT id, CAST(host_time AS REAL), CAST(data AS BLOB), {seal} FROM frames "
                     "WHERE device = ? AND id > ? ORDER BY id LIMIT ?",
                     (device_id, last, chunk)).fetchall()
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 self.damage = f"damaged after frame {last} ({exc})"
                 return
             if not rows:
@@ -354,7 +355,7 @@ class Recording:
     def _frame(self, sql: str, params=()) -> pd.DataFrame:
         try:
             return pd.read_sql_query(sql, self._db, params=params)
-        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError, UnicodeDecodeError) as exc:
             table = sql.split(" FROM ")[1].split()[0]
             raise RecordingError(f"{self.path}: damaged, cannot read its {table} table "
                                  f"({exc.__cause__ or exc})") from None
