@@ -2,6 +2,7 @@
 `dask worker` processes on loopback, real recordings, the real command; its Parquet dataset
 must hold what serial `sitload analyze` finds."""
 
+import html
 import json
 import subprocess
 import sys
@@ -53,11 +54,14 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory):
-    """Two patients' half-hour desk days in a folder, and a file that is no recording."""
+    """Two patients' half-hour desk days in a folder (the first with a pain report), and a file
+    that is no recording."""
     folder = tmp_path_factory.mktemp("cohort")
     for seed in (11, 12):
         run("simulate", "desk-day", "--sensor", "thigh-imu", "--hours", 0.5, "--seed", seed,
             "-o", folder / f"day{seed}.sitload")
+    run("diary", "add", folder / "day11.sitload", "--pain", 6, "--side", "left", "--at",
+        "2026-03-02T08:20:00Z")
     (folder / "broken.sitload").write_bytes(b"not a recording")
     return folder
 
@@ -103,6 +107,11 @@ def test_cohort_on_a_hand_started_cluster_equals_serial_analysis(cluster, record
         assert (f'data-patient="{patient}" data-metric="sitting_s" '
                 f'data-value="{float(found["sitting_s"])!r}"') in page
     assert "broken.sitload" in page and "not a sitload recording" in page
+    flares = run("flares", recordings / "day11.sitload").stdout.strip()
+    rows = {line.split('"')[1]: line for line in page.split("<tr id=")[1:]}
+    assert [p for p, row in rows.items() if html.escape(flares, quote=True) in row] == [
+        f"patient-{epochs.loc[epochs['recording'] == 'day11.sitload', 'patient'].iloc[0]}"]
+    assert sum("no pain diary" in row for row in rows.values()) == 1
 
 
 def test_a_rerun_skips_what_is_up_to_date_and_replaces_what_changed(cluster, recordings,

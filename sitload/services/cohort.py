@@ -77,12 +77,12 @@ def run_cohort(inputs: Sequence[str | Path], out: str | Path, *, scheduler: str 
     todo = [p for p in paths if not manifest.up_to_date(p, prints[p], out)]
     failures: dict[str, str] = {}
     try:
-        flares = _flare_work(manifest, settings, prints, todo)
+        flares = _flare_work(manifest, settings, todo)
         if todo or flares:
             with dask_client(scheduler, workers) as client:
                 failures = _analyse(client, todo, out, settings, manifest, prints,
                                     part(progress, 0.0, ANALYSIS_SHARE))
-                _patient_flares(client, _flare_work(manifest, settings, prints, []), settings,
+                _patient_flares(client, _flare_work(manifest, settings, []), settings,
                                 manifest, part(progress, ANALYSIS_SHARE, 1.0))
     finally:
         manifest.write(out)
@@ -145,7 +145,7 @@ def _analyse(client, todo: list[str], out: Path, settings: Settings, manifest: M
     return failures
 
 
-def _flare_work(manifest: Manifest, settings: Settings, prints: dict[str, str],
+def _flare_work(manifest: Manifest, settings: Settings,
                 todo: list[str]) -> dict[str, tuple[list[str], str]]:
     """Patients with pain reports whose flare analysis is out of date: their recordings in
     time order, and the inputs' digest. Patients without pain reports lose an old analysis."""
