@@ -1,6 +1,6 @@
 """`sitload cohort` against a Dask cluster started by hand: a real `dask scheduler` and two
 `dask worker` processes on loopback, real recordings, the real command; its Parquet dataset
-must hold what serial `sitload analyze` finds."""
+must hold what serial `sitload analyze` finds, read by pandas and by DuckDB as it is."""
 
 import html
 import json
@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -87,6 +88,9 @@ def test_cohort_on_a_hand_started_cluster_equals_serial_analysis(cluster, record
     bouts = pd.read_parquet(out / "bouts")
     daily = pd.read_parquet(out / "daily")
     page = (out / "index.html").read_text()
+    by_duckdb = dict(duckdb.sql(
+        f"SELECT recording, sum(sitting_s) FROM read_parquet('{out}/daily/*/*/*.parquet', "
+        "hive_partitioning = true) GROUP BY recording").fetchall())
     for seed in (11, 12):
         path = recordings / f"day{seed}.sitload"
         found, csv = serial(path, tmp_path)
@@ -102,6 +106,7 @@ def test_cohort_on_a_hand_started_cluster_equals_serial_analysis(cluster, record
             (x["start"], x["end"], x["duration_s"]) for x in found["bouts"]]
         d = daily[daily["recording"] == path.name]
         assert len(d) == 1 and d["sitting_s"].iloc[0] == found["sitting_s"] > 0
+        assert by_duckdb[path.name] == found["sitting_s"]
         assert d["bouts_30"].iloc[0] == found["prolonged_bouts_30"]
         assert d["w50_s"].iloc[0] == pytest.approx(found["w50_s"])
         assert (f'data-patient="{patient}" data-metric="sitting_s" '
