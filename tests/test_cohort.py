@@ -168,3 +168,13 @@ def test_patient_ids_and_file_keys_are_safe_names(tmp_path):
     a, b = tmp_path / "a" / "day1.sitload", tmp_path / "b" / "day1.sitload"
     assert recording_key(a) != recording_key(b)
     assert recording_key(a).startswith("day1-") and recording_key(a) == recording_key(a)
+
+
+def test_without_dask_the_command_says_what_to_install(recordings, tmp_path, monkeypatch,
+                                                       capsys):
+    from sitload.cli import main
+
+    monkeypatch.setitem(sys.modules, "distributed", None)     # as in a base install
+    assert main(["cohort", str(recordings / "day12.sitload"), "-o", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == ("sitload: error: sitload cohort runs on Dask, which is "
+                                       "not installed: pip install 'sitload[cohort]'\n")
