@@ -41,3 +41,9 @@ def answered_done(created: float, answers: list[tuple[float, str]], window_s: fl
     """Whether one of the (time, action) answers is 'done' inside the prompt's window."""
     return any(action == AckAction.DONE and in_window(created, at, window_s)
                for at, action in answers)
+
+
+def state_shows_change(kind: str, posture: Posture, lean_side: Side, crossed: Side | None) -> bool:
+    """Whether one moment's state shows what a prompt of ``kind`` asked for (``shows_change``)."""
+    return bool(shows_change(PromptKind(kind), np.array([posture]), np.array([lean_side]),
+                             None if crossed is None else np.array([crossed]))[0])

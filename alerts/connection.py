@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
+import sys
 import threading
+import uuid
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -20,6 +23,14 @@ log = logging.getLogger(__name__)
 
 _LOGIN_REFUSED = (134, 135)  # bad user name or password, not authorized (3.1.1's 4 and 5 map to these)
 _NO_MATCHING_SUBSCRIBERS = 16  # PUBACK reason code (v5): the broker took the message but nobody got it
+_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+
+
+def new_client_id(role: str, device: str | None = None) -> str:
+    """A client id no other process holds: ``sitload-<role>[-<device>]-<8 hex>``. Two sitload
+    processes never take each other's session over (a broker disconnects the older of two
+    clients with one id); binding ids to users is the broker's part (docs/security.md)."""
+    return "-".join(["sitload", role, *([device] if device else []), uuid.uuid4().hex[:8]])
 
 
 class MqttConnection:
@@ -31,8 +42,10 @@ class MqttConnection:
     the device, handler(doc, device)). All are subscribed at QoS 1 on every connect, before
     ``on_connected`` runs. Handlers run on paho's network thread; a handler's error or a rejected
     message is logged (and kept in ``rejected``), never raised into the loop. A login the broker
-    refuses (bad credentials, not authorized) is kept in ``refused`` and passed to ``on_refused``
-    (logged when there is none); paho keeps retrying until ``close``.
+    refuses (bad credentials, not authorized), or a TLS certificate of the broker that cannot be
+    verified (a private CA not given), is kept in ``refused`` as one line naming the broker and
+    the fix, and passed to ``on_refused`` (logged once when there is none); paho keeps retrying
+    until ``close``.
     """
 
     def __init__(self, broker_url: str, client_id: str, options: BrokerOptions | None = None, *,
@@ -44,7 +57,7 @@ class MqttConnection:
         options = options or BrokerOptions()
         self.address = parse_broker_url(broker_url)
         self._protocol = ProtocolChoice(options.protocol, options.connack_timeout_s)
-        self._client_id = client_id
+        self.client_id = client_id
         self._username = options.username if options.username is not None else self.address.username
         self._password = options.password if options.password is not None else self.address.password
         self._tls = options.tls or TlsOptions()
@@ -69,7 +82,7 @@ class MqttConnection:
     def start(self) -> None:
         """Connect in the background (paho's network thread; retried with backoff until ``close``)."""
         version = mqtt.MQTTv5 if self.protocol == "5" else mqtt.MQTTv311
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=version)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=version)
         client.reconnect_delay_set(self._backoff.min_s, self._backoff.max_s)
         if self._username is not None:
             client.username_pw_set(self._username, self._password)
@@ -79,6 +92,7 @@ class MqttConnection:
             topic, make = self._will
             client.will_set(topic, json.dumps(make()), qos=1, retain=True)
         client.on_socket_open = self._handle_socket_open
+        client.on_connect_fail = self._handle_connect_fail
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
@@ -151,12 +165,8 @@ class MqttConnection:
                 self._start_fall_back(client)
             elif reason_code.value in _LOGIN_REFUSED:
                 who = f" of {self._username!r}" if self._username is not None else ""
-                self.refused = (f"the MQTT broker at {self.address.host}:{self.address.port} refused the "
-                                f"login{who}: {reason_code} (check the user name and password)")
-                if self._on_refused is None:
-                    log.warning("%s", self.refused)
-                else:  # the owner reports it
-                    self._guard("on refused", self._on_refused, self.refused)
+                self._refuse(f"the MQTT broker at {self.address.host}:{self.address.port} refused the "
+                             f"login{who}: {reason_code} (check the user name and password)")
             else:
                 log.warning("broker %s:%s refused the connection: %s", self.address.host, self.address.port,
                             reason_code)
@@ -168,6 +178,28 @@ class MqttConnection:
         self._up.set()
         if self._on_connected is not None:
             self._guard("on connect", self._on_connected)
+
+    def _handle_connect_fail(self, client, userdata) -> None:
+        # paho calls this inside its ``except OSError`` around the connect: the error is at hand
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ssl.SSLCertVerificationError):
+            return  # unreachable for now (refused, timed out): retried with backoff
+        where = f"{self.address.host}:{self.address.port}"
+        fix = (f"its certificate is not issued to {self.address.host}; connect by the name it is issued to"
+               if exc.verify_code == _HOSTNAME_MISMATCH
+               else "give the CA that signed it with --ca-file")
+        self._refuse(f"cannot verify the TLS certificate of the MQTT broker at {where}: "
+                     f"{exc.verify_message or exc.reason} ({fix})")
+
+    def _refuse(self, reason: str) -> None:
+        """The broker will not take this client as it is set up: said once, to the owner or the log."""
+        if reason == self.refused:
+            return
+        self.refused = reason
+        if self._on_refused is None:
+            log.warning("%s", reason)
+        else:  # the owner reports it
+            self._guard("on refused", self._on_refused, reason)
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if client is self.client:

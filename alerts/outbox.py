@@ -5,6 +5,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from sitload.errors import SitloadError
+from sitload.private_files import private_file
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY,       -- prompt id: adding the same prompt twice is a no-op
@@ -28,14 +31,23 @@ class OutboxEntry:
 
 
 class Outbox:
-    """A thread-safe SQLite outbox (WAL; every change committed at once, so a crash loses nothing)."""
+    """A thread-safe SQLite outbox (WAL; every change committed at once, so a crash loses nothing).
+
+    Prompts are health data: the file is private to the user (0600, and so are SQLite's -wal and
+    -shm files, which take its mode); an outbox an older version left readable to others is made
+    private when opened. A file that cannot be opened is a SitloadError naming it."""
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            private_file(Path(path))
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise SitloadError(f"{path}: cannot open the prompt outbox ({why})") from None
 
     def add(self, entry: OutboxEntry) -> bool:
         """Queue an entry; False when that id was queued before (pending, delivered or expired)."""
@@ -59,9 +71,13 @@ class Outbox:
                              (state, at, entry_id))
 
     def state(self, entry_id: str) -> str | None:
+        return self.outcome(entry_id)[0]
+
+    def outcome(self, entry_id: str) -> tuple[str | None, float | None]:
+        """An entry's state and when it reached it (None, None for an id never queued)."""
         with self._lock:
-            row = self._db.execute("SELECT state FROM outbox WHERE id = ?", (entry_id,)).fetchone()
-        return row[0] if row else None
+            row = self._db.execute("SELECT state, done_at FROM outbox WHERE id = ?", (entry_id,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
 
     def prune(self, now: float) -> None:
         """Forget delivered/expired entries older than a week (their ids no longer dedupe)."""

@@ -276,6 +276,11 @@ class Policy:
                 prompts += got
         return prompts
 
+    def forget_before(self, t: float) -> None:
+        """Drop the outcomes of prompts created before ``t`` and no longer open (a long-running
+        session keeps a bounded history)."""
+        self.outcomes = {pid: o for pid, o in self.outcomes.items() if o.created >= t or pid in self._open}
+
     @property
     def open_prompts(self) -> list[Prompt]:
         """Prompts issued and not yet resolved, escalated or expired."""

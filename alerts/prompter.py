@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
 from sitload.alerts.messages import AckMessage, SymptomReport, presence_payload
 from sitload.alerts.broker import BrokerOptions
-from sitload.alerts.connection import MqttConnection
+from sitload.alerts.connection import MqttConnection, new_client_id
+from sitload.alerts.desktop import open_desktop, state_of
+from sitload.alerts.stretches import stretch_lines
 from sitload.alerts.topics import DEFAULT_PREFIX, Topics
 from sitload.timestamps import from_iso
 from sitload.errors import ConfigError
@@ -30,13 +29,15 @@ class Prompter:
     """An MQTT client for one device's prompts: dedupes by id and drops expired ones.
 
     It announces itself (retained ``prompter`` topic, last will offline) after subscribing, which is
-    what lets the publisher release held prompts to it. ``on_prompt`` runs on the network thread.
+    what lets the publisher release held prompts to it. ``on_prompt`` (and ``on_state``, the
+    device's ``state`` documents) run on the network thread.
     """
 
     def __init__(self, broker_url: str, device_id: str, *, prefix: str = DEFAULT_PREFIX,
                  broker: BrokerOptions | None = None, on_prompt: Callable[[dict], None] | None = None,
                  clock: Callable[[], float] = time.time,
-                 on_refused: Callable[[str], None] | None = None) -> None:
+                 on_refused: Callable[[str], None] | None = None,
+                 on_state: Callable[[dict], None] | None = None) -> None:
         self.topics = Topics(prefix, device_id)
         self._clock = clock
         self._on_prompt = on_prompt
@@ -44,9 +45,10 @@ class Prompter:
         self.prompts: list[dict] = []  # shown, in arrival order
         self.dropped_expired: list[str] = []
         self.conn = MqttConnection(
-            broker_url, f"sitload-prompter-{device_id}", broker,
+            broker_url, new_client_id("prompter", device_id), broker,
             will=(self.topics.prompter, lambda: presence_payload("prompter", False, clock())),
-            handlers={self.topics.alert: self._handle_alert}, on_connected=self._connected, on_refused=on_refused)
+            handlers={self.topics.alert: self._handle_alert,
+                      **({self.topics.state: on_state} if on_state else {})}, on_connected=self._connected, on_refused=on_refused)
         self.conn.start()
 
     def ack(self, prompt_id: str, action: str, minutes: float | None = None) -> bool:
@@ -57,6 +59,12 @@ class Prompter:
     def report(self, report: SymptomReport) -> bool:
         """Send a pain report; False when the broker is away."""
         return self.conn.publish(self.topics.symptom, report.to_json(), qos=1) is not None
+
+    def answer(self, message: AckMessage | SymptomReport) -> bool:
+        """Send an answer given elsewhere (a desktop notification's button); False when the broker is away."""
+        if isinstance(message, SymptomReport):
+            return self.report(message)
+        return self.ack(message.prompt_id, message.action, message.minutes)
 
     def close(self) -> None:
         self.conn.close(last_words=(self.topics.prompter, presence_payload("prompter", False, self._clock())))
@@ -122,33 +130,23 @@ def format_prompt(doc: dict) -> str:
     lines = [f"{mark} [{doc['kind']}] {doc['message']}"]
     stretch = doc.get("stretch")
     if stretch:
-        each = " each side" if stretch["side"] == "each" else ""
-        lines.append(f"   {stretch['name']} — {stretch['duration_s']} s{each}:")
-        lines += [f"     {i}. {step}" for i, step in enumerate(stretch["steps"], 1)]
+        head, *steps = stretch_lines(stretch)
+        lines += [f"   {head}", *(f"     {step}" for step in steps)]
     return "\n".join(lines)
-
-
-def _notify(doc: dict) -> None:
-    exe = shutil.which("notify-send")
-    if exe is None:
-        return
-    urgency = {"high": "critical", "normal": "normal", "low": "low"}[doc["urgency"]]
-    try:
-        subprocess.run([exe, "-u", urgency, "sitload", doc["message"]], timeout=2, check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.debug("notify-send failed: %s", exc)
 
 
 def run_prompter(broker_url: str, device_id: str, *, out: TextIO = sys.stdout, interactive: bool = False,
                  stop_event: threading.Event | None = None, max_prompts: int | None = None,
-                 input: TextIO = sys.stdin, notify: bool = True, timeout_s: float | None = None,
+                 input: TextIO = sys.stdin, notify: bool = False, timeout_s: float | None = None,
                  prefix: str = DEFAULT_PREFIX, broker: BrokerOptions | None = None) -> list[dict]:
     """Show prompts until ``stop_event``, ``max_prompts`` shown, ``timeout_s`` or 'q'; returns those shown.
 
     Interactive mode reads commands from ``input`` (see ``HELP``); they apply to the latest prompt.
     ``prefix`` and ``broker`` (how to connect) are the ``Prompter``'s. A broker that
-    refuses the login ends it at once with a ConfigError (retrying would not help).
+    refuses the login ends it at once with a ConfigError (retrying would not help). ``notify``
+    also shows each prompt as a desktop notification (sitload.alerts.desktop), withdrawn when it
+    expires or the device's state shows it done, and answered by its buttons; without a
+    notification service it says so on ``out`` and only prints.
     """
     done = stop_event or threading.Event()
     lock = threading.Lock()
@@ -163,18 +161,22 @@ def run_prompter(broker_url: str, device_id: str, *, out: TextIO = sys.stdout, i
             print(format_prompt(doc), file=out, flush=True)
             if interactive:
                 print(f"   ({HELP})", file=out, flush=True)
-        if notify:
-            _notify(doc)
+        if desktop is not None:
+            desktop.show(doc)
         if max_prompts is not None and len(prompter.prompts) >= max_prompts:
             done.set()
 
-    prompter = Prompter(broker_url, device_id, prefix=prefix, broker=broker, on_prompt=show, on_refused=refused)
+    desktop = open_desktop(lambda answer: prompter.answer(answer.message(time.time())), out) if notify else None
+    prompter = Prompter(broker_url, device_id, prefix=prefix, broker=broker, on_prompt=show, on_refused=refused,
+                        on_state=(lambda doc: desktop.withdraw_done(*state_of(doc))) if desktop is not None else None)
     if interactive:
         threading.Thread(target=_read_commands, args=(prompter, input, out, lock, done), daemon=True).start()
     try:
         done.wait(timeout_s)
     finally:
         prompter.close()
+        if desktop is not None:
+            desktop.close()
     if refusal:
         raise ConfigError(refusal[0])
     return list(prompter.prompts)
@@ -219,8 +221,9 @@ def discover_devices(broker_url: str, *, prefix: str = DEFAULT_PREFIX, wait_s: f
     def seen(doc: dict, device: str) -> None:
         online[device] = bool(doc.get("online"))
 
-    conn = MqttConnection(broker_url, f"sitload-discover-{uuid.uuid4().hex[:8]}", broker,
-                          wildcard=(f"{prefix}/+/status", seen))
+    conn = MqttConnection(broker_url, new_client_id("discover"), broker,
+                          wildcard=(f"{prefix}/+/status", seen),
+                          on_refused=lambda reason: None)  # raised below, said once
     conn.start()
     try:
         time.sleep(wait_s)

@@ -8,7 +8,7 @@ import json
 from jsonschema import Draft202012Validator
 
 from sitload.errors import MessageError
-from sitload.timestamps import from_iso, iso_utc
+from sitload.timestamps import PLAUSIBLE_RANGE, from_iso, iso_utc, plausible
 from sitload.vocab import (AckAction, PainLocation, PainSide, Posture, PromptKind, Side, Urgency,
                            wire_names)
 
@@ -108,7 +108,8 @@ def iso(t: float) -> str:
 
 
 def decode_inbound(topic_name: str, payload: bytes) -> dict:
-    """Check an inbound payload (size, UTF-8 JSON, schema version, fields); raise MessageError naming why."""
+    """Check an inbound payload (size, UTF-8 JSON, schema version, fields, a ``time`` that
+    ``sitload.timestamps.plausible`` accepts); raise MessageError naming why."""
     if len(payload) > MAX_INBOUND_BYTES:
         raise MessageError(f"{len(payload)} bytes is over the {MAX_INBOUND_BYTES}-byte limit")
     try:
@@ -125,7 +126,9 @@ def decode_inbound(topic_name: str, payload: bytes) -> dict:
         raise MessageError(f"{where}: {error.message}")
     if "time" in doc:
         try:
-            from_iso(doc["time"])
+            t = from_iso(doc["time"])
         except ValueError as exc:
             raise MessageError(f"time: {exc}") from exc
+        if not plausible(t):  # the rule of `diary add`: a pain report dated 9999 is no report
+            raise MessageError(f"time: {doc['time']} is not {PLAUSIBLE_RANGE}")
     return doc

@@ -19,6 +19,13 @@ class Stretch:
                 "steps": list(self.steps), "duration_s": self.duration_s}
 
 
+def stretch_lines(doc: dict) -> list[str]:
+    """A stretch's ``to_json`` document as text: its name and hold, then the numbered steps."""
+    each = " each side" if doc["side"] == "each" else ""
+    return [f"{doc['name']} — {doc['duration_s']} s{each}:",
+            *(f"{i}. {step}" for i, step in enumerate(doc["steps"], 1))]
+
+
 STRETCHES: dict[str, Stretch] = {s.id: s for s in (
     Stretch("standing-hip-hinge", "Standing hip hinge", "standing", "both", (
         "Stand with feet hip-width apart, hands on your hips.",

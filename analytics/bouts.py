@@ -9,6 +9,8 @@ the streaming engine and the batch analysis (which feeds it every second in one 
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,6 +106,11 @@ class BoutTracker:
         self.last_crossed = 0
 
     # --- public -------------------------------------------------------------------------------
+    def forget_before(self, t: float) -> None:
+        """Drop the bouts and gaps that ended before ``t`` (the running counts stay)."""
+        self.bouts = [b for b in self.bouts if b.end >= t]
+        self.gaps = [g for g in self.gaps if g[1] >= t]
+
     @property
     def bout_start(self) -> float | None:
         return float(self._bout_start) if self._in_bout else None
@@ -128,7 +135,13 @@ class BoutTracker:
             left, right = cols["left_n"].tolist(), cols["right_n"].tolist()
             pl, pr = cols["peak_left_kpa"].tolist(), cols["peak_right_kpa"].tolist()
             offload = cols["offload"].tolist()
-        for i in range(n):
+        gap = Posture.GAP
+        i = 0
+        while i < n:
+            if i and p == gap == posture[i]:
+                i = self._after_gap_seconds(sec, posture, i)
+                if i == n:
+                    break
             s, p = sec[i], posture[i]
             self._step_posture(s, p, events)
             sitting = p == Posture.SITTING
@@ -162,7 +175,20 @@ class BoutTracker:
                 events.append(WeightShift(s + 1.0, Side(offload[i]), float(self._shift.since)))
             # after the tallies of this second; an unknown posture ends a bout as a gap does
             self._step_bout(s, sitting, p in NOT_MEASURED, events)
+            i += 1
         return events
+
+    def _after_gap_seconds(self, sec: list[int], posture: list[int], i: int) -> int:
+        """The next row to step through, when row ``i`` and the one before it are gap seconds:
+        after a gap second, a further one changes nothing but can end the open bout (a night
+        without data is 30,000 such rows)."""
+        end = i
+        while end < len(posture) and posture[end] == Posture.GAP:
+            end += 1
+        if self._in_bout:    # the first second s with s + 1 - last sitting end >= break_s
+            closing = i + math.ceil(self._last_sit_end + self.cfg.break_s - 1 - sec[i])
+            return min(max(closing, i), end)
+        return end
 
     def finish(self, end_sec: int | None) -> list[Event]:
         """End of data: close an open bout at its last sitting second."""

@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sitload.analytics.accumulation import accumulation_metrics
 from sitload.analytics.bouts import BoutTracker
 from sitload.analytics.config import AnalysisConfig
 from sitload.analytics.coverage import CLASSIFIERS, measured
-from sitload.analytics.epochs import Columns, concat, imu_epochs, mat_epochs
+from sitload.analytics.epochs import Columns, imu_epochs, mat_epochs
 from sitload.analytics.records import AnalysisResult
 from sitload.events import EngineState, Event
 from sitload.samples import SampleBatch
@@ -30,7 +31,7 @@ from sitload.vocab import SensorKind
 
 LABELS = {"posture": Posture.wire_names(), "lean_side": Side.wire_names(),
           "crossed": Side.wire_names(), "seat": Seat.wire_names(), "offload": Side.wire_names()}
-BATCH_BLOCK_VALUES = 1 << 22      # analyze(): sample values per vectorised block (bounds memory)
+BATCH_BLOCK_VALUES = 1 << 16      # analyze(): samples (or mat cells) per vectorised block (bounds memory)
 
 
 class Engine:
@@ -116,6 +117,12 @@ class Engine:
             asymmetry_si=None if si is None or not np.isfinite(si) else float(si),
             lean_side=Side(tracker.last_lean_side), crossed=crossed)
 
+    def forget_before(self, t: float) -> None:
+        """Drop the bouts and gaps that ended before ``t``: a long-running live engine (made with
+        ``keep_epochs=False``) keeps what its state needs, not its history; ``result()`` covers
+        what is left."""
+        self._tracker.forget_before(t)
+
     def result(self) -> AnalysisResult:
         """Everything found so far (bouts still open are not included until finish())."""
         tracker = self._tracker
@@ -140,11 +147,11 @@ class Engine:
         """Seconds the classifier has decided (in order) -> gap rows, epochs, bouts and events."""
         if len(cols["sec"]) == 0:
             return []
+        if self.keep_epochs:    # without gap rows: a night is filled in once, in the frame
+            self._blocks.append(cols)
         first = int(cols["sec"][0]) if self._next_sec is None else self._next_sec
         cols = _with_gap_rows(cols, first)
         self._next_sec = int(cols["sec"][-1]) + 1
-        if self.keep_epochs:
-            self._blocks.append(cols)
         if self.on_seconds is not None:
             self.on_seconds(cols)
         self._last = {key: values[-1].item() for key, values in cols.items()}
@@ -153,14 +160,18 @@ class Engine:
     def _epoch_frame(self) -> pd.DataFrame:
         if not self._blocks:
             return pd.DataFrame({"t": np.zeros(0), "posture": np.zeros(0, dtype=object)})
-        cols = concat(self._blocks)
+        # column by column, each block's copy let go as its column is joined, then the seconds
+        # without samples filled in: a week is held about once, not three times over
+        blocks, self._blocks = self._blocks, []
+        cols = {key: np.concatenate([b.pop(key) for b in blocks]) for key in list(blocks[0])}
+        cols = _with_gap_rows(cols, int(cols["sec"][0]))
         self._blocks = [cols]
         frame = {"t": cols["sec"].astype(np.float64)}
         for key, values in cols.items():
             if key == "sec":
                 continue
-            frame[key] = np.asarray(LABELS[key], dtype=object)[values] if key in LABELS else values
-        return pd.DataFrame(frame)
+            frame[key] = _labels(values, LABELS[key]) if key in LABELS else values
+        return pd.DataFrame(frame, copy=False)
 
 
 def analyze(kind: SensorKind, batches: Iterable[SampleBatch],
@@ -179,6 +190,20 @@ def analyze(kind: SensorKind, batches: Iterable[SampleBatch],
         engine.feed(_merge(block))
     engine.finish()
     return engine.result()
+
+
+# what pandas makes of a column of str objects here: Arrow-backed strings (pandas 3) or objects
+_TEXT = pd.Series(np.array(["posture"], dtype=object)).dtype
+
+
+def _labels(codes: np.ndarray, names: list[str]):
+    """Label codes as the text column pandas would make of the names, built in Arrow from the
+    codes when pandas stores text there (no Python object a row: a week is 600,000 rows)."""
+    if getattr(_TEXT, "storage", None) != "pyarrow":
+        return np.asarray(names, dtype=object)[codes]
+    words = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                           pa.array(names, pa.large_string()))
+    return pd.array(words.cast(pa.large_string()), dtype=_TEXT)
 
 
 def _with_gap_rows(cols: Columns, first: int) -> Columns:

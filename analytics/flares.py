@@ -29,11 +29,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sitload.analytics import coverage
 from sitload.analytics.records import AnalysisResult
-from sitload.timestamps import plausible
+from sitload.timestamps import PLAUSIBLE_RANGE, plausible
 from sitload.vocab import NOT_MEASURED, PainLocation, PainSide, wire_names
 from sitload.errors import ConfigError
 
@@ -60,7 +59,7 @@ class DiaryEntry:
             raise ConfigError(f"pain must be a whole number from 0 to {PAIN_MAX}, "
                               f"not {self.pain!r}")
         if not isinstance(self.t, (int, float)) or not plausible(self.t):
-            raise ConfigError(f"time must be a UTC epoch from 1970 to before 2100, not {self.t!r}")
+            raise ConfigError(f"time must be a UTC epoch {PLAUSIBLE_RANGE}, not {self.t!r}")
         if self.side is not None and self.side not in wire_names(PainSide):
             raise ConfigError(f"side must be one of {', '.join(PainSide)}, not {self.side!r}")
         if self.location is not None and self.location not in wire_names(PainLocation):
@@ -331,6 +330,8 @@ def median_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float] | 
     x(k) and x(n + 1 - k) with the largest k for which P(Bin(n, 1/2) < k) <= (1 - level) / 2; they
     enclose the median with probability 1 - 2 P(Bin(n, 1/2) < k) >= ``level`` (Conover 1999,
     section 3.2). None when no k qualifies (fewer than 6 values at 95 %)."""
+    from scipy import stats    # here, not at the top: analyze and replay need no scipy.stats
+
     x = np.sort(np.asarray(values, dtype=float))
     n = len(x)
     tail = stats.binom.cdf(np.arange(n), n, 0.5)       # P(Bin(n, 1/2) <= j), j = k - 1
@@ -467,6 +468,8 @@ def _effects(values: np.ndarray, flare: np.ndarray, groups: _Groups, strata: np.
     lo, hi = np.full((2, values.shape[1]), np.nan)
     # each group resampled on its own, every exposure from the same resamples; the generator
     # goes on from the permutations, so the p values do not depend on the bootstrap
+    from scipy import stats    # here, not at the top: analyze and replay need no scipy.stats
+
     lo[measured], hi[measured] = stats.bootstrap(
         (fx[:, measured], ox[:, measured]), _mean_difference, n_resamples=config.bootstrap,
         method="percentile", rng=rng).confidence_interval

@@ -214,10 +214,8 @@ class WalkingReference:
         before = (self._before[0], self._before[1], self._before[2])
         rows = [before, *snapshots]
         self._before = rows[-1]
-        summed = np.array([rows[k + 1][0] for k in at])
-        cov = np.array([rows[k + 1][1] for k in at])
-        count_gyro = np.array([rows[k + 1][2] for k in at])
-        return summed, cov, count_gyro
+        # each second takes the sums of the last walking second up to it (rows: few)
+        return tuple(np.array([r[field] for r in rows])[at + 1] for field in range(3))
 
 
 def _horizontal_axis(cov6: np.ndarray, up: np.ndarray) -> np.ndarray:

@@ -92,9 +92,19 @@ class Faults:
         object.__setattr__(self, "disconnects", periods)
 
 
+@dataclass(frozen=True)
+class ImuSamples:
+    """The IMU samples a chunk's frames carry: true UTC sample times, accel (g), gyro (deg/s)."""
+
+    t: np.ndarray
+    accel: np.ndarray
+    gyro: np.ndarray
+
+
 @dataclass
 class SimChunk:
-    """One slice of a simulated run (see the shared brief for each field)."""
+    """One slice of a simulated run (see the shared brief for each field); ``samples`` holds an
+    IMU's samples of the chunk (all of them, also those of frames lost on the link)."""
 
     frames: list[bytes]
     sent_at: np.ndarray
@@ -102,6 +112,7 @@ class SimChunk:
     truth: pd.DataFrame
     battery: list[tuple[float, int]] = field(default_factory=list)
     link_events: list[tuple[float, str]] = field(default_factory=list)
+    samples: ImuSamples | None = None
 
 
 @dataclass(frozen=True)
@@ -265,7 +276,7 @@ class SimulatedSensor:
         if self.is_mat:
             sent_off = (unit_sent[:, None] + FRAGMENT_SPACING_S * np.arange(2)).ravel()
         flags = self._flags(day, units, unit_sent)
-        frames = self._encode(day, states, model, units, first_tau, flags)
+        frames, samples = self._encode(day, states, model, units, first_tau, flags)
         per_unit = 2 if self.is_mat else 1
         index = np.arange(u0 * per_unit, u1 * per_unit)  # frame index within the day
         seq = day.seq_base + index
@@ -293,6 +304,7 @@ class SimulatedSensor:
             truth=states.truth(s0, s1),
             battery=self._battery_events(day, w0, w1, last),
             link_events=self._link_events(day, w0, w1, last),
+            samples=samples,
         )
 
     def _level(self, day: _Day, tau: np.ndarray) -> np.ndarray:
@@ -325,9 +337,10 @@ class SimulatedSensor:
         return out
 
     def _encode(self, day: _Day, states: DayStates, model: signals.ImuPose | np.ndarray,
-                units: np.ndarray, first_tau: np.ndarray, flags: np.ndarray) -> list[bytes]:
+                units: np.ndarray, first_tau: np.ndarray, flags: np.ndarray
+               ) -> tuple[list[bytes], ImuSamples | None]:
         if units.size == 0:
-            return []
+            return [], None
         k0, k1 = int(units[0]) * self.per_frame, (int(units[-1]) + 1) * self.per_frame
         tau = np.arange(k0, k1) / self._rate_eff
         ticks = np.rint((day.start - self.start_utc + first_tau)
@@ -339,15 +352,16 @@ class SimulatedSensor:
             kpa = signals.mat_pressure(states, model, _MAT_BASIS, tau, noise)
             counts = np.clip(np.rint(kpa * self._counts_per_kpa), 0, 255).astype(np.uint8)
             return encode_mat_scans(day.seq_base + 2 * units, ticks, flags, counts,
-                                    self.rate_dhz)
+                                    self.rate_dhz), None
         noise = block_stream(key, k0, k1, 6)
         accel, gyro = signals.imu_samples(model, tau, noise, self._mount, self._gyro_bias)
         shape = (units.size, self.per_frame, 3)
         accel = np.clip(accel, -ACCEL_RANGE_G[ACCEL_RANGE], ACCEL_RANGE_G[ACCEL_RANGE])
         gyro = np.clip(gyro, -GYRO_RANGE_DPS[GYRO_RANGE], GYRO_RANGE_DPS[GYRO_RANGE])
-        return encode_imu_frames(self.spec.kind, day.seq_base + units, ticks, flags,
-                                 accel.reshape(shape), gyro.reshape(shape), self.rate_dhz,
-                                 ACCEL_RANGE, GYRO_RANGE)
+        frames = encode_imu_frames(self.spec.kind, day.seq_base + units, ticks, flags,
+                                   accel.reshape(shape), gyro.reshape(shape), self.rate_dhz,
+                                   ACCEL_RANGE, GYRO_RANGE)
+        return frames, ImuSamples(day.start + tau, accel, gyro)
 
     def _battery_events(self, day: _Day, w0: float, w1: float,
                         last: bool) -> list[tuple[float, int]]:

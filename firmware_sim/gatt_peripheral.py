@@ -220,11 +220,15 @@ def _advertising_data(name: str) -> bytes:
         data_types.CompleteListOf128BitServiceUUIDs([UUID(SERVICE_UUID)])]))
 
 
-class SimulatedPeripheral:
-    """One ``SimulatedSensor`` as a GATT peripheral on a ``VirtualRadio`` (see the module notes)."""
+class GattPeripheral:
+    """A simulated sensor on a ``VirtualRadio``: power, advertising, connections, out-of-range
+    periods (the sensor's link events), waiting for a host, and notifying ``stream_char``.
+    Subclasses give the GATT layout (``device``), ``stream_char`` and ``_play`` (one chunk)."""
 
-    def __init__(self, radio: VirtualRadio, sim: SimulatedSensor, *, chunk_s: float = 60.0,
-                 reconnect_wait_s: float = 10.0, keep_sent: bool = False):
+    stream_char: Characteristic
+
+    def __init__(self, radio: VirtualRadio, sim: SimulatedSensor, name: str, *,
+                 chunk_s: float = 60.0, reconnect_wait_s: float = 10.0, keep_sent: bool = False):
         self.radio = radio
         self.sim = sim
         self.chunk_s = chunk_s
@@ -232,45 +236,16 @@ class SimulatedPeripheral:
         self.frames_sent = 0
         self.frames_lost = 0  # streamed while no host was subscribed (beyond the sensor's own loss)
         self.sent: list[bytes] | None = [] if keep_sent else None
-        self.battery = 100
         self.finished = asyncio.Event()
-        self.device = radio.new_device(sim.name, sim.address)
+        self.device = radio.new_device(name, sim.address)
         self.device.gatt_server.max_mtu = SENSOR_MTU
-        self._config = bytearray(sim.config_record)
-        self._native_rate_dhz = struct.unpack_from("<H", self._config, CONFIG_RATE_OFFSET)[0]
-        self._factor = 1  # sample-rate divisor applied by a config write
-        self._host_running = True  # cleared / set by config writes
         self._sensor_running = True  # the sensor's own stop/start (night, dead battery)
-        self._seq_skipped = 0  # frames not sampled because of config (seq renumbering)
-        self._resync_next = False
-        self._skipping_scan = False
-        self._scan_counter = 0
         self._out_of_range = False
         self._ever_connected = False
         self._closing = False
         self._connection: Connection | None = None
         self._readvertising: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
-        self._frame_char = Characteristic(FRAME_UUID, Characteristic.Properties.NOTIFY,
-                                          Characteristic.READABLE, b"")
-        self._battery_service = BatteryService(lambda _conn: self.battery)
-        info = sim.device_info
-        self.device.add_services([
-            Service(SERVICE_UUID, [
-                self._frame_char,
-                Characteristic(CONFIG_UUID,
-                               Characteristic.Properties.READ | Characteristic.Properties.WRITE,
-                               Characteristic.READABLE | Characteristic.WRITEABLE,
-                               CharacteristicValue(read=self._read_config,
-                                                   write=self._write_config)),
-                Characteristic(CALIBRATION_UUID, Characteristic.Properties.READ,
-                               Characteristic.READABLE, sim.calibration_record)]),
-            self._battery_service,
-            DeviceInformationService(
-                manufacturer_name=info["manufacturer"], model_number=info["model"],
-                serial_number=info["serial"], firmware_revision=info["firmware"],
-                hardware_revision=info["hardware"])])
-        self.device.advertising_data = _advertising_data(sim.name)
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
         self.device.gatt_server.on("characteristic_subscription", self._on_subscription)
 
@@ -299,6 +274,9 @@ class SimulatedPeripheral:
         finally:
             self.radio.clock.release(self)
         self.finished.set()
+
+    async def _play(self, chunk: SimChunk) -> None:
+        raise NotImplementedError
 
     async def close(self) -> None:
         """Drop any connection and leave the air."""
@@ -331,7 +309,7 @@ class SimulatedPeripheral:
             self._readvertising = asyncio.get_running_loop().create_task(self._advertise())
 
     def _on_subscription(self, connection, characteristic, notify: bool, indicate: bool) -> None:
-        if characteristic is self._frame_char:
+        if characteristic is self.stream_char:
             if notify or indicate:
                 self._subscribed.set()
             else:
@@ -349,6 +327,76 @@ class SimulatedPeripheral:
         self._out_of_range = False
         log.info("%s: back in range", self.sim.name)
         await self._advertise()
+
+    async def _link_event(self, what: str) -> None:
+        if what == "disconnected":
+            await self._leave_range()
+        elif what == "connected":
+            await self._enter_range()
+        elif what in ("stopped", "started"):
+            self._sensor_running = what == "started"
+
+    async def _deliver(self, value: bytes) -> bool:
+        """Notify ``value`` to the subscribed host (waiting for one as ``_wait_for_host`` says);
+        False when nobody was there to receive it."""
+        if not self._subscribed.is_set() and not self._out_of_range:
+            await self._wait_for_host()
+        if not self._subscribed.is_set():
+            self.frames_lost += 1
+            return False
+        await self.device.notify_subscribers(self.stream_char, value)
+        await asyncio.sleep(0)  # the virtual link delivers on the next loop turn
+        self.frames_sent += 1
+        if self.sent is not None:
+            self.sent.append(value)
+        return True
+
+    async def _wait_for_host(self) -> None:
+        """Hold the stream (and simulated time) until a host subscribes: forever before the first
+        connection, ``reconnect_wait_s`` wall seconds after that."""
+        timeout = self.reconnect_wait_s if self._ever_connected else None
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), timeout)
+        except asyncio.TimeoutError:
+            log.info("%s: no host after %.1f s; streaming on", self.sim.name, timeout)
+
+
+class SimulatedPeripheral(GattPeripheral):
+    """One ``SimulatedSensor`` as a sitload protocol v1 peripheral (see the module notes)."""
+
+    def __init__(self, radio: VirtualRadio, sim: SimulatedSensor, *, chunk_s: float = 60.0,
+                 reconnect_wait_s: float = 10.0, keep_sent: bool = False):
+        super().__init__(radio, sim, sim.name, chunk_s=chunk_s,
+                         reconnect_wait_s=reconnect_wait_s, keep_sent=keep_sent)
+        self.battery = 100
+        self._config = bytearray(sim.config_record)
+        self._native_rate_dhz = struct.unpack_from("<H", self._config, CONFIG_RATE_OFFSET)[0]
+        self._factor = 1  # sample-rate divisor applied by a config write
+        self._host_running = True  # cleared / set by config writes
+        self._seq_skipped = 0  # frames not sampled because of config (seq renumbering)
+        self._resync_next = False
+        self._skipping_scan = False
+        self._scan_counter = 0
+        self.stream_char = Characteristic(FRAME_UUID, Characteristic.Properties.NOTIFY,
+                                          Characteristic.READABLE, b"")
+        self._battery_service = BatteryService(lambda _conn: self.battery)
+        info = sim.device_info
+        self.device.add_services([
+            Service(SERVICE_UUID, [
+                self.stream_char,
+                Characteristic(CONFIG_UUID,
+                               Characteristic.Properties.READ | Characteristic.Properties.WRITE,
+                               Characteristic.READABLE | Characteristic.WRITEABLE,
+                               CharacteristicValue(read=self._read_config,
+                                                   write=self._write_config)),
+                Characteristic(CALIBRATION_UUID, Characteristic.Properties.READ,
+                               Characteristic.READABLE, sim.calibration_record)]),
+            self._battery_service,
+            DeviceInformationService(
+                manufacturer_name=info["manufacturer"], model_number=info["model"],
+                serial_number=info["serial"], firmware_revision=info["firmware"],
+                hardware_revision=info["hardware"])])
+        self.device.advertising_data = _advertising_data(sim.name)
 
     # -- GATT values --------------------------------------------------------------------------
     def _read_config(self, _connection) -> bytes:
@@ -408,14 +456,6 @@ class SimulatedPeripheral:
                 await self._send(chunk.frames[i])
                 i += 1
 
-    async def _link_event(self, what: str) -> None:
-        if what == "disconnected":
-            await self._leave_range()
-        elif what == "connected":
-            await self._enter_range()
-        elif what in ("stopped", "started"):
-            self._sensor_running = what == "started"
-
     async def _battery_event(self, percent: int) -> None:
         self.battery = int(percent)
         if self._connection is not None:
@@ -423,27 +463,8 @@ class SimulatedPeripheral:
 
     async def _send(self, frame: bytes) -> None:
         value = self._firmware_view(frame)
-        if value is None:
-            return
-        if not self._subscribed.is_set() and not self._out_of_range:
-            await self._wait_for_host()
-        if self._subscribed.is_set():
-            await self.device.notify_subscribers(self._frame_char, value)
-            await asyncio.sleep(0)  # the virtual link delivers on the next loop turn
-            self.frames_sent += 1
-            if self.sent is not None:
-                self.sent.append(value)
-        else:
-            self.frames_lost += 1
-
-    async def _wait_for_host(self) -> None:
-        """Hold the stream (and simulated time) until a host subscribes: forever before the first
-        connection, ``reconnect_wait_s`` wall seconds after that."""
-        timeout = self.reconnect_wait_s if self._ever_connected else None
-        try:
-            await asyncio.wait_for(self._subscribed.wait(), timeout)
-        except asyncio.TimeoutError:
-            log.info("%s: no host after %.1f s; streaming on", self.sim.name, timeout)
+        if value is not None:
+            await self._deliver(value)
 
     def _firmware_view(self, frame: bytes) -> bytes | None:
         """The frame as this firmware sends it after host config writes: None while stopped or

@@ -11,10 +11,11 @@ platform backend (hardware); the simulator passes ``sensor_ingest.bumble_backend
 Each sensor has its own ``SensorLink`` task; all of them write into one recording (one device row
 each), so a session of a mat and a thigh IMU, or several patients at one gateway, is one file.
 A link connects with retries and backoff (``bleak_retry_connector.establish_connection``, reasons
-logged and recorded as ``reconnect_failed`` link events), reads Device Information, config and
-calibration, subscribes to frames and battery, and feeds every notification, with its host receive
-time, to the recording (as received) and to its ``DeviceDecoder`` (gaps, bad frames, clock). After
-a drop it reconnects by itself and carries on with the same decoder and recording device. Link
+logged and recorded as ``reconnect_failed`` link events); its device profile (``devices``: sitload
+protocol v1, WitMotion, ...) reads and configures the sensor and subscribes to its data; every
+notification, with its host receive time, goes to the recording (as received) and to the
+profile's decoder (gaps, bad frames, time). After a drop, or a silence of a sensor that always
+streams, it reconnects by itself and carries on with the same decoder and recording device. Link
 state changes go to ``on_availability(address, online)`` for the alerts stage.
 """
 
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,28 +36,15 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
-from sitload.sensor_ingest.frame_codec import DeviceConfig, parse_calibration, parse_config
+from sitload.sensor_ingest.devices.profile import Decoder, DeviceProfile, DeviceSetup
+from sitload.sensor_ingest.devices.sitload import SitloadProfile
 from sitload.sensor_ingest.recording import RecordingWriter
 from sitload.samples import SampleBatch
 from sitload.vocab import SensorKind
-from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 from sitload.errors import BluetoothError, SitloadError
 
 log = logging.getLogger("sitload.ble")
 
-SERVICE_UUID = "5a170001-6d3b-4c8e-9f2a-51c0ad5e7001"
-FRAME_UUID = "5a170002-6d3b-4c8e-9f2a-51c0ad5e7001"
-CONFIG_UUID = "5a170003-6d3b-4c8e-9f2a-51c0ad5e7001"
-CALIBRATION_UUID = "5a170004-6d3b-4c8e-9f2a-51c0ad5e7001"
-BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
-DEVICE_INFO_UUIDS = {
-    "manufacturer": "00002a29-0000-1000-8000-00805f9b34fb",
-    "model": "00002a24-0000-1000-8000-00805f9b34fb",
-    "serial": "00002a25-0000-1000-8000-00805f9b34fb",
-    "firmware": "00002a26-0000-1000-8000-00805f9b34fb",
-    "hardware": "00002a27-0000-1000-8000-00805f9b34fb",
-}
-WANTED_MTU = 247  # 244-byte notifications: every protocol v1 frame fits
 FLUSH_FRAMES = 200  # decode and record at least this often ...
 FLUSH_S = 0.25  # ... and at least every this many wall seconds
 RETRY_DELAY_S = (1.0, 30.0)  # wall-clock backoff between failed connection rounds: first, max
@@ -64,30 +52,38 @@ RETRY_DELAY_S = (1.0, 30.0)  # wall-clock backoff between failed connection roun
 
 @dataclass(frozen=True)
 class SensorAdvert:
-    """A sitload sensor seen while scanning."""
+    """A sensor of a known family seen while scanning."""
 
     address: str
     name: str
     rssi: int
     device: BLEDevice
+    profile: DeviceProfile
 
 
 async def scan_sensors(timeout: float = 5.0, *, expect: int | None = None,
+                       profiles: Sequence[DeviceProfile] = (SitloadProfile(),),
                        backend: type[BaseBleakScanner] | None = None,
                        **backend_kwargs: Any) -> list[SensorAdvert]:
-    """Sensors advertising the sitload service, strongest signal first. Scans for ``timeout``
+    """Sensors of the ``profiles``' families, strongest signal first. Scans for ``timeout``
     seconds, or until ``expect`` sensors have been seen."""
     seen: dict[str, SensorAdvert] = {}
     enough = asyncio.Event()
+    uuids = [u for p in profiles for u in p.scan_uuids or ()]
+    by_name = any(p.scan_uuids is None for p in profiles)
 
     def on_advert(device: BLEDevice, adv: AdvertisementData) -> None:
-        seen[device.address] = SensorAdvert(device.address, adv.local_name or device.name or "",
-                                            adv.rssi, device)
+        name = adv.local_name or device.name or ""
+        profile = next((p for p in profiles if p.matches(name, adv.service_uuids)), None)
+        if profile is None:
+            return
+        seen[device.address] = SensorAdvert(device.address, name, adv.rssi, device, profile)
         if expect is not None and len(seen) >= expect:
             enough.set()
 
     try:
-        async with BleakScanner(on_advert, [SERVICE_UUID], backend=backend, **backend_kwargs):
+        async with BleakScanner(on_advert, None if by_name else uuids, backend=backend,
+                                **backend_kwargs):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(enough.wait(), timeout)
     except (BleakError, OSError) as exc:
@@ -111,13 +107,14 @@ async def find_sensor(address: str, timeout: float = 10.0, *,
     return device
 
 
-async def read_battery(device: BLEDevice, *, backend: type[BaseBleakClient] | None = None,
-                       timeout: float = 10.0, **backend_kwargs: Any) -> int | None:
-    """Connect briefly and read the Battery Level (None when the sensor has none or fails)."""
+async def read_battery(device: BLEDevice, profile: DeviceProfile = SitloadProfile(), *,
+                       backend: type[BaseBleakClient] | None = None, timeout: float = 10.0,
+                       **backend_kwargs: Any) -> int | None:
+    """Connect briefly and read the battery (None when the sensor has none or fails)."""
     try:
         async with BleakClient(device, timeout=timeout, backend=backend,
                                **backend_kwargs) as client:
-            return (await client.read_gatt_char(BATTERY_LEVEL_UUID))[0]
+            return await profile.read_battery(client)
     except (BleakError, asyncio.TimeoutError, OSError) as exc:
         log.info("%s: battery not read: %s", device.address, exc)
         return None
@@ -139,6 +136,7 @@ class LinkStatus:
     mtu: int | None = None
     kind: SensorKind | None = None
     last_error: str = ""
+    note: str = ""  # what the profile says about the stream (e.g. a rate the sensor ignored)
 
 
 AvailabilityCallback = Callable[[str, bool], None]
@@ -154,8 +152,12 @@ class SensorLink:
                  clock: Callable[[], float] = time.time,
                  on_availability: AvailabilityCallback | None = None,
                  on_batches: BatchCallback | None = None,
-                 max_attempts: int = 4, retry_delay_s: tuple[float, float] = RETRY_DELAY_S):
+                 max_attempts: int = 4, retry_delay_s: tuple[float, float] = RETRY_DELAY_S,
+                 profile: DeviceProfile = SitloadProfile(),
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep):
         self.device = device
+        self.profile = profile
+        self.sleep = sleep  # sleeps seconds of ``clock`` (the simulated clock on the virtual radio)
         self.recording = recording
         self.client_backend = client_backend
         self.backend_kwargs = backend_kwargs or {}
@@ -165,14 +167,14 @@ class SensorLink:
         self.max_attempts = max_attempts
         self.retry_delay_s = retry_delay_s
         self.status = LinkStatus(device.address, device.name or device.address)
-        self.decoder: DeviceDecoder | None = None
-        self.config: DeviceConfig | None = None
-        self.info: dict[str, str] = {}
+        self.decoder: Decoder | None = None
+        self.setup: DeviceSetup | None = None
         self.device_id: int | None = None  # the device's row in the recording
         self._client: BleakClient | None = None
         self._lost = asyncio.Event()
         self._frames: list[bytes] = []
         self._times: list[float] = []
+        self._last_rx = 0.0  # clock time of the latest notification (or of connecting)
 
     @property
     def name(self) -> str:
@@ -187,7 +189,9 @@ class SensorLink:
         """Connect, stream, reconnect after drops; until cancelled. Leaves the link closed and
         everything received recorded."""
         delay = self.retry_delay_s[0]
-        flusher = asyncio.create_task(self._flush_periodically())
+        helpers = [asyncio.create_task(self._flush_periodically())]
+        if self.profile.silence_s is not None:
+            helpers.append(asyncio.create_task(self._watch_silence(self.profile.silence_s)))
         try:
             while True:
                 try:
@@ -198,7 +202,8 @@ class SensorLink:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.retry_delay_s[1])
         finally:
-            flusher.cancel()
+            for task in helpers:
+                task.cancel()
             await self._close()
 
     # -- one connection -------------------------------------------------------------------------
@@ -228,48 +233,34 @@ class SensorLink:
         self._set_state("offline")
 
     async def _set_up(self, client: BleakClient) -> None:
-        """Check the MTU, read the sensor's identity, config and calibration, subscribe."""
+        """The profile reads and configures the sensor and subscribes to its data."""
         self.status.mtu = client.mtu_size
-        if client.mtu_size < WANTED_MTU:
-            log.warning("%s: ATT MTU %d < %d; long frames will be cut", self.name,
-                        client.mtu_size, WANTED_MTU)
-        info = {}
-        for key, uuid in DEVICE_INFO_UUIDS.items():
-            if client.services.get_characteristic(uuid) is not None:
-                info[key] = (await client.read_gatt_char(uuid)).decode("utf-8", "replace")
-        config_bytes = bytes(await client.read_gatt_char(CONFIG_UUID))
-        config = parse_config(config_bytes)
-        calibration = bytes(await client.read_gatt_char(CALIBRATION_UUID))
+        self._last_rx = self.clock()
+        setup = await self.profile.set_up(client, self._on_frame, self._battery)
         if self.decoder is None:
-            self._first_connection(info, config, config_bytes, calibration)
-        elif config != self.config:
-            log.warning("%s: config changed since the first connection: %s", self.name, config)
-        self.config = config
-        battery = client.services.get_characteristic(BATTERY_LEVEL_UUID)
-        if battery is not None:
-            self._battery((await client.read_gatt_char(battery))[0])
-            await client.start_notify(battery, lambda _c, data: self._battery(data[0]))
-        await client.start_notify(FRAME_UUID, self._on_frame)
+            self._first_connection(setup)
+        elif setup != self.setup:
+            log.warning("%s: set-up changed since the first connection: %s", self.name, setup)
 
-    def _first_connection(self, info: dict[str, str], config: DeviceConfig, config_bytes: bytes,
-                          calibration: bytes) -> None:
-        gain = parse_calibration(calibration) if config.kind == SensorKind.PRESSURE and \
-            calibration else None
-        self.info = info
-        self.status.kind = config.kind
-        self.decoder = DeviceDecoder(calibration=gain, source=self.name)
+    def _first_connection(self, setup: DeviceSetup) -> None:
+        self.setup = setup
+        self.status.kind = setup.kind
+        self.decoder = self.profile.decoder(setup, self.name, on_battery=self._battery)
         if self.recording is not None:
             self.device_id = self.recording.add_device(
-                self.device.address, config.kind, name=self.name, info=info,
-                config=config_bytes, calibration=calibration or None)
+                self.device.address, setup.kind, name=self.name, info=setup.info,
+                config=setup.config, calibration=setup.calibration)
+            if self.status.battery is not None:  # read while setting up, before the row existed
+                self.recording.add_battery(self.device_id, self.clock(), self.status.battery)
 
     def _on_disconnected(self, _client: BleakClient) -> None:
         self._lost.set()
 
     # -- data -----------------------------------------------------------------------------------
     def _on_frame(self, _char: Any, data: bytearray) -> None:
+        self._last_rx = self.clock()
         self._frames.append(bytes(data))
-        self._times.append(self.clock())
+        self._times.append(self._last_rx)
         if len(self._frames) >= FLUSH_FRAMES:
             self._flush()
 
@@ -277,6 +268,22 @@ class SensorLink:
         while True:
             await asyncio.sleep(FLUSH_S)
             self._flush()
+
+    async def _watch_silence(self, silence_s: float) -> None:
+        """A sensor of a family that always streams, connected but silent for ``silence_s`` of
+        the link's clock: drop the link; the run loop reconnects."""
+        while True:
+            await self.sleep(silence_s / 4)
+            client = self._client
+            if client is None or self.status.state != "online" \
+                    or self.clock() - self._last_rx < silence_s:
+                continue
+            log.warning("%s: connected but silent for %.0f s; reconnecting", self.name, silence_s)
+            self._record_link("silent", f"no data for {silence_s:g} s")
+            self._last_rx = self.clock()
+            with contextlib.suppress(BleakError, asyncio.TimeoutError, OSError):
+                await asyncio.wait_for(client.disconnect(), 5.0)
+            self._lost.set()
 
     def _flush(self) -> None:
         """Record and decode the notifications received since the last flush."""
@@ -292,6 +299,7 @@ class SensorLink:
         self.status.bad_frames = stats.frames_bad
         self.status.missing_frames = stats.missing_frames
         self.status.gaps = len(self.decoder.gaps)
+        self.status.note = self.profile.note(self.decoder)
         if batches and self.on_batches is not None:
             self.on_batches(self, batches)
 

@@ -32,20 +32,29 @@ class TickUnwrapper:
 
     def __init__(self) -> None:
         self._last: int | None = None
-        self._last_host: float | None = None
+        self._last_host = np.nan  # NaN: not known
         self._epochs = 0
 
     def seconds(self, ticks: int, host_s: float | None = None) -> float:
         """Device seconds of ``ticks``, received at host time ``host_s`` when known."""
-        if self._last is not None:
-            silence = None if host_s is None or self._last_host is None \
-                else host_s - self._last_host
-            if silence is not None and silence > WRAP_S / 2:
-                self._epochs += round((silence - (ticks - self._last) / TICKS_PER_S) / WRAP_S)
-            elif ticks < self._last and self._last - ticks > WRAP // 2:
-                self._epochs += 1
-        self._last, self._last_host = ticks, host_s
-        return (self._epochs * WRAP + ticks) / TICKS_PER_S
+        host = np.nan if host_s is None else host_s
+        return float(self.seconds_many(np.array([ticks]), np.array([host]))[0])
+
+    def seconds_many(self, ticks: np.ndarray, host_s: np.ndarray) -> np.ndarray:
+        """Device seconds of successive ``ticks``, received at host times ``host_s`` (NaN where not
+        known), as ``seconds`` would give them one by one."""
+        ticks = np.asarray(ticks, dtype=np.int64)
+        host = np.asarray(host_s, dtype=np.float64)
+        if ticks.size == 0:
+            return np.empty(0)
+        before = np.concatenate(([ticks[0] if self._last is None else self._last], ticks[:-1]))
+        silence = host - np.concatenate(([self._last_host], host[:-1]))  # NaN when not known
+        long = silence > WRAP_S / 2
+        wraps = np.where(long, np.round((silence - (ticks - before) / TICKS_PER_S) / WRAP_S), 0.0)
+        steps = wraps.astype(np.int64) + (~long & (ticks < before) & (before - ticks > WRAP // 2))
+        epochs = self._epochs + np.cumsum(steps)
+        self._epochs, self._last, self._last_host = int(epochs[-1]), int(ticks[-1]), float(host[-1])
+        return (epochs * WRAP + ticks) / TICKS_PER_S
 
 
 class DeviceClock:
@@ -62,18 +71,41 @@ class DeviceClock:
 
     def observe(self, device_s: float, host_s: float) -> None:
         """Add one frame: the device time of its last sample and when the host received it."""
-        offset = host_s - device_s
-        window = int(device_s // self.window_s)
-        if window != self._window:
-            if self._window_min is not None:
-                self._minima.append(self._window_min)
-                self._refit()
-            self._window, self._window_min = window, (device_s, offset)
-        elif offset < self._window_min[1]:
-            self._window_min = (device_s, offset)
-        if len(self._minima) < self.min_windows:
-            current = min([m[1] for m in self._minima] + [self._window_min[1]])
-            self._slope, self._intercept = 0.0, current
+        self.observe_many(np.array([device_s]), np.array([host_s]))
+
+    def observe_many(self, device_s: np.ndarray, host_s: np.ndarray,
+                     at: np.ndarray | None = None) -> np.ndarray | None:
+        """Add successive frames, as ``observe`` one by one; with ``at``, also the offset at
+        ``at[i]`` as estimated right after frame i (what ``offset`` would have said then)."""
+        device_s = np.asarray(device_s, dtype=np.float64)
+        offsets = np.asarray(host_s, dtype=np.float64) - device_s
+        windows = device_s // self.window_s
+        out = None if at is None else np.empty(device_s.size)
+        if device_s.size == 0:
+            return out
+        edges = np.flatnonzero(windows[1:] != windows[:-1]) + 1
+        for a, b in zip([0, *edges.tolist()], [*edges.tolist(), device_s.size]):
+            window, seg = int(windows[a]), offsets[a:b]
+            first = int(np.argmin(seg))  # the first of the smallest: a later equal one does not replace it
+            if window != self._window:
+                if self._window_min is not None:
+                    self._minima.append(self._window_min)
+                    self._refit()
+                self._window, self._window_min = window, (float(device_s[a + first]), float(seg[first]))
+                running = np.minimum.accumulate(seg)
+            else:
+                running = np.minimum(np.minimum.accumulate(seg), self._window_min[1])
+                if seg[first] < self._window_min[1]:
+                    self._window_min = (float(device_s[a + first]), float(seg[first]))
+            if len(self._minima) < self.min_windows:
+                floor = min((m[1] for m in self._minima), default=np.inf)
+                intercepts = np.minimum(running, floor)
+                self._slope, self._intercept = 0.0, float(intercepts[-1])
+                if out is not None:
+                    out[a:b] = intercepts + 0.0 * at[a:b]
+            elif out is not None:
+                out[a:b] = self._intercept + self._slope * at[a:b]
+        return out
 
     def _refit(self) -> None:
         if len(self._minima) < self.min_windows:

@@ -33,6 +33,33 @@ def crc16_ccitt_false(data: bytes) -> int:
     return binascii.crc_hqx(data, 0xFFFF)
 
 
+def _word_table() -> np.ndarray:
+    """The CRC register after shifting each 16-bit value ``x`` through 16 zero bits: feeding
+    the big-endian byte pair ``w`` to register ``r`` gives ``table[r ^ w]`` (the CRC is linear)."""
+    reg = np.arange(1 << 16, dtype=np.uint32)
+    for _ in range(16):
+        reg = np.where(reg & 0x8000, (reg << 1) ^ 0x1021, reg << 1) & 0xFFFF
+    return reg.astype(np.uint16)
+
+
+_CRC_WORDS = _word_table()
+_CRC_ONE_BYTE = np.array([binascii.crc_hqx(bytes([b]), 0xFFFF) for b in range(256)],
+                         dtype=np.uint16)
+
+
+def crc16_rows(rows: np.ndarray) -> np.ndarray:
+    """``crc16_ccitt_false`` of every row of a 2-D uint8 array, two byte columns at a time."""
+    crc = np.full(rows.shape[0], 0xFFFF, dtype=np.uint16)
+    odd = rows.shape[1] % 2
+    if odd:     # an odd length: the first byte alone, then pairs
+        crc = _CRC_ONE_BYTE[rows[:, 0]]
+    words = np.ascontiguousarray(rows[:, odd:].view(">u2").T).astype(np.uint16)
+    for word in words:
+        np.bitwise_xor(crc, word, out=crc)
+        np.take(_CRC_WORDS, crc, out=crc)
+    return crc
+
+
 @dataclass(frozen=True)
 class FrameHeader:
     version: int
@@ -126,9 +153,9 @@ def imu_layout(header: FrameHeader, payload_len: int) -> ImuLayout:
 
 def imu_values(raw: np.ndarray, layout: ImuLayout) -> tuple[np.ndarray, np.ndarray | None]:
     """Scale int16 samples (n x channels) to accel in g and gyro in deg/s."""
-    raw = raw.astype(np.float64)
-    accel = raw[:, :3] * layout.g_per_lsb
-    gyro = raw[:, 3:] * layout.dps_per_lsb if layout.channels == 6 else None
+    accel = np.multiply(raw[:, :3], layout.g_per_lsb, dtype=np.float64)
+    gyro = (np.multiply(raw[:, 3:], layout.dps_per_lsb, dtype=np.float64)
+            if layout.channels == 6 else None)
     return accel, gyro
 
 

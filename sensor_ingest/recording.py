@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sitload.vocab import SensorKind
 from sitload import __version__
 from sitload.errors import RecordingError
+from sitload.timestamps import EARLIEST, LATEST, plausible
 
 FORMAT_VERSION = 1
 APPLICATION_ID = 0x5174_4C44  # 'StLD' in the SQLite header: marks a sitload recording
@@ -33,7 +35,7 @@ CREATE TABLE IF NOT EXISTS devices (
     info TEXT NOT NULL DEFAULT '{}', config BLOB, calibration BLOB);
 CREATE TABLE IF NOT EXISTS frames (
     id INTEGER PRIMARY KEY, device INTEGER NOT NULL REFERENCES devices(id),
-    host_time REAL NOT NULL, data BLOB NOT NULL);
+    host_time REAL NOT NULL, data BLOB NOT NULL, seal INTEGER);
 CREATE TABLE IF NOT EXISTS link_events (
     device INTEGER NOT NULL REFERENCES devices(id), host_time REAL NOT NULL,
     event TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
@@ -97,6 +99,7 @@ class RecordingWriter:
         self._db.execute("BEGIN")
         self._last_commit = time.monotonic()
         self.frames_written = 0
+        self._next_id = 1
         base = {"format_version": str(FORMAT_VERSION), "created": _iso_now(),
                 "writer": f"sitload {__version__}", "timezone": "UTC"}
         self.set_meta({**base, **(meta or {})})
@@ -116,8 +119,13 @@ class RecordingWriter:
         return int(cur.lastrowid)
 
     def add_frames(self, device: int, frames: Sequence[bytes], host_times: Sequence[float]) -> None:
-        self._db.executemany("INSERT INTO frames (device, host_time, data) VALUES (?, ?, ?)",
-                             zip([device] * len(frames), map(float, host_times), frames))
+        ids = np.arange(self._next_id, self._next_id + len(frames), dtype=np.int64)
+        times = np.asarray(host_times, dtype=np.float64)
+        self._db.executemany("INSERT INTO frames (id, device, host_time, data, seal) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                             zip(ids.tolist(), [device] * len(frames), times.tolist(), frames,
+                                 seals(ids, device, times).tolist()))
+        self._next_id += len(frames)
         self.frames_written += len(frames)
         self._maybe_commit()
 
@@ -181,6 +189,35 @@ class RecordingWriter:
         self.close()
 
 
+PLAUSIBLE_TIME = f"host_time >= {EARLIEST!r} AND host_time < {LATEST!r}"
+_SEAL_FACTORS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9],
+                         dtype=np.uint64)  # odd: each term changes whenever its value does
+
+
+def seals(ids: np.ndarray, device: int, host_times: np.ndarray) -> np.ndarray:
+    """The seal of each frame row: binds its id, device and receive time (the frame's own CRC
+    covers its bytes), so a changed byte in any of them is seen when the row is read back."""
+    terms = np.stack([ids.astype(np.int64).view(np.uint64),
+                      np.full(len(ids), device, dtype=np.uint64),
+                      np.asarray(host_times, dtype=np.float64).view(np.uint64)])
+    return (terms * _SEAL_FACTORS[:, None]).sum(axis=0, dtype=np.uint64).view(np.int64)
+
+
+def _whole(rows: list[tuple], device: int, sealed: bool) -> np.ndarray:
+    """Which frame rows (id, host_time, data, seal) read back as written: bytes, a plausible
+    receive time and, in a recording with seals, the row's seal."""
+    ok = np.fromiter((isinstance(d, bytes) and type(t) is float and plausible(t)
+                      and (type(seal) is int or not sealed) for _, t, d, seal in rows),
+                     dtype=bool, count=len(rows))
+    if sealed and ok.any():
+        picked = [r for r, good in zip(rows, ok) if good]
+        ids = np.fromiter((r[0] for r in picked), dtype=np.int64, count=len(picked))
+        times = np.fromiter((r[1] for r in picked), dtype=np.float64, count=len(picked))
+        stored = np.fromiter((r[3] for r in picked), dtype=np.int64, count=len(picked))
+        ok[ok] = seals(ids, device, times) == stored
+    return ok
+
+
 class Recording:
     """Read access to a recording (also while a writer is still appending to it)."""
 
@@ -208,7 +245,8 @@ class Recording:
             self._db.close()
             wal = self.path.with_name(self.path.name + "-wal")
             hint = ("; a copy taken while the recording was written needs its -wal file "
-                    f"({wal.name}) next to it" if not wal.exists() else "")
+                    f"({wal.name}) next to it" if "no such table" in str(exc) and not wal.exists()
+                    else "")
             raise RecordingError(f"{self.path}: unreadable recording ({exc}){hint}") from None
         version = int(self.meta.get("format_version", "0"))
         if version != FORMAT_VERSION:
@@ -221,7 +259,12 @@ class Recording:
             raise
         if not self.devices:
             raise RecordingError(f"{self.path}: recording holds no device")
-        self.damage: str | None = None
+        self.damage: str | None = None      # why reading the frames stopped early
+        self.damaged_rows = 0                # frame rows left out: no bytes, a receive time
+        self.first_damaged_row: int | None = None   # outside 1970-2099, a broken seal, or read twice
+        columns = self._one("the frame table", "SELECT group_concat(name) FROM "
+                            "pragma_table_info('frames')")[0] or ""
+        self._sealed = "seal" in columns.split(",")
 
     def _devices(self) -> list[DeviceRecord]:
         devices = []
@@ -254,40 +297,67 @@ class Recording:
 
     def frame_summary(self, device_id: int) -> tuple[int, float | None]:
         """(number of frames, host time of the last one) for a device."""
-        count, last = self._db.execute("SELECT COUNT(*), MAX(host_time) FROM frames "
-                                       "WHERE device = ?", (device_id,)).fetchone()
+        count, last = self._one("the frame count", "SELECT COUNT(*), MAX(host_time) FROM frames "
+                                f"WHERE device = ? AND {PLAUSIBLE_TIME}", (device_id,))
         return int(count), last
 
     def time_span(self, device_id: int) -> tuple[float, float] | None:
         """Host times of a device's first and last frame (None without frames)."""
-        first, last = self._db.execute("SELECT MIN(host_time), MAX(host_time) FROM frames "
-                                       "WHERE device = ?", (device_id,)).fetchone()
+        first, last = self._one("the time span", "SELECT MIN(host_time), MAX(host_time) FROM "
+                                f"frames WHERE device = ? AND {PLAUSIBLE_TIME}", (device_id,))
         return None if first is None else (first, last)
 
-    def iter_frames(self, device_id: int, chunk: int = 20000
+    def stray_frames(self) -> int:
+        """Frame rows of no device in the recording (a damaged device column)."""
+        return int(self._one("the frame devices", "SELECT COUNT(*) FROM frames WHERE device NOT IN "
+                             "(SELECT id FROM devices)")[0])
+
+    def _one(self, what: str, sql: str, params=()) -> tuple:
+        try:
+            return self._db.execute(sql, params).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise RecordingError(f"{self.path}: damaged, cannot read {what} ({exc})") from None
+
+    def iter_frames(self, device_id: int, chunk: int = 4096
                     ) -> Iterator[tuple[list[int], list[float], list[bytes]]]:
         """Yield (frame ids, host times, frame bytes) in chunks, in arrival order.
 
         A damaged file is read up to the last frame that can be read; ``damage`` then says where
-        reading stopped and why.
+        reading stopped and why. Rows that do not read back as written are left out and counted
+        in ``damaged_rows``.
         """
         last = 0
+        seal = "CAST(seal AS INTEGER)" if self._sealed else "NULL"
         while True:
-            try:
+            try:   # cast: a damaged type tag must not make the row unreadable (a TEXT not UTF-8)
                 rows = self._db.execute(
-                    "SELECT id, host_time, data FROM frames WHERE device = ? AND id > ? "
-                    "ORDER BY id LIMIT ?", (device_id, last, chunk)).fetchall()
+                    f"SELECT id, CAST(host_time AS REAL), CAST(data AS BLOB), {seal} FROM frames "
+                    "WHERE device = ? AND id > ? ORDER BY id LIMIT ?",
+                    (device_id, last, chunk)).fetchall()
             except sqlite3.DatabaseError as exc:
                 self.damage = f"damaged after frame {last} ({exc})"
                 return
             if not rows:
                 return
-            ids, times, data = zip(*rows)
-            last = ids[-1]
-            yield list(ids), list(times), list(data)
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            # a damaged index can hand a row out twice: ids must rise
+            whole = _whole(rows, device_id, self._sealed) & (ids > np.maximum.accumulate(np.r_[last, ids[:-1]]))
+            last = max(last, int(ids.max()))
+            if not whole.all():
+                self.damaged_rows += int((~whole).sum())
+                self.first_damaged_row = self.first_damaged_row or rows[int(np.argmin(whole))][0]
+                rows = [r for r, ok in zip(rows, whole) if ok]
+            if rows:
+                ids, times, data, _ = zip(*rows)
+                yield list(ids), list(times), list(data)
 
     def _frame(self, sql: str, params=()) -> pd.DataFrame:
-        return pd.read_sql_query(sql, self._db, params=params)
+        try:
+            return pd.read_sql_query(sql, self._db, params=params)
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+            table = sql.split(" FROM ")[1].split()[0]
+            raise RecordingError(f"{self.path}: damaged, cannot read its {table} table "
+                                 f"({exc.__cause__ or exc})") from None
 
     def truth(self, device_id: int) -> pd.DataFrame:
         df = self._frame("SELECT * FROM truth WHERE device = ? ORDER BY t", (device_id,))

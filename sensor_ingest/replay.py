@@ -11,17 +11,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from sitload.sensor_ingest.frame_codec import parse_calibration
+from sitload.errors import RecordingError
+from sitload.sensor_ingest.devices import recorded_profile
+from sitload.sensor_ingest.devices.profile import Decoder, DeviceSetup
 from sitload.sensor_ingest.recording import DeviceRecord, Recording
 from sitload.samples import SampleBatch
-from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 
 
 def open_recording(path: str | Path) -> Recording:
@@ -35,7 +36,7 @@ class DeviceReplay:
 
     rec: Recording
     device: DeviceRecord
-    decoder: DeviceDecoder
+    decoder: Decoder
 
     @classmethod
     def of(cls, rec: Recording, device_id: int | None = None) -> DeviceReplay:
@@ -49,18 +50,25 @@ class DeviceReplay:
 
     @property
     def note(self) -> str | None:
-        return describe_end(self.rec, self.device.id)
+        """Where the recording ended early, and what of it was damaged and left out (read after
+        ``batches``)."""
+        parts = [describe_end(self.rec, self.device.id), describe_damage(self.rec, self.decoder)]
+        return "; ".join(p for p in parts if p) or None
 
 
-def decoder_for(rec: Recording, device_id: int | None = None) -> DeviceDecoder:
-    """A fresh decoder set up with the device's calibration."""
+def decoder_for(rec: Recording, device_id: int | None = None) -> Decoder:
+    """A fresh decoder of the device's family, set up as the device was when recorded."""
     dev = rec.device(device_id)
-    calibration = parse_calibration(dev.calibration) if dev.calibration else None
-    return DeviceDecoder(calibration=calibration, source=f"{rec.path.name} device {dev.id}")
+    setup = DeviceSetup(dev.kind, dev.info, dev.config, dev.calibration)
+    try:
+        profile = recorded_profile(dev.kind, dev.info)
+    except RecordingError as exc:
+        raise RecordingError(f"{rec.path}: device {dev.id}: {exc}") from None
+    return profile.decoder(setup, f"{rec.path.name} device {dev.id}")
 
 
 def replay_batches(rec: Recording, device_id: int | None = None, *, speed: float | None = None,
-                   decoder: DeviceDecoder | None = None,
+                   decoder: Decoder | None = None,
                    sleep: Callable[[float], None] = time.sleep,
                    progress: Callable[[float], None] | None = None) -> Iterator[SampleBatch]:
     """Decoded batches of one device in arrival order; pass ``decoder`` to read its stats after.
@@ -71,7 +79,7 @@ def replay_batches(rec: Recording, device_id: int | None = None, *, speed: float
     total = max(1, rec.frame_summary(dev.id)[0]) if progress is not None else 1
     read = 0
     for ids, host_times, frames in rec.iter_frames(dev.id):
-        wheres = [f"{rec.path.name} frame {i}" for i in ids]
+        wheres = _FrameNames(rec.path.name, ids)
         if pace is None:
             yield from decoder.feed_many(frames, host_times, wheres)
         else:
@@ -82,6 +90,22 @@ def replay_batches(rec: Recording, device_id: int | None = None, *, speed: float
         read += len(ids)
         if progress is not None:
             progress(min(1.0, read / total))
+
+
+@dataclass(frozen=True)
+class _FrameNames(Sequence[str]):
+    """``FILE frame ID`` of each frame, made only when a message names one."""
+
+    file: str
+    ids: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return _FrameNames(self.file, self.ids[index])
+        return f"{self.file} frame {self.ids[index]}"
 
 
 @dataclass
@@ -118,3 +142,20 @@ def describe_end(rec: Recording, device_id: int | None = None) -> str | None:
     why = rec.damage or "the writer stopped before closing it"
     return (f"{rec.path}: recording ends early ({why}); read {count} whole frames, up to the frame "
             f"received at {when}")
+
+
+def describe_damage(rec: Recording, decoder: DeviceDecoder) -> str | None:
+    """A note when frames were left out as damaged: rows that read back without bytes or with a
+    receive time outside 1970-2099, and frames that failed their checks (CRC, header)."""
+    found = []
+    if rec.damaged_rows:
+        found.append(f"{rec.damaged_rows} unreadable frame row(s) from row "
+                     f"{rec.first_damaged_row} (no bytes, a receive time outside 1970-2099, a "
+                     "broken seal, or read twice)")
+    stray = rec.stray_frames()
+    if stray:
+        found.append(f"{stray} frame row(s) of no device in the recording")
+    if decoder.stats.frames_bad:
+        reasons = ", ".join(f"{why}: {n}" for why, n in sorted(decoder.stats.errors_by_reason.items()))
+        found.append(f"{decoder.stats.frames_bad} frame(s) that failed their checks ({reasons})")
+    return f"{rec.path}: damaged data left out: {'; '.join(found)}" if found else None

@@ -5,6 +5,12 @@ Checks every frame (length, CRC, version, fields), counts and skips bad ones, de
 and records them as gaps (samples are never filled in), reassembles fragmented mat scans (a scan
 with a lost fragment is dropped whole), unwraps device ticks and maps them to UTC with drift
 correction (``DeviceClock``).
+
+A long run of frames that repeat the last accepted IMU frame in all but seq and ticks (the steady
+stream of a recording) is checked (CRC over byte columns, ``crc16_rows``) and decoded as arrays;
+what it yields (samples, times, gaps, stats, the clock) is what feeding the frames one
+notification at a time yields, bit for bit (tests/test_decode_vectorised.py). A jump of the device
+time inside a run is a gap wherever the run was cut, as it is for a frame fed alone.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import numpy as np
 from sitload.sensor_ingest.device_clock import DeviceClock, TickUnwrapper
 from sitload.sensor_ingest.frame_codec import (
     CRC_SIZE, FLAG_LOW_BATTERY, FLAG_RESYNC, HEADER_SIZE, FrameHeader, ImuLayout, MatFragment,
-    decode_mat_payload, imu_layout, imu_values, parse_header)
+    crc16_rows, decode_mat_payload, imu_layout, imu_values, parse_header)
 from sitload.samples import SampleBatch
 from sitload.vocab import SensorKind
 from sitload.errors import FrameError
@@ -28,6 +34,9 @@ log = logging.getLogger("sitload.ingest")
 SEQ_WRAP = 1 << 32
 DEFAULT_MAT_GAIN = 0.2  # kPa per count when a mat recording carries no calibration
 MIN_GAP_S = 0.5  # a time jump of more than this (beyond one sample period) between frames is a gap
+_MIN_REPEATS = 16  # frames like the last accepted one are taken together from this many on,
+_MAX_REPEATS = 4096  # and at most this many at a time (the CRC's columns stay in cache)
+_FIXED = np.r_[0:4, 12:16]  # header bytes that repeat from frame to frame: all but seq and ticks
 
 
 @dataclass(frozen=True)
@@ -57,15 +66,58 @@ class DecodeStats:
 
 
 @dataclass
+class _ImuFrames:
+    """Accepted consecutive IMU frames: the header fields that vary, their receive times and
+    their payloads end to end."""
+
+    first_seq: int
+    ticks: np.ndarray
+    counts: np.ndarray
+    rate_dhz: np.ndarray
+    host: np.ndarray
+    payload: bytes
+
+    @classmethod
+    def one(cls, header: FrameHeader, payload: bytes, host: float) -> _ImuFrames:
+        return cls(header.seq, np.array([header.ticks]), np.array([header.count]),
+                   np.array([header.rate_dhz]), np.array([host]), payload)
+
+    @classmethod
+    def repeated(cls, rows: np.ndarray, host: Sequence[float]) -> _ImuFrames:
+        """Frames of one length as rows of bytes (header, payload, CRC)."""
+        return cls(int(_u32(rows[:1, 4:8])[0]), _u32(rows[:, 8:12]), rows[:, 3].astype(np.int64),
+                   np.ascontiguousarray(rows[:, 12:14]).view("<u2").ravel(),
+                   np.asarray(host, dtype=np.float64), rows[:, HEADER_SIZE:-CRC_SIZE].tobytes())
+
+
+def _sample_times(starts: np.ndarray, counts: np.ndarray, rates: np.ndarray,
+                  offsets: np.ndarray) -> np.ndarray:
+    """UTC of every sample of frames that start at ``starts`` (device s) with ``counts`` samples
+    at ``rates`` Hz and clock offsets ``offsets``: sample k of frame j is at device time
+    ``starts[j] + k / rates[j]``."""
+    if (counts == counts[0]).all() and (rates == rates[0]).all():    # a steady run: as a grid
+        device_s = starts[:, None] + np.arange(counts[0]) / rates[0]
+        return (device_s + offsets[:, None]).ravel()
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    device_s = np.repeat(starts, counts) + within / np.repeat(rates, counts)
+    return device_s + np.repeat(offsets, counts)
+
+
+def _u32(columns: np.ndarray) -> np.ndarray:
+    """Little-endian uint32 from four byte columns."""
+    return np.ascontiguousarray(columns).view("<u4").ravel().astype(np.int64)
+
+
+@dataclass
 class _Scan:
     """A mat scan being reassembled from its fragments (docs/protocol.md)."""
 
     header: FrameHeader  # of fragment 0
     shape: tuple[int, int]
+    host: float = 0.0  # when its last fragment arrived
     parts: list[bytes] = field(default_factory=list)
     filled: int = 0
-    device_s: float = 0.0
-    utc: float = 0.0
+    device_s: float | None = None  # set when it starts a batch (its ticks unwrapped then)
 
     def takes(self, frag: MatFragment) -> bool:
         """Is ``frag`` the next fragment of this scan?"""
@@ -87,8 +139,9 @@ class DeviceDecoder:
         self._next_seq: int | None = None
         self._last_sample_s: float | None = None  # device seconds of the last emitted sample + 1/rate
         self._pending_gap: tuple[int, str] | None = None
-        self._run: list[tuple[FrameHeader, bytes, float]] = []  # consecutive IMU frames, one layout
+        self._run: list[_ImuFrames] = []  # consecutive IMU frames, one layout
         self._run_layout: ImuLayout | None = None
+        self._template: tuple[int, np.ndarray] | None = None  # last IMU frame: length, _FIXED bytes
         self._scan: _Scan | None = None  # the scan whose fragments are arriving
         self._scans: list[_Scan] = []  # complete scans not yet emitted
         self._gap_now: Gap | None = None
@@ -101,32 +154,70 @@ class DeviceDecoder:
                   wheres: Sequence[str] | None = None) -> list[SampleBatch]:
         """Decode notifications in arrival order; ``wheres`` names each frame's place for errors."""
         out: list[SampleBatch] = []
-        for i, data in enumerate(frames):
-            try:
-                header = parse_header(data)
-                self._check_kind(header)
-                payload = data[HEADER_SIZE:-CRC_SIZE]
-                if header.kind == SensorKind.PRESSURE:
-                    layout, fragment = None, decode_mat_payload(header, payload)
-                else:
-                    layout, fragment = imu_layout(header, len(payload)), None
-            except FrameError as exc:
-                self._reject(exc, wheres[i] if wheres else "")
-                continue
-            if not self._sequence_ok(header, out):
-                continue
-            self.stats.frames_ok += 1
-            if header.flags & FLAG_LOW_BATTERY:
-                self.stats.low_battery = True
-            if layout is not None:
-                if self._run and (layout != self._run_layout or self._pending_gap):
+        lengths = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
+        i = 0
+        while i < len(frames):
+            rows = self._repeats(frames, lengths, i)
+            if len(rows) >= _MIN_REPEATS:
+                if self._run and self._pending_gap:
                     out.extend(self._flush())
-                self._run_layout = layout
-                self._run.append((header, payload, float(host_times[i])))
-            else:
-                out.extend(self._add_fragment(fragment, float(host_times[i])))
+                self._run.append(_ImuFrames.repeated(rows, host_times[i:i + len(rows)]))
+                self.stats.frames_ok += len(rows)
+                self._next_seq = (self._next_seq + len(rows)) % SEQ_WRAP
+                i += len(rows)
+                continue
+            for j in range(i, min(len(frames), i + len(rows) + 1)):  # up to the first that differs
+                self._feed_one(frames[j], float(host_times[j]), wheres[j] if wheres else "", out)
+                i = j + 1
         out.extend(self._flush())
         return out
+
+    def _feed_one(self, data: bytes, host: float, where: str, out: list[SampleBatch]) -> None:
+        try:
+            header = parse_header(data)
+            self._check_kind(header)
+            payload = data[HEADER_SIZE:-CRC_SIZE]
+            if header.kind == SensorKind.PRESSURE:
+                layout, fragment = None, decode_mat_payload(header, payload)
+            else:
+                layout, fragment = imu_layout(header, len(payload)), None
+        except FrameError as exc:
+            self._reject(exc, where)
+            return
+        if not self._sequence_ok(header, out):
+            return
+        self.stats.frames_ok += 1
+        if header.flags & FLAG_LOW_BATTERY:
+            self.stats.low_battery = True
+        if layout is None:
+            out.extend(self._add_fragment(fragment, host))
+            return
+        if self._run and (layout != self._run_layout or self._pending_gap):
+            out.extend(self._flush())
+        self._run_layout = layout
+        self._run.append(_ImuFrames.one(header, payload, host))
+        self._template = None if header.flags & FLAG_RESYNC else (
+            len(data), np.frombuffer(data, dtype=np.uint8)[_FIXED])
+
+    def _repeats(self, frames: Sequence[bytes], lengths: np.ndarray, start: int) -> np.ndarray:
+        """The frames from ``start`` on, as rows of bytes, that repeat the last accepted IMU frame
+        in all but seq and ticks, with the next seqs and good CRCs: they pass every check that
+        frame passed, so they need no check of their own (at most _MAX_REPEATS; none when fewer
+        than _MIN_REPEATS frames of its length follow)."""
+        none = np.empty((0, 0), dtype=np.uint8)
+        if self._template is None:
+            return none
+        length, fixed = self._template
+        ahead = lengths[start:start + _MAX_REPEATS]
+        other = np.flatnonzero(ahead != length)
+        stop = start + (int(other[0]) if other.size else len(ahead))
+        if stop - start < _MIN_REPEATS:
+            return none
+        rows = np.frombuffer(b"".join(frames[start:stop]), dtype=np.uint8).reshape(-1, length)
+        ok = (rows[:, _FIXED] == fixed).all(axis=1)
+        ok &= _u32(rows[:, 4:8]) == (self._next_seq + np.arange(len(rows))) % SEQ_WRAP
+        ok &= crc16_rows(rows[:, :-CRC_SIZE]) == rows[:, -CRC_SIZE:].view("<u2").ravel()
+        return rows if ok.all() else rows[:int(np.argmin(ok))]
 
     # -- checks -----------------------------------------------------------------------------
     def _check_kind(self, header: FrameHeader) -> None:
@@ -161,36 +252,41 @@ class DeviceDecoder:
     # -- IMU ----------------------------------------------------------------------------------
     def _flush(self) -> list[SampleBatch]:
         if self._run:
-            batch = self._imu_batch()
+            batches = self._imu_batches()
             self._run = []
-            return [batch]
+            return batches
         if self._scans:
             batch = self._mat_batch()
             self._scans = []
             return [batch]
         return []
 
-    def _imu_batch(self) -> SampleBatch:
-        layout = self._run_layout
-        headers = [h for h, _, _ in self._run]
-        raw = np.frombuffer(b"".join(p for _, p, _ in self._run), dtype="<i2")
+    def _imu_batches(self) -> list[SampleBatch]:
+        """The run's samples: one batch, or one after each jump of the device time that a frame
+        fed alone would have found (``_note_gap``)."""
+        layout, run = self._run_layout, self._run
+        raw = np.frombuffer(b"".join(f.payload for f in run), dtype="<i2")
         accel, gyro = imu_values(raw.reshape(-1, layout.channels), layout)
-        counts = np.array([h.count for h in headers])
-        rates = np.array([h.rate_hz for h in headers])
-        starts = np.empty(len(headers))
-        offsets = np.empty(len(headers))
-        for j, (header, _, host) in enumerate(self._run):
-            d0 = self._ticks.seconds(header.ticks, host)
-            if j == 0:
-                self._note_gap(d0, header)
-            self.clock.observe(d0 + header.count / header.rate_hz, host)
-            starts[j], offsets[j] = d0, self.clock.offset(d0)
-        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        device_s = np.repeat(starts, counts) + within / np.repeat(rates, counts)
-        utc = device_s + np.repeat(offsets, counts)
-        return self._emit(SampleBatch(kind=headers[0].kind, t=utc, accel=accel, gyro=gyro,
-                                      first_seq=headers[0].seq),
-                          device_s[-1] + 1.0 / rates[-1])
+        counts = np.concatenate([f.counts for f in run]).astype(np.int64)
+        rates = np.concatenate([f.rate_dhz for f in run]) / 10.0
+        host = np.concatenate([f.host for f in run])
+        starts = self._ticks.seconds_many(np.concatenate([f.ticks for f in run]), host)
+        after = (starts + (counts - 1) / rates) + 1.0 / rates    # device s after each frame
+        cuts = np.flatnonzero(starts[1:] - after[:-1] > MIN_GAP_S) + 1
+        bounds = [0, *cuts.tolist(), len(starts)]
+        first_sample = np.concatenate(([0], np.cumsum(counts)))
+        out = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            self._note_gap(float(starts[a]))
+            offsets = self.clock.observe_many(starts[a:b] + counts[a:b] / rates[a:b], host[a:b],
+                                              at=starts[a:b])
+            utc = _sample_times(starts[a:b], counts[a:b], rates[a:b], offsets)
+            samples = slice(first_sample[a], first_sample[b])
+            out.append(self._emit(SampleBatch(
+                kind=self.kind, t=utc, accel=accel[samples],
+                gyro=None if gyro is None else gyro[samples],
+                first_seq=(run[0].first_seq + a) % SEQ_WRAP), float(after[b - 1])))
+        return out
 
     # -- mat ----------------------------------------------------------------------------------
     def _add_fragment(self, frag: MatFragment, host: float) -> list[SampleBatch]:
@@ -210,15 +306,13 @@ class DeviceDecoder:
         if scan.filled != scan.shape[0] * scan.shape[1]:
             self.stats.scans_dropped += 1
             return []
-        d0 = self._ticks.seconds(h.ticks, host)
+        scan.host = host
         out: list[SampleBatch] = []
         if self._pending_gap or (self._scans and self._scans[-1].shape != scan.shape):
             out.extend(self._flush())
-            self._note_gap(d0, scan.header)
-        elif not self._scans:
-            self._note_gap(d0, scan.header)
-        self.clock.observe(d0 + 1.0 / h.rate_hz, host)
-        scan.device_s, scan.utc = d0, d0 + self.clock.offset(d0)
+        if not self._scans:  # the first of a batch: the clock has seen every scan before it
+            scan.device_s = self._ticks.seconds(h.ticks, host)
+            self._note_gap(scan.device_s)
         self._scans.append(scan)
         return out
 
@@ -228,17 +322,20 @@ class DeviceDecoder:
             self._scan = None
 
     def _mat_batch(self) -> SampleBatch:
-        last = self._scans[-1]
-        raw = np.frombuffer(b"".join(c for s in self._scans for c in s.parts), dtype=np.uint8)
-        pressure = raw.reshape(len(self._scans), *last.shape).astype(np.float64)
+        scans, last = self._scans, self._scans[-1]
+        host = np.array([s.host for s in scans])
+        later = self._ticks.seconds_many(np.array([s.header.ticks for s in scans[1:]]), host[1:])
+        starts = np.concatenate(([scans[0].device_s], later))
+        rates = np.array([s.header.rate_dhz for s in scans]) / 10.0
+        utc = starts + self.clock.observe_many(starts + 1.0 / rates, host, at=starts)
+        raw = np.frombuffer(b"".join(c for s in scans for c in s.parts), dtype=np.uint8)
+        pressure = raw.reshape(len(scans), *last.shape).astype(np.float64)
         gain = self.calibration if self.calibration is not None else DEFAULT_MAT_GAIN
-        return self._emit(SampleBatch(kind=SensorKind.PRESSURE,
-                                      t=np.array([s.utc for s in self._scans]),
-                                      pressure=pressure * gain),
-                          last.device_s + 1.0 / last.header.rate_hz)
+        return self._emit(SampleBatch(kind=SensorKind.PRESSURE, t=utc, pressure=pressure * gain),
+                          float(starts[-1] + 1.0 / rates[-1]))
 
     # -- shared -------------------------------------------------------------------------------
-    def _note_gap(self, first_device_s: float, header: FrameHeader) -> None:
+    def _note_gap(self, first_device_s: float) -> None:
         """Record a gap before a run that starts at ``first_device_s`` when one is pending or the
         device time jumped."""
         self._gap_now = None

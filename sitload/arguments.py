@@ -58,6 +58,12 @@ def add_broker(parser: argparse.ArgumentParser, help: str, *, required: bool = F
                         "(default: the system's CA store)")
 
 
+def add_notify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--notify", action="store_true",
+                        help="also show prompts as desktop notifications with Done / Snooze / Pain "
+                        "buttons (pip install 'sitload[notify]'; docs/notifications.md)")
+
+
 def broker_options(args: argparse.Namespace) -> BrokerOptions:
     """How to connect to ``--broker``: with the TLS settings of ``--ca-file`` when given; a
     ConfigError when that file cannot be used or the broker is not mqtts://."""

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sitload.arguments import add_broker, add_config, broker_options, positive, time_zone
-from sitload.errors import BluetoothError, ConfigError
+from sitload.arguments import add_broker, add_config, add_notify, broker_options, positive, time_zone
+from sitload.errors import BluetoothError, ConfigError, UsageError
+from sitload.services.bluetooth import DEVICES, profile
 from sitload.vocab import Posture, SensorKind
 
 if TYPE_CHECKING:
@@ -24,10 +25,13 @@ if TYPE_CHECKING:
 
 def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
     """Register `scan` and `monitor`."""
-    p = sub.add_parser("scan", help="list nearby sitload sensors with signal strength and battery")
+    p = sub.add_parser("scan", help="list nearby sensors (sitload, WitMotion) with signal "
+                       "strength and battery")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to scan (default 5)")
     p.add_argument("--simulate", type=int, metavar="N",
                    help="scan N simulated sensors on the virtual radio instead of hardware")
+    p.add_argument("--device", choices=DEVICES,
+                   help="only this sensor family (default: every family; simulated: sitload)")
     p.set_defaults(func=scan_command)
 
     p = sub.add_parser("monitor", help="stream sensors live: decode, record, show status",
@@ -38,6 +42,14 @@ def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
                         help="sensor address (repeat for several sensors)")
     target.add_argument("--simulate", metavar="SCENARIO",
                         help="stream a simulated sensor over the virtual radio")
+    p.add_argument("--device", choices=DEVICES, default="sitload",
+                   help="sensor family: sitload (protocol v1) or witmotion (WT901BLECL, "
+                   "BWT901BLE5.0, WT9011; needs --sensor) (default sitload)")
+    p.add_argument("--sensor", choices=[k.cli_name for k in SensorKind],
+                   help="where the sensor is worn (a WitMotion IMU: hip-imu or thigh-imu); "
+                   "with --simulate the simulated sensor (default thigh-imu)")
+    p.add_argument("--rate", type=positive(float), metavar="HZ",
+                   help="WitMotion output rate: 10, 20, 50, 100 or 200 Hz (default 50)")
     p.add_argument("--record", metavar="FILE", help="write a recording (a new file)")
     add_broker(p, "MQTT broker (mqtt[s]://host:port) for prompts and state")
     p.add_argument("--tz", type=time_zone, default="UTC",
@@ -48,10 +60,9 @@ def add_ble_parsers(sub: argparse._SubParsersAction) -> None:
                    "sitting tolerance found in them (sitload flares)")
     p.add_argument("--ha-discovery", action="store_true",
                    help="publish Home Assistant MQTT discovery for each sensor (with --broker)")
+    add_notify(p)
     add_config(p)
     sim = p.add_argument_group("simulation (with --simulate)")
-    sim.add_argument("--sensor", choices=[k.cli_name for k in SensorKind],
-                     help="simulated sensor (default thigh-imu)")
     sim.add_argument("--seed", type=int, help="simulation seed (default 1)")
     sim.add_argument("--speed", type=positive(float), help="X times real time (default 1)")
     sim.add_argument("--minutes", type=positive(float),
@@ -67,15 +78,16 @@ def scan_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--simulate takes 1..32 sensors, got {args.simulate}")
     from sitload.services.bluetooth import scan, scan_simulated
 
-    rows = asyncio.run(scan_simulated(args.simulate, args.timeout) if args.simulate
-                       else scan(args.timeout))
+    devices = [args.device] if args.device else list(DEVICES)
+    rows = asyncio.run(scan_simulated(args.simulate, args.timeout, args.device or "sitload")
+                       if args.simulate else scan(args.timeout, devices=devices))
     if not rows:
-        print("no sitload sensors found", file=sys.stderr)
+        print(f"no {' or '.join(devices)} sensors found", file=sys.stderr)
         return 0
-    print(f"{'address':17}  {'name':22} {'rssi':>5}  battery")
-    for address, name, rssi, battery in rows:
+    print(f"{'address':17}  {'kind':9}  {'name':22} {'rssi':>5}  battery")
+    for address, family, name, rssi, battery in rows:
         level = "?" if battery is None else f"{battery}%"
-        print(f"{address:17}  {name:22} {rssi:>5}  {level}")
+        print(f"{address:17}  {family:9}  {name:22} {rssi:>5}  {level}")
     return 0
 
 
@@ -84,12 +96,23 @@ def monitor_command(args: argparse.Namespace) -> int:
     from sitload.sensor_ingest.recording import RecordingWriter
     from sitload.config_file import settings
 
-    sim_only = {"--sensor": args.sensor, "--seed": args.seed, "--speed": args.speed,
-                "--minutes": args.minutes}
+    sim_only = {"--seed": args.seed, "--speed": args.speed, "--minutes": args.minutes}
+    witmotion = args.device == "witmotion"
     if args.address:
         given = [flag for flag, value in sim_only.items() if value is not None]
+        if args.sensor is not None and not witmotion:
+            given.insert(0, "--sensor")
         if given:
             raise ConfigError(f"{', '.join(given)} only apply with --simulate")
+        if witmotion and args.sensor is None:
+            raise UsageError("--device witmotion needs --sensor hip-imu or thigh-imu "
+                             "(where the sensor is worn)")
+    if args.rate is not None and not witmotion:
+        raise UsageError("--rate only applies with --device witmotion")
+    try:
+        link_profile = profile(args.device, args.sensor or "thigh-imu", args.rate)
+    except ConfigError as exc:  # a rate or placement this family does not have
+        raise UsageError(str(exc)) from None
     if args.ha_discovery and not args.broker:
         raise ConfigError("--ha-discovery needs --broker")
     broker = broker_options(args)
@@ -108,23 +131,28 @@ def monitor_command(args: argparse.Namespace) -> int:
         sims = [SimulatedSensor(args.simulate, sensor, seed=seed,
                                 hours=None if args.minutes is None else args.minutes / 60)]
         meta.update(transport="virtual radio", scenario=args.simulate, seed=str(seed),
-                    sensor=sensor)
+                    sensor=sensor, device=args.device)
     recording = RecordingWriter(args.record, meta=meta) if args.record else None
     sessions = LiveSessions(broker_url=args.broker, recording=recording,
                             timeline=ReplayTimeline(args.speed or 1.0) if sims else None,
                             ha_discovery=args.ha_discovery, timezone=args.tz, broker=broker,
                             policy_config=personal_policy(args.tolerance_from, config),
                             analysis_config=config.analysis)
+    if args.notify:
+        from sitload.alerts.desktop import open_desktop
+
+        sessions.desktop = open_desktop(sessions.answer, sys.stdout)
     status = StatusLine(sys.stderr, sessions.posture)
     options = {"on_batches": lambda link, batches: sessions.feed(
         link.device.address, link.status.name, link.status.kind, batches),
-        "on_availability": sessions.availability}
+        "on_availability": sessions.availability,
+        "profile": link_profile}
     links: list[SensorLink] = []
     try:
         if sims:
             links, _ = asyncio.run(monitor_simulated(
                 sims, recording, speed=args.speed or 1.0, on_tick=status.show,
-                link_options=options))
+                link_options=options, device=args.device))
         else:
             asyncio.run(monitor_hardware(args.address, recording, links, status.show, options))
     except KeyboardInterrupt:
@@ -155,7 +183,8 @@ def summary(status: LinkStatus) -> str:
     battery = "?" if status.battery is None else f"{status.battery}%"
     return (f"{status.name} ({status.address}): {status.frames} frames, {status.bad_frames} bad, "
             f"{status.gaps} gaps ({status.missing_frames} frames lost), "
-            f"{status.connects} connections, battery {battery}")
+            f"{status.connects} connections, battery {battery}"
+            + (f"; {status.note}" if status.note else ""))
 
 
 @dataclass

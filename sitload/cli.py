@@ -12,12 +12,13 @@ import os
 import signal
 import sys
 
-from sitload.arguments import add_broker, add_config, positive, time_zone
+from sitload.arguments import add_broker, add_config, add_notify, positive, time_zone
 from sitload.ble_commands import add_ble_parsers
 from sitload.cohort_commands import add_cohort_parsers
 from sitload.errors import SitloadError, UsageError
 from sitload.flare_commands import add_flare_parsers
 from sitload.report_commands import add_report_parsers
+from sitload.vocab import ImportFormat, LabelsFormat, wire_names
 
 SENSORS = ("thigh-imu", "hip-imu", "pressure")
 
@@ -83,16 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="sitload-demo",
                    help="folder for the recording and report (default: ./sitload-demo)")
     add_config(p)
+    add_notify(p)
     p.set_defaults(func=_lazy("sitload.demo", "run_demo"))
 
     p = sub.add_parser("prompts", help="the patient's side: show prompts, answer, report pain",
-                       description="Shows each prompt once as it arrives (and as a desktop "
-                       "notification where one is available). Type a = done it, k = ok, "
+                       description="Shows each prompt once as it arrives (with --notify also as a "
+                       "desktop notification with Done / Snooze / Pain buttons). Type a = done it, k = ok, "
                        "s [min] = snooze, x = dismiss, p N [left|right|both] [note] = pain 0-10, "
                        "q = quit.")
     add_broker(p, "MQTT broker (mqtt[s]://[user:password@]host:port)", required=True)
     p.add_argument("--device", help="device id (default: the one sensor online at the broker)")
     p.add_argument("--no-input", action="store_true", help="only show prompts; read no commands")
+    add_notify(p)
     p.set_defaults(func=_lazy("sitload.commands", "prompts"))
 
     p = sub.add_parser("analyze", help="batch analysis of a recording: bouts, asymmetry, metrics")
@@ -107,21 +110,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="recording made by `sitload simulate`, or any with --labels")
     p.add_argument("--labels", metavar="FILE.csv", help="reference labels (time,label per second "
                    "or per change; 'sitting' vs anything else): score sitting per second")
+    p.add_argument("--labels-format", choices=wire_names(LabelsFormat),
+                   help="format of --labels: csv (time,label) or activpal-events (the PAL "
+                   "software's events CSV); default: activpal-events when its header names an "
+                   "activity code, else csv")
     p.add_argument("--tz", default="UTC", type=time_zone,
                    help="time zone of label times without an offset (default UTC)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     add_config(p)
     p.set_defaults(func=_lazy("sitload.commands", "score"))
 
-    p = sub.add_parser("import", help="import a foreign accelerometer CSV into a recording")
-    p.add_argument("file", help="CSV with header time,ax,ay,az[,gx,gy,gz]")
+    p = sub.add_parser("import", help="import a foreign accelerometer file (CSV, ActiLife, "
+                       "Axivity, Sensor Logger, phyphox) into a recording")
+    p.add_argument("file", help="CSV with header time,ax,ay,az[,gx,gy,gz], or a file of --format")
+    p.add_argument("--format", choices=wire_names(ImportFormat), help="the file's format "
+                   "(docs/import-formats.md); default: the one its header names, else csv")
     p.add_argument("--sensor", choices=SENSORS[:2], default="thigh-imu")
-    p.add_argument("--units", choices=("g", "ms2"), default="g",
-                   help="acceleration unit: g (default) or ms2 (m/s^2)")
-    p.add_argument("--gyro-units", choices=("dps", "rads"), default="dps",
-                   help="gyroscope unit: dps (deg/s, default) or rads (rad/s, e.g. UCI HAPT)")
-    p.add_argument("--tz", default="UTC", type=time_zone, help="time zone of ISO times without "
-                   "an offset, and of the patient (default UTC)")
+    p.add_argument("--units", choices=("g", "ms2"),
+                   help="acceleration unit of a csv: g (default) or ms2 (m/s^2)")
+    p.add_argument("--gyro-units", choices=("dps", "rads"),
+                   help="gyroscope unit of a csv: dps (deg/s, default) or rads (rad/s, e.g. UCI "
+                   "HAPT)")
+    p.add_argument("--tz", default="UTC", type=time_zone, help="time zone of times without "
+                   "an offset (ISO times, device clocks), and of the patient (default UTC)")
+    p.add_argument("--start", metavar="TIME", help="start of a recording whose times count from "
+                   "it (a phyphox CSV without meta/time.csv, Axivity relative seconds): ISO 8601, "
+                   "in --tz without an offset")
     p.add_argument("--skip-bad", action="store_true", help="skip and count malformed rows")
     p.add_argument("-o", "--output", required=True, help="recording file to write")
     p.set_defaults(func=_lazy("sitload.commands", "import_file"))

@@ -38,15 +38,17 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def import_file(args: argparse.Namespace) -> int:
-    from sitload.services.importers import import_csv
+    from sitload.services.formats import import_file as import_foreign
 
-    summary = import_csv(args.file, args.output, sensor=args.sensor, units=args.units,
-                         gyro_units=args.gyro_units, tz=args.tz, skip_bad=args.skip_bad)
+    fmt, summary = import_foreign(args.file, args.output, fmt=args.format, sensor=args.sensor,
+                                  units=args.units, gyro_units=args.gyro_units, tz=args.tz,
+                                  start=args.start, skip_bad=args.skip_bad)
     skipped = f", {summary.rows_skipped} bad rows skipped" if summary.rows_skipped else ""
     repeated = (f", {summary.repeated_times} rows with a repeated time dropped"
                 if summary.repeated_times else "")
-    print(f"wrote {summary.path}: {summary.samples_read} samples at {summary.rate_hz:g} Hz in "
-          f"{summary.segments} segment(s){skipped}{repeated}")
+    read = "" if fmt == "csv" else f" ({fmt})"
+    print(f"wrote {summary.path}{read}: {summary.samples_read} samples at {summary.rate_hz:g} Hz "
+          f"in {summary.segments} segment(s){skipped}{repeated}")
     return 0
 
 
@@ -68,12 +70,14 @@ def replay(args: argparse.Namespace) -> int:
         out = result.analysis.to_json()
         out["decode"] = asdict(result.decode)
         out["prompts"] = [alert_payload(p) for p in result.prompts]
+        if outcome.delivery is not None:
+            out["delivery"] = asdict(outcome.delivery)
         if result.note:
             out["note"] = result.note
         json.dump(out, sys.stdout)
         print()
     else:
-        print(summary_text(result))
+        print(summary_text(result, outcome.delivery))
     if outcome.unreached:
         raise SitloadError(outcome.unreached)
     return 0
@@ -95,7 +99,7 @@ def prompts(args: argparse.Namespace) -> int:
     where = parse_broker_url(args.broker)    # shown without the login the URL may carry
     shown = f"{'mqtts' if where.tls else 'mqtt'}://{where.host}:{where.port}"
     print(f"prompts for {device} from {shown}" + (" (q to quit)" if interactive else ""))
-    run_prompter(args.broker, device, interactive=interactive, broker=broker)
+    run_prompter(args.broker, device, interactive=interactive, broker=broker, notify=args.notify)
     return 0
 
 
@@ -168,7 +172,7 @@ def score(args: argparse.Namespace) -> int:
     if args.labels:
         from sitload.services.analysis import score_against_labels
 
-        scores = asdict(score_against_labels(result, args.labels, args.tz))
+        scores = asdict(score_against_labels(result, args.labels, args.tz, args.labels_format))
     elif truth.empty:
         raise ConfigError(f"{args.file}: no ground truth (only simulated recordings have it); "
                           "give reference labels with --labels")
@@ -191,9 +195,11 @@ def sitting_line(a: AnalysisResult) -> str:
     return f"sitting {a.sitting_s / 3600:.2f} h in {len(a.bouts)} bouts; {prolonged}; W50 {w50}"
 
 
-def summary_text(result) -> str:
+def summary_text(result, delivery=None) -> str:
+    """The replay's summary; with a broker, what it took of the prompts (``Delivery``)."""
+    sent = "" if delivery is None else f" ({delivery})"
     lines = [sitting_line(result.analysis),
              f"frames: {result.decode.frames_ok} ok, {result.decode.frames_bad} bad, "
              f"{result.decode.missing_frames} missing in {len(result.gaps)} gaps",
-             f"prompts: {len(result.prompts)}"]
+             f"prompts: {len(result.prompts)}{sent}"]
     return "\n".join(lines)

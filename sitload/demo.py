@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sitload.alerts.desktop import open_desktop
 from sitload.alerts.embedded_broker import start_embedded_broker
 from sitload.alerts.prompter import Prompter, format_prompt
 from sitload.alerts.publisher import AlertPublisher, PublisherOptions
@@ -54,11 +56,15 @@ def run_demo(args: argparse.Namespace) -> int:
             def show(doc: dict) -> None:
                 when = datetime.fromtimestamp(raised_at.get(doc["id"], time.time()), zone)
                 print(f"{when:%H:%M} {format_prompt(doc)}", flush=True)
+                if desktop is not None:
+                    desktop.show(doc)
 
             def publish(prompt) -> None:
                 raised_at[prompt.id] = prompt.created
                 publisher.publish_prompt(timeline.to_wall(prompt))
 
+            desktop = open_desktop(lambda answer: prompter.answer(answer.message(time.time())),
+                                   sys.stdout) if args.notify else None
             prompter = Prompter(url, device_id, broker=connection, on_prompt=show)
             publisher = AlertPublisher(url, device_id, outbox_path=out / "outbox.sqlite", broker=connection,
                                        options=PublisherOptions(timezone=timezone))
@@ -75,9 +81,18 @@ def run_demo(args: argparse.Namespace) -> int:
                 while len(prompter.prompts) < len(result.prompts) and time.monotonic() < deadline:
                     publisher.flush()
                     time.sleep(0.1)
+                if desktop is not None and desktop.shown:
+                    print(f"{len(desktop.shown)} prompt(s) on the desktop: answer them there "
+                          f"(Ctrl-C goes on to the report)", flush=True)
+                    try:
+                        desktop.wait_answered()
+                    except KeyboardInterrupt:
+                        pass
             finally:
                 publisher.close()
                 prompter.close()
+                if desktop is not None:
+                    desktop.close()
             report = write_report([session_recording(rec, result)], out / "report",
                                   title="sitload demo: a desk day",
                                   timezone=timezone, settings=config)

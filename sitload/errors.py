@@ -47,3 +47,8 @@ class MessageError(SitloadError):
 
 class BluetoothError(SitloadError):
     """No usable Bluetooth adapter, or a sensor that cannot be found or read."""
+
+
+class NotificationError(SitloadError):
+    """No desktop notification service to show prompts with (no desktop session, no notification
+    server, or the optional desktop-notifier package missing)."""

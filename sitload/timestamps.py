@@ -21,6 +21,7 @@ def from_iso(text: str) -> float:
 
 
 EARLIEST, LATEST = 0.0, 4102444800.0      # 1970-01-01 and 2100-01-01 UTC
+PLAUSIBLE_RANGE = "from 1970 to before 2100"   # the words of every refusal of ``plausible``
 
 
 def plausible(t: float) -> bool:

@@ -144,6 +144,23 @@ class PainSide(StrEnum):
     NONE = "none"
 
 
+class ImportFormat(StrEnum):
+    """Formats of foreign files `sitload import` reads (docs/import-formats.md)."""
+
+    CSV = "csv"
+    ACTIGRAPH_CSV = "actigraph-csv"
+    AXIVITY_CSV = "axivity-csv"
+    SENSOR_LOGGER = "sensor-logger"
+    PHYPHOX = "phyphox"
+
+
+class LabelsFormat(StrEnum):
+    """Formats of reference labels `sitload score --labels` reads."""
+
+    CSV = "csv"
+    ACTIVPAL_EVENTS = "activpal-events"
+
+
 PROLONGED_S: tuple[float, ...] = (1800.0, 3600.0)
 """The default thresholds of prolonged sitting in seconds (``AnalysisConfig.prolonged_s``)."""
 

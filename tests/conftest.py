@@ -148,7 +148,8 @@ def write_ca_and_server_cert(d: Path) -> tuple[Path, Path, Path]:
 class MosquittoBroker:
     """A Mosquitto process; ``stop()`` and ``start()`` keep the same port (for outage tests).
 
-    ``settings`` are mosquitto.conf lines for the listener (TLS files) and security (auth).
+    ``settings`` are mosquitto.conf lines for the listener (TLS files) and security (auth);
+    with ``own_listener`` False they hold the listener lines themselves, ``port`` among them.
     """
 
     exe: str
@@ -157,6 +158,7 @@ class MosquittoBroker:
     port: int = field(default_factory=_free_port)
     settings: str = "allow_anonymous true"
     tls: bool = False
+    own_listener: bool = True
     proc: subprocess.Popen | None = None
 
     @property
@@ -167,7 +169,8 @@ class MosquittoBroker:
         conf = self.workdir / "mosquitto.conf"
         # as root, mosquitto would drop to its own user and could not read the test's private files
         user = "user root\n" if os.geteuid() == 0 else ""
-        conf.write_text(f"listener {self.port} {self.host}\n{self.settings}\npersistence false\n{user}"
+        listener = f"listener {self.port} {self.host}\n" if self.own_listener else ""
+        conf.write_text(f"{listener}{self.settings}\npersistence false\n{user}"
                         "log_dest stderr\nlog_type error\nlog_type warning\n")
         self.proc = subprocess.Popen([self.exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=open(self.workdir / "mosquitto.log", "ab"))

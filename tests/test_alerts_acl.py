@@ -1,17 +1,20 @@
-"""The deployed Mosquitto configuration (deploy/mosquitto: TLS, password file, ACL) against a real
-Mosquitto: wrong passwords are refused with a clear message, and one patient cannot read or write
-another patient's topics."""
+"""The deployed Mosquitto configuration (deploy/mosquitto: TLS, two listeners with their password
+files, ACL) against a real Mosquitto: wrong passwords are refused with a clear message, one patient
+cannot read or write another patient's topics, nor knock another's prompter offline by taking its
+client id."""
 
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from sitload.alerts.broker import BrokerOptions, TlsOptions
+from sitload.alerts.connection import MqttConnection
 from sitload.alerts.publisher import AlertPublisher
 from sitload.alerts.prompter import Prompter
 from conftest import (MosquittoBroker, fast_reconnect, make_prompt, require_mosquitto, wait_until,
@@ -19,34 +22,56 @@ from conftest import (MosquittoBroker, fast_reconnect, make_prompt, require_mosq
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
 INSTALLED = "/etc/mosquitto/sitload/"
-USERS = {"sitload-gateway": "gw secret", "pat-a1": "a secret", "pat-b2": "b secret"}
+PATIENTS = {"pat-a1": "a secret", "pat-b2": "b secret"}
+SERVICES = {"sitload-gateway": "gw secret"}
+USERS = {**PATIENTS, **SERVICES}
+PORTS = {"8883": "patients", "8884": "services"}  # the deployed listeners
 
 
-def _deployed_settings(d: Path) -> str:
-    """deploy/mosquitto/sitload.conf with its files in ``d`` (the ACL read in place), minus its
-    listener line: the test's listener is on a free loopback port."""
+def _deployed_settings(d: Path, ports: dict[str, int]) -> str:
+    """deploy/mosquitto/sitload.conf with its files in ``d`` (the ACL read in place) and each
+    listener on the free loopback port ``ports`` gives its role."""
     conf = (DEPLOY / "sitload.conf").read_text()
     conf = conf.replace(f"acl_file {INSTALLED}acl", f"acl_file {DEPLOY / 'acl'}").replace(INSTALLED, f"{d}/")
     assert INSTALLED not in conf and "acl_file " + str(DEPLOY / "acl") in conf
-    return "\n".join(line for line in conf.splitlines() if not line.startswith("listener "))
+    for deployed, role in PORTS.items():
+        assert f"\nlistener {deployed}\n" in conf
+        conf = conf.replace(f"\nlistener {deployed}\n", f"\nlistener {ports[role]} 127.0.0.1\n")
+    return conf
+
+
+def _passwords(path: Path, users: dict[str, str]) -> None:
+    for i, (user, password) in enumerate(users.items()):
+        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if i == 0 else []), str(path), user, password],
+                       check=True, capture_output=True)
+    path.chmod(0o600)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The broker of the deployed config: ``patients`` (its URL and port are the patients'
+    listener's), the services' listener URL, the CA."""
+
+    patients: MosquittoBroker
+    services_url: str
+    ca: str
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
-    """A Mosquitto with the deployed config; yields (broker, CA path)."""
+    """A Mosquitto with the deployed config; yields (broker of the patients' listener, CA path)."""
     exe = require_mosquitto()
     d = tmp_path_factory.mktemp("mosquitto-acl")
     ca, cert, key = write_ca_and_server_cert(d)
     for suffix, path in zip(("ca.pem", "server.pem", "server.key"), (ca, cert, key)):
         assert path.name == suffix  # the names sitload.conf expects
-    passwd = d / "passwd"
-    for i, (user, password) in enumerate(USERS.items()):
-        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if i == 0 else []), str(passwd), user, password],
-                       check=True, capture_output=True)
-    passwd.chmod(0o600)
-    broker = MosquittoBroker(exe, d, tls=True, settings=_deployed_settings(d))
+    _passwords(d / "passwd", PATIENTS)
+    _passwords(d / "passwd.services", SERVICES)
+    services = MosquittoBroker(exe, d, tls=True)  # for its free port only
+    broker = MosquittoBroker(exe, d, tls=True, own_listener=False)
+    broker.settings = _deployed_settings(d, {"patients": broker.port, "services": services.port})
     broker.start()
-    yield broker, str(ca)
+    yield Deployed(broker, services.url, str(ca))
     broker.stop()
 
 
@@ -55,11 +80,12 @@ def _login(ca: str, user: str) -> BrokerOptions:
     return fast_reconnect(username=user, password=USERS[user], tls=TlsOptions(ca_certs=ca))
 
 
-def _raw_client(broker, ca: str, user: str) -> tuple[mqtt.Client, list, dict]:
+def _raw_client(broker, ca: str, user: str, client_id: str | None = None) -> tuple[mqtt.Client, list, dict]:
     """A bare paho v5 client logged in as ``user``: (client, messages received, reason codes by mid)."""
     got: list[mqtt.MQTTMessage] = []
     acks: dict[int, object] = {}
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"raw-{user}", protocol=mqtt.MQTTv5)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"raw-{user}",
+                         protocol=mqtt.MQTTv5)
     client.username_pw_set(user, USERS[user])
     client.tls_set(ca_certs=ca)
     client.on_message = lambda c, u, m: got.append(m)
@@ -83,7 +109,7 @@ def _caught_up(client: mqtt.Client, got: list, acks: dict, user: str) -> None:
 
 
 def test_wrong_password_fails_the_prompter_cli_with_one_clear_line(secured):
-    broker, ca = secured
+    broker, ca = secured.patients, secured.ca
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "sitload.cli", "prompts", "--broker",
@@ -100,8 +126,8 @@ def test_wrong_password_fails_the_prompter_cli_with_one_clear_line(secured):
 
 
 def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
-    broker, ca = secured
-    gateway = AlertPublisher(broker.url, "pat-b2", outbox_path=tmp_path / "b.outbox",
+    broker, ca = secured.patients, secured.ca
+    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
                              broker=_login(ca, "sitload-gateway"))
     b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
     spy, spied, acks = _raw_client(broker, ca, "pat-a1")
@@ -125,9 +151,9 @@ def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
 
 
 def test_a_patient_cannot_inject_acks_into_another_patients_topic(secured, tmp_path):
-    broker, ca = secured
+    broker, ca = secured.patients, secured.ca
     acks_at_b = []
-    gateway = AlertPublisher(broker.url, "pat-b2", outbox_path=tmp_path / "b.outbox",
+    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
                              broker=_login(ca, "sitload-gateway"), on_ack=acks_at_b.append)
     b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
     intruder, _, codes = _raw_client(broker, ca, "pat-a1")
@@ -145,5 +171,45 @@ def test_a_patient_cannot_inject_acks_into_another_patients_topic(secured, tmp_p
     finally:
         intruder.disconnect()
         intruder.loop_stop()
+        b.close()
+        gateway.close()
+
+
+def test_a_patient_cannot_knock_another_patients_prompter_offline(secured, tmp_path):
+    """Issue 13, item 2: A runs a prompter for B's device next to B's own, and tries B's client id
+    (as sitload 0.x named it, and as the broker names B's connection) on both listeners. B's
+    prompter stays connected and shows every prompt."""
+    broker, ca = secured.patients, secured.ca
+    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
+                             broker=_login(ca, "sitload-gateway"))
+    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
+    wait_until(lambda: gateway.prompter_online, what="B's prompter online")
+    drops = []
+    handle = b.conn.client.on_disconnect
+    b.conn.client.on_disconnect = lambda *args: (drops.append(args[3]), handle(*args))
+    a = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-a1"))  # `sitload prompts --device pat-b2` as A
+    # B's id as sitload 0.x named it, as B's sitload named it, as the broker names it
+    b_ids = ("sitload-prompter-pat-b2", b.conn.client_id, "pat-b2")
+    takers = [_raw_client(broker, ca, "pat-a1", client_id=taken)[0] for taken in b_ids]
+    try:
+        for taken in b_ids:  # A is no user of the services' listener
+            refused = MqttConnection(secured.services_url, taken, _login(ca, "pat-a1"))
+            refused.start()
+            wait_until(lambda: refused.refused, what="A refused on the services' listener")
+            refused.close()
+        wait_until(lambda: a.conn.connected, what="A's prompter connected")
+        sent = [make_prompt("pat-b2", created=time.time() + i) for i in range(11)]
+        for prompt in sent:
+            gateway.publish_prompt(prompt)
+        wait_until(lambda: len(b.prompts) == len(sent), what="every prompt at B's prompter")
+        assert [d["id"] for d in b.prompts] == [p.id for p in sent]
+        assert drops == [] and b.conn.connected
+        # A's connections all hold the id 'pat-a1': A can only knock A's own clients off
+        assert a.prompts == []  # the ACL: A reads nothing of B's
+    finally:
+        for taker in takers:
+            taker.disconnect()
+            taker.loop_stop()
+        a.close()
         b.close()
         gateway.close()

@@ -1,6 +1,7 @@
 """Broker URLs, topics, payload round trips, inbound validation and the outbox (no broker needed)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from conftest import make_prompt
 from sitload.samples import SampleBatch
 from sitload.events import EngineState
 from sitload.vocab import Posture, SensorKind, Side
-from sitload.errors import ConfigError, MessageError
+from sitload.errors import ConfigError, MessageError, SitloadError
+from sitload.private_files import private_dir
 
 
 def test_broker_urls():
@@ -97,6 +99,37 @@ def test_inbound_round_trips():
 def test_inbound_ack_rejections_name_the_problem(payload, reason):
     with pytest.raises(MessageError, match=reason.replace("(", r"\(")):
         decode_inbound("ack", payload)
+
+
+def test_outbox_is_private_to_the_user(tmp_path):
+    new = tmp_path / "new.outbox"
+    Outbox(new).close()
+    assert (new.stat().st_mode & 0o777) == 0o600
+    old = tmp_path / "old.outbox"  # as an older version left it
+    Outbox(old).close()
+    old.chmod(0o644)
+    box = Outbox(old)
+    box.add(OutboxEntry("a", "{}", 10.0, 100.0))
+    assert (old.stat().st_mode & 0o777) == 0o600
+    wal = old.with_name("old.outbox-wal")
+    assert wal.exists() and (wal.stat().st_mode & 0o777) == 0o600
+    box.close()
+
+
+def test_an_outbox_that_cannot_be_opened_is_one_error_naming_it(tmp_path):
+    where = tmp_path / "no such folder" / "r.outbox"
+    with pytest.raises(SitloadError, match=f"^{re.escape(str(where))}: cannot open the prompt outbox "
+                                           r"\(No such file or directory\)$"):
+        Outbox(where)
+
+
+def test_private_dir_creates_and_closes_folders(tmp_path):
+    made = private_dir(tmp_path / "a" / "state")
+    assert (made.stat().st_mode & 0o777) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    assert (private_dir(shared).stat().st_mode & 0o777) == 0o700
 
 
 def test_outbox_is_idempotent_and_durable(tmp_path):

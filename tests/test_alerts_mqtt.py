@@ -225,6 +225,11 @@ def test_bad_inbound_messages_are_rejected_and_the_loop_keeps_running(mosquitto,
                  "pain"),
                 (t.symptom, json.dumps({"schema": 1, "id": "s1", "pain": "6", "time": "2026-03-02T09:00:00Z"}).encode(),
                  "pain"),
+                # the date range of `diary add` (sitload.timestamps.plausible)
+                (t.symptom, json.dumps({"schema": 1, "id": "s1", "pain": 6, "time": "9999-12-31T10:00:00Z"}).encode(),
+                 "time: 9999-12-31T10:00:00Z is not from 1970 to before 2100"),
+                (t.symptom, json.dumps({"schema": 1, "id": "s1", "pain": 6, "time": "1969-12-31T23:59:59Z"}).encode(),
+                 "time: 1969-12-31T23:59:59Z is not from 1970 to before 2100"),
             ]
             for topic, payload, _ in bad:
                 raw.publish(topic, payload, qos=1).wait_for_publish(2)

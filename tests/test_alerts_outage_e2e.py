@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from sitload.alerts.broker import Backoff, BrokerOptions
 from sitload.alerts.prompter import Prompter
 from sitload.timestamps import from_iso
-from conftest import MosquittoBroker, fast_reconnect, require_mosquitto, wait_until
+from conftest import MosquittoBroker, fast_reconnect, listening, require_mosquitto, wait_until
 from sitload.services.simulation import simulate_to_recording
 
 DELIVERY_MARGIN_S = 3.0  # a prompt alive this long after the restart must still be shown
@@ -42,9 +43,9 @@ def broker(tmp_path):
 class ShownPrompts:
     """A real prompter for the device, with the wall time each prompt was shown."""
 
-    def __init__(self, broker: MosquittoBroker, device: str):
+    def __init__(self, broker: MosquittoBroker, device: str, options: BrokerOptions | None = None):
         self.at: dict[str, float] = {}
-        self.prompter = Prompter(broker.url, device, broker=fast_reconnect(),
+        self.prompter = Prompter(broker.url, device, broker=options or fast_reconnect(),
                                  on_prompt=lambda doc: self.at.setdefault(doc["id"], time.time()))
 
     @property
@@ -144,3 +145,51 @@ def test_sitload_killed_during_an_outage_delivers_its_queue_after_a_restart(flar
                 proc.kill()
                 proc.wait(timeout=10)
         shown.prompter.close()
+
+
+def test_a_broker_restart_with_another_subscriber_loses_no_prompt(flare_recording, broker, tmp_path):
+    """Another client subscribed to every device's alerts is back before the prompter after the
+    restart: its PUBACKs must not count as the prompter's. The prompter gets every prompt."""
+    recording, device = _copy(flare_recording, tmp_path), "flare-other"
+    config = tmp_path / "sitload.toml"
+    config.write_text("[policy]\nexpiry_min = 600\n")  # at 120x a prompt lives 5 min: none expires
+    # the prompter tries again 10 s after the loss (the outage lasts about 5 s); the other
+    # subscriber within 0.5 s of the restart, the replay within 1 s
+    shown = ShownPrompts(broker, device, BrokerOptions(backoff=Backoff(min_s=10.0, max_s=10.0)))
+    with listening(broker.host, broker.port, "sitload/v1/+/alert") as (other, seen):
+        other.reconnect_delay_set(0.1, 0.5)
+        replay = _replay(recording, broker, 120, device, "--config", str(config), "--json")
+        try:
+            wait_until(lambda: shown.ids, timeout=30, what="the first prompt (before the outage)")
+            broker.stop()
+            stopped = time.time()
+            wait_until(lambda: any(state == "pending" and created > stopped
+                                   for created, _, state in _outbox(recording).values()),
+                       timeout=30, what="a prompt raised in the outage")
+            broker.start()
+            out, stderr = replay.communicate(timeout=120)
+        finally:
+            replay.kill()
+            shown.prompter.close()
+    assert replay.returncode == 0, stderr
+    result = json.loads(out)
+    sent = [doc["id"] for doc in result["prompts"]]
+    assert len(sent) >= 3 and sorted(shown.ids) == sorted(sent)  # none lost, none shown twice
+    assert {state for *_, state in _outbox(recording).values()} == {"delivered"}
+    assert result["delivery"] == {"sent_now": len(sent), "delivered_before": 0, "expired": 0, "waiting": 0}
+    assert {doc["id"] for _, doc in seen} <= set(sent)
+
+
+def test_replaying_again_with_a_used_outbox_says_what_was_sent(flare_recording, broker, tmp_path):
+    recording = _copy(flare_recording, tmp_path)
+    args = ["replay", str(recording), "--broker", broker.url, "--device-id", "flare-again"]
+    with listening(broker.host, broker.port, "sitload/v1/flare-again/alert") as (_, seen):
+        first = subprocess.run([sys.executable, "-m", "sitload.cli", *args], capture_output=True, text=True,
+                               timeout=120, check=True)
+        n = len({doc["id"] for _, doc in seen})
+        again = subprocess.run([sys.executable, "-m", "sitload.cli", *args], capture_output=True, text=True,
+                               timeout=120, check=True)
+        assert len(seen) == n  # the second replay published none of them again
+    assert n >= 3
+    assert f"prompts: {n} ({n} sent now)" in first.stdout.splitlines()
+    assert f"prompts: {n} (0 sent now, {n} delivered before)" in again.stdout.splitlines()

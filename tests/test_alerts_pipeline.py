@@ -10,7 +10,7 @@ import pytest
 from sitload.alerts.policy import PolicyConfig
 from sitload.sensor_ingest.replay import open_recording, replay_batches
 from sitload.services.live import LiveSessions
-from sitload.services.pipeline import STEP_S, SessionPipeline, run_session
+from sitload.services.pipeline import FORGET_EVERY_S, STEP_S, SessionPipeline, run_session
 from sitload.services.simulation import DEFAULT_START_UTC, simulate_to_recording
 
 TOLERANCE_MIN = 20.0  # a personal tolerance: desk-day's longest bouts are 20-25 min
@@ -38,6 +38,31 @@ def drive(batches, piece: int | None = None) -> SessionPipeline:
             pipeline.feed(batch.select(slice(a, a + step)))
     pipeline.finish()
     return pipeline
+
+
+def test_a_live_pipeline_keeps_a_bounded_history_and_prompts_as_a_replay(batches):
+    """What a long-running monitor keeps is bounded: with ``keep_s`` no per-second rows, and the
+    bouts, prompts and outcomes older than ``keep_s`` of data are dropped (hourly); the prompts
+    raised are a replay's, one for one."""
+    keep_s = 1800.0
+    raised = []
+    pipelines = [SessionPipeline(batches[0].kind, "sim-thigh", keep_s=keep, on_prompt=on_prompt,
+                                 policy_config=PolicyConfig(break_after_min=5.0))
+                 for keep, on_prompt in ((keep_s, raised.append), (None, None))]
+    for pipeline in pipelines:
+        for batch in batches:
+            pipeline.feed(batch)
+        pipeline.finish()
+    live, replay = pipelines
+    assert [p.id for p in raised] == [p.id for p in replay.prompts]
+    kept, full = live.engine.result(), replay.engine.result()
+    assert kept.epochs.empty and len(full.epochs) > 3 * 3600 - 60
+    horizon = float(batches[-1].t[-1]) - keep_s - FORGET_EVERY_S - STEP_S  # the last forgetting's
+    assert [b.start for b in kept.bouts] == [b.start for b in full.bouts if b.end >= horizon]
+    assert 0 < len(kept.bouts) < len(full.bouts)
+    assert live.prompts == [p for p in replay.prompts if p.created >= horizon]
+    assert 0 < len(live.prompts) < len(replay.prompts)
+    assert set(live.policy.outcomes) == {p.id for p in live.prompts} | {p.id for p in live.policy.open_prompts}
 
 
 def test_break_prompts_follow_the_engines_bouts(batches):

@@ -196,3 +196,46 @@ def test_ca_file_needs_an_mqtts_broker(command, tls_broker, tmp_path, monkeypatc
 def test_tls_options_check_the_ca_file_at_once(tmp_path):
     with pytest.raises(ConfigError, match=f"^cannot use the CA file {tmp_path}: Is a directory$"):
         TlsOptions(ca_certs=str(tmp_path))
+
+
+# -- a private CA not given ------------------------------------------------------------------------
+@pytest.mark.parametrize("device", [["--device", "tls1"], []])  # without: the device is looked up first
+def test_prompts_cli_without_the_ca_file_is_one_line_naming_the_broker_and_the_fix(tls_broker, device):
+    broker, _ = tls_broker
+    env = {k: v for k, v in os.environ.items() if k != "SSL_CERT_FILE"}
+    proc = subprocess.run([sys.executable, "-m", "sitload.cli", "prompts", "--broker", _login_url(broker),
+                           *device, "--no-input"], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+    assert proc.returncode == 1
+    # OpenSSL's words for why (here "self-signed certificate in certificate chain") vary by version
+    assert re.fullmatch(f"sitload: error: cannot verify the TLS certificate of the MQTT broker at "
+                        f"{broker.host}:{broker.port}: [^\n]+ \\(give the CA that signed it with --ca-file\\)\n",
+                        proc.stderr), proc.stderr
+
+
+def test_replay_without_the_ca_file_ends_with_the_reason_not_a_silent_retry(tls_broker, tmp_path, capsys,
+                                                                            no_ssl_cert_file):
+    broker, _ = tls_broker
+    recording = simulate_to_recording(tmp_path / "desk.sitload", scenario="flare-day", sensor="thigh-imu",
+                                      seed=1, hours=0.5)
+    assert main(["replay", str(recording), "--broker", _login_url(broker), "--device-id", "tls-noca"]) == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith(f"sitload: error: cannot verify the TLS certificate of the MQTT broker at "
+                           f"{broker.host}:{broker.port}: ")
+    assert last.endswith("(give the CA that signed it with --ca-file); "
+                         f"2 prompt(s) left undelivered in {recording.with_suffix('.outbox')}")
+
+
+def test_a_certificate_for_another_host_names_that_fix(tls_broker):
+    broker, ca = tls_broker
+    refusals = []
+    prompter = Prompter(f"mqtts://localhost:{broker.port}", "tls1", on_refused=refusals.append,
+                        broker=fast_reconnect(username="patient", password="correct horse",
+                                              tls=TlsOptions(ca_certs=ca)))
+    try:
+        wait_until(lambda: refusals, what="the refusal")
+    finally:
+        prompter.close()
+    assert refusals == [f"cannot verify the TLS certificate of the MQTT broker at localhost:{broker.port}: "
+                        "Hostname mismatch, certificate is not valid for 'localhost'. (its certificate is not "
+                        "issued to localhost; connect by the name it is issued to)"]

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sitload.analytics import AnalysisConfig
 from sitload.analytics.bouts import BoutTracker
@@ -95,6 +97,21 @@ def test_any_cut_of_the_stream_gives_the_same_result(cuts):
     split, split_events = run_tracker(cols, cuts)
     assert whole.bouts == split.bouts and whole_events == split_events
     assert [(b.start - T0, b.end - T0) for b in whole.bouts] == [(50, 450), (548, 848), (909, 1109)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs=st.lists(st.tuples(st.sampled_from([GAP, SITTING, STANDING, Posture.UNKNOWN]),
+                               st.integers(1, 400), st.integers(0, 2), st.integers(0, 2)),
+                     min_size=1, max_size=14))
+def test_gap_seconds_skipped_in_a_block_give_what_stepping_every_second_gives(runs):
+    """A block steps over the inner seconds of a gap (they can only end the open bout, at its
+    break); fed one second at a time, every second is stepped."""
+    cols = labels(*runs)
+    whole, whole_events = run_tracker(cols)
+    one_by_one, single_events = run_tracker(cols, tuple(range(1, len(cols["sec"]))))
+    assert whole_events == single_events
+    assert (whole.bouts, whole.gaps, whole.sitting_s, whole.sit_to_stand) == \
+        (one_by_one.bouts, one_by_one.gaps, one_by_one.sitting_s, one_by_one.sit_to_stand)
 
 
 @pytest.mark.parametrize("fields,message", [

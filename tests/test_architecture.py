@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"sitload": "sitload", "analytics": "sitload.analytics", "alerts": "sitload.alerts",
            "sensor_ingest": "sitload.sensor_ingest", "firmware_sim": "sitload.firmware_sim"}
 GROUND = {"sitload", "sitload.errors", "sitload.vocab", "sitload.samples", "sitload.events",
-          "sitload.timestamps"}
+          "sitload.timestamps", "sitload.private_files"}
 STAGES = ("sitload.analytics", "sitload.sensor_ingest", "sitload.firmware_sim", "sitload.alerts")
 COMMAND_LINE = {"sitload.cli", "sitload.arguments", "sitload.commands", "sitload.ble_commands",
                 "sitload.flare_commands", "sitload.report_commands", "sitload.cohort_commands",

@@ -1,9 +1,9 @@
 """Fuzzing of every entry point that reads what someone else wrote: frames from a sensor, CSV
-files, MQTT messages from the patient's side, configuration files and command lines.
+files, MQTT messages from the patient's side, configuration files, command lines and recordings.
 
 The property everywhere: a result, or sitload's own error (one line, exit 1 or 2), never another
 exception. The inputs are generated here (hypothesis, seeded from valid examples and mutated);
-``SITLOAD_SLOW=1`` runs ten times as many cases.
+``SITLOAD_SLOW=1`` runs ten times as many cases (and 1,000 damaged recordings).
 """
 
 import json
@@ -22,8 +22,10 @@ from sitload.cli import build_parser, main
 from sitload.config_file import SECTIONS, load
 from sitload.errors import ConfigError, MessageError, SitloadError
 from sitload.firmware_sim.frame_encoder import encode_imu_frames
+from sitload.sensor_ingest.devices.witmotion import WitMotionDecoder
 from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 from sitload.services.importers import import_csv
+from sitload.vocab import SensorKind
 
 CASES = 50 * (10 if os.environ.get("SITLOAD_SLOW") == "1" else 1)
 FUZZ = settings(max_examples=CASES, deadline=None, derandomize=True,
@@ -210,3 +212,70 @@ def test_a_command_line_runs_or_exits_1_or_2_with_one_line(files, argv, capsys):
     assert "Traceback" not in err
     if code == 1:
         assert err.count("\n") == 1 and err.startswith("sitload: "), (argv, err)
+
+
+# -- WitMotion packets ---------------------------------------------------------------------------
+@FUZZ
+@given(picks=st.lists(st.tuples(st.integers(0, 3), st.one_of(st.none(), EDITS)), max_size=80),
+       steps=st.lists(st.floats(0.0, 5.0), min_size=80, max_size=80))
+def test_any_witmotion_notification_stream_decodes_to_ordered_samples_or_counted_rejections(
+        picks, steps):
+    """Data packets, register replies and several packets a notification, damaged and received at
+    any later time: each packet is a sample, a reply or a counted rejection; samples are finite
+    and strictly in time order across batches."""
+    data = bytes((0x55, 0x61)) + np.array([0, 0, 2048, 0, 0, 0, 0, 0, 0], "<i2").tobytes()
+    reply = bytes((0x55, 0x71, 0x64, 0x00)) + np.array([390] + [0] * 7, "<i2").tobytes()
+    kinds = [data, reply, data + data, data + reply]
+    fed = [kinds[i] if edits is None else _mutate(kinds[i], edits) for i, edits in picks]
+    decoder = WitMotionDecoder(SensorKind.HIP_IMU)
+    batches = decoder.feed_many(fed, T0 + np.cumsum(steps[:len(fed)]))
+    assert sum(len(b) for b in batches) == decoder.stats.samples == decoder.stats.frames_ok
+    t = np.concatenate([b.t for b in batches]) if batches else np.empty(0)
+    assert np.isfinite(t).all() and (np.diff(t) > 0).all()
+    for batch in batches:
+        assert np.isfinite(batch.accel).all() and np.isfinite(batch.gyro).all()
+
+
+# -- recordings ----------------------------------------------------------------------------------
+MUTATIONS = 1000 if os.environ.get("SITLOAD_SLOW") == "1" else 40
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    from sitload.services.simulation import simulate_to_recording
+
+    path = tmp_path_factory.mktemp("rec") / "day.sitload"
+    simulate_to_recording(path, scenario="desk-day", sensor="thigh-imu", seed=3, hours=0.3)
+    return path.read_bytes()
+
+
+def _analyze(path, capsys) -> tuple[int, dict | None, str]:
+    code = main(["analyze", str(path), "--json"])
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if code == 0 else None), err
+
+
+def test_single_byte_damage_to_a_recording_is_said_or_changes_nothing(recording, tmp_path, capsys):
+    """Any byte of the file set to any value: the analysis is the same, or it comes with a note
+    that data was damaged, or it is one error line (exit 1); never a traceback."""
+    path = tmp_path / "m.sitload"
+    path.write_bytes(recording)
+    code, whole, err = _analyze(path, capsys)
+    assert code == 0 and not err and whole["bouts"]
+    rng = np.random.default_rng(7)
+    outcomes = {"same": 0, "said": 0, "error": 0}
+    for place, value in zip(rng.integers(0, len(recording), MUTATIONS),
+                            rng.integers(0, 256, MUTATIONS)):
+        data = bytearray(recording)
+        data[place] = value
+        path.write_bytes(bytes(data))
+        code, result, err = _analyze(path, capsys)
+        if code == 1:
+            assert err.count("\n") == 1 and err.startswith("sitload: error: "), (place, err)
+            outcomes["error"] += 1
+        elif result == whole:
+            outcomes["same"] += 1
+        else:
+            assert code == 0 and "damaged" in err, (place, value, err)
+            outcomes["said"] += 1
+    assert outcomes["said"] > MUTATIONS / 2, outcomes     # most bytes are frames: their CRC tells

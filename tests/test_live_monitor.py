@@ -54,3 +54,7 @@ def test_live_prompts_reach_the_prompter_and_answers_are_stored(tmp_path, mosqui
         assert acks["action"].tolist() == ["snooze"] and acks["detail"].tolist() == ["5 min"]
         diary = rec.diary()
         assert diary["pain"].tolist() == [6] and diary["source"].tolist() == ["mqtt"]
+    # the state directory and the outbox in it hold health data: private to the user
+    state = tmp_path / "state"
+    assert (state.stat().st_mode & 0o777) == 0o700
+    assert ((state / f"{device}.outbox").stat().st_mode & 0o777) == 0o600

@@ -139,3 +139,55 @@ def test_a_copy_without_its_wal_and_an_unknown_sensor_kind_are_named(tmp_path):
     db.close()
     with pytest.raises(RecordingError, match=r"live.sitload: device 1 has an unknown sensor kind 9"):
         Recording(path)
+
+
+@pytest.mark.parametrize("damage, why", [
+    ("UPDATE frames SET host_time = host_time + 1e-6 WHERE id = 5", "broken seal"),
+    ("UPDATE frames SET host_time = 224554.1 WHERE id = 5", "broken seal"),
+    ("UPDATE frames SET host_time = 1e300 WHERE id = 5", "outside 1970-2099"),
+    ("UPDATE frames SET seal = NULL WHERE id = 5", "broken seal"),
+    ("UPDATE frames SET host_time = 'x' || CAST(host_time AS TEXT) WHERE id = 5", "broken seal"),
+    ("UPDATE frames SET seal = seal + 1 WHERE id = 5", "broken seal"),
+])
+def test_a_frame_row_that_does_not_read_back_as_written_is_left_out_and_named(tmp_path, damage,
+                                                                              why):
+    """Each frame row carries a seal over its id, device and receive time (its bytes have the
+    device's CRC): a changed receive time, even by a microsecond, is seen, not analysed."""
+    path = tmp_path / "day.sitload"
+    with RecordingWriter(path) as writer:
+        dev = writer.add_device("F0:00:00:00:00:04", SensorKind.THIGH_IMU)
+        writer.add_frames(dev, _frames(20), T0 + 0.2 * np.arange(20))
+    db = sqlite3.connect(path)
+    db.execute(damage)
+    db.commit()
+    db.close()
+    with Recording(path) as rec:
+        frames = [i for ids, _, _ in rec.iter_frames(dev) for i in ids]
+        assert frames == [i for i in range(1, 21) if i != 5]
+        assert (rec.damaged_rows, rec.first_damaged_row) == (1, 5)
+    from sitload.sensor_ingest.replay import DeviceReplay
+
+    with Recording(path) as rec:
+        replay = DeviceReplay.of(rec)
+        list(replay.batches())
+        assert "damaged data left out: 1 unreadable frame row(s) from row 5" in replay.note
+        assert why in replay.note
+
+
+def test_rows_of_no_device_and_recordings_without_seals(tmp_path):
+    path = tmp_path / "day.sitload"
+    with RecordingWriter(path) as writer:
+        dev = writer.add_device("F0:00:00:00:00:05", SensorKind.THIGH_IMU)
+        writer.add_frames(dev, _frames(10), T0 + 0.2 * np.arange(10))
+    db = sqlite3.connect(path)
+    db.execute("UPDATE frames SET device = 7 WHERE id = 3")
+    db.execute("ALTER TABLE frames DROP COLUMN seal")    # as recordings before seals were
+    db.commit()
+    db.close()
+    from sitload.sensor_ingest.replay import DeviceReplay
+
+    with Recording(path) as rec:
+        replay = DeviceReplay.of(rec)
+        assert sum(len(b) for b in replay.batches()) == 9 * 10
+        assert rec.damaged_rows == 0 and rec.stray_frames() == 1
+        assert "1 frame row(s) of no device in the recording" in replay.note

@@ -89,15 +89,23 @@ def test_sequence_and_ticks_wrap_without_a_gap():
 
 
 def test_feeding_one_frame_at_a_time_equals_feeding_all_at_once():
-    frames = imu_frames(300)
+    """Long runs of alike frames are decoded together: a lost, a corrupted and a repeated frame
+    inside them are still found as one frame at a time finds them."""
+    frames = imu_frames(300, accel=np.random.default_rng(2).normal(0, 0.5, (300, PER_FRAME, 3)))
     times = host_times(300)
     del frames[100:103], times[100:103]
-    whole = DeviceDecoder().feed_many(frames, times)
+    frames[150] = frames[150][:-1] + bytes([frames[150][-1] ^ 0xFF])  # bad CRC
+    frames.insert(200, frames[199])  # a duplicate
+    times.insert(200, times[199])
+    bulk = DeviceDecoder()
+    whole = bulk.feed_many(frames, times)
     single = DeviceDecoder()
     parts = [b for f, h in zip(frames, times) for b in single.feed(f, h)]
-    np.testing.assert_array_equal(np.concatenate([b.t for b in whole]),
-                                  np.concatenate([b.t for b in parts]))
-    assert sum(b.missing_frames for b in whole) == sum(b.missing_frames for b in parts) == 3
+    for field in ("t", "accel", "gyro"):
+        np.testing.assert_array_equal(np.concatenate([getattr(b, field) for b in whole]),
+                                      np.concatenate([getattr(b, field) for b in parts]))
+    assert sum(b.missing_frames for b in whole) == sum(b.missing_frames for b in parts) == 4
+    assert bulk.stats == single.stats and bulk.stats.frames_bad == bulk.stats.duplicates == 1
 
 
 def test_mat_fragments_reassemble_and_a_scan_missing_a_fragment_is_dropped_whole():

@@ -28,8 +28,15 @@ class RecordingAnalysis:
 
     result: AnalysisResult
     decode: DecodeStats
-    truth: pd.DataFrame
     note: str | None
+    path: str
+    device_id: int
+
+    @property
+    def truth(self) -> pd.DataFrame:
+        """The ground truth, read when asked for (a week of it is a large table)."""
+        with Recording(self.path) as rec:
+            return rec.truth(self.device_id)
 
 
 def analyze_recording(path: str, config: AnalysisConfig | None = None,
@@ -39,8 +46,8 @@ def analyze_recording(path: str, config: AnalysisConfig | None = None,
         replay = DeviceReplay.of(rec)
         result = analyze(replay.device.kind, replay.batches(progress=progress),
                          config or AnalysisConfig())
-        return RecordingAnalysis(result, replay.decoder.stats, rec.truth(replay.device.id),
-                                 replay.note)
+        return RecordingAnalysis(result, replay.decoder.stats, replay.note, path,
+                                 replay.device.id)
 
 
 @dataclass(frozen=True)
@@ -58,13 +65,14 @@ class LabelScore:
     skipped_straddling_s: int
 
 
-def score_against_labels(result: AnalysisResult, labels_csv: str, tz: str = "UTC") -> LabelScore:
-    """``result``'s sitting seconds against the labels of ``labels_csv`` (read with
-    ``read_labels``, times without a zone in ``tz``), over the seconds both have: the recording's
-    gap seconds are left out."""
-    from sitload.services.importers import read_labels
+def score_against_labels(result: AnalysisResult, labels_csv: str, tz: str = "UTC",
+                         labels_format: str | None = None) -> LabelScore:
+    """``result``'s sitting seconds against the labels of ``labels_csv`` (read in
+    ``labels_format``, by default the one its header names: ``read_reference``; times without a
+    zone in ``tz``), over the seconds both have: the recording's gap seconds are left out."""
+    from sitload.services.formats import read_reference
 
-    labels = read_labels(labels_csv, tz=tz)
+    labels = read_reference(labels_csv, labels_format, tz)
     epochs = result.epochs[result.epochs["posture"] != "gap"]
     both = labels.seconds.merge(epochs.assign(sec=epochs["t"].astype("int64")), on="sec")
     if both.empty:

@@ -1,6 +1,7 @@
 """Bluetooth use cases: finding sensors and streaming them live, from hardware (the platform's
 bleak backend) or from simulated sensors on the in-process virtual radio (Bumble), through the very
-same scan / connect / decode / record path."""
+same scan / connect / decode / record path. ``device`` names the sensor family (sitload protocol
+v1 or WitMotion); a simulated WitMotion sensor is a ``WitMotionPeripheral``."""
 
 from __future__ import annotations
 
@@ -13,45 +14,72 @@ from sitload.errors import BluetoothError
 
 if TYPE_CHECKING:
     from sitload.firmware_sim import SimulatedSensor
-    from sitload.firmware_sim.gatt_peripheral import SimulatedPeripheral
+    from sitload.firmware_sim.gatt_peripheral import GattPeripheral
     from sitload.sensor_ingest.ble_ingest import SensorLink
+    from sitload.sensor_ingest.devices.profile import DeviceProfile
     from sitload.sensor_ingest.recording import RecordingWriter
 
 STATUS_EVERY_S = 1.0
-SIM_KINDS = ("thigh-imu", "hip-imu", "pressure")  # order in which `scan --simulate N` makes sensors
+SIM_KINDS = {"sitload": ("thigh-imu", "hip-imu", "pressure"),  # order in which
+             "witmotion": ("hip-imu", "thigh-imu")}  # `scan --simulate N` makes sensors
+DEVICES = ("sitload", "witmotion")
 
 
-async def scan(timeout: float, *, scanner=None, client=None, expect: int | None = None,
-                radio=None) -> list[tuple[str, str, int, int | None]]:
-    """(address, name, rssi, battery) of each sensor found; backends None = hardware."""
+def profile(device: str, sensor: str | None = None, rate_hz: float | None = None) -> DeviceProfile:
+    """The device profile for ``--device`` (WitMotion: worn as ``sensor``, at ``rate_hz``)."""
+    from sitload.sensor_ingest.devices.sitload import SitloadProfile
+    from sitload.sensor_ingest.devices.witmotion import DEFAULT_RATE_HZ, WitMotionProfile
+    from sitload.vocab import SensorKind
+
+    if device == "sitload":
+        return SitloadProfile()
+    return WitMotionProfile(SensorKind.from_cli(sensor or "hip-imu"), rate_hz or DEFAULT_RATE_HZ)
+
+
+async def scan(timeout: float, *, devices: Sequence[str] = DEVICES, scanner=None, client=None,
+               expect: int | None = None, radio=None) -> list[tuple[str, str, str, int, int | None]]:
+    """(address, family, name, rssi, battery) of each sensor found; backends None = hardware."""
     from sitload.sensor_ingest.ble_ingest import read_battery, scan_sensors
 
     extra = {} if radio is None else {"radio": radio}
-    adverts = await scan_sensors(timeout, expect=expect, backend=scanner, **extra)
-    return [(a.address, a.name, a.rssi, await read_battery(a.device, backend=client, **extra))
-            for a in adverts]
+    adverts = await scan_sensors(timeout, expect=expect, profiles=[profile(d) for d in devices],
+                                 backend=scanner, **extra)
+    return [(a.address, a.profile.family, a.name, a.rssi,
+             await read_battery(a.device, a.profile, backend=client, **extra)) for a in adverts]
 
 
-async def scan_simulated(n: int, timeout: float) -> list[tuple[str, str, int, int | None]]:
+async def scan_simulated(n: int, timeout: float, device: str = "sitload"
+                         ) -> list[tuple[str, str, str, int, int | None]]:
     from sitload.firmware_sim import SimulatedSensor
-    from sitload.firmware_sim.gatt_peripheral import SimulatedPeripheral, VirtualRadio
+    from sitload.firmware_sim.gatt_peripheral import VirtualRadio
     from sitload.sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
 
-    sims = [SimulatedSensor("desk-day", SIM_KINDS[i % 3], seed=1 + i // 3) for i in range(n)]
+    kinds = SIM_KINDS[device]
+    sims = [SimulatedSensor("desk-day", kinds[i % len(kinds)], seed=1 + i // len(kinds))
+            for i in range(n)]
     radio = VirtualRadio(sims[0].start_utc)
-    peripherals = [SimulatedPeripheral(radio, sim) for sim in sims]
+    peripherals = [_peripheral(device)(radio, sim) for sim in sims]
     for peripheral in peripherals:
         await peripheral.start()
     try:
-        return await scan(timeout, scanner=BumbleScanner, client=BumbleClient, expect=n,
-                           radio=radio)
+        return await scan(timeout, devices=[device], scanner=BumbleScanner, client=BumbleClient,
+                          expect=n, radio=radio)
     finally:
         for peripheral in peripherals:
             await peripheral.close()
 
 
+def _peripheral(device: str) -> type[GattPeripheral]:
+    if device == "witmotion":
+        from sitload.firmware_sim.witmotion_peripheral import WitMotionPeripheral
+        return WitMotionPeripheral
+    from sitload.firmware_sim.gatt_peripheral import SimulatedPeripheral
+    return SimulatedPeripheral
+
+
 async def monitor_hardware(addresses: Sequence[str], recording: RecordingWriter | None,
                             links: list[SensorLink], on_tick: Callable, options: dict) -> None:
+    """``options`` go to each ``SensorLink`` (``profile``: the sensors' family)."""
     from sitload.sensor_ingest.ble_ingest import Ingestor, find_sensor
 
     devices = [await find_sensor(address) for address in addresses]
@@ -67,27 +95,34 @@ async def monitor_hardware(addresses: Sequence[str], recording: RecordingWriter 
 async def monitor_simulated(sims: Sequence[SimulatedSensor], recording: RecordingWriter | None,
                             *, speed: float = 1.0, keep_sent: bool = False,
                             on_tick: Callable | None = None, link_options: dict | None = None,
-                            scan_timeout: float = 5.0, drain_s: float = 5.0
-                            ) -> tuple[list[SensorLink], list[SimulatedPeripheral]]:
-    """Stream ``sims`` as peripherals on a fresh virtual radio through the live ingest path until
-    every run has ended and its frames have arrived; returns the links and the peripherals.
-    ``link_options`` go to each ``SensorLink`` (e.g. ``on_batches``, ``on_availability``)."""
-    from sitload.firmware_sim.gatt_peripheral import SimulatedPeripheral, VirtualRadio
+                            scan_timeout: float = 5.0, drain_s: float = 5.0,
+                            device: str = "sitload", peripheral_options: dict | None = None
+                            ) -> tuple[list[SensorLink], list[GattPeripheral]]:
+    """Stream ``sims`` as peripherals of the ``device`` family on a fresh virtual radio through
+    the live ingest path until every run has ended and its frames have arrived; returns the links
+    and the peripherals. ``link_options`` go to each ``SensorLink`` (e.g. ``on_batches``,
+    ``on_availability``, ``profile``), ``peripheral_options`` to each peripheral."""
+    from sitload.firmware_sim.gatt_peripheral import VirtualRadio
     from sitload.sensor_ingest.ble_ingest import Ingestor, scan_sensors
     from sitload.sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
 
     radio = VirtualRadio(min(s.start_utc for s in sims), speed)
-    peripherals = [SimulatedPeripheral(radio, sim, keep_sent=keep_sent) for sim in sims]
+    peripherals = [_peripheral(device)(radio, sim, keep_sent=keep_sent, **(peripheral_options or {}))
+                   for sim in sims]
+    link_options = {"profile": profile(device, sims[0].sensor), **(link_options or {})}
     streams = [asyncio.create_task(p.run(), name=f"sim {p.sim.name}") for p in peripherals]
     ticker = None
     ingest = None
     try:
-        adverts = await scan_sensors(scan_timeout, expect=len(sims), backend=BumbleScanner,
+        adverts = await scan_sensors(scan_timeout, expect=len(sims),
+                                     profiles=[link_options["profile"]], backend=BumbleScanner,
                                      radio=radio)
         wanted = {p.address for p in peripherals}
         ingestor = Ingestor([a.device for a in adverts if a.address in wanted], recording,
                             {"client_backend": BumbleClient, "backend_kwargs": {"radio": radio},
-                             "clock": radio.clock.now, **(link_options or {})})
+                             "clock": radio.clock.now,
+                             "sleep": lambda s: radio.clock.sleep_until(radio.clock.now() + s),
+                             **link_options})
         if len(ingestor.links) < len(sims):
             raise BluetoothError(f"only {len(ingestor.links)} of {len(sims)} simulated sensors "
                                  f"advertised within {scan_timeout:g} s")

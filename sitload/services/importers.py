@@ -17,6 +17,7 @@ import gzip
 import io
 import logging
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -47,6 +48,7 @@ PER_FRAME = 10
 ACCEL_CODES = ((2.0, 0), (4.0, 1), (8.0, 2), (16.0, 3))
 AWARE = r":\d\d(?:[.,]\d*)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"  # a time of day with Z or an offset
 EPOCH = pd.Timestamp(0, tz="UTC")
+TIME_NEED = "ISO 8601 or epoch seconds/ms"
 GZIP_MAGIC = b"\x1f\x8b"
 log = logging.getLogger("sitload.import")
 
@@ -131,18 +133,23 @@ def parse_times(column: pd.Series, tz: str) -> np.ndarray:
     aware = text.str.contains(AWARE, na=False).to_numpy(dtype=bool)
     utc = pd.to_datetime(text.where(aware), format="ISO8601", utc=True, errors="coerce")
     naive = pd.to_datetime(text.mask(aware), format="ISO8601", errors="coerce").dropna()
+    seconds = (utc - EPOCH).dt.total_seconds().fillna(local_seconds(naive, tz))
+    return seconds.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def local_seconds(naive: pd.Series, tz: str) -> pd.Series:
+    """UTC epoch seconds of wall-clock times in ``tz`` (an hour a clock change repeats told apart
+    by order; NaN for a time that does not exist there or stays ambiguous)."""
     try:
         local = naive.dt.tz_localize(tz, ambiguous="infer", nonexistent="NaT")
     except ValueError:  # an ambiguous time that order does not resolve
         local = naive.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-    seconds = (utc - EPOCH).dt.total_seconds().fillna((local - EPOCH).dt.total_seconds())
-    return seconds.to_numpy(dtype=np.float64, na_value=np.nan)
+    return (local - EPOCH).dt.total_seconds()
 
 
-def _bad_time(path: Path, line: int, value: str, tz: str) -> ImportDataError:
+def _bad_time(path: Path, line: int, value: str, tz: str, need: str) -> ImportDataError:
     local = f"; naive times must be valid {tz} times" if tz != "UTC" else ""
-    return ImportDataError(f"{path} line {line}: bad time {value!r} (need ISO 8601 or epoch "
-                           f"seconds/ms{local})")
+    return ImportDataError(f"{path} line {line}: bad time {value!r} (need {need}{local})")
 
 
 def time_order(t: np.ndarray, line: np.ndarray, path: Path) -> np.ndarray:
@@ -168,10 +175,29 @@ def read_csv(path: str | Path, *, units: str = "g", gyro_units: str = "dps", tz:
     gyro_factor = _factor(GYRO_UNITS, gyro_units, "gyro units")
     raw, line = read_table(path, ("time", *ACCEL_AXES), GYRO_AXES)
     axes = [*ACCEL_AXES, *(GYRO_AXES if all(c in raw.columns for c in GYRO_AXES) else ())]
-    t = parse_times(raw["time"], tz)
-    values = raw[axes].apply(lambda c: pd.to_numeric(c.str.replace(",", ".", regex=False),
-                                                     errors="coerce"))
-    values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return checked_samples(path, parse_times(raw["time"], tz), numbers(raw[axes]), line,
+                           raw["time"], tz=tz, skip_bad=skip_bad, accel_factor=accel_factor,
+                           gyro_factor=gyro_factor)
+
+
+def numbers(cells: pd.DataFrame) -> np.ndarray:
+    """Text cells as floats (a decimal comma reads as a point), NaN where one does not parse."""
+    values = cells.apply(lambda c: pd.to_numeric(c.str.strip().str.replace(",", ".", regex=False),
+                                                 errors="coerce"))
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def checked_samples(path: Path, t: np.ndarray, values: np.ndarray, line: np.ndarray,
+                    times: pd.Series, *, tz: str = "UTC", skip_bad: bool = False,
+                    accel_factor: float = 1.0, gyro_factor: float = 1.0,
+                    time_need: str = TIME_NEED,
+                    gravity_hint: str = "wrong --units, or gravity removed?") -> CsvData:
+    """Samples of any reader, checked as read_csv checks them: ``t`` UTC epoch seconds (NaN where
+    ``times``, the rows' time text, did not parse as ``time_need``), ``values`` accel (and gyro)
+    columns times ``accel_factor`` / ``gyro_factor`` give g and deg/s, ``line`` each row's line.
+    Bad rows are an error naming the line (or skipped with ``skip_bad``); rows are put in time
+    order; a median magnitude far from 1 g is refused with ``gravity_hint``."""
+    axes = [*ACCEL_AXES, *GYRO_AXES][:values.shape[1]]
     limits = np.array([MAX_ACCEL_G / accel_factor] * 3 + [MAX_GYRO_DPS / gyro_factor] * 3)
     plausible = np.abs(values) <= limits[:len(axes)]     # False for nan and inf too
     bad_time = ~np.isfinite(t)
@@ -179,7 +205,7 @@ def read_csv(path: str | Path, *, units: str = "g", gyro_units: str = "dps", tz:
     if bad.any() and not skip_bad:
         row = int(np.flatnonzero(bad)[0])
         if bad_time[row]:
-            raise _bad_time(path, line[row], raw["time"].iloc[row], tz)
+            raise _bad_time(path, line[row], times.iloc[row], tz, time_need)
         cols = ", ".join(_implausible(a, v, accel_factor, gyro_factor) if np.isfinite(v) else a
                          for a, v, ok in zip(axes, values[row], plausible[row]) if not ok)
         raise ImportDataError(f"{path} line {line[row]}: bad value in {cols} "
@@ -204,7 +230,7 @@ def read_csv(path: str | Path, *, units: str = "g", gyro_units: str = "dps", tz:
     gravity = float(np.median(np.linalg.norm(accel, axis=1)))
     if not GRAVITY_G[0] < gravity < GRAVITY_G[1]:
         raise ImportDataError(f"{path}: median acceleration is {gravity:.3g} g where gravity gives "
-                              "1 g (wrong --units, or gravity removed?)")
+                              f"1 g ({gravity_hint})")
     gyro = values[:, 3:] * gyro_factor if len(axes) == 6 else None
     return CsvData(t, accel, gyro, int(bad.sum()), repeated)
 
@@ -235,13 +261,16 @@ def _segments(t: np.ndarray, rate: float) -> list[tuple[int, int]]:
 
 def import_csv(source: str | Path, output: str | Path, *, sensor: str = "thigh-imu",
                units: str = "g", gyro_units: str = "dps", tz: str = "UTC",
-               skip_bad: bool = False) -> ImportSummary:
-    """Import an accelerometer CSV (see read_csv) into a new recording at ``output``."""
+               skip_bad: bool = False, reader: Callable[[Path], CsvData] | None = None
+               ) -> ImportSummary:
+    """Import an accelerometer CSV (see read_csv), or the file another ``reader`` reads (the
+    readers of sitload.services.formats), into a new recording at ``output``."""
     source = Path(source)
     kind = SensorKind.from_cli(sensor)
     if kind == SensorKind.PRESSURE:
         raise ImportDataError("CSV import reads IMU data; --sensor must be thigh-imu or hip-imu")
-    data = read_csv(source, units=units, gyro_units=gyro_units, tz=tz, skip_bad=skip_bad)
+    data = (reader(source) if reader else
+            read_csv(source, units=units, gyro_units=gyro_units, tz=tz, skip_bad=skip_bad))
     t, accel, gyro = data.t, data.accel, data.gyro
     rate = detect_rate(t, source)
     full_scale = float(np.abs(accel).max())
@@ -307,7 +336,7 @@ def read_labels(path: str | Path, *, tz: str = "UTC") -> ReferenceLabels:
     t = parse_times(raw["time"], tz)
     bad = np.flatnonzero(~np.isfinite(t))
     if bad.size:
-        raise _bad_time(path, line[bad[0]], raw["time"].iloc[bad[0]], tz)
+        raise _bad_time(path, line[bad[0]], raw["time"].iloc[bad[0]], tz, TIME_NEED)
     key = raw[column].str.strip().str.lower().str.replace(r"[\s_-]+", " ", regex=True)
     number = pd.to_numeric(key, errors="coerce")
     odd = np.flatnonzero((number.notna() & ~number.isin([0, 1])).to_numpy())
@@ -327,10 +356,10 @@ def read_labels(path: str | Path, *, tz: str = "UTC") -> ReferenceLabels:
     end = np.r_[t[1:], t[-1] + 1.0]
     if t.size > 1 and np.median(np.diff(t)) <= 1.0:
         end = np.minimum(end, t + 1.0)
-    return _whole_seconds(t, end, key, code)
+    return whole_seconds(t, end, key, code)
 
 
-def _whole_seconds(start: np.ndarray, end: np.ndarray, label: np.ndarray, code: np.ndarray
+def whole_seconds(start: np.ndarray, end: np.ndarray, label: np.ndarray, code: np.ndarray
                    ) -> ReferenceLabels:
     """Seconds wholly inside one run of intervals [start, end) of the same ``label`` (adjacent
     intervals of one label are joined first); those of ``code`` 0 / 1 are scored."""

@@ -26,6 +26,7 @@ from sitload.vocab import SensorKind
 from sitload.sensor_ingest.stream_decoder import DecodeStats, Gap
 
 STEP_S = 5.0
+FORGET_EVERY_S = 3600.0   # a live session drops its history older than keep_s this often (data time)
 
 
 @dataclass
@@ -71,24 +72,29 @@ class SessionPipeline:
     called from another thread (e.g. the MQTT network thread). ``timezone`` is the wearer's (IANA):
     the policy's working and quiet hours are in it unless ``policy_config`` names a zone.
     ``analysis_config`` is the engine's (the same as the batch analysis's for the same results);
-    its prolonged-sitting thresholds are the policy's too."""
+    its prolonged-sitting thresholds are the policy's too. ``keep_s`` bounds a live session's
+    memory: no per-second rows are kept, and bouts, gaps, prompts and their outcomes older than
+    ``keep_s`` seconds of data are dropped (hourly); None (a replay) keeps all for the result."""
 
     def __init__(self, kind: SensorKind, device_id: str, *,
                  policy_config: PolicyConfig | None = None,
                  analysis_config: AnalysisConfig | None = None, timezone: str | None = None,
                  on_prompt: Callable[[Prompt], None] | None = None,
                  on_state: Callable[[EngineState], None] | None = None,
-                 timeline: ReplayTimeline | None = None, step_s: float = STEP_S):
+                 timeline: ReplayTimeline | None = None, step_s: float = STEP_S,
+                 keep_s: float | None = None):
         analysis_config = analysis_config or AnalysisConfig()
         self.policy = Policy((policy_config or PolicyConfig()).in_zone(timezone),
                              device_id=device_id, prolonged_s=analysis_config.prolonged_s)
-        self.engine = Engine(kind, analysis_config, on_seconds=self._seconds)
+        self.engine = Engine(kind, analysis_config, keep_epochs=keep_s is None, on_seconds=self._seconds)
         self.prompts: list[Prompt] = []
         self._on_prompt = on_prompt
         self._on_state = on_state
         self._timeline = timeline
         self._step = step_s
         self._window: int | None = None
+        self._keep_s = keep_s
+        self._forgot_at: float | None = None
         self._data_now = 0.0
         self._lock = threading.Lock()
 
@@ -130,6 +136,14 @@ class SessionPipeline:
         self._emit(self.policy.on_state(state, now))
         if self._on_state is not None:
             self._on_state(state)
+        if self._keep_s is not None and (self._forgot_at is None or now - self._forgot_at >= FORGET_EVERY_S):
+            self._forget_before(now - self._keep_s)
+            self._forgot_at = now
+
+    def _forget_before(self, t: float) -> None:
+        self.engine.forget_before(t)
+        self.policy.forget_before(t)
+        self.prompts = [p for p in self.prompts if p.created >= t]
 
     def _emit(self, prompts: list[Prompt]) -> None:
         for prompt in prompts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sitload.alerts.broker import Backoff, BrokerOptions
 from sitload.alerts.policy import PolicyConfig
@@ -13,16 +14,20 @@ from sitload.progress import Progress
 from sitload.sensor_ingest.replay import open_recording
 from sitload.services.pipeline import ReplayTimeline, SessionResult, run_session
 
+if TYPE_CHECKING:
+    from sitload.alerts.publisher import Delivery
+
 CONNECT_GRACE_S = 5.0     # how long a broker not yet connected is waited for after the replay
 
 
 @dataclass(frozen=True)
 class ReplayOutcome:
-    """The replayed session, and when a broker was given but never reached, why (the prompts
-    stay in the outbox for the next run)."""
+    """The replayed session; with a broker, why it was never reached (the prompts stay in the
+    outbox for the next run) and what it took of the prompts."""
 
     session: SessionResult
     unreached: str | None = None
+    delivery: Delivery | None = None
 
 
 def replay_recording(path: str, *, policy: PolicyConfig, analysis_config: AnalysisConfig,
@@ -56,10 +61,13 @@ def replay_recording(path: str, *, policy: PolicyConfig, analysis_config: Analys
             unreached = None
             if not publisher.wait_connected(CONNECT_GRACE_S):
                 where = publisher.conn.address
-                unreached = (f"broker {where.host}:{where.port} could not be reached; "
-                             f"{len(publisher.outbox.pending())} prompt(s) left undelivered "
-                             f"in {outbox}")
-            publisher.flush()
+                why = (publisher.conn.refused    # e.g. a TLS certificate not verified
+                       or f"broker {where.host}:{where.port} could not be reached")
+                unreached = (f"{why}; {len(publisher.outbox.pending())} prompt(s) left "
+                             f"undelivered in {outbox}")
+            else:
+                publisher.settle(CONNECT_GRACE_S)
+            delivery = publisher.delivery([p.id for p in session.prompts])
         finally:
             publisher.close()
-        return ReplayOutcome(session, unreached)
+        return ReplayOutcome(session, unreached, delivery)

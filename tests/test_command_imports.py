@@ -1,0 +1,55 @@
+"""Each command imports only what it needs: the batch commands load neither plotting, nor the MQTT
+stack, nor Bluetooth; `sitload --help` loads no numerical library at all. Checked on the real
+command in a fresh interpreter, by what is in sys.modules when it has finished."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+NOT_FOR_BATCH = ("matplotlib", "paho", "amqtt", "bumble", "bleak")
+RUN = """
+import contextlib, io, json, sys
+from sitload.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:    # --help
+        code = exc.code
+print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+"""
+
+
+def loaded(*args: str) -> set[str]:
+    """Top-level packages loaded by `sitload ARGS`, which must succeed."""
+    out = subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True,
+                         check=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["code"] == 0, out.stderr
+    return set(found["modules"])
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    path = tmp_path_factory.mktemp("imports") / "hip.sitload"
+    subprocess.run([sys.executable, "-m", "sitload.cli", "simulate", "flare-day", "--sensor",
+                    "hip-imu", "--hours", "1", "-o", str(path)], check=True,
+                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "sitload.cli", "diary", "add", str(path), "--pain",
+                    "6", "--side", "left", "--at", "2026-03-02T10:30"], check=True,
+                   capture_output=True)
+    return str(path)
+
+
+@pytest.mark.parametrize("command", [["analyze", "--json"], ["score"], ["replay", "--json"],
+                                     ["flares", "--json"]])
+def test_batch_commands_load_no_plotting_mqtt_or_bluetooth(recording, command):
+    modules = loaded(command[0], recording, *command[1:])
+    assert "numpy" in modules    # the check sees what the command loaded
+    assert modules.isdisjoint(NOT_FOR_BATCH), modules & set(NOT_FOR_BATCH)
+
+
+def test_help_loads_no_numerical_library():
+    modules = loaded("--help")
+    assert modules.isdisjoint({"numpy", "pandas", "scipy", *NOT_FOR_BATCH})

@@ -1,0 +1,133 @@
+"""Recorded frames decoded as arrays give what decoding them one notification at a time gives,
+bit for bit: samples, times, gaps, decode stats and the device clock, on random frame streams with
+faults (drops, duplicates, reorders, truncation, bad CRC, garbage, tick and sequence wraps, long
+silences, resyncs, a change of layout)."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sitload.firmware_sim.frame_encoder import encode_imu_frames
+from sitload.sensor_ingest.frame_codec import crc16_ccitt_false, crc16_rows
+from sitload.sensor_ingest.stream_decoder import DeviceDecoder
+
+RATE_DHZ = 500
+PER_FRAME = 10
+FRAME_S = PER_FRAME / 50
+WRAP = 1 << 32
+T0 = 1_772_438_400.0
+FAULTS = ("drop", "duplicate", "swap", "truncate", "flip", "garbage")
+
+
+@st.composite
+def frame_streams(draw):
+    """(frames, host times) of one IMU device with faults; runs between faults are long enough
+    for the decoder to take them as arrays."""
+    n = draw(st.integers(20, 260))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    device_s = np.arange(n) * FRAME_S
+    flags = np.zeros(n, dtype=np.int64)
+    silence_at = draw(st.none() | st.integers(1, n - 1))
+    if silence_at is not None:    # the device stops, or goes out of reach, for a while
+        device_s[silence_at:] += draw(st.sampled_from([0.3, 5.0, 600.0, 20 * 3600.0, 40 * 3600.0]))
+        if draw(st.booleans()):
+            flags[silence_at] |= 0x04     # RESYNC
+    if draw(st.booleans()):
+        flags[draw(st.integers(0, n - 1)):] |= 0x02    # LOW_BATTERY from some frame on
+    first_tick = draw(st.sampled_from([0, WRAP - 3 * 32768, WRAP - 40 * 32768]))
+    ticks = np.round(first_tick + device_s * 32768).astype(np.int64) % WRAP
+    first_seq = draw(st.sampled_from([0, WRAP - 30]))
+    seq = (first_seq + np.arange(n)) % WRAP
+    accel = rng.normal(0, 0.7, (n, PER_FRAME, 3))
+    gyro = rng.normal(0, 40, (n, PER_FRAME, 3))
+    switch = draw(st.none() | st.integers(1, n - 1))    # the gyro is switched off from here
+    frames = encode_imu_frames(1, seq, ticks, flags, accel, gyro, RATE_DHZ)
+    if switch is not None:
+        frames[switch:] = encode_imu_frames(1, seq[switch:], ticks[switch:], flags[switch:],
+                                            accel[switch:], None, RATE_DHZ)
+    drift = draw(st.sampled_from([0.0, 80e-6, -150e-6]))
+    latency = rng.exponential(0.02, n)
+    host = list(T0 + (device_s + FRAME_S) * (1 + drift) + latency)
+    faults = draw(st.lists(st.tuples(st.integers(0, n - 1), st.sampled_from(FAULTS)),
+                           max_size=8))
+    for i, fault in sorted(faults, reverse=True):
+        if i >= len(frames):
+            continue
+        if fault == "drop":
+            del frames[i], host[i]
+        elif fault == "duplicate":
+            frames.insert(i + 1, frames[i])
+            host.insert(i + 1, host[i] + 0.001)
+        elif fault == "swap" and i + 1 < len(frames):
+            frames[i], frames[i + 1] = frames[i + 1], frames[i]
+        elif fault == "truncate":
+            frames[i] = frames[i][:int(rng.integers(0, len(frames[i])))]
+        elif fault == "flip":
+            data = bytearray(frames[i])
+            data[int(rng.integers(0, len(data)))] ^= 1 << int(rng.integers(0, 8))
+            frames[i] = bytes(data)
+        elif fault == "garbage":
+            frames[i] = rng.integers(0, 256, len(frames[i]), dtype=np.uint8).tobytes()
+    return frames, host
+
+
+def outcome(dec: DeviceDecoder, batches) -> dict:
+    """Everything a decoder gave and holds, in a form that compares exactly (batch boundaries
+    aside: the per-frame path makes a batch of every frame)."""
+    def column(name):
+        parts = [np.full((len(b), 3), np.nan) if getattr(b, name) is None else getattr(b, name)
+                 for b in batches]
+        return np.concatenate(parts).tobytes() if parts else b""
+
+    marks, at = [], 0
+    for b in batches:
+        if b.gap_before_s or b.missing_frames:
+            marks.append((at, b.gap_before_s, b.missing_frames))
+        at += len(b)
+    clock = dec.clock
+    return {"t": np.concatenate([b.t for b in batches]).tobytes() if batches else b"",
+            "accel": column("accel"), "gyro": column("gyro"), "marks": marks,
+            "stats": dec.stats, "gaps": dec.gaps,
+            "clock": (list(clock._minima), clock._window, clock._window_min, clock._slope,
+                      clock._intercept),
+            "ticks": repr(vars(dec._ticks)), "next_seq": dec._next_seq}
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=frame_streams(), chunk=st.integers(1, 300))
+def test_array_decoding_equals_decoding_one_notification_at_a_time(stream, chunk):
+    frames, host = stream
+    bulk = DeviceDecoder()
+    batches = [b for i in range(0, len(frames), chunk)
+               for b in bulk.feed_many(frames[i:i + chunk], host[i:i + chunk])]
+    single = DeviceDecoder()
+    one_by_one = [b for f, h in zip(frames, host) for b in single.feed(f, h)]
+    assert outcome(bulk, batches) == outcome(single, one_by_one)
+
+
+def test_a_run_with_faults_inside_is_taken_as_arrays_around_them():
+    """The array path is really taken (the stream is long and steady) and still finds the one
+    corrupted and the one repeated frame in it."""
+    n = 400
+    accel = np.random.default_rng(3).normal(0, 0.5, (n, PER_FRAME, 3))
+    frames = encode_imu_frames(1, np.arange(n), np.round(np.arange(n) * 6553.6).astype(np.int64),
+                               0, accel, accel * 50, RATE_DHZ)
+    host = list(T0 + (np.arange(n) + 1) * FRAME_S + 0.01)
+    frames[150] = frames[150][:-1] + bytes([frames[150][-1] ^ 0x01])     # bad CRC
+    frames.insert(300, frames[299])
+    host.insert(300, host[299])
+    dec = DeviceDecoder()
+    batches = dec.feed_many(frames, host)
+    assert (dec.stats.frames_ok, dec.stats.frames_bad, dec.stats.duplicates,
+            dec.stats.missing_frames) == (n - 1, 1, 1, 1)
+    assert dec.stats.errors_by_reason == {"bad CRC": 1}
+    assert sum(len(b) for b in batches) == (n - 1) * PER_FRAME
+    assert [b.missing_frames for b in batches if b.missing_frames] == [1]
+
+
+@given(rows=st.lists(st.binary(min_size=0, max_size=250), min_size=1, max_size=20))
+def test_crc_over_byte_columns_equals_the_crc_of_each_frame(rows):
+    length = len(rows[0])
+    same = [r[:length].ljust(length, b"\x5a") for r in rows]
+    table = np.frombuffer(b"".join(same), dtype=np.uint8).reshape(len(same), length)
+    assert crc16_rows(table).tolist() == [crc16_ccitt_false(r) for r in same]
