@@ -83,6 +83,7 @@ def test_cohort_on_a_hand_started_cluster_equals_serial_analysis(cluster, record
                       "recording"], proc.stderr
     assert "Traceback" not in proc.stderr
     assert "analysed 2 recordings (0 up to date, 1 failed) of 2 patients" in proc.stdout
+    assert out.stat().st_mode & 0o777 == 0o700
 
     epochs = pd.read_parquet(out / "epochs")
     bouts = pd.read_parquet(out / "bouts")

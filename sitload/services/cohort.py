@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sitload.config_file import Settings
 from sitload.errors import ConfigError, SitloadError
+from sitload.private_files import private_dir
 from sitload.progress import Progress, part
 from sitload.services.analysis import analyze_flares
 from sitload.services.cohort_dataset import analyze_into
@@ -64,14 +65,15 @@ def run_cohort(inputs: Sequence[str | Path], out: str | Path, *, scheduler: str 
                workers: int | None = None, settings: Settings | None = None,
                progress: Progress | None = None) -> CohortRun:
     """Analyse the recordings (files, or folders of ``*.sitload``) into ``out``: the dataset
-    ``out/{epochs,bouts,daily}/``, ``out/manifest.json`` and the page ``out/index.html``.
+    ``out/{epochs,bouts,daily}/``, ``out/manifest.json`` and the page ``out/index.html``
+    (``out`` private to the user).
     Dask is started only when a recording or a patient's flare analysis is out of date."""
     settings = settings or Settings()
     paths = find_recordings(inputs)
     out = Path(out).absolute()
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)                     # health data, as the recordings are
     manifest = Manifest.read(out)
     prints = {p: fingerprint(p, settings.analysis) for p in paths}
     todo = [p for p in paths if not manifest.up_to_date(p, prints[p], out)]
