@@ -9,8 +9,9 @@ None / NaN, never 0. Definitions: docs/metrics.md, docs/report.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,12 +21,14 @@ from sitload.analytics.accumulation import ProlongedBouts, accumulation_metrics,
 from sitload.analytics.coverage import measured
 from sitload.analytics.records import AnalysisResult
 from sitload.events import Bout
+from sitload.timestamps import iso_utc
 from sitload.vocab import PROLONGED_S, Posture, Side
 
 GAP, SITTING, NONE = Posture.GAP.wire, Posture.SITTING.wire, Side.NONE.wire  # as epochs write them
 # DayMetrics fields that only some sensors measure -> their metric (analytics.coverage)
 FIELD_METRICS = {"crossed_s": "crossed", "left_dose_ns": "seat_load",
                  "right_dose_ns": "seat_load", "si_mean": "seat_load"}
+BOUT_FIELDS = tuple(f.name for f in fields(Bout))
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,33 @@ def cop_histogram(results: Sequence[AnalysisResult], cell_fraction: float = 0.25
     y_edges = np.arange(mid_y - half_y, mid_y + half_y + cell_fraction / 2, cell_fraction)
     counts, _, _ = np.histogram2d(x, y, bins=(x_edges, y_edges))
     return counts.T, x_edges, y_edges
+
+
+def bouts_table(bouts: Iterable[tuple[str, str, Bout]], tz: ZoneInfo) -> pd.DataFrame:
+    """One row per (recording, sensor, bout): recording, sensor, local date of the start, ISO
+    times and every Bout field (the report's and the cohort's bout exports)."""
+    rows = []
+    for recording, sensor, bout in bouts:
+        start_local = datetime.fromtimestamp(bout.start, tz)
+        rows.append({"recording": recording, "sensor": sensor,
+                     "date": start_local.date().isoformat(),
+                     "start_utc": iso_utc(bout.start), "end_utc": iso_utc(bout.end),
+                     "start_local": start_local.isoformat(), **asdict(bout)})
+    columns = ["recording", "sensor", "date", "start_utc", "end_utc", "start_local", *BOUT_FIELDS]
+    return numeric_nulls(pd.DataFrame(rows, columns=columns))
+
+
+def days_table(days: Iterable[DayMetrics]) -> pd.DataFrame:
+    """One row per DayMetrics, the fields named as DayMetrics.to_json() names them."""
+    return numeric_nulls(pd.DataFrame([d.to_json() for d in days]))
+
+
+def numeric_nulls(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns with no value at all (measures the sensor lacks) as float NaN, so that CSV and
+    Parquet read back alike."""
+    for column in frame.columns[frame.isna().all()]:
+        frame[column] = frame[column].astype(float)
+    return frame
 
 
 def _gap_s(posture: np.ndarray) -> float:

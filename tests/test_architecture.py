@@ -19,7 +19,8 @@ GROUND = {"sitload", "sitload.errors", "sitload.vocab", "sitload.samples", "sitl
           "sitload.timestamps", "sitload.private_files"}
 STAGES = ("sitload.analytics", "sitload.sensor_ingest", "sitload.firmware_sim", "sitload.alerts")
 COMMAND_LINE = {"sitload.cli", "sitload.arguments", "sitload.commands", "sitload.ble_commands",
-                "sitload.flare_commands", "sitload.report_commands", "sitload.demo"}
+                "sitload.flare_commands", "sitload.report_commands", "sitload.cohort_commands",
+                "sitload.demo"}
 
 
 def modules() -> dict[str, Path]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,13 +14,11 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from sitload.analytics.accumulation import bouts_name
-from sitload.events import Bout
-from sitload.timestamps import iso_utc
+from sitload.analytics.daily import bouts_table, days_table
 from sitload import __version__
 from sitload.report.model import ReportModel, source_date_epoch
 from sitload.vocab import prolonged_minutes
 
-BOUT_FIELDS = tuple(f.name for f in fields(Bout))
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 # No LOINC code exists for these measures (docs/report.md#fhir): a local code system, shipped as
@@ -50,29 +48,12 @@ _IDS = uuid.UUID("5a170002-7e1f-4d3a-8c55-0f1e2d3c4b5a")
 
 def bouts_frame(model: ReportModel) -> pd.DataFrame:
     """One row per bout: recording, sensor, local date, ISO times and every Bout field."""
-    rows = []
-    tz = ZoneInfo(model.timezone)
-    for section in model.sections:
-        for recording, bout in section.bouts:
-            start_local = datetime.fromtimestamp(bout.start, tz)
-            rows.append({"recording": recording, "sensor": section.sensor,
-                         "date": start_local.date().isoformat(),
-                         "start_utc": iso_utc(bout.start), "end_utc": iso_utc(bout.end),
-                         "start_local": start_local.isoformat(), **asdict(bout)})
-    columns = ["recording", "sensor", "date", "start_utc", "end_utc", "start_local", *BOUT_FIELDS]
-    return _numeric_nulls(pd.DataFrame(rows, columns=columns))
+    return bouts_table(((recording, section.sensor, bout) for section in model.sections
+                        for recording, bout in section.bouts), ZoneInfo(model.timezone))
 
 
 def daily_frame(model: ReportModel) -> pd.DataFrame:
-    return _numeric_nulls(pd.DataFrame([d.to_json() for s in model.sections for d in s.days]))
-
-
-def _numeric_nulls(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns with no value at all (measures the sensor lacks) as float NaN, so that CSV and
-    Parquet read back alike."""
-    for column in frame.columns[frame.isna().all()]:
-        frame[column] = frame[column].astype(float)
-    return frame
+    return days_table(d for s in model.sections for d in s.days)
 
 
 def minutes_frame(model: ReportModel) -> pd.DataFrame:
