@@ -138,7 +138,7 @@ class DeviceDecoder:
         self._ticks = TickUnwrapper()
         self._next_seq: int | None = None
         self._last_sample_s: float | None = None  # device seconds of the last emitted sample + 1/rate
-        self._next_utc = -np.inf  # UTC of the last emitted sample + 1/rate (see _in_order)
+        self._last_utc = -np.inf  # UTC of the last emitted sample (see _emit)
         self._pending_gap: tuple[int, str] | None = None
         self._run: list[_ImuFrames] = []  # consecutive IMU frames, one layout
         self._run_layout: ImuLayout | None = None
@@ -279,8 +279,8 @@ class DeviceDecoder:
         out = []
         for a, b in zip(bounds[:-1], bounds[1:]):
             self._note_gap(float(starts[a]))
-            offsets = self._in_order(starts[a:b], counts[a:b], rates[a:b], self.clock.observe_many(
-                starts[a:b] + counts[a:b] / rates[a:b], host[a:b], at=starts[a:b]))
+            offsets = self.clock.observe_many(starts[a:b] + counts[a:b] / rates[a:b], host[a:b],
+                                              at=starts[a:b])
             utc = _sample_times(starts[a:b], counts[a:b], rates[a:b], offsets)
             samples = slice(first_sample[a], first_sample[b])
             out.append(self._emit(SampleBatch(
@@ -328,8 +328,7 @@ class DeviceDecoder:
         later = self._ticks.seconds_many(np.array([s.header.ticks for s in scans[1:]]), host[1:])
         starts = np.concatenate(([scans[0].device_s], later))
         rates = np.array([s.header.rate_dhz for s in scans]) / 10.0
-        utc = starts + self._in_order(starts, np.ones(len(scans), dtype=np.int64), rates,
-                                      self.clock.observe_many(starts + 1.0 / rates, host, at=starts))
+        utc = starts + self.clock.observe_many(starts + 1.0 / rates, host, at=starts)
         raw = np.frombuffer(b"".join(c for s in scans for c in s.parts), dtype=np.uint8)
         pressure = raw.reshape(len(scans), *last.shape).astype(np.float64)
         gain = self.calibration if self.calibration is not None else DEFAULT_MAT_GAIN
@@ -337,32 +336,6 @@ class DeviceDecoder:
                           float(starts[-1] + 1.0 / rates[-1]))
 
     # -- shared -------------------------------------------------------------------------------
-    def _in_order(self, starts: np.ndarray, counts: np.ndarray, rates: np.ndarray,
-                  offsets: np.ndarray) -> np.ndarray:
-        """The clock ``offsets`` of frames (device ``starts``, ``counts`` samples at ``rates``),
-        raised where a frame would begin more than half a period before the previous one ended.
-
-        The clock learns from every frame that the device is at most so far behind the host; in
-        a burst (frames queued at a connection and received at once) each frame lowers the
-        offset and, mapped with it, would overlap the samples already emitted. Such a frame is
-        moved to follow them, so sample times always increase. Frame by frame, in the same order
-        and arithmetic whether frames come alone or as a run.
-        """
-        first = starts + offsets
-        ends = first + counts / rates
-        before = np.concatenate(([self._next_utc], ends[:-1]))
-        if (first >= before - 0.5 / rates).all():     # the usual case: nothing to move
-            self._next_utc = float(ends[-1])
-            return offsets
-        offsets = offsets.copy()
-        next_utc = self._next_utc
-        for j in range(len(starts)):
-            if starts[j] + offsets[j] < next_utc - 0.5 / rates[j]:
-                offsets[j] = next_utc - starts[j]
-            next_utc = starts[j] + offsets[j] + counts[j] / rates[j]
-        self._next_utc = float(next_utc)
-        return offsets
-
     def _note_gap(self, first_device_s: float) -> None:
         """Record a gap before a run that starts at ``first_device_s`` when one is pending or the
         device time jumped."""
@@ -380,11 +353,21 @@ class DeviceDecoder:
         self._pending_gap = None
 
     def _emit(self, batch: SampleBatch, next_sample_s: float) -> SampleBatch:
+        """``batch`` with its gap, and its times held from stepping back: the clock learns from
+        every frame how far at most the device is behind (a frame received early, or frames
+        queued at a connection and received at once, lower the offset), and samples mapped with
+        the lower offset would land before samples already given. Such samples take the time of
+        the last one given instead (a running maximum: exact, so alike fed alone or as a run)."""
         gap, self._gap_now = self._gap_now, None
         self._last_sample_s = next_sample_s
         self.stats.samples += len(batch)
-        if gap is None:
+        if len(batch) == 0:
             return batch
-        return SampleBatch(kind=batch.kind, t=batch.t, accel=batch.accel, gyro=batch.gyro,
+        t = np.maximum.accumulate(np.concatenate(([self._last_utc], batch.t)))[1:]
+        self._last_utc = float(t[-1])
+        if gap is None and (t == batch.t).all():
+            return batch
+        return SampleBatch(kind=batch.kind, t=t, accel=batch.accel, gyro=batch.gyro,
                            pressure=batch.pressure, first_seq=batch.first_seq,
-                           gap_before_s=gap.duration_s, missing_frames=gap.missing_frames)
+                           gap_before_s=0.0 if gap is None else gap.duration_s,
+                           missing_frames=0 if gap is None else gap.missing_frames)

@@ -67,7 +67,7 @@ def _stream(n: int = 40) -> list[bytes]:
        steps=st.lists(st.floats(0.0, 5e4), min_size=60, max_size=60))
 def test_any_frame_stream_decodes_to_batches_and_counts(picks, steps):
     """Frames dropped, repeated, reordered and damaged, received at any later time: every frame
-    is taken or counted as rejected, and the samples are finite and in time order."""
+    is taken or counted as rejected, and the samples are finite and never step back in time."""
     frames = _stream()
     fed = [frames[i] if edits is None else _mutate(frames[i], edits) for i, edits in picks]
     times = T0 + np.cumsum(steps[:len(fed)])
@@ -78,7 +78,8 @@ def test_any_frame_stream_decodes_to_batches_and_counts(picks, steps):
     assert sum(len(b) for b in batches) == stats.samples
     for batch in batches:
         assert np.isfinite(batch.t).all() and np.isfinite(batch.accel).all()
-        assert (np.diff(batch.t) > 0).all()
+    times = np.concatenate([b.t for b in batches]) if batches else np.zeros(0)
+    assert (np.diff(times) >= 0).all()     # never a step back, whatever the receive times
 
 
 # -- CSV files -----------------------------------------------------------------------------------
