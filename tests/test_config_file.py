@@ -215,7 +215,8 @@ def test_every_command_that_uses_a_setting_takes_config():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     with_config = {name for name, p in sub.choices.items()
                    if any("--config" in a.option_strings for a in p._actions)}
-    assert with_config == {"monitor", "replay", "analyze", "score", "demo", "report", "flares"}
+    assert with_config == {"monitor", "replay", "analyze", "score", "demo", "report", "flares",
+                           "cohort"}
 
 
 def test_the_documented_example_loads(tmp_path):
