@@ -9,7 +9,6 @@ reads every committed frame and says where it stopped.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ import pandas as pd
 from sitload.vocab import SensorKind
 from sitload import __version__
 from sitload.errors import RecordingError
+from sitload.private_files import private_file
 from sitload.timestamps import EARLIEST, LATEST, plausible
 
 FORMAT_VERSION = 1
@@ -86,8 +86,7 @@ class RecordingWriter:
             raise RecordingError(f"{self.path}: already exists; choose a new file")
         self.commit_every_s = commit_every_s
         try:
-            # health data: private to the user (SQLite gives its -wal and -shm files this mode)
-            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            private_file(self.path, new=True)    # health data, and so are its -wal and -shm
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             self._db.execute("PRAGMA journal_mode=WAL")

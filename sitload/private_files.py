@@ -8,11 +8,12 @@ import stat
 from pathlib import Path
 
 
-def private_file(path: Path) -> Path:
+def private_file(path: Path, *, new: bool = False) -> Path:
     """``path`` as a file only its owner may read and write: created 0600 when missing (empty),
-    group and other access taken off an existing one. SQLite gives its -wal and -shm files the
-    mode of the database, so a database opened after this is private with them."""
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    group and other access taken off an existing one; with ``new``, FileExistsError when it
+    exists. SQLite gives its -wal and -shm files the mode of the database, so a database opened
+    after this is private with them."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | (os.O_EXCL if new else 0), 0o600))
     return _close_to_others(path)
 
 
