@@ -3,6 +3,7 @@ files, ACL) against a real Mosquitto: wrong passwords are refused with a clear m
 cannot read or write another patient's topics, nor knock another's prompter offline by taking its
 client id."""
 
+import json
 import os
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from sitload.alerts.broker import BrokerOptions, TlsOptions
+from sitload.alerts.broker import BrokerOptions, TlsOptions, parse_broker_url
+from sitload.alerts.clinic_feed import ClinicFeed
 from sitload.alerts.connection import MqttConnection
+from sitload.alerts.messages import SymptomReport, alert_payload
 from sitload.alerts.publisher import AlertPublisher
 from sitload.alerts.prompter import Prompter
 from conftest import (MosquittoBroker, fast_reconnect, make_prompt, require_mosquitto, wait_until,
@@ -23,7 +26,7 @@ from conftest import (MosquittoBroker, fast_reconnect, make_prompt, require_mosq
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
 INSTALLED = "/etc/mosquitto/sitload/"
 PATIENTS = {"pat-a1": "a secret", "pat-b2": "b secret"}
-SERVICES = {"sitload-gateway": "gw secret"}
+SERVICES = {"sitload-gateway": "gw secret", "sitload-clinic": "clinic secret"}
 USERS = {**PATIENTS, **SERVICES}
 PORTS = {"8883": "patients", "8884": "services"}  # the deployed listeners
 
@@ -81,7 +84,8 @@ def _login(ca: str, user: str) -> BrokerOptions:
 
 
 def _raw_client(broker, ca: str, user: str, client_id: str | None = None) -> tuple[mqtt.Client, list, dict]:
-    """A bare paho v5 client logged in as ``user``: (client, messages received, reason codes by mid)."""
+    """A bare paho v5 client logged in as ``user`` at ``broker`` (its ``host`` and ``port``):
+    (client, messages received, reason codes by mid)."""
     got: list[mqtt.MQTTMessage] = []
     acks: dict[int, object] = {}
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"raw-{user}",
@@ -211,5 +215,44 @@ def test_a_patient_cannot_knock_another_patients_prompter_offline(secured, tmp_p
             taker.disconnect()
             taker.loop_stop()
         a.close()
+        b.close()
+        gateway.close()
+
+
+def test_the_clinic_reads_every_patient_but_writes_nothing_and_reads_no_pain(secured, tmp_path):
+    broker, ca = secured.patients, secured.ca
+    symptoms_at_gateway = []
+    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
+                             broker=_login(ca, "sitload-gateway"), on_symptom=symptoms_at_gateway.append)
+    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
+    feed = ClinicFeed(secured.services_url, broker=_login(ca, "sitload-clinic"))
+    feed.start()
+    spy, spied, codes = _raw_client(parse_broker_url(secured.services_url), ca, "sitload-clinic")
+    try:
+        _, mid = spy.subscribe("sitload/v1/+/symptom", qos=1)
+        _, mid_alerts = spy.subscribe("sitload/v1/+/alert", qos=1)
+        wait_until(lambda: mid in codes and mid_alerts in codes and feed.conn.connected, what="the clinic subscribed")
+        wait_until(lambda: gateway.prompter_online, what="B's prompter online")
+        first = make_prompt("pat-b2")
+        gateway.publish_prompt(first)
+        wait_until(lambda: b.prompts, what="B's prompt at B's prompter")
+        b.ack(first.id, "done")
+        wait_until(lambda: (rows := feed.rows()) and rows[0].last_prompt and rows[0].last_prompt.answer == "done",
+                   what="the clinic saw the prompt answered")
+        assert feed.rows()[0].prompter_online is True
+        b.report(SymptomReport.new(6, time.time()))
+        wait_until(lambda: symptoms_at_gateway, what="the pain report at the gateway")
+        second = make_prompt("pat-b2", created=time.time() + 1)
+        gateway.publish_prompt(second)  # routed after the pain report, which the gateway had
+        wait_until(lambda: any(m.topic.endswith("/alert") and second.id.encode() in m.payload for m in spied),
+                   what="the later prompt at the clinic")
+        assert not [m for m in spied if m.topic.endswith("/symptom")]
+        info = spy.publish("sitload/v1/pat-b2/alert", json.dumps(alert_payload(make_prompt("pat-b2"))), qos=1)
+        wait_until(lambda: info.mid in codes, what="PUBACK to the clinic's forged prompt")
+        assert str(codes[info.mid]) == "Not authorized"
+    finally:
+        spy.disconnect()
+        spy.loop_stop()
+        feed.close()
         b.close()
         gateway.close()
