@@ -105,8 +105,8 @@ class ClinicBoard:
             row.prompter_online = doc["online"]
         elif name == "state":
             self._state(row, doc, created)
-        elif name == "alert":
-            row.last_prompt = LastPrompt(doc["id"], doc["kind"], created, doc["urgency"])
+        elif name == "alert" and (row.last_prompt is None or created > row.last_prompt.created):
+            row.last_prompt = LastPrompt(doc["id"], doc["kind"], created, doc["urgency"])  # not a resend
         elif name == "ack":
             self._answer(row, doc)
         if created is not None:

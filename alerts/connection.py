@@ -40,8 +40,9 @@ class MqttConnection:
     function making the document), published retained at QoS 1 by the broker when the connection
     dies. ``handlers`` map exact topics to handler(doc); ``wildcards`` map filters with one '+' for
     the device (``<prefix>/+/<name>``) to handler(doc, device). All are subscribed at
-    ``subscribe_qos`` on every connect, before ``on_connected`` runs. Handlers run on paho's network thread; a handler's error or a rejected
-    message is logged (and kept in ``rejected``), never raised into the loop. A login the broker
+    ``subscribe_qos`` on every connect, before ``on_connected`` runs. Handlers run on paho's
+    network thread; a handler's error or a rejected message is logged (and kept in
+    ``rejected``), never raised into the loop. A login the broker
     refuses (bad credentials, not authorized), or a TLS certificate of the broker that cannot be
     verified (a private CA not given), is kept in ``refused`` as one line naming the broker and
     the fix, and passed to ``on_refused`` (logged once when there is none); paho keeps retrying

@@ -16,7 +16,8 @@ protocol v1, WitMotion, ...) reads and configures the sensor and subscribes to i
 notification, with its host receive time, goes to the recording (as received) and to the
 profile's decoder (gaps, bad frames, time). After a drop, or a silence of a sensor that always
 streams, it reconnects by itself and carries on with the same decoder and recording device. Link
-state changes and battery readings go to ``on_availability(address, online, battery)`` for the alerts stage.
+state changes and battery readings go to ``on_availability(address, online, battery)`` for the
+alerts stage.
 """
 
 from __future__ import annotations

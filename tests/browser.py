@@ -55,8 +55,14 @@ class LivePage:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 return reply["result"]
 
-    def open(self, url: str) -> None:
+    def open(self, url: str, timeout_s: float = 30.0) -> None:
+        """Load ``url`` and return once its document (and the scripts it names) has loaded."""
         self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout_s
+        while self.evaluate("[location.href, document.readyState]") != [url, "complete"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not load")
+            time.sleep(0.02)
 
     def evaluate(self, expression: str):
         """The value of a JavaScript expression in the page (JSON-serialisable values)."""

@@ -104,6 +104,10 @@ def test_a_done_answer_is_acted_on_and_other_answers_and_older_prompts_are_only_
     assert (board.rows()[0].last_prompt.answer, board.rows()[0].last_prompt.acted_on) == ("snooze", None)
     board.apply("ack", "pt-1", AckMessage(new, "done", time=T0 + 90).to_json(), T0 + 90)
     assert (board.rows()[0].last_prompt.answer, board.rows()[0].last_prompt.acted_on) == ("done", True)
+    for resent in (old, new):  # QoS 1: a prompt may come again (e.g. resent after a broker restart)
+        board.apply("alert", "pt-1", alert_payload(make_prompt("pt-1", "stretch", created=T0 + (resent == new) * 60)),
+                    T0 + 95)
+    assert (board.rows()[0].last_prompt.id, board.rows()[0].last_prompt.answer) == (new, "done")
 
 
 def test_sorting_puts_the_most_telling_first_and_patients_not_heard_of_last():
