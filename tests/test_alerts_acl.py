@@ -83,6 +83,15 @@ def _login(ca: str, user: str) -> BrokerOptions:
     return fast_reconnect(username=user, password=USERS[user], tls=TlsOptions(ca_certs=ca))
 
 
+def _gateway_and_prompter_of_b(secured: Deployed, tmp_path: Path, **on_inbound) -> tuple[AlertPublisher, Prompter]:
+    """Patient B's gateway (on the services' listener; ``on_inbound``: its on_ack / on_symptom)
+    and B's own prompter (on the patients' listener)."""
+    ca = secured.ca
+    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
+                             broker=_login(ca, "sitload-gateway"), **on_inbound)
+    return gateway, Prompter(secured.patients.url, "pat-b2", broker=_login(ca, "pat-b2"))
+
+
 def _raw_client(broker, ca: str, user: str, client_id: str | None = None) -> tuple[mqtt.Client, list, dict]:
     """A bare paho v5 client logged in as ``user`` at ``broker`` (its ``host`` and ``port``):
     (client, messages received, reason codes by mid)."""
@@ -131,9 +140,7 @@ def test_wrong_password_fails_the_prompter_cli_with_one_clear_line(secured):
 
 def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
     broker, ca = secured.patients, secured.ca
-    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
-                             broker=_login(ca, "sitload-gateway"))
-    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path)
     spy, spied, acks = _raw_client(broker, ca, "pat-a1")
     try:
         # Mosquitto 2.0 grants the subscriptions and checks the ACL on every message it would deliver
@@ -157,9 +164,7 @@ def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
 def test_a_patient_cannot_inject_acks_into_another_patients_topic(secured, tmp_path):
     broker, ca = secured.patients, secured.ca
     acks_at_b = []
-    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
-                             broker=_login(ca, "sitload-gateway"), on_ack=acks_at_b.append)
-    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path, on_ack=acks_at_b.append)
     intruder, _, codes = _raw_client(broker, ca, "pat-a1")
     try:
         wait_until(lambda: gateway.prompter_online, what="B's prompter online")
@@ -184,9 +189,7 @@ def test_a_patient_cannot_knock_another_patients_prompter_offline(secured, tmp_p
     (as sitload 0.x named it, and as the broker names B's connection) on both listeners. B's
     prompter stays connected and shows every prompt."""
     broker, ca = secured.patients, secured.ca
-    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
-                             broker=_login(ca, "sitload-gateway"))
-    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path)
     wait_until(lambda: gateway.prompter_online, what="B's prompter online")
     drops = []
     handle = b.conn.client.on_disconnect
@@ -222,9 +225,7 @@ def test_a_patient_cannot_knock_another_patients_prompter_offline(secured, tmp_p
 def test_the_clinic_reads_every_patient_but_writes_nothing_and_reads_no_pain(secured, tmp_path):
     broker, ca = secured.patients, secured.ca
     symptoms_at_gateway = []
-    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
-                             broker=_login(ca, "sitload-gateway"), on_symptom=symptoms_at_gateway.append)
-    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path, on_symptom=symptoms_at_gateway.append)
     feed = ClinicFeed(secured.services_url, broker=_login(ca, "sitload-clinic"))
     feed.start()
     spy, spied, codes = _raw_client(parse_broker_url(secured.services_url), ca, "sitload-clinic")

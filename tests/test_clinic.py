@@ -27,7 +27,7 @@ from sitload.services.clinic_server import ClinicServer
 from sitload.services.pipeline import run_session
 from sitload.services.simulation import simulate_to_recording
 from sitload.vocab import ClinicSort, Posture, Side
-from conftest import MosquittoBroker, make_prompt, require_mosquitto, wait_until
+from conftest import make_prompt, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_780_000_000.0  # a fixed data time
@@ -148,12 +148,9 @@ def test_the_board_judges_prompts_as_the_report_does(tmp_path, scenario, seed):
 # ---- on a real Mosquitto ----------------------------------------------------------------------
 
 @pytest.fixture
-def broker(tmp_path):
+def broker(own_mosquitto):
     """A Mosquitto of this test's own: no retained state of other tests' patients."""
-    mosquitto = MosquittoBroker(require_mosquitto(), tmp_path)
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
+    return own_mosquitto
 
 
 def clinic(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
