@@ -21,7 +21,7 @@ from collections.abc import Callable
 from sitload.alerts.broker import BrokerOptions
 from sitload.alerts.clinic_board import TOPIC_NAMES, ClinicBoard, PatientRow
 from sitload.alerts.connection import MqttConnection, new_client_id
-from sitload.alerts.topics import DEFAULT_PREFIX
+from sitload.alerts.topics import DEFAULT_PREFIX, valid_device_id
 from sitload.vocab import ClinicSort
 
 
@@ -63,6 +63,9 @@ class ClinicFeed:
 
     def _handler(self, name: str) -> Callable[[dict, str], None]:
         def apply(doc: dict, device: str) -> None:
+            if not valid_device_id(device):  # no control characters into the table and the page
+                self.conn.reject(f"{device!r}/{name}", "not a device id (1-64 of A-Z a-z 0-9 _ . -)")
+                return
             with self._changed:
                 self.board.apply(name, device, doc, self._clock())
                 self._changed.notify_all()

@@ -11,6 +11,11 @@ DEFAULT_PREFIX = "sitload/v1"
 _DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
+def valid_device_id(device: str) -> bool:
+    """A device id (pseudonym) is 1-64 of A-Z a-z 0-9 _ . -"""
+    return bool(_DEVICE_RE.match(device))
+
+
 @dataclass(frozen=True)
 class Topics:
     """The topics of one device under a prefix (see docs/mqtt-api.md)."""
@@ -19,7 +24,7 @@ class Topics:
     device_id: str
 
     def __post_init__(self) -> None:
-        if not _DEVICE_RE.match(self.device_id):
+        if not valid_device_id(self.device_id):
             raise ConfigError(f"device id {self.device_id!r} must be 1-64 of A-Z a-z 0-9 _ . -")
         if not self.prefix or any(c in self.prefix for c in "+#") or self.prefix.endswith("/"):
             raise ConfigError(f"topic prefix {self.prefix!r} must be non-empty, without + # or a trailing /")

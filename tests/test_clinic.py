@@ -27,7 +27,7 @@ from sitload.services.clinic_server import ClinicServer
 from sitload.services.pipeline import run_session
 from sitload.services.simulation import simulate_to_recording
 from sitload.vocab import ClinicSort, Posture, Side
-from conftest import make_prompt, wait_until
+from conftest import listening, make_prompt, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_780_000_000.0  # a fixed data time
@@ -203,6 +203,15 @@ def test_the_clinic_follows_presence_state_prompts_and_answers(feed, patient):
                                                                               True)
     assert (gone.device, gone.online, gone.posture, gone.last_prompt) == ("pt-0007", False, None, None)
     assert feed.conn.rejected == []
+
+
+def test_the_clinic_refuses_documents_of_a_topic_that_names_no_device(broker, feed):
+    # Mosquitto refuses control characters in topics; a right-to-left override it passes on
+    with listening(broker.host, broker.port) as (client, _):
+        client.publish("sitload/v1/pt\u202e1000/status", json.dumps(presence_payload("status", True, T0)),
+                       qos=1).wait_for_publish(5)
+    wait_until(lambda: feed.conn.rejected, what="the document refused")
+    assert feed.rows() == [] and "not a device id" in feed.conn.rejected[0][1]
 
 
 def test_the_table_shows_each_column_as_a_person_reads_it(feed, patient):
