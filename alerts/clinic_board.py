@@ -1,12 +1,14 @@
 """The clinic's board: one row per patient, kept from the MQTT documents of every patient (pure).
 
 Built from each patient's retained ``status``, ``availability``, ``prompter`` and ``state``
-documents and the ``alert`` and ``ack`` traffic (docs/mqtt-api.md). Whether the last prompt was
-acted on follows the one rule the policy and the report share (``sitload.alerts.adherence``): a
-'done' answer, or a state inside the adherence window that shows what the prompt asked for. The
-window is judged on the patient's own clock (the ``created`` times of their documents), so a
-replayed day is judged as it was lived: a prompt is "not acted on" once a document of that patient
-is created after its window without the change.
+documents and the ``alert`` and ``ack`` traffic (docs/mqtt-api.md). The gateway's ``state`` names
+its newest prompt and what became of it (its policy judges on every second of data), so a board
+started later knows it too. Until that state arrives, and for gateways whose states do not
+say, the board judges from the traffic by the one rule the policy and the report share
+(``sitload.alerts.adherence``): a 'done' answer, or a state inside the adherence window that shows
+what the prompt asked for. That window is judged on the patient's own clock (the ``created``
+times of their documents): a prompt is "not acted on" once a document of that patient is created
+after its window without the change.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class LastPrompt:
     kind: str
     created: float
     urgency: str
-    answer: str | None = None  # the patient's latest answer: ack, done, snooze, dismiss
+    answer: str | None = None  # the patient's first answer: ack, done, snooze, dismiss
     acted_on: bool | None = None  # None while its adherence window is open
 
 
@@ -109,7 +111,7 @@ class ClinicBoard:
             row.last_prompt = LastPrompt(doc["id"], doc["kind"], created, doc["urgency"])  # not a resend
         elif name == "ack":
             self._answer(row, doc)
-        if created is not None:
+        if created is not None and not (name == "state" and doc.get("last_prompt")):  # else the gateway's say
             self._close_window(row, created)
         row.updated = received
         self.version += 1
@@ -127,7 +129,11 @@ class ClinicBoard:
         row.sitting_today_min, row.asymmetry_si = doc["sitting_today_min"], doc["asymmetry_si"]
         row.lean_side, row.crossed = doc["lean_side"], doc["crossed"]
         row.state_time = created
-        prompt = row.last_prompt
+        prompt, judged = row.last_prompt, doc.get("last_prompt")
+        if judged and (prompt is None or judged["id"] == prompt.id or from_iso(judged["created"]) > prompt.created):
+            row.last_prompt = LastPrompt(judged["id"], judged["kind"], from_iso(judged["created"]), judged["urgency"],
+                                         judged["answer"], judged["acted_on"])
+            return  # the gateway's judgement, on every second of data
         if prompt is not None and prompt.acted_on is None and in_window(prompt.created, created, self.window_s):
             crossed = None if doc["crossed"] is None else Side.from_wire(doc["crossed"])
             if state_shows_change(prompt.kind, Posture.from_wire(doc["posture"]),
@@ -138,7 +144,7 @@ class ClinicBoard:
         prompt = row.last_prompt
         if prompt is None or doc["id"] != prompt.id:
             return  # an answer to an older prompt
-        prompt.answer = doc["action"]
+        prompt.answer = prompt.answer or doc["action"]  # the first, as the policy records it
         answered = from_iso(doc["time"]) if "time" in doc else prompt.created
         if doc["action"] == AckAction.DONE and prompt.acted_on is None and in_window(prompt.created, answered,
                                                                                      self.window_s):

@@ -3,7 +3,7 @@
 import uuid
 from dataclasses import dataclass
 
-from sitload.alerts.policy import Prompt
+from sitload.alerts.policy import Prompt, PromptStatus
 from sitload.alerts.schemas import SCHEMA_VERSION, iso
 from sitload.alerts.stretches import STRETCHES
 from sitload.events import EngineState
@@ -72,9 +72,17 @@ def alert_payload(prompt: Prompt) -> dict:
     }
 
 
-def state_payload(state: EngineState, now: float, sitting_today_min: float | None = None) -> dict:
-    """The retained ``state`` document of the engine's current state (and the minutes sat today);
-    ``crossed`` is null for a sensor that cannot see crossed legs."""
+def last_prompt_payload(prompt: Prompt, status: PromptStatus) -> dict:
+    """The ``last_prompt`` of a ``state`` document: the newest prompt as sent, and its fate."""
+    return {"id": prompt.id, "kind": prompt.kind, "created": iso(prompt.created), "urgency": prompt.urgency,
+            "answer": status.answer, "acted_on": status.acted_on}
+
+
+def state_payload(state: EngineState, now: float, sitting_today_min: float | None = None,
+                  last_prompt: dict | None = None) -> dict:
+    """The retained ``state`` document of the engine's current state (and the minutes sat today,
+    the newest prompt: ``last_prompt_payload``); ``crossed`` is null for a sensor that cannot see
+    crossed legs."""
     si = getattr(state, "asymmetry_si", None)
     return {
         "schema": SCHEMA_VERSION, "id": str(uuid.uuid4()), "kind": "state", "created": iso(now),
@@ -85,6 +93,7 @@ def state_payload(state: EngineState, now: float, sitting_today_min: float | Non
         "lean_side": state.lean_side.wire,
         "crossed": None if state.crossed is None else state.crossed.wire,
         "sitting_today_min": sitting_today_min,
+        "last_prompt": last_prompt,
     }
 
 

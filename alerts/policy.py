@@ -130,6 +130,16 @@ class Outcome:
     acted: bool = False  # sitload.alerts.adherence: the asked-for change within the window
 
 
+@dataclass(frozen=True)
+class PromptStatus:
+    """The newest prompt's fate so far, for the live state: the patient's answer to it (None
+    without one) and whether it was acted on (None while its adherence window is open)."""
+
+    prompt_id: str
+    answer: AckAction | None
+    acted_on: bool | None
+
+
 def prompt_id(device_id: str, kind: str, created: float) -> str:
     """The deterministic id of a prompt (replays of the same data give the same ids)."""
     return str(uuid.uuid5(_ID_NAMESPACE, f"{device_id}|{kind}|{created:.3f}"))
@@ -275,6 +285,15 @@ class Policy:
                     self._last_checkin = now
                 prompts += got
         return prompts
+
+    def latest_prompt(self, now: float) -> PromptStatus | None:
+        """What became of the newest prompt by ``now`` (None before the first)."""
+        if not self.outcomes:
+            return None
+        o = next(reversed(self.outcomes.values()))  # in the order issued
+        answer = AckAction(o.resolution) if o.resolution in set(AckAction) else None
+        closed = now >= o.created + 60.0 * self.config.adherence_window_min
+        return PromptStatus(o.prompt_id, answer, True if o.acted else (False if closed else None))
 
     def forget_before(self, t: float) -> None:
         """Drop the outcomes of prompts created before ``t`` and no longer open (a long-running

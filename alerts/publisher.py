@@ -16,9 +16,9 @@ from sitload.alerts.broker import BrokerOptions
 from sitload.alerts.connection import MqttConnection, new_client_id
 from sitload.alerts.ha_discovery import HaDevice, discovery_configs
 from sitload.alerts.messages import (AckMessage, SymptomReport, alert_payload, availability_payload,
-                                     presence_payload, state_payload)
+                                     last_prompt_payload, presence_payload, state_payload)
 from sitload.alerts.outbox import Outbox, OutboxEntry
-from sitload.alerts.policy import Prompt
+from sitload.alerts.policy import Prompt, PromptStatus
 from sitload.alerts.sitting_today import SittingToday
 from sitload.alerts.topics import DEFAULT_PREFIX, Topics
 from sitload.events import EngineState
@@ -97,6 +97,7 @@ class AlertPublisher:
         self._flushing = False
         self._closed = False
         self._state: dict | None = None
+        self._latest_prompt: Prompt | None = None  # as published (a replay's in wall-clock time)
         self._availability: dict | None = None
         self.outbox = Outbox(outbox_path)
         self._started = clock()
@@ -112,6 +113,7 @@ class AlertPublisher:
 
     def publish_prompt(self, prompt: Prompt) -> bool:
         """Queue a prompt and send it when possible; False if this prompt id was queued before."""
+        self._latest_prompt = prompt
         doc = alert_payload(prompt)
         added = self.outbox.add(OutboxEntry(prompt.id, json.dumps(doc, ensure_ascii=False), prompt.created,
                                             prompt.expires))
@@ -119,9 +121,13 @@ class AlertPublisher:
             self.flush()
         return added
 
-    def publish_state(self, state: EngineState) -> None:
-        """Publish the engine state (retained); the latest is re-sent after a reconnect."""
-        self._state = state_payload(state, self._clock(), self._today.update(state))
+    def publish_state(self, state: EngineState, prompt: PromptStatus | None = None) -> None:
+        """Publish the engine state (retained) with what became of the newest prompt, when that is
+        the one published last (``prompt``: the pipeline's ``PromptStatus``); the latest state is
+        re-sent after a reconnect."""
+        sent = self._latest_prompt
+        last = last_prompt_payload(sent, prompt) if prompt and sent and sent.id == prompt.prompt_id else None
+        self._state = state_payload(state, self._clock(), self._today.update(state), last)
         self.conn.publish(self.topics.state, self._state, qos=1, retain=True)
 
     def publish_availability(self, online: bool, battery: int | None = None) -> None:

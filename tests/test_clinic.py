@@ -15,8 +15,9 @@ import pytest
 from sitload.alerts.clinic_board import ClinicBoard
 from sitload.alerts.clinic_feed import ClinicFeed
 from sitload.clinic_commands import table_lines
-from sitload.alerts.messages import AckMessage, alert_payload, availability_payload, presence_payload, state_payload
-from sitload.alerts.policy import PolicyConfig
+from sitload.alerts.messages import (AckMessage, alert_payload, availability_payload, last_prompt_payload,
+                                     presence_payload, state_payload)
+from sitload.alerts.policy import PolicyConfig, PromptStatus
 from sitload.alerts.prompter import Prompter
 from sitload.alerts.publisher import AlertPublisher
 from sitload.alerts.schemas import VALIDATORS
@@ -103,11 +104,28 @@ def test_a_done_answer_is_acted_on_and_other_answers_and_older_prompts_are_only_
     board.apply("ack", "pt-1", AckMessage(new, "snooze", 10, T0 + 62).to_json(), T0 + 62)
     assert (board.rows()[0].last_prompt.answer, board.rows()[0].last_prompt.acted_on) == ("snooze", None)
     board.apply("ack", "pt-1", AckMessage(new, "done", time=T0 + 90).to_json(), T0 + 90)
-    assert (board.rows()[0].last_prompt.answer, board.rows()[0].last_prompt.acted_on) == ("done", True)
+    assert (board.rows()[0].last_prompt.answer, board.rows()[0].last_prompt.acted_on) == ("snooze", True)
     for resent in (old, new):  # QoS 1: a prompt may come again (e.g. resent after a broker restart)
         board.apply("alert", "pt-1", alert_payload(make_prompt("pt-1", "stretch", created=T0 + (resent == new) * 60)),
                     T0 + 95)
-    assert (board.rows()[0].last_prompt.id, board.rows()[0].last_prompt.answer) == (new, "done")
+    assert (board.rows()[0].last_prompt.id, board.rows()[0].last_prompt.answer) == (new, "snooze")
+
+
+def test_the_gateways_judgement_in_its_state_is_taken_and_a_newer_prompt_is_judged_from_traffic():
+    board = ClinicBoard()
+    first = make_prompt("pt-1", "break", created=T0)
+    stood = EngineState(T0 + 60, Posture.STANDING, None, 0.0, None, Side.NONE, None)
+    board.apply("state", "pt-1", state_payload(stood, T0 + 60, 50.0,
+                                               last_prompt_payload(first, PromptStatus(first.id, None, True))), T0 + 60)
+    last = board.rows()[0].last_prompt  # a board started after the prompt knows it from the state
+    assert (last.id, last.kind, last.created, last.urgency, last.answer, last.acted_on) == (
+        first.id, "break", pytest.approx(T0, abs=1e-3), "normal", None, True)
+    newer = prompted(board, "pt-1", "shift", T0 + 700)
+    sat = EngineState(T0 + 702, Posture.SITTING, None, 1.0, None, Side.NONE, Side.NONE)  # no lean: shifted
+    board.apply("state", "pt-1", state_payload(sat, T0 + 702, 50.0,
+                                               last_prompt_payload(first, PromptStatus(first.id, None, True))), T0 + 702)
+    last = board.rows()[0].last_prompt  # the state was made before the newer prompt reached it
+    assert (last.id, last.acted_on) == (newer, True)
 
 
 def test_sorting_puts_the_most_telling_first_and_patients_not_heard_of_last():
@@ -131,10 +149,21 @@ def test_the_board_judges_prompts_as_the_report_does(tmp_path, scenario, seed):
     it (one per 5 s of data): acted on exactly when the report (per second of data) says so."""
     path = simulate_to_recording(tmp_path / "day.sitload", scenario=scenario, sensor="thigh-imu", seed=seed)
     states: list[tuple[float, dict]] = []
+    judged: dict[str, bool | None] = {}  # the gateway's policy, at every step: the newest prompt's fate
+
+    def step(engine: EngineState, prompt: PromptStatus | None) -> None:
+        states.append((engine.t, state_payload(engine, engine.t)))  # without the gateway's judgement
+        if prompt is not None:
+            judged[prompt.prompt_id] = prompt.acted_on
+
     with open_recording(path) as rec:
-        session = run_session(rec, on_state=lambda s: states.append((s.t, state_payload(s, s.t))))
+        session = run_session(rec, on_state=step)
         report = {r.id: r.acted for r in prompt_records(session_recording(rec, session))}
     assert len(session.prompts) >= 5 and set(report.values()) == {True, False}
+    # a prompt followed by another within its window is left undecided in the states (the newest
+    # is what they carry); every one decided there is decided as the report does
+    decided = {pid: acted for pid, acted in judged.items() if acted is not None}
+    assert set(decided.values()) == {True, False} and all(report[pid] == acted for pid, acted in decided.items())
     assert set(report) == {p.id for p in session.prompts}
     for prompt in session.prompts:
         board = ClinicBoard()
@@ -237,6 +266,24 @@ def test_clinic_once_shows_what_the_broker_retains(broker, patient):
     assert proc.returncode == 0, proc.stderr
     heading, first, second = proc.stdout.splitlines()
     assert heading.startswith("patient ") and first.startswith("pt-0007 ") and second.startswith("pt-0042 ")
+
+
+def test_a_clinic_started_after_a_replay_shows_its_last_prompt_as_the_gateway_judged_it(broker, tmp_path):
+    """Prompts are not retained, but the gateway's retained state names the newest and its fate."""
+    path = simulate_to_recording(tmp_path / "flare.sitload", scenario="flare-day", sensor="thigh-imu", seed=1, hours=1)
+    replay = subprocess.run([sys.executable, "-m", "sitload.cli", "replay", str(path), "--broker", broker.url, "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert replay.returncode == 0, replay.stderr
+    prompts = json.loads(replay.stdout)["prompts"]
+    with open_recording(path) as rec:
+        report = {r.id: r.acted for r in prompt_records(session_recording(rec, run_session(rec)))}
+    proc = clinic("--broker", broker.url, "--once", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)["patients"]
+    assert row["online"] is False and row["posture"] is not None  # the replay ended; its last state stays
+    last = row["last_prompt"]
+    assert (last["id"], last["kind"]) == (prompts[-1]["id"], prompts[-1]["kind"])  # sent re-enacted: created now
+    assert last["acted_on"] is report[last["id"]] is False  # its window closed within the data
 
 
 def test_a_running_clinic_prints_the_table_again_when_something_changed(broker, tmp_path):

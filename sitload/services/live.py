@@ -19,7 +19,7 @@ from sitload.alerts.broker import BrokerOptions
 from sitload.alerts.desktop import Answer, DesktopNotifications
 from sitload.alerts.ha_discovery import HaDevice
 from sitload.alerts.messages import AckMessage, SymptomReport, alert_payload
-from sitload.alerts.policy import PolicyConfig, Prompt
+from sitload.alerts.policy import PolicyConfig, Prompt, PromptStatus
 from sitload.alerts.publisher import AlertPublisher, PublisherOptions
 from sitload.analytics import AnalysisConfig
 from sitload.private_files import private_dir
@@ -132,7 +132,7 @@ class LiveSessions:
         pipeline = SessionPipeline(kind, device_id, policy_config=self.policy_config,
                                    analysis_config=self.analysis_config, timezone=self.timezone,
                                    on_prompt=lambda p: self._prompt(session, p),
-                                   on_state=lambda state: self._state(session, state),
+                                   on_state=lambda state, prompt: self._state(session, state, prompt),
                                    timeline=self.timeline, keep_s=self.keep_s)
         session = _Session(pipeline, publisher, inbox)
         self._sessions[address] = session
@@ -147,9 +147,9 @@ class LiveSessions:
         if self.desktop is not None:
             self.desktop.show(alert_payload(wall))
 
-    def _state(self, session: _Session, state: EngineState) -> None:
+    def _state(self, session: _Session, state: EngineState, prompt: PromptStatus | None) -> None:
         if session.publisher is not None:
-            session.publisher.publish_state(state)
+            session.publisher.publish_state(state, prompt)
         if self.desktop is not None:
             self.desktop.withdraw_done(state.posture, state.lean_side, state.crossed)
 

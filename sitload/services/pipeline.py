@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sitload.alerts.messages import AckMessage
-from sitload.alerts.policy import Outcome, Policy, PolicyConfig, Prompt
+from sitload.alerts.policy import Outcome, Policy, PolicyConfig, Prompt, PromptStatus
 from sitload.analytics import AnalysisConfig, AnalysisResult, Engine
 from sitload.events import EngineState
 from sitload.sensor_ingest.recording import Recording
@@ -67,11 +67,15 @@ class ReplayTimeline:
         return replace(prompt, created=created, expires=created + lifetime)
 
 
+StateCallback = Callable[[EngineState, PromptStatus | None], None]  # at every step: engine state, newest prompt
+
+
 class SessionPipeline:
     """Engine and prompt policy of one device. ``feed`` batches in arrival order; ``ack`` may be
     called from another thread (e.g. the MQTT network thread). ``timezone`` is the wearer's (IANA):
     the policy's working and quiet hours are in it unless ``policy_config`` names a zone.
     ``analysis_config`` is the engine's (the same as the batch analysis's for the same results);
+    ``on_state`` gets the engine's state and what became of the newest prompt at every step;
     its prolonged-sitting thresholds are the policy's too. ``keep_s`` bounds a live session's
     memory: no per-second rows are kept, and bouts, gaps, prompts and their outcomes older than
     ``keep_s`` seconds of data are dropped (hourly); None (a replay) keeps all for the result."""
@@ -80,7 +84,7 @@ class SessionPipeline:
                  policy_config: PolicyConfig | None = None,
                  analysis_config: AnalysisConfig | None = None, timezone: str | None = None,
                  on_prompt: Callable[[Prompt], None] | None = None,
-                 on_state: Callable[[EngineState], None] | None = None,
+                 on_state: StateCallback | None = None,
                  timeline: ReplayTimeline | None = None, step_s: float = STEP_S,
                  keep_s: float | None = None):
         analysis_config = analysis_config or AnalysisConfig()
@@ -135,7 +139,7 @@ class SessionPipeline:
         state = self.engine.state
         self._emit(self.policy.on_state(state, now))
         if self._on_state is not None:
-            self._on_state(state)
+            self._on_state(state, self.policy.latest_prompt(now))
         if self._keep_s is not None and (self._forgot_at is None or now - self._forgot_at >= FORGET_EVERY_S):
             self._forget_before(now - self._keep_s)
             self._forgot_at = now
@@ -156,7 +160,7 @@ def run_session(rec: Recording, *, speed: float | None = None,
                 policy_config: PolicyConfig | None = None,
                 analysis_config: AnalysisConfig | None = None,
                 on_prompt: Callable[[Prompt], None] | None = None,
-                on_state: Callable[[EngineState], None] | None = None,
+                on_state: StateCallback | None = None,
                 timeline: ReplayTimeline | None = None,
                 device_id: str | None = None,
                 progress: Callable[[float], None] | None = None) -> SessionResult:
