@@ -108,6 +108,11 @@ def test_the_page_shows_every_patient_with_their_values(fleet):
                      "today": "1 h 42 min", "load": "leans left"}
     assert cell(page, "pt-0010", "online") == "offline"
     assert page.evaluate("document.querySelector('tr[data-device=\"pt-0010\"]').className") == "offline"
+    # the style sheet applies (the page's Content-Security-Policy admits no inline style)
+    style = "getComputedStyle(document.querySelector('{}')).{}"
+    assert page.evaluate(style.format('tr[data-device="pt-0010"] td', "color")) == "rgb(153, 153, 153)"
+    assert page.evaluate(style.format('tr[data-device="pt-0502"] td[data-field="posture"]', "fontWeight")) == "700"
+    assert page.evaluate(style.format("th", "position")) == "sticky"
     assert page.evaluate("document.getElementById('connection').textContent") == "live"
 
 

@@ -1,4 +1,5 @@
-"""The clinic page and its script, served by ``clinic_server`` (self-contained: no external files).
+"""The clinic page, its style sheet and its script, served by ``clinic_server`` (nothing from
+elsewhere; separate files, as the page's Content-Security-Policy allows no inline style or script).
 
 The script opens ``api/events``, keeps one table row per patient and updates only the rows that
 changed; a click on a column heading sorts by it, in the order of the board's ``SORT_KEYS``
@@ -12,21 +13,7 @@ PAGE_HTML = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>sitload clinic</title>
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
-  h1 { font-size: 1.3em; margin: 0 0 .2em; }
-  #summary { color: #555; margin-bottom: .8em; }
-  #connection.down { color: #b00020; font-weight: bold; }
-  table { border-collapse: collapse; width: 100%; }
-  th, td { padding: .25em .6em; border-bottom: 1px solid #ddd; text-align: left; white-space: nowrap; }
-  th { background: #f4f4f4; cursor: pointer; user-select: none; position: sticky; top: 0; }
-  th[aria-sort] { background: #dfe8f5; }
-  td.num { text-align: right; font-variant-numeric: tabular-nums; }
-  tr.offline td { color: #999; }
-  .sitting { color: #8a4b00; font-weight: bold; }
-  .low { color: #b00020; font-weight: bold; }
-  .yes { color: #1b6e20; } .no { color: #b00020; }
-</style>
+<link rel="stylesheet" href="clinic.css">
 </head>
 <body>
 <h1>sitload clinic</h1>
@@ -35,15 +22,31 @@ PAGE_HTML = """<!doctype html>
 <table>
 <thead><tr id="heads">
   <th data-sort="device" aria-sort="ascending">patient</th><th data-sort="online">gateway</th><th>sensor</th>
-  <th data-sort="battery">battery</th><th data-sort="posture">now</th><th data-sort="bout">bout</th>
-  <th data-sort="today">sat today</th><th data-sort="asymmetry">load</th>
-  <th data-sort="prompt">last prompt</th><th>answer</th><th>acted on</th><th data-sort="updated">heard</th>
+  <th data-sort="battery" class="num">battery</th><th data-sort="posture">now</th>
+  <th data-sort="bout" class="num">bout</th><th data-sort="today" class="num">sat today</th>
+  <th data-sort="asymmetry">load</th><th data-sort="prompt">last prompt</th><th>answer</th><th>acted on</th>
+  <th data-sort="updated" class="num">heard</th>
 </tr></thead>
 <tbody id="patients"></tbody>
 </table>
 <script src="clinic.js"></script>
 </body>
 </html>
+"""
+
+PAGE_CSS = """body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.3em; margin: 0 0 .2em; }
+#summary { color: #555; margin-bottom: .8em; }
+#connection.down { color: #b00020; font-weight: bold; }
+table { border-collapse: collapse; width: 100%; }
+th, td { padding: .25em .6em; border-bottom: 1px solid #ddd; text-align: left; white-space: nowrap; }
+th { background: #f4f4f4; cursor: pointer; user-select: none; position: sticky; top: 0; }
+th[aria-sort] { background: #dfe8f5; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.offline td { color: #999; }
+.sitting { color: #8a4b00; font-weight: bold; }
+.low { color: #b00020; font-weight: bold; }
+.yes { color: #1b6e20; } .no { color: #b00020; }
 """
 
 PAGE_JS = r"""'use strict';

@@ -1,6 +1,6 @@
 """The clinic page on loopback: the board as a live web page (standard library HTTP server).
 
-``/`` the page, ``/clinic.js`` its script, ``/api/patients`` every row as JSON (``?sort=`` one of
+``/`` the page, ``/clinic.css`` and ``/clinic.js`` its style and script, ``/api/patients`` every row as JSON (``?sort=`` one of
 ``SORT_KEYS``), ``/api/events`` a Server-Sent Events stream of changed rows (the first event holds
 every row; ``?since=VERSION`` starts after a snapshot of that version instead), at most one event
 per ``batch_s``. The server listens on 127.0.0.1 only and answers only requests addressed to that
@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sitload.alerts.clinic_board import SORT_KEYS
 from sitload.alerts.clinic_feed import ClinicFeed
-from sitload.services.clinic_page import PAGE_HTML, PAGE_JS
+from sitload.services.clinic_page import PAGE_CSS, PAGE_HTML, PAGE_JS
 from sitload.timestamps import iso_utc
 from sitload.vocab import ClinicSort
 
@@ -90,6 +90,8 @@ def _handler(server: ClinicServer) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(url.query)
             if url.path == "/":
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE_HTML.encode())
+            elif url.path == "/clinic.css":
+                self._send(HTTPStatus.OK, "text/css; charset=utf-8", PAGE_CSS.encode())
             elif url.path == "/clinic.js":
                 self._send(HTTPStatus.OK, "text/javascript; charset=utf-8", PAGE_JS.encode())
             elif url.path == "/api/patients":
