@@ -115,7 +115,9 @@ class BrokerOptions:
 class ProtocolChoice:
     """The MQTT version a connection speaks now. 'auto' starts with v5 and falls back to 3.1.1 for
     good when the broker refuses v5 (CONNACK "unsupported protocol version") or leaves a v5 CONNECT
-    unanswered for ``connack_timeout_s`` (a 3.1.1-only broker may misparse it, e.g. amqtt)."""
+    unanswered for ``connack_timeout_s`` (a 3.1.1-only broker may misparse it, e.g. amqtt). A
+    broker that once accepted v5 speaks it: a slow CONNACK later (a busy broker, thousands of
+    clients reconnecting after its restart) is waited for, never taken for a 3.1.1 broker."""
 
     def __init__(self, protocol: str, connack_timeout_s: float) -> None:
         self.version = "3.1.1" if protocol == "3.1.1" else "5"
@@ -133,3 +135,7 @@ class ProtocolChoice:
 
     def fall_back(self) -> None:
         self.version = "3.1.1"
+
+    def accepted(self) -> None:
+        """The broker accepted a connection in this version: no more probing."""
+        self._auto = False

@@ -174,6 +174,7 @@ class MqttConnection:
                             reason_code)
             return
         self.refused = None
+        self._protocol.accepted()
         log.info("connected to %s:%s (MQTT %s)", self.address.host, self.address.port, self.protocol)
         for topic in [*self._handlers, *self._wildcards]:
             client.subscribe(topic, qos=self._subscribe_qos)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sitload.alerts.connection import MqttConnection
 from sitload.alerts.policy import Policy, PolicyConfig
 from sitload.alerts.prompter import Prompter, run_prompter
 from sitload.alerts.publisher import AlertPublisher, PublisherOptions
@@ -304,3 +306,24 @@ def test_snooze_and_pain_report_typed_at_the_prompter_reach_the_policy(mosquitto
         typed.close()
         runner.join(10)
         pub.close()
+
+
+def test_a_broker_that_once_spoke_v5_is_not_taken_for_a_311_one_when_it_answers_slowly(own_mosquitto):
+    """After a broker restart thousands of clients reconnect at once and CONNACKs come late: a
+    connection that had MQTT v5 keeps it (the 3 s probe is for a first connection only)."""
+    conn = MqttConnection(own_mosquitto.url, "slow-connack", fast_reconnect(connack_timeout_s=0.3))
+    conn.start()
+    try:
+        wait_until(lambda: conn.connected, what="connected")
+        assert conn.protocol == "5"
+        own_mosquitto.stop()
+        with socket.create_server((own_mosquitto.host, own_mosquitto.port)) as silent:  # takes a CONNECT, answers none
+            silent.settimeout(10)
+            held, _ = silent.accept()
+            time.sleep(1.5)  # five times the CONNACK timeout
+            held.close()
+        own_mosquitto.start()
+        wait_until(lambda: conn.connected, timeout=15, what="reconnected")
+        assert conn.protocol == "5"
+    finally:
+        conn.close()
