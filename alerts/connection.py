@@ -38,10 +38,11 @@ class MqttConnection:
 
     ``start()`` connects (``options``: protocol, login, TLS, backoff). ``will`` is (topic, a
     function making the document), published retained at QoS 1 by the broker when the connection
-    dies. ``handlers`` map exact topics to handler(doc); ``wildcard`` is (a filter with one '+' for
-    the device, handler(doc, device)). All are subscribed at QoS 1 on every connect, before
-    ``on_connected`` runs. Handlers run on paho's network thread; a handler's error or a rejected
-    message is logged (and kept in ``rejected``), never raised into the loop. A login the broker
+    dies. ``handlers`` map exact topics to handler(doc); ``wildcards`` map filters with one '+' for
+    the device (``<prefix>/+/<name>``) to handler(doc, device). All are subscribed at
+    ``subscribe_qos`` on every connect, before ``on_connected`` runs. Handlers run on paho's
+    network thread; a handler's error or a rejected message is logged (and kept in
+    ``rejected``), never raised into the loop. A login the broker
     refuses (bad credentials, not authorized), or a TLS certificate of the broker that cannot be
     verified (a private CA not given), is kept in ``refused`` as one line naming the broker and
     the fix, and passed to ``on_refused`` (logged once when there is none); paho keeps retrying
@@ -51,9 +52,9 @@ class MqttConnection:
     def __init__(self, broker_url: str, client_id: str, options: BrokerOptions | None = None, *,
                  will: tuple[str, Callable[[], dict]] | None = None,
                  handlers: dict[str, Callable[[dict], None]] | None = None,
-                 wildcard: tuple[str, Callable[[dict, str], None]] | None = None,
+                 wildcards: dict[str, Callable[[dict, str], None]] | None = None,
                  on_connected: Callable[[], None] | None = None,
-                 on_refused: Callable[[str], None] | None = None) -> None:
+                 on_refused: Callable[[str], None] | None = None, subscribe_qos: int = 1) -> None:
         options = options or BrokerOptions()
         self.address = parse_broker_url(broker_url)
         self._protocol = ProtocolChoice(options.protocol, options.connack_timeout_s)
@@ -64,7 +65,8 @@ class MqttConnection:
         self._backoff = options.backoff
         self._will = will
         self._handlers = handlers or {}
-        self._wildcard = wildcard
+        self._wildcards = wildcards or {}
+        self._subscribe_qos = subscribe_qos
         self._on_connected = on_connected
         self._on_refused = on_refused
         self.refused: str | None = None  # why the broker refused the login, once it has
@@ -173,8 +175,8 @@ class MqttConnection:
             return
         self.refused = None
         log.info("connected to %s:%s (MQTT %s)", self.address.host, self.address.port, self.protocol)
-        for topic in [*self._handlers, *([self._wildcard[0]] if self._wildcard else [])]:
-            client.subscribe(topic, qos=1)
+        for topic in [*self._handlers, *self._wildcards]:
+            client.subscribe(topic, qos=self._subscribe_qos)
         self._up.set()
         if self._on_connected is not None:
             self._guard("on connect", self._on_connected)
@@ -210,10 +212,12 @@ class MqttConnection:
 
     def _handle_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         handler = self._handlers.get(message.topic)
-        if handler is None and self._wildcard and mqtt.topic_matches_sub(self._wildcard[0],
-                                                                         message.topic):
-            device = message.topic.split("/")[-2]
-            handler = (lambda doc: self._wildcard[1](doc, device))
+        if handler is None:
+            on_doc = next((on_doc for sub, on_doc in self._wildcards.items()
+                           if mqtt.topic_matches_sub(sub, message.topic)), None)
+            if on_doc is not None:
+                device = message.topic.split("/")[-2]  # a filter's '+' is the next to last level
+                handler = (lambda doc: on_doc(doc, device))
         if handler is None:
             return
         try:

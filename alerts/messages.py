@@ -91,3 +91,8 @@ def state_payload(state: EngineState, now: float, sitting_today_min: float | Non
 def presence_payload(kind: str, online: bool, now: float) -> dict:
     """A ``status`` (publisher) or ``prompter`` presence document; the offline one is the last will."""
     return {"schema": SCHEMA_VERSION, "id": str(uuid.uuid4()), "kind": kind, "created": iso(now), "online": online}
+
+
+def availability_payload(online: bool, battery: int | None, now: float) -> dict:
+    """The sensor's presence (its BLE link) with its battery charge in percent (None: not known)."""
+    return {**presence_payload("availability", online, now), "battery": battery}

@@ -222,7 +222,7 @@ def discover_devices(broker_url: str, *, prefix: str = DEFAULT_PREFIX, wait_s: f
         online[device] = bool(doc.get("online"))
 
     conn = MqttConnection(broker_url, new_client_id("discover"), broker,
-                          wildcard=(f"{prefix}/+/status", seen),
+                          wildcards={f"{prefix}/+/status": seen},
                           on_refused=lambda reason: None)  # raised below, said once
     conn.start()
     try:

@@ -15,7 +15,8 @@ from pathlib import Path
 from sitload.alerts.broker import BrokerOptions
 from sitload.alerts.connection import MqttConnection, new_client_id
 from sitload.alerts.ha_discovery import HaDevice, discovery_configs
-from sitload.alerts.messages import AckMessage, SymptomReport, alert_payload, presence_payload, state_payload
+from sitload.alerts.messages import (AckMessage, SymptomReport, alert_payload, availability_payload,
+                                     presence_payload, state_payload)
 from sitload.alerts.outbox import Outbox, OutboxEntry
 from sitload.alerts.policy import Prompt
 from sitload.alerts.sitting_today import SittingToday
@@ -123,9 +124,10 @@ class AlertPublisher:
         self._state = state_payload(state, self._clock(), self._today.update(state))
         self.conn.publish(self.topics.state, self._state, qos=1, retain=True)
 
-    def publish_availability(self, online: bool) -> None:
-        """Publish whether the sensor itself is reachable (retained); re-sent after a reconnect."""
-        self._availability = presence_payload("availability", online, self._clock())
+    def publish_availability(self, online: bool, battery: int | None = None) -> None:
+        """Publish whether the sensor itself is reachable and its battery charge (retained);
+        re-sent after a reconnect."""
+        self._availability = availability_payload(online, battery, self._clock())
         self.conn.publish(self.topics.availability, self._availability, qos=1, retain=True)
 
     def flush(self) -> None:

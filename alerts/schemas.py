@@ -67,6 +67,10 @@ PRESENCE = {
     "properties": {**_HEADER, "kind": {"enum": ["status", "prompter", "availability"]}, "online": {"type": "boolean"}},
 }
 
+# the sensor's presence also says its battery charge, when the sensor reports one
+AVAILABILITY = {**PRESENCE, "properties": {**PRESENCE["properties"],
+                                           "battery": {"type": ["integer", "null"], "minimum": 0, "maximum": 100}}}
+
 ACK = {
     "type": "object",
     "required": ["schema", "id", "action"],
@@ -98,7 +102,7 @@ SYMPTOM = {
 
 VALIDATORS = {name: Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
               for name, schema in {"alert": ALERT, "state": STATE, "status": PRESENCE, "prompter": PRESENCE,
-                                   "availability": PRESENCE,
+                                   "availability": AVAILABILITY,
                                    "ack": ACK, "symptom": SYMPTOM}.items()}
 
 

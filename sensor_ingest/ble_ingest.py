@@ -16,7 +16,8 @@ protocol v1, WitMotion, ...) reads and configures the sensor and subscribes to i
 notification, with its host receive time, goes to the recording (as received) and to the
 profile's decoder (gaps, bad frames, time). After a drop, or a silence of a sensor that always
 streams, it reconnects by itself and carries on with the same decoder and recording device. Link
-state changes go to ``on_availability(address, online)`` for the alerts stage.
+state changes and battery readings go to ``on_availability(address, online, battery)`` for the
+alerts stage.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class LinkStatus:
     note: str = ""  # what the profile says about the stream (e.g. a rate the sensor ignored)
 
 
-AvailabilityCallback = Callable[[str, bool], None]
+AvailabilityCallback = Callable[[str, bool, int | None], None]  # address, online, battery %
 BatchCallback = Callable[["SensorLink", list[SampleBatch]], None]
 
 
@@ -308,6 +309,8 @@ class SensorLink:
             self.status.battery = percent
             if self.recording is not None and self.device_id is not None:
                 self.recording.add_battery(self.device_id, self.clock(), percent)
+            if self.on_availability is not None and self.status.state == "online":
+                self.on_availability(self.device.address, True, percent)
 
     # -- state ----------------------------------------------------------------------------------
     def _failed(self, exc: BaseException) -> None:
@@ -325,7 +328,7 @@ class SensorLink:
         was_online = self.status.state == "online"
         self.status.state = state
         if self.on_availability is not None and was_online != (state == "online"):
-            self.on_availability(self.device.address, state == "online")
+            self.on_availability(self.device.address, state == "online", self.status.battery)
 
     async def _close(self) -> None:
         client, self._client = self._client, None

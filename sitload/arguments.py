@@ -25,6 +25,13 @@ def positive(kind):
     return parse
 
 
+def port(text: str) -> int:
+    """A TCP port to listen on: 0 (any free one) to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port (0-65535): {text!r}")
+    return int(text)
+
+
 def time_zone(text: str) -> str:
     """An IANA time zone name, e.g. Europe/Berlin."""
     try:

@@ -14,6 +14,7 @@ import sys
 
 from sitload.arguments import add_broker, add_config, add_notify, positive, time_zone
 from sitload.ble_commands import add_ble_parsers
+from sitload.clinic_commands import add_clinic_parsers
 from sitload.cohort_commands import add_cohort_parsers
 from sitload.errors import SitloadError, UsageError
 from sitload.flare_commands import add_flare_parsers
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flare_parsers(sub)
     add_report_parsers(sub)
     add_cohort_parsers(sub)
+    add_clinic_parsers(sub)
     return parser
 
 

@@ -125,6 +125,20 @@ class AckAction(StrEnum):
     DONE = "done"
 
 
+class ClinicSort(StrEnum):
+    """The orders of the clinic's table (``sitload clinic --sort``, the page's column headings)."""
+
+    DEVICE = "device"
+    ONLINE = "online"  # offline first
+    POSTURE = "posture"
+    BOUT = "bout"  # longest sitting bout first
+    TODAY = "today"  # most sat today first
+    ASYMMETRY = "asymmetry"  # most lopsided first
+    BATTERY = "battery"  # lowest first
+    PROMPT = "prompt"  # newest prompt first
+    UPDATED = "updated"  # latest heard first
+
+
 class PainLocation(StrEnum):
     """Where a pain report says it hurts."""
 

@@ -199,3 +199,12 @@ def mosquitto(tmp_path_factory):
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def own_mosquitto(tmp_path):
+    """A Mosquitto of one test's own (it may stop and restart it; no retained state of others)."""
+    broker = MosquittoBroker(require_mosquitto(), tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()

@@ -3,6 +3,7 @@ files, ACL) against a real Mosquitto: wrong passwords are refused with a clear m
 cannot read or write another patient's topics, nor knock another's prompter offline by taking its
 client id."""
 
+import json
 import os
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from sitload.alerts.broker import BrokerOptions, TlsOptions
+from sitload.alerts.broker import BrokerOptions, TlsOptions, parse_broker_url
+from sitload.alerts.clinic_feed import ClinicFeed
 from sitload.alerts.connection import MqttConnection
+from sitload.alerts.messages import SymptomReport, alert_payload
 from sitload.alerts.publisher import AlertPublisher
 from sitload.alerts.prompter import Prompter
 from conftest import (MosquittoBroker, fast_reconnect, make_prompt, require_mosquitto, wait_until,
@@ -23,7 +26,7 @@ from conftest import (MosquittoBroker, fast_reconnect, make_prompt, require_mosq
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
 INSTALLED = "/etc/mosquitto/sitload/"
 PATIENTS = {"pat-a1": "a secret", "pat-b2": "b secret"}
-SERVICES = {"sitload-gateway": "gw secret"}
+SERVICES = {"sitload-gateway": "gw secret", "sitload-clinic": "clinic secret"}
 USERS = {**PATIENTS, **SERVICES}
 PORTS = {"8883": "patients", "8884": "services"}  # the deployed listeners
 
@@ -80,8 +83,18 @@ def _login(ca: str, user: str) -> BrokerOptions:
     return fast_reconnect(username=user, password=USERS[user], tls=TlsOptions(ca_certs=ca))
 
 
+def _gateway_and_prompter_of_b(secured: Deployed, tmp_path: Path, **on_inbound) -> tuple[AlertPublisher, Prompter]:
+    """Patient B's gateway (on the services' listener; ``on_inbound``: its on_ack / on_symptom)
+    and B's own prompter (on the patients' listener)."""
+    ca = secured.ca
+    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
+                             broker=_login(ca, "sitload-gateway"), **on_inbound)
+    return gateway, Prompter(secured.patients.url, "pat-b2", broker=_login(ca, "pat-b2"))
+
+
 def _raw_client(broker, ca: str, user: str, client_id: str | None = None) -> tuple[mqtt.Client, list, dict]:
-    """A bare paho v5 client logged in as ``user``: (client, messages received, reason codes by mid)."""
+    """A bare paho v5 client logged in as ``user`` at ``broker`` (its ``host`` and ``port``):
+    (client, messages received, reason codes by mid)."""
     got: list[mqtt.MQTTMessage] = []
     acks: dict[int, object] = {}
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"raw-{user}",
@@ -127,9 +140,7 @@ def test_wrong_password_fails_the_prompter_cli_with_one_clear_line(secured):
 
 def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
     broker, ca = secured.patients, secured.ca
-    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
-                             broker=_login(ca, "sitload-gateway"))
-    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path)
     spy, spied, acks = _raw_client(broker, ca, "pat-a1")
     try:
         # Mosquitto 2.0 grants the subscriptions and checks the ACL on every message it would deliver
@@ -153,9 +164,7 @@ def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
 def test_a_patient_cannot_inject_acks_into_another_patients_topic(secured, tmp_path):
     broker, ca = secured.patients, secured.ca
     acks_at_b = []
-    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
-                             broker=_login(ca, "sitload-gateway"), on_ack=acks_at_b.append)
-    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path, on_ack=acks_at_b.append)
     intruder, _, codes = _raw_client(broker, ca, "pat-a1")
     try:
         wait_until(lambda: gateway.prompter_online, what="B's prompter online")
@@ -180,9 +189,7 @@ def test_a_patient_cannot_knock_another_patients_prompter_offline(secured, tmp_p
     (as sitload 0.x named it, and as the broker names B's connection) on both listeners. B's
     prompter stays connected and shows every prompt."""
     broker, ca = secured.patients, secured.ca
-    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
-                             broker=_login(ca, "sitload-gateway"))
-    b = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-b2"))
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path)
     wait_until(lambda: gateway.prompter_online, what="B's prompter online")
     drops = []
     handle = b.conn.client.on_disconnect
@@ -211,5 +218,42 @@ def test_a_patient_cannot_knock_another_patients_prompter_offline(secured, tmp_p
             taker.disconnect()
             taker.loop_stop()
         a.close()
+        b.close()
+        gateway.close()
+
+
+def test_the_clinic_reads_every_patient_but_writes_nothing_and_reads_no_pain(secured, tmp_path):
+    broker, ca = secured.patients, secured.ca
+    symptoms_at_gateway = []
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path, on_symptom=symptoms_at_gateway.append)
+    feed = ClinicFeed(secured.services_url, broker=_login(ca, "sitload-clinic"))
+    feed.start()
+    spy, spied, codes = _raw_client(parse_broker_url(secured.services_url), ca, "sitload-clinic")
+    try:
+        _, mid = spy.subscribe("sitload/v1/+/symptom", qos=1)
+        _, mid_alerts = spy.subscribe("sitload/v1/+/alert", qos=1)
+        wait_until(lambda: mid in codes and mid_alerts in codes and feed.conn.connected, what="the clinic subscribed")
+        wait_until(lambda: gateway.prompter_online, what="B's prompter online")
+        first = make_prompt("pat-b2")
+        gateway.publish_prompt(first)
+        wait_until(lambda: b.prompts, what="B's prompt at B's prompter")
+        b.ack(first.id, "done")
+        wait_until(lambda: (rows := feed.rows()) and rows[0].last_prompt and rows[0].last_prompt.answer == "done",
+                   what="the clinic saw the prompt answered")
+        assert feed.rows()[0].prompter_online is True
+        b.report(SymptomReport.new(6, time.time()))
+        wait_until(lambda: symptoms_at_gateway, what="the pain report at the gateway")
+        second = make_prompt("pat-b2", created=time.time() + 1)
+        gateway.publish_prompt(second)  # routed after the pain report, which the gateway had
+        wait_until(lambda: any(m.topic.endswith("/alert") and second.id.encode() in m.payload for m in spied),
+                   what="the later prompt at the clinic")
+        assert not [m for m in spied if m.topic.endswith("/symptom")]
+        info = spy.publish("sitload/v1/pat-b2/alert", json.dumps(alert_payload(make_prompt("pat-b2"))), qos=1)
+        wait_until(lambda: info.mid in codes, what="PUBACK to the clinic's forged prompt")
+        assert str(codes[info.mid]) == "Not authorized"
+    finally:
+        spy.disconnect()
+        spy.loop_stop()
+        feed.close()
         b.close()
         gateway.close()

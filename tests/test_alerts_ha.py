@@ -40,9 +40,15 @@ def _render(template: str, doc: dict) -> str:
 def test_discovery_configs_are_retained_and_availability_follows_the_sensor_link(tmp_path, mosquitto, monkeypatch):
     monkeypatch.setenv("SITLOAD_STATE_DIR", str(tmp_path / "state"))
     device = SimulatedSensor("desk-day", "thigh-imu", seed=1).name
-    availability: list[bool] = []
+    docs: list[dict] = []
+    availability = []
     watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    watcher.on_message = lambda c, u, m: availability.append(json.loads(m.payload)["online"])
+
+    def seen(client, userdata, message):
+        docs.append(json.loads(message.payload))
+        availability.append(docs[-1]["online"])
+
+    watcher.on_message = seen
     watcher.on_connect = lambda c, u, f, rc, p: c.subscribe(f"sitload/v1/{device}/availability", qos=1)
     watcher.connect(mosquitto.host, mosquitto.port)
     watcher.loop_start()
@@ -56,6 +62,10 @@ def test_discovery_configs_are_retained_and_availability_follows_the_sensor_link
         watcher.disconnect()
         watcher.loop_stop()
     assert availability[0] is True  # online while the link streamed, offline when it stopped
+    for doc in docs:
+        VALIDATORS["availability"].validate(doc)
+    charges = [doc["battery"] for doc in docs if doc["online"]]
+    assert charges and all(0 < c <= 100 for c in charges)  # the simulated sensor's battery service
 
     configs = _retained(mosquitto, "homeassistant/sensor/#", 4)
     node = "sitload_" + device.replace(".", "_")

@@ -19,7 +19,7 @@ import pytest
 from sitload.alerts.broker import Backoff, BrokerOptions
 from sitload.alerts.prompter import Prompter
 from sitload.timestamps import from_iso
-from conftest import MosquittoBroker, fast_reconnect, listening, require_mosquitto, wait_until
+from conftest import MosquittoBroker, fast_reconnect, listening, wait_until
 from sitload.services.simulation import simulate_to_recording
 
 DELIVERY_MARGIN_S = 3.0  # a prompt alive this long after the restart must still be shown
@@ -33,11 +33,8 @@ def flare_recording(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def broker(tmp_path):
-    broker = MosquittoBroker(require_mosquitto(), tmp_path)
-    broker.start()
-    yield broker
-    broker.stop()
+def broker(own_mosquitto):
+    return own_mosquitto
 
 
 class ShownPrompts:

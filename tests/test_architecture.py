@@ -20,6 +20,7 @@ GROUND = {"sitload", "sitload.errors", "sitload.vocab", "sitload.samples", "sitl
 STAGES = ("sitload.analytics", "sitload.sensor_ingest", "sitload.firmware_sim", "sitload.alerts")
 COMMAND_LINE = {"sitload.cli", "sitload.arguments", "sitload.commands", "sitload.ble_commands",
                 "sitload.flare_commands", "sitload.report_commands", "sitload.cohort_commands",
+                "sitload.clinic_commands",
                 "sitload.demo"}
 
 

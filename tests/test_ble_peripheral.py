@@ -90,7 +90,7 @@ def test_cancelled_ingest_closes_the_link_and_keeps_every_frame_received(tmp_pat
         online = []
         ingestor = Ingestor([device], rec, {
             "client_backend": BumbleClient, "backend_kwargs": {"radio": radio},
-            "clock": radio.clock.now, "on_availability": lambda a, up: online.append((a, up))})
+            "clock": radio.clock.now, "on_availability": lambda a, up, battery: online.append((a, up))})
         task = asyncio.create_task(ingestor.run())
         [link] = ingestor.links
         await _until(lambda: link.received >= 300)

@@ -27,7 +27,7 @@ from sitload.events import Bout
 from sitload.sensor_ingest.replay import open_recording
 from sitload.report import plots
 from sitload.services.simulation import simulate_to_recording
-from conftest import require_binary
+from browser import QUIET_FLAGS, require_chromium
 from test_report_fhir import validate_bundle
 
 SITLOAD = [sys.executable, "-m", "sitload.cli"]
@@ -36,10 +36,6 @@ TZ = ZoneInfo("Europe/Berlin")
 WINDOW_S = 60 * PolicyConfig().adherence_window_min
 EXPORTS = ("bouts.csv", "bouts.parquet", "minutes.csv", "minutes.parquet", "daily.csv",
            "daily.parquet", "observations.fhir.json")
-QUIET_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run",
-               "--disable-extensions", "--disable-default-apps", "--no-pings")
-
 
 def run(*args, cwd: Path = ROOT, **env: str):
     """`sitload ARGS` without SOURCE_DATE_EPOCH (so no build time), plus ``env``."""
@@ -143,7 +139,7 @@ def test_the_battery_line_breaks_over_the_nights(week, monkeypatch):
 
 @pytest.fixture(scope="module")
 def chromium():
-    return require_binary(("chromium", "chromium-browser", "google-chrome"), package="chromium")
+    return require_chromium()
 
 
 def browse(exe: str, tmp: Path, url: str, *flags: str, timeout: float = 120) -> str:

@@ -74,6 +74,7 @@ class LiveSessions:
         self.desktop: DesktopNotifications | None = None  # shows prompts here; its buttons answer
         self.keep_s = keep_s
         self._sessions: dict[str, _Session] = {}
+        self._battery: dict[str, int | None] = {}  # the latest charge of each sensor, in percent
 
     def feed(self, address: str, name: str, kind: SensorKind, batches: list[SampleBatch]) -> None:
         session = self._sessions.get(address) or self._start(address, name, kind)
@@ -81,12 +82,14 @@ class LiveSessions:
         for batch in batches:
             session.pipeline.feed(batch)
 
-    def availability(self, address: str, online: bool) -> None:
-        """The sensor's BLE link came up or went down (``SensorLink``'s ``on_availability``); a
-        sensor without a session yet is announced online when its first data start one."""
+    def availability(self, address: str, online: bool, battery: int | None = None) -> None:
+        """The sensor's BLE link came up or went down, or its battery charge changed
+        (``SensorLink``'s ``on_availability``); a sensor without a session yet is announced online
+        when its first data start one."""
+        self._battery[address] = battery
         session = self._sessions.get(address)
         if session is not None and session.publisher is not None:
-            session.publisher.publish_availability(online)
+            session.publisher.publish_availability(online, battery)
 
     def posture(self, address: str) -> Posture | None:
         session = self._sessions.get(address)
@@ -125,7 +128,7 @@ class LiveSessions:
                                        broker=self.broker,
                                        options=PublisherOptions(timezone=self.timezone, ha_device=ha_device),
                                        on_ack=inbox.append, on_symptom=inbox.append)
-            publisher.publish_availability(True)  # its data are flowing
+            publisher.publish_availability(True, self._battery.get(address))  # its data are flowing
         pipeline = SessionPipeline(kind, device_id, policy_config=self.policy_config,
                                    analysis_config=self.analysis_config, timezone=self.timezone,
                                    on_prompt=lambda p: self._prompt(session, p),
