@@ -31,6 +31,7 @@ The ramp stops at the first N whose p99 reaches ``--max-p99`` s or that loses a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import json
 import math
@@ -62,7 +63,8 @@ FEED_EVERY_S = 0.25  # sensor_ingest.ble_ingest.FLUSH_S: a gateway decodes and f
 # paho's network loop uses select(): a client's descriptors must be < 1024. A prompter holds 3 (its
 # socket and paho's wake-up pair), a publisher 6 (and its SQLite outbox, -wal and -shm files)
 MAX_PER_PROCESS = {"gateway": 160, "prompter": 320}
-CONNECT_BATCH = 50  # clients started at once, then a pause: no SYN flood on the listener
+CONNECT_BATCH = 50
+LATE_S = 30.0  # a prompt not at its prompter this long after the window's end counts as lost  # clients started at once, then a pause: no SYN flood on the listener
 V5 = BrokerOptions(protocol="5")  # Mosquitto speaks v5: no 3 s CONNACK probe, which a herd of connects outlasts
 BROKER_SETTINGS = ("allow_anonymous true\nmax_connections -1\n"
                    "max_packet_size 16384\nmax_queued_messages 200")  # deploy/mosquitto/sitload.conf's limits
@@ -150,7 +152,10 @@ def run_prompters(args) -> None:
                                                     on_prompt=got), args.count)
     wait_until(lambda: all(p.conn.connected for p in prompters), timeout=60, what="prompters connected")
     print("ready", flush=True)
-    sys.stdin.readline()  # "stop"
+    sent = json.loads(Path(sys.stdin.readline().split(" ", 1)[1].strip()).read_text())  # "stop SENT.json"
+    mine = {pid for pid, (device, _) in sent.items() if args.first <= device < args.first + args.count}
+    with contextlib.suppress(AssertionError):  # what is missing after LATE_S is lost
+        wait_until(lambda: mine <= set(dict(received)), timeout=LATE_S)
     with lock:
         out = dict(received)
     Path(args.workdir, f"prompter-{args.first}.json").write_text(json.dumps(
@@ -204,7 +209,7 @@ def run_gateways(args) -> None:
             at = time.time()
             prompt = replace(template, id=prompt_id(device, template.kind, at), created=at, expires=at + 900.0,
                              follows=None)
-            sent[prompt.id] = at
+            sent[prompt.id] = (args.first + i, at)
             publisher.publish_prompt(prompt)
     late = time.time() - started - args.seconds
     for p in publishers:
@@ -413,11 +418,11 @@ def run_fleet(n: int, traffic: Traffic, args, workdir: Path) -> Row:
             c.expect("done", timeout=args.seconds + 120)
         usage = watch.stop()
         probe.join()
-        time.sleep(2.0)  # the last prompts and clinic events on their way
+        (workdir / "sent.json").write_text(json.dumps(sent_prompts(workdir)))
         for c in prompters:
-            c.tell("stop")
+            c.tell(f"stop {workdir / 'sent.json'}")
         for c in prompters:
-            c.expect("done", timeout=60)
+            c.expect("done", timeout=LATE_S + 60)
         load = Path("/proc/loadavg").read_text().split()[:3]
         for c in gateways:
             c.tell("stop")
@@ -431,11 +436,16 @@ def run_fleet(n: int, traffic: Traffic, args, workdir: Path) -> Row:
                         {"idle": idle, "loaded": loaded[0] if loaded else np.array([])}, " ".join(load))
 
 
+def sent_prompts(workdir: Path) -> dict[str, list]:
+    """Every prompt the gateways raised: id -> (patient index, when)."""
+    return {pid: v for f in workdir.glob("gateway-*.json") for pid, v in json.loads(f.read_text())["sent"].items()}
+
+
 def measured_row(n, workdir, clinic, usage, broker_mib, floors, load) -> Row:
-    sent, received, states, late = {}, {}, [], 0.0
+    sent = {pid: at for pid, (_, at) in sent_prompts(workdir).items()}
+    received, states, late = {}, [], 0.0
     for f in workdir.glob("gateway-*.json"):
         doc = json.loads(f.read_text())
-        sent.update(doc["sent"])
         states += doc["states"]
         late = max(late, doc["late_s"])
     for f in workdir.glob("prompter-*.json"):
@@ -513,8 +523,8 @@ def main() -> None:
         per_s = traffic.cpu_s / traffic.data_s
         print(f"real pipeline (decode every {FEED_EVERY_S:g} s -> engine -> policy), {args.hours:g} h desk day: "
               f"{traffic.cpu_s:.1f} CPU s, {1e3 * per_s:.2f} ms per patient-second: one core holds "
-              f"{1 / per_s:,.0f} patients in real time; {len(traffic.states)} states, {len(traffic.prompts)} prompts",
-              flush=True)
+              f"{1 / per_s:,.0f} patients in real time; {len(traffic.states)} states, {len(traffic.prompts)} prompts "
+              f"(median {prompt_size(traffic)} bytes)", flush=True)
         rows = []
         for n in args.patients:
             row = run_fleet(n, traffic, args, workdir)
