@@ -44,6 +44,7 @@ import tempfile
 import threading
 import time
 import pickle
+import queue
 import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -229,8 +230,6 @@ class Child:
     """A client process of this script; its stdout lines are read on a thread."""
 
     def __init__(self, command: list[str]) -> None:
-        import queue
-
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -241,7 +240,10 @@ class Child:
         self._lines.put("")  # ended
 
     def expect(self, word: str, timeout: float) -> None:
-        line = self._lines.get(timeout=timeout)
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            line = f"nothing for {timeout:g} s"
         if line != word:
             raise RuntimeError(f"client process {self.proc.pid}: expected {word!r}, got {line!r} "
                                f"(exit code {self.proc.poll()})")
@@ -381,6 +383,19 @@ def prompt_size(traffic: Traffic) -> int:
     return int(np.median([len(json.dumps(alert_payload(p), ensure_ascii=False).encode()) for p in traffic.prompts]))
 
 
+def start_children(role: str, n: int, per: int, broker: MosquittoBroker, workdir: Path, args,
+                   children: list[Child]) -> list[Child]:
+    """The ``role`` processes for ``n`` patients, ``per`` each, one after another: each has
+    connected all its clients before the next starts (no herd of connects from every process)."""
+    started = []
+    for first in range(0, n, per):
+        child = Child(child_command(role, first, min(per, n - first), broker.url, workdir, args))
+        children.append(child)
+        started.append(child)
+        child.expect("ready", timeout=120)
+    return started
+
+
 def run_fleet(n: int, traffic: Traffic, args, workdir: Path) -> Row:
     """One fleet of ``n`` patients on a fresh broker; the measured row."""
     for old in workdir.glob("*.json"):
@@ -395,16 +410,8 @@ def run_fleet(n: int, traffic: Traffic, args, workdir: Path) -> Row:
         size = prompt_size(traffic)
         idle = baseline_latencies(broker, size)
         clinic = Clinic(broker, args.clinic)
-        prompters = [Child(child_command("prompter", a, min(args.per_prompter, n - a), broker.url, workdir, args))
-                     for a in range(0, n, args.per_prompter)]
-        children += prompters
-        for c in prompters:
-            c.expect("ready", timeout=300)
-        gateways = [Child(child_command("gateway", a, min(args.per_gateway, n - a), broker.url, workdir, args))
-                    for a in range(0, n, args.per_gateway)]
-        children += gateways
-        for c in gateways:
-            c.expect("ready", timeout=300)
+        prompters = start_children("prompter", n, args.per_prompter, broker, workdir, args, children)
+        gateways = start_children("gateway", n, args.per_gateway, broker, workdir, args, children)
         connected_mib = rss_mib(broker.proc.pid)
         watch = Watch({"broker": [broker.proc.pid], "gateways": [c.proc.pid for c in gateways],
                        "prompters": [c.proc.pid for c in prompters], "clinic": [clinic.proc.pid]})
@@ -527,7 +534,11 @@ def main() -> None:
               f"(median {prompt_size(traffic)} bytes)", flush=True)
         rows = []
         for n in args.patients:
-            row = run_fleet(n, traffic, args, workdir)
+            try:
+                row = run_fleet(n, traffic, args, workdir)
+            except (RuntimeError, OSError) as exc:
+                print(f"stopped at N = {n:,}: {exc}")
+                break
             rows.append(row)
             print(table([row]).splitlines()[-1], flush=True)
             if row.lost or row.prompt_ms[1] >= args.max_p99 * 1000:
