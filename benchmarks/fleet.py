@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from sitload.alerts.broker import BrokerOptions
-from sitload.alerts.policy import prompt_id
+from sitload.alerts.policy import PromptStatus, prompt_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from alert_latency import DENSE, baseline_latencies  # noqa: E402  prompting often; bare paho QoS 1
@@ -108,7 +108,8 @@ def pipeline_traffic(hours: float) -> Traffic:
     sim = SimulatedSensor("desk-day", "thigh-imu", seed=1, hours=hours)
     states, prompts = [], []
     pipeline = SessionPipeline(SensorKind.from_cli("thigh-imu"), sim.name, policy_config=DENSE,
-                               on_state=states.append, on_prompt=prompts.append, keep_s=KEEP_S)
+                               on_state=lambda state, _: states.append(state), on_prompt=prompts.append,
+                               keep_s=KEEP_S)
     decoder = DeviceDecoder()
     cpu = 0.0
     for chunk in sim.chunks():
@@ -198,6 +199,7 @@ def run_gateways(args) -> None:
     started = time.time()
     sent: dict[str, float] = {}
     states: list[tuple[str, float, float]] = []  # device, bout_minutes as published, when
+    latest: dict[int, str] = {}  # each patient's newest prompt
     for offset, what, i, k in schedule(args.count, args.seconds, args.prompt_every, args.first):
         delay = started + offset - time.time()
         if delay > 0:
@@ -206,7 +208,8 @@ def run_gateways(args) -> None:
         if what == "state":
             state = traffic.states[((args.first + i) * 37 + k) % len(traffic.states)]  # consecutive steps
             at = time.time()
-            publisher.publish_state(state)
+            newest = latest.get(i)  # the state names the patient's newest prompt, as a gateway's does
+            publisher.publish_state(state, None if newest is None else PromptStatus(newest, None, None))
             if state.bout_minutes is not None and state.posture.wire == "sitting":
                 states.append((device, round(float(state.bout_minutes), 2), at))
         else:
@@ -215,6 +218,7 @@ def run_gateways(args) -> None:
             prompt = replace(template, id=prompt_id(device, template.kind, at), created=at, expires=at + 900.0,
                              follows=None)
             sent[prompt.id] = (args.first + i, at)
+            latest[i] = prompt.id
             publisher.publish_prompt(prompt)
     late = time.time() - started - args.seconds
     for p in publishers:
