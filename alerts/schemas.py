@@ -57,13 +57,13 @@ STATE = {
         "lean_side": {"enum": list(Side.wire_names())},
         "crossed": {"enum": [*Side.wire_names(), None]},  # null: not measured (hip IMU)
         "sitting_today_min": {"type": ["number", "null"], "minimum": 0, "maximum": 1440},
-        "last_prompt": {"oneOf": [{"type": "null"}, {
-            "type": "object", "required": ["id", "kind", "created", "urgency", "answer", "acted_on"],
+        "last_prompt": {  # null, or an object of these (the keywords below apply to objects only)
+            "type": ["object", "null"], "required": ["id", "kind", "created", "urgency", "answer", "acted_on"],
             "additionalProperties": False,
             "properties": {"id": _ID, "kind": {"enum": wire_names(PromptKind)}, "created": _ISO,
                            "urgency": {"enum": wire_names(Urgency)},
                            "answer": {"enum": [*wire_names(AckAction), None]},
-                           "acted_on": {"type": ["boolean", "null"]}}}]},
+                           "acted_on": {"type": ["boolean", "null"]}}},
     },
 }
 
