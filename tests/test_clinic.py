@@ -349,7 +349,7 @@ def test_the_page_api_gives_the_rows_and_only_to_requests_for_loopback(served, p
 def test_the_event_stream_sends_every_row_then_each_change(served, broker, tmp_path):
     gateway = AlertPublisher(broker.url, "pt-0100", outbox_path=tmp_path / "outbox")
     try:
-        wait_until(lambda: gateway.conn.connected, what="gateway connected")
+        wait_until(lambda: served.feed.snapshot()[1], what="the gateway's status at the clinic")
         with urllib.request.urlopen(served.url + "api/events", timeout=10) as stream:
             assert stream.headers["Content-Type"] == "text/event-stream"
             first = _next_event(stream)
