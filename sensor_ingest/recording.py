@@ -15,15 +15,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sitload.vocab import SensorKind
 from sitload import __version__
 from sitload.errors import RecordingError
 from sitload.private_files import private_file
 from sitload.timestamps import EARLIEST, LATEST, plausible
+
+if TYPE_CHECKING:    # pandas is imported where a table is read: the frames need none
+    import pandas as pd
 
 FORMAT_VERSION = 1
 APPLICATION_ID = 0x5174_4C44  # 'StLD' in the SQLite header: marks a sitload recording
@@ -352,6 +355,8 @@ class Recording:
                 yield list(ids), list(times), list(data)
 
     def _frame(self, sql: str, params=()) -> pd.DataFrame:
+        import pandas as pd
+
         try:
             return pd.read_sql_query(sql, self._db, params=params)
         except (sqlite3.DatabaseError, pd.errors.DatabaseError, UnicodeDecodeError) as exc:
