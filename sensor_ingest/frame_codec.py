@@ -152,10 +152,14 @@ def imu_layout(header: FrameHeader, payload_len: int) -> ImuLayout:
 
 
 def imu_values(raw: np.ndarray, layout: ImuLayout) -> tuple[np.ndarray, np.ndarray | None]:
-    """Scale int16 samples (n x channels) to accel in g and gyro in deg/s."""
-    accel = np.multiply(raw[:, :3], layout.g_per_lsb, dtype=np.float64)
-    gyro = (np.multiply(raw[:, 3:], layout.dps_per_lsb, dtype=np.float64)
-            if layout.channels == 6 else None)
+    """Scale int16 samples (n x channels) to accel in g and gyro in deg/s (each converted, then
+    scaled in place: the same values as a multiply that converts, in less time)."""
+    accel = raw[:, :3].astype(np.float64)
+    accel *= layout.g_per_lsb
+    if layout.channels != 6:
+        return accel, None
+    gyro = raw[:, 3:].astype(np.float64)
+    gyro *= layout.dps_per_lsb
     return accel, gyro
 
 
