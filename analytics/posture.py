@@ -202,7 +202,9 @@ class WalkingReference:
                 self.sum, self.cov = total + u[i], self.cov + g
                 self.n, self.n_gyro = self.n + 1, self.n_gyro + int(has_gyro[i])
             if len(self.run) == cfg.reset_walk_s and self.n >= cfg.calib_min_walk_s:
-                walk = np.sum([r[0] for r in self.run], axis=0)
+                first = i + 1 - len(self.run)    # its rows are consecutive: in this block,
+                walk = (u[first:i + 1].sum(axis=0) if first >= 0    # summed where they are
+                        else np.sum([r[0] for r in self.run], axis=0))
                 if walk @ self.sum < cos_reset * math.sqrt((walk @ walk) * (self.sum @ self.sum)):
                     self.sum, self.cov = walk, np.sum([r[1] for r in self.run], axis=0)
                     self.n, self.n_gyro = len(self.run), sum(r[2] for r in self.run)
