@@ -35,10 +35,14 @@ def crc16_ccitt_false(data: bytes) -> int:
 
 def _word_table() -> np.ndarray:
     """The CRC register after shifting each 16-bit value ``x`` through 16 zero bits: feeding
-    the big-endian byte pair ``w`` to register ``r`` gives ``table[r ^ w]`` (the CRC is linear)."""
+    the big-endian byte pair ``w`` to register ``r`` gives ``table[r ^ w]`` (the CRC is linear).
+    Made as two shifts of 8 bits through the 256-entry table of a byte's 8 shifts."""
+    byte = np.arange(256, dtype=np.uint32) << 8
+    for _ in range(8):
+        byte = np.where(byte & 0x8000, (byte << 1) ^ 0x1021, byte << 1) & 0xFFFF
     reg = np.arange(1 << 16, dtype=np.uint32)
-    for _ in range(16):
-        reg = np.where(reg & 0x8000, (reg << 1) ^ 0x1021, reg << 1) & 0xFFFF
+    for _ in range(2):
+        reg = ((reg << 8) & 0xFFFF) ^ byte[reg >> 8]
     return reg.astype(np.uint16)
 
 
