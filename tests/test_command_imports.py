@@ -57,13 +57,13 @@ def test_help_loads_no_numerical_library():
 
 
 @pytest.mark.parametrize("sensor", ["hip-imu", "thigh-imu", "pressure"])
-def test_analyze_json_loads_no_table_or_scipy_library(tmp_path, sensor):
-    """The summary needs numpy alone: pandas (with pyarrow) and scipy are most of a short
-    command's start-up."""
+def test_analyze_json_loads_no_table_library_scipy_or_event_loop(tmp_path, sensor):
+    """The summary needs numpy alone: pandas (with pyarrow), scipy and asyncio (with ssl) are
+    most of a short command's start-up."""
     path = str(tmp_path / f"{sensor}.sitload")
     subprocess.run([sys.executable, "-m", "sitload.cli", "simulate", "desk-day", "--sensor",
                     sensor, "--hours", "1", "-o", path], check=True, capture_output=True)
     modules = loaded("analyze", path, "--json")
     assert "numpy" in modules
-    assert modules.isdisjoint({"pandas", "pyarrow", "scipy"}), modules & {"pandas", "pyarrow",
-                                                                          "scipy"}
+    heavy = {"pandas", "pyarrow", "scipy", "asyncio", "ssl"}
+    assert modules.isdisjoint(heavy), modules & heavy
