@@ -187,20 +187,22 @@ class WalkingReference:
         cfg = self.cfg
         cos_max = math.cos(math.radians(cfg.walk_max_incl_deg))
         cos_reset = math.cos(math.radians(cfg.walk_reset_deg))
-        has_gyro = np.isfinite(gcov).all(axis=1)
+        has_gyro = np.isfinite(gcov).all(axis=1).tolist()
+        no_gyro = np.zeros(6)
         at = np.full(len(u), -1)                    # the last walking row up to each row
         snapshots = []
         previous = -1 if self.run_open else -2
-        for i in np.flatnonzero(walking):
+        for i in np.flatnonzero(walking).tolist():
             if i != previous + 1:
                 self.run.clear()
             previous = i
-            g = gcov[i] if has_gyro[i] else np.zeros(6)
-            self.run.append((u[i], g, int(has_gyro[i])))
+            ui, gyro = u[i], int(has_gyro[i])
+            g = gcov[i] if gyro else no_gyro
+            self.run.append((ui, g, gyro))
             total = self.sum
-            if self.n < cfg.calib_min_walk_s or u[i] @ total >= cos_max * math.sqrt(total @ total):
-                self.sum, self.cov = total + u[i], self.cov + g
-                self.n, self.n_gyro = self.n + 1, self.n_gyro + int(has_gyro[i])
+            if self.n < cfg.calib_min_walk_s or ui @ total >= cos_max * math.sqrt(total @ total):
+                self.sum, self.cov = total + ui, self.cov + g
+                self.n, self.n_gyro = self.n + 1, self.n_gyro + gyro
             if len(self.run) == cfg.reset_walk_s and self.n >= cfg.calib_min_walk_s:
                 first = i + 1 - len(self.run)    # its rows are consecutive: in this block,
                 walk = (u[first:i + 1].sum(axis=0) if first >= 0    # summed where they are
