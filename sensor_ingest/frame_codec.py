@@ -57,7 +57,7 @@ def crc16_rows(rows: np.ndarray) -> np.ndarray:
     odd = rows.shape[1] % 2
     if odd:     # an odd length: the first byte alone, then pairs
         crc = _CRC_ONE_BYTE[rows[:, 0]]
-    words = np.ascontiguousarray(rows[:, odd:].view(">u2").T).astype(np.uint16)
+    words = rows[:, odd:].view(">u2").T.astype(np.uint16, order="C")    # one copy: columns
     for word in words:
         np.bitwise_xor(crc, word, out=crc)
         np.take(_CRC_WORDS, crc, out=crc)
