@@ -3,11 +3,14 @@ the reconnect backoff, as records a connection is made from (docs/mqtt-api.md, d
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from sitload.errors import ConfigError
+
+if TYPE_CHECKING:    # ssl is loaded where a TLS context is made: most commands make none
+    import ssl
 
 PROTOCOLS = ("auto", "5", "3.1.1")
 _UNSUPPORTED_PROTOCOL = 132  # CONNACK reason code; paho maps a 3.1.1 broker's refusal (1) to it
@@ -56,11 +59,15 @@ class TlsOptions:
 
     def __post_init__(self) -> None:
         if self.ca_certs is not None:
+            import ssl
+
             self._load_cas(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
     def context(self) -> ssl.SSLContext:
         """The client's SSL context: the server's certificate required and, unless ``insecure``,
         its host name checked."""
+        import ssl
+
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
         if self.certfile is not None:
             context.load_cert_chain(self.certfile, self.keyfile)
@@ -69,6 +76,8 @@ class TlsOptions:
         return context
 
     def _load_cas(self, context: ssl.SSLContext) -> None:
+        import ssl
+
         if self.ca_certs is None:
             context.load_default_certs()
             return

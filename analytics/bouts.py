@@ -9,8 +9,8 @@ the streaming engine and the batch analysis (which feeds it every second in one 
 
 from __future__ import annotations
 
+import bisect
 import math
-
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,11 +135,15 @@ class BoutTracker:
             left, right = cols["left_n"].tolist(), cols["right_n"].tolist()
             pl, pr = cols["peak_left_kpa"].tolist(), cols["peak_right_kpa"].tolist()
             offload = cols["offload"].tolist()
-        gap = Posture.GAP
+        posture_end = _run_ends(cols["posture"])
+        label_end = None if mat else _run_ends(cols["posture"], cols["lean_side"], cols["crossed"])
         i = 0
         while i < n:
-            if i and p == gap == posture[i]:
-                i = self._after_gap_seconds(sec, posture, i)
+            if i and p == posture[i]:    # a second like the one before: steady runs go at once
+                if p != Posture.SITTING:
+                    i = self._after_same_seconds(sec, i, posture_end(i))
+                elif label_end is not None and (side[i], crossed[i]) == (ls, cr):
+                    i = self._bout_goes_on(sec, i, label_end(i), lean)
                 if i == n:
                     break
             s, p = sec[i], posture[i]
@@ -178,17 +182,44 @@ class BoutTracker:
             i += 1
         return events
 
-    def _after_gap_seconds(self, sec: list[int], posture: list[int], i: int) -> int:
-        """The next row to step through, when row ``i`` and the one before it are gap seconds:
-        after a gap second, a further one changes nothing but can end the open bout (a night
-        without data is 30,000 such rows)."""
-        end = i
-        while end < len(posture) and posture[end] == Posture.GAP:
-            end += 1
+    def _after_same_seconds(self, sec: list[int], i: int, end: int) -> int:
+        """The next row to step through, when rows ``i`` to ``end`` hold the posture (not
+        sitting) of the row before: such a second changes nothing but can end the open bout (a
+        night without data is 30,000 gap rows)."""
         if self._in_bout:    # the first second s with s + 1 - last sitting end >= break_s
             closing = i + math.ceil(self._last_sit_end + self.cfg.break_s - 1 - sec[i])
             return min(max(closing, i), end)
         return end
+
+    def _bout_goes_on(self, sec: list[int], i: int, end: int, lean: list[float] | None) -> int:
+        """The next row to step through, when rows ``i`` to ``end`` sit with the lean and crossed
+        labels of the row before, which extended the open bout: each such second adds itself to
+        the bout and nothing else, up to the first that fires an event (a lean or crossed legs
+        held long enough, a prolonged-sitting threshold), which is stepped."""
+        if not (self._in_bout and self._last_sit_end == sec[i]):
+            return i
+        due = [end - i]
+        for sustain in (self._side, self._cross):
+            if sustain.label and not sustain.fired:
+                due.append(math.ceil(sustain.since + sustain.min_s - 1 - sec[i]))
+        thresholds = self.cfg.prolonged_s
+        if self._prolonged_fired < len(thresholds):
+            due.append(math.ceil(self._bout_start + thresholds[self._prolonged_fired] - 1 - sec[i]))
+        k = min(due)
+        if k <= 0:
+            return i
+        bout, ls, cr = self._bout, self.last_lean_side, self.last_crossed
+        self.sitting_s += k
+        bout.n += k
+        bout.side[ls] += k
+        bout.crossed[cr] += k
+        if lean is not None:    # in order, one second at a time, as stepping adds them
+            total = bout.lean_sum
+            for value in lean[i:i + k]:
+                total += value
+            bout.lean_sum = total
+        self._last_sit_end = sec[i + k - 1] + 1
+        return i + k
 
     def finish(self, end_sec: int | None) -> list[Event]:
         """End of data: close an open bout at its last sitting second."""
@@ -292,6 +323,15 @@ class BoutTracker:
             peak_right_kpa=agg.peak_right if mat else None,
             weight_shifts=agg.shifts if mat else None,
             ended_by=reason)
+
+
+def _run_ends(*columns: np.ndarray):
+    """For a row, the end (exclusive) of the run of rows equal to it in every column."""
+    change = np.zeros(len(columns[0]) - 1, dtype=bool)
+    for values in columns:
+        change |= values[1:] != values[:-1]
+    ends = [*(np.flatnonzero(change) + 1).tolist(), len(columns[0])]
+    return lambda i: ends[bisect.bisect_right(ends, i)]
 
 
 def _dominant_side(counts: list[int], min_s: float) -> str:

@@ -96,12 +96,12 @@ def daily_metrics(results: Sequence[AnalysisResult], tz: ZoneInfo,
     bouts = sorted((b for r in results for b in r.bouts), key=lambda b: b.start)
     epoch_day = local_dates(epochs["t"].to_numpy(), tz)
     bout_day = local_dates(np.array([b.start for b in bouts]), tz)
-    days = sorted(set(epoch_day[epochs["posture"].to_numpy() != GAP]) | set(bout_day))
+    days = sorted(set(epoch_day[~_is(epochs, "posture", GAP)]) | set(bout_day))
     out = []
     for day in days:
         ep = epochs[epoch_day == day]
         out.append(_summarize(day, sensor, ep, [b for b, d in zip(bouts, bout_day) if d == day],
-                              _gap_s(ep["posture"].to_numpy().astype(str)), prolonged_s))
+                              _gap_s(_is(ep, "posture", GAP)), prolonged_s))
     return out
 
 
@@ -131,19 +131,19 @@ def minute_series(results: Sequence[AnalysisResult], tz: ZoneInfo) -> pd.DataFra
     t = epochs["t"].to_numpy()
     minute = np.floor(t / 60.0).astype(np.int64)
     keys, inv = np.unique(minute, return_inverse=True)
-    posture = epochs["posture"].to_numpy().astype(str)
-    sitting = posture == SITTING
+    sitting = _is(epochs, "posture", SITTING)
 
     def per_minute(mask) -> np.ndarray:
         return np.bincount(inv, weights=np.asarray(mask, dtype=float), minlength=keys.size)
 
     out = {"t": keys * 60.0}
-    counts = np.stack([per_minute(posture == name) for name in Posture.wire_names()], axis=1)
+    counts = np.stack([per_minute(_is(epochs, "posture", name)) for name in Posture.wire_names()],
+                      axis=1)
     for i, name in enumerate(Posture.wire_names()):
         out[f"{name}_s"] = counts[:, i]
     for side in ("left", "right"):
-        out[f"lean_{side}_s"] = per_minute(sitting & (_labels(epochs, "lean_side") == side))
-    out["crossed_s"] = per_minute(sitting & (_labels(epochs, "crossed") != NONE)) if crossed \
+        out[f"lean_{side}_s"] = per_minute(sitting & _is(epochs, "lean_side", side))
+    out["crossed_s"] = per_minute(sitting & ~_is(epochs, "crossed", NONE)) if crossed \
         else np.full(keys.size, np.nan)
     out["bout_s"] = per_minute(_in_bouts(t, [b for r in results for b in r.bouts]))
     worn = counts[:, 1:]                         # Posture.GAP is the first
@@ -213,44 +213,46 @@ def numeric_nulls(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _gap_s(posture: np.ndarray) -> float:
-    """Gap seconds between the first and the last second with data."""
-    worn = np.flatnonzero(posture != GAP)
-    return float(np.sum(posture[worn[0]:worn[-1] + 1] == GAP)) if worn.size else 0.0
+def _gap_s(gap: np.ndarray) -> float:
+    """Gap seconds (``gap``: whether each second is one) between the first and the last second
+    with data."""
+    worn = np.flatnonzero(~gap)
+    return float(np.sum(gap[worn[0]:worn[-1] + 1])) if worn.size else 0.0
 
 
 def _summarize(date: str, sensor: str, epochs: pd.DataFrame, bouts: list[Bout],
                gap_s: float, prolonged_s: Sequence[float]) -> DayMetrics:
-    posture = epochs["posture"].to_numpy().astype(str)
-    sitting = posture == SITTING
+    sitting = _is(epochs, "posture", SITTING)
     m = accumulation_metrics([b.duration_s for b in bouts], prolonged_s=prolonged_s)
     breaks = sum(b.ended_by == "break" for b in bouts)
     sees = measured(sensor)
     mat = "seat_load" in sees
 
     def lean(side: str) -> float:
-        return float(np.sum(sitting & (_labels(epochs, "lean_side") == side)))
+        return float(np.sum(sitting & _is(epochs, "lean_side", side)))
 
     si = epochs["si"].to_numpy(dtype=float)[sitting] if "si" in epochs.columns else np.zeros(0)
     si = si[np.isfinite(si)]
     return DayMetrics(
-        date=date, sensor=sensor, wear_s=float(np.sum(posture != GAP)), gap_s=gap_s,
+        date=date, sensor=sensor, wear_s=float(np.sum(~_is(epochs, "posture", GAP))), gap_s=gap_s,
         sitting_s=float(sitting.sum()), bouts=m.n_bouts, bout_s=m.total_s,
         prolonged=m.prolonged, breaks=breaks,
         breaks_per_sitting_hour=breaks / (m.total_s / 3600.0) if m.total_s > 0 else None,
         w50_s=m.w50_s, alpha=m.alpha, gini=m.gini,
         lean_left_s=lean("left"), lean_right_s=lean("right"),
-        crossed_s=float(np.sum(sitting & (_labels(epochs, "crossed") != NONE)))
+        crossed_s=float(np.sum(sitting & ~_is(epochs, "crossed", NONE)))
         if "crossed" in sees else None,
         left_dose_ns=float(sum(b.left_dose_ns for b in bouts)) if mat else None,
         right_dose_ns=float(sum(b.right_dose_ns for b in bouts)) if mat else None,
         si_mean=float(si.mean()) if si.size else None)
 
 
-def _labels(epochs: pd.DataFrame, column: str) -> np.ndarray:
+def _is(epochs: pd.DataFrame, column: str, label: str) -> np.ndarray:
+    """Whether each second's ``column`` is ``label`` (a column the sensor lacks: all 'none');
+    compared where the text is stored (Arrow), not as Python strings."""
     if column not in epochs.columns:
-        return np.full(len(epochs), NONE, dtype=object)
-    return epochs[column].to_numpy().astype(str)
+        return np.full(len(epochs), label == NONE)
+    return (epochs[column] == label).to_numpy(dtype=bool)
 
 
 def _in_bouts(t: np.ndarray, bouts: list[Bout]) -> np.ndarray:

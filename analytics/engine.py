@@ -15,22 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from sitload.analytics.accumulation import accumulation_metrics
 from sitload.analytics.bouts import BoutTracker
 from sitload.analytics.config import AnalysisConfig
 from sitload.analytics.coverage import CLASSIFIERS, measured
 from sitload.analytics.epochs import Columns, imu_epochs, mat_epochs
-from sitload.analytics.records import AnalysisResult
+from sitload.analytics.records import AnalysisResult, EpochColumns
 from sitload.events import EngineState, Event
 from sitload.samples import SampleBatch
-from sitload.vocab import Posture, Seat, Side
-from sitload.vocab import SensorKind
-
-LABELS = {"posture": Posture.wire_names(), "lean_side": Side.wire_names(),
-          "crossed": Side.wire_names(), "seat": Seat.wire_names(), "offload": Side.wire_names()}
+from sitload.vocab import Posture, SensorKind, Side
 BATCH_BLOCK_VALUES = 1 << 16      # analyze(): samples (or mat cells) per vectorised block (bounds memory)
 
 
@@ -127,7 +121,7 @@ class Engine:
         """Everything found so far (bouts still open are not included until finish())."""
         tracker = self._tracker
         return AnalysisResult(
-            kind=self.kind.cli_name, epochs=self._epoch_frame(), bouts=list(tracker.bouts),
+            kind=self.kind.cli_name, per_second=self._epoch_columns(), bouts=list(tracker.bouts),
             sitting_s=float(tracker.sitting_s),
             metrics=accumulation_metrics([b.duration_s for b in tracker.bouts],
                                          prolonged_s=self.config.prolonged_s),
@@ -157,21 +151,17 @@ class Engine:
         self._last = {key: values[-1].item() for key, values in cols.items()}
         return self._tracker.feed(cols)
 
-    def _epoch_frame(self) -> pd.DataFrame:
+    def _epoch_columns(self) -> EpochColumns:
         if not self._blocks:
-            return pd.DataFrame({"t": np.zeros(0), "posture": np.zeros(0, dtype=object)})
+            return EpochColumns(None)
         # column by column, each block's copy let go as its column is joined, then the seconds
-        # without samples filled in: a week is held about once, not three times over
-        blocks, self._blocks = self._blocks, []
+        # without samples filled in: a week is held about once, not three times over (the
+        # blocks' dicts are copied: an earlier result keeps its own)
+        blocks, self._blocks = [dict(b) for b in self._blocks], []
         cols = {key: np.concatenate([b.pop(key) for b in blocks]) for key in list(blocks[0])}
         cols = _with_gap_rows(cols, int(cols["sec"][0]))
         self._blocks = [cols]
-        frame = {"t": cols["sec"].astype(np.float64)}
-        for key, values in cols.items():
-            if key == "sec":
-                continue
-            frame[key] = _labels(values, LABELS[key]) if key in LABELS else values
-        return pd.DataFrame(frame, copy=False)
+        return EpochColumns(cols)
 
 
 def analyze(kind: SensorKind, batches: Iterable[SampleBatch],
@@ -190,20 +180,6 @@ def analyze(kind: SensorKind, batches: Iterable[SampleBatch],
         engine.feed(_merge(block))
     engine.finish()
     return engine.result()
-
-
-# what pandas makes of a column of str objects here: Arrow-backed strings (pandas 3) or objects
-_TEXT = pd.Series(np.array(["posture"], dtype=object)).dtype
-
-
-def _labels(codes: np.ndarray, names: list[str]):
-    """Label codes as the text column pandas would make of the names, built in Arrow from the
-    codes when pandas stores text there (no Python object a row: a week is 600,000 rows)."""
-    if getattr(_TEXT, "storage", None) != "pyarrow":
-        return np.asarray(names, dtype=object)[codes]
-    words = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
-                                           pa.array(names, pa.large_string()))
-    return pd.array(words.cast(pa.large_string()), dtype=_TEXT)
 
 
 def _with_gap_rows(cols: Columns, first: int) -> Columns:

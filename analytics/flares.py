@@ -26,15 +26,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sitload.analytics import coverage
 from sitload.analytics.records import AnalysisResult
 from sitload.timestamps import PLAUSIBLE_RANGE, plausible
 from sitload.vocab import NOT_MEASURED, PainLocation, PainSide, wire_names
 from sitload.errors import ConfigError
+
+if TYPE_CHECKING:    # pandas is imported where a table is made: analyze needs none
+    import pandas as pd
 
 JSON_SCHEMA = "sitload.flares/1"
 PAIN_MAX = 10
@@ -308,6 +311,8 @@ def report_exposures(timeline: Timeline, times: np.ndarray, config: FlareConfig)
     ended = (end >= now - 60.0 * w) & (end < now) & tl.bout_breaks[None, :]
     out["breaks"] = ended.sum(axis=1).astype(float)
     out["coverage"] = window_sum(tl.measured, w) / (60.0 * w)
+    import pandas as pd
+
     return pd.DataFrame(out)
 
 

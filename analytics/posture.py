@@ -16,7 +16,6 @@ import math
 from collections import deque
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from sitload.analytics.config import AnalysisConfig
 from sitload.analytics.epochs import GYRO_COV, Columns, concat
@@ -188,22 +187,26 @@ class WalkingReference:
         cfg = self.cfg
         cos_max = math.cos(math.radians(cfg.walk_max_incl_deg))
         cos_reset = math.cos(math.radians(cfg.walk_reset_deg))
-        has_gyro = np.isfinite(gcov).all(axis=1)
+        has_gyro = np.isfinite(gcov).all(axis=1).tolist()
+        no_gyro = np.zeros(6)
         at = np.full(len(u), -1)                    # the last walking row up to each row
         snapshots = []
         previous = -1 if self.run_open else -2
-        for i in np.flatnonzero(walking):
+        for i in np.flatnonzero(walking).tolist():
             if i != previous + 1:
                 self.run.clear()
             previous = i
-            g = gcov[i] if has_gyro[i] else np.zeros(6)
-            self.run.append((u[i], g, int(has_gyro[i])))
+            ui, gyro = u[i], int(has_gyro[i])
+            g = gcov[i] if gyro else no_gyro
+            self.run.append((ui, g, gyro))
             total = self.sum
-            if self.n < cfg.calib_min_walk_s or u[i] @ total >= cos_max * math.sqrt(total @ total):
-                self.sum, self.cov = total + u[i], self.cov + g
-                self.n, self.n_gyro = self.n + 1, self.n_gyro + int(has_gyro[i])
+            if self.n < cfg.calib_min_walk_s or ui @ total >= cos_max * math.sqrt(total @ total):
+                self.sum, self.cov = total + ui, self.cov + g
+                self.n, self.n_gyro = self.n + 1, self.n_gyro + gyro
             if len(self.run) == cfg.reset_walk_s and self.n >= cfg.calib_min_walk_s:
-                walk = np.sum([r[0] for r in self.run], axis=0)
+                first = i + 1 - len(self.run)    # its rows are consecutive: in this block,
+                walk = (u[first:i + 1].sum(axis=0) if first >= 0    # summed where they are
+                        else np.sum([r[0] for r in self.run], axis=0))
                 if walk @ self.sum < cos_reset * math.sqrt((walk @ walk) * (self.sum @ self.sum)):
                     self.sum, self.cov = walk, np.sum([r[1] for r in self.run], axis=0)
                     self.n, self.n_gyro = len(self.run), sum(r[2] for r in self.run)
@@ -232,17 +235,40 @@ def _horizontal_axis(cov6: np.ndarray, up: np.ndarray) -> np.ndarray:
 
 def _rotate_to_x(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Apply, row by row, the shortest rotation that takes the unit vector ``ref`` onto +x to
-    ``v``: the rotation of the shortest-arc quaternion (ref x e_x, 1 + ref . e_x), which
-    ``scipy.spatial.transform.Rotation`` normalises, so the result is a proper rotation however
-    close ``ref`` comes to -x (there, exactly: a half turn about z).
+    ``v``: the rotation of the shortest-arc quaternion (ref x e_x, 1 + ref . e_x), normalised,
+    so the result is a proper rotation however close ``ref`` comes to -x (there, exactly: a half
+    turn about z).
 
-    The matrix is applied elementwise, not with ``Rotation.apply``: that sums a block of one
+    The matrix is applied elementwise, not as a matrix product: a product sums a block of one
     rotation differently from a longer block (last-bit differences), and every cut of the stream
     must give the same row."""
     q = np.stack((np.zeros(len(ref)), ref[:, 2], -ref[:, 1], 1.0 + ref[:, 0]), axis=1)
     q[~q.any(axis=1)] = (0.0, 0.0, 1.0, 0.0)
-    m = Rotation.from_quat(q).as_matrix()
+    m = quaternion_matrix(q)
     return m[:, :, 0] * v[:, :1] + m[:, :, 1] * v[:, 1:2] + m[:, :, 2] * v[:, 2:]
+
+
+def quaternion_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrices of quaternions (x, y, z, w), each normalised first: the arithmetic of
+    ``scipy.spatial.transform.Rotation.from_quat(q).as_matrix()``, operation for operation, so
+    bit for bit the same (tests/test_analytics_engine.py), without importing scipy.spatial
+    (a third of a second of start-up)."""
+    x, y, z, w = q.T
+    norm = np.sqrt(x * x + y * y + z * z + w * w)
+    x, y, z, w = x / norm, y / norm, z / norm, w / norm
+    x2, y2, z2, w2 = x * x, y * y, z * z, w * w
+    xy, zw, xz, yw, yz, xw = x * y, z * w, x * z, y * w, y * z, x * w
+    m = np.empty((len(q), 3, 3))
+    m[:, 0, 0] = x2 - y2 - z2 + w2
+    m[:, 1, 0] = 2 * (xy + zw)
+    m[:, 2, 0] = 2 * (xz - yw)
+    m[:, 0, 1] = 2 * (xy - zw)
+    m[:, 1, 1] = -x2 + y2 - z2 + w2
+    m[:, 2, 1] = 2 * (yz + xw)
+    m[:, 0, 2] = 2 * (xz + yw)
+    m[:, 1, 2] = 2 * (yz - xw)
+    m[:, 2, 2] = -x2 - y2 + z2 + w2
+    return m
 
 
 def _deg(x: np.ndarray) -> np.ndarray:

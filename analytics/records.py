@@ -3,28 +3,91 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-import pandas as pd
+import numpy as np
 
 from sitload.analytics.accumulation import AccumulationMetrics
+from sitload.analytics.epochs import Columns
 from sitload.events import Bout
 from sitload.timestamps import iso_utc
+from sitload.vocab import Posture, Seat, Side
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 JSON_SCHEMA = "sitload.analysis/1"
+LABELS = {"posture": Posture.wire_names(), "lean_side": Side.wire_names(),
+          "crossed": Side.wire_names(), "seat": Seat.wire_names(), "offload": Side.wire_names()}
+
+
+class EpochColumns:
+    """The per-second table as the engine keeps it: numpy columns, ``sec`` and label codes.
+    ``frame()`` makes the pandas table of it (labels as text); a summary never needs it, so
+    `sitload analyze --json` does not import pandas."""
+
+    def __init__(self, cols: Columns | None):
+        self.cols = cols
+
+    @property
+    def span(self) -> tuple[float, float] | None:
+        """The first and the last second (None without rows)."""
+        return None if self.cols is None else (float(self.cols["sec"][0]),
+                                               float(self.cols["sec"][-1]))
+
+    def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        if self.cols is None:
+            return pd.DataFrame({"t": np.zeros(0), "posture": np.zeros(0, dtype=object)})
+        frame = {"t": self.cols["sec"].astype(np.float64)}
+        for key, values in self.cols.items():
+            if key != "sec":
+                frame[key] = _labels(values, LABELS[key]) if key in LABELS else values
+        return pd.DataFrame(frame, copy=False)
+
+
+def _labels(codes: np.ndarray, names: list[str]):
+    """Label codes as the text column pandas would make of the names, built in Arrow from the
+    codes when pandas stores text there (no Python object a row: a week is 600,000 rows)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    text = pd.Series(np.array(names[:1], dtype=object)).dtype    # Arrow-backed (pandas 3) or object
+    if getattr(text, "storage", None) != "pyarrow":
+        return np.asarray(names, dtype=object)[codes]
+    words = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                           pa.array(names, pa.large_string()))
+    return pd.array(words.cast(pa.large_string()), dtype=text)
 
 
 @dataclass(frozen=True)
 class AnalysisResult:
-    """Everything one analysis run found. ``epochs`` has one row per second (gaps included)."""
+    """Everything one analysis run found. ``epochs`` has one row per second (gaps included),
+    made when first asked for from ``per_second`` (a table, or the engine's columns)."""
 
     kind: str
-    epochs: pd.DataFrame
+    per_second: pd.DataFrame | EpochColumns
     bouts: list[Bout]
     sitting_s: float
     metrics: AccumulationMetrics
     gaps: list[tuple[float, float]]
     breaks: int
     sit_to_stand: int
+
+    @cached_property
+    def epochs(self) -> pd.DataFrame:
+        table = self.per_second
+        return table.frame() if isinstance(table, EpochColumns) else table
+
+    @property
+    def span(self) -> tuple[float, float] | None:
+        """The first and the last second of the epochs (None without any)."""
+        if isinstance(self.per_second, EpochColumns):
+            return self.per_second.span
+        t = self.epochs["t"]
+        return (float(t.iloc[0]), float(t.iloc[-1])) if len(t) else None
 
     @property
     def breaks_per_sitting_hour(self) -> float | None:
@@ -34,11 +97,12 @@ class AnalysisResult:
     def to_json(self) -> dict:
         """JSON-ready summary; the schema is in docs/metrics.md."""
         m = self.metrics
+        span = self.span
         return {
             "schema": JSON_SCHEMA,
             "sensor": self.kind,
-            "start": iso_utc(float(self.epochs["t"].iloc[0])) if len(self.epochs) else None,
-            "end": iso_utc(float(self.epochs["t"].iloc[-1]) + 1.0) if len(self.epochs) else None,
+            "start": iso_utc(span[0]) if span else None,
+            "end": iso_utc(span[1] + 1.0) if span else None,
             "sitting_s": self.sitting_s,
             "bouts": [b.to_json() for b in self.bouts],
             **{f"prolonged_{p.name}": p.count for p in m.prolonged},

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from peer_speed import SITLOAD, compare
+from peer_speed import SITLOAD, compare, compile_sitload
 
 FLOOR_DECODE = """
 import sys
@@ -56,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    compile_sitload()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         hip = simulate("flare-fortnight", "hip-imu", 14, folder / "hip-14d.sitload")

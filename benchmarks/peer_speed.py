@@ -9,7 +9,10 @@ simulated desk day (8 h of 50 Hz thigh accelerometer, no gyro) written as the CS
 `sitload import` reads and as the Parquet table acti-motus reads (a DatetimeIndex and three
 accelerometer columns); `--days-too` adds 7 simulated desk days. Each command runs as its own
 process, the tools alternated, median of ``--runs``; printed as ratios. The floor is a process that
-reads the recording's frame bytes once (Python start-up, sqlite3, every frame read).
+reads the recording's frame bytes once (Python start-up, sqlite3, every frame read). sitload's
+sources are compiled to bytecode first, as pip does on installing a package (the peer's were when
+it was installed): an editable install run with PYTHONDONTWRITEBYTECODE set would otherwise
+compile them anew in every process.
 """
 
 from __future__ import annotations
@@ -56,6 +59,14 @@ def peer_python() -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", PEER], check=True)
     return python
+
+
+def compile_sitload() -> None:
+    """Bytecode of sitload's modules, as an installed package has it."""
+    root = Path(__file__).resolve().parents[1]
+    folders = [str(root / name) for name in ("sitload", "analytics", "alerts", "sensor_ingest",
+                                             "firmware_sim")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], check=True)
 
 
 def samples_of(recording: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +133,7 @@ def main() -> None:
     parser.add_argument("--days-too", action="store_true", help="also 7 simulated desk days")
     args = parser.parse_args()
     peer = peer_python()
+    compile_sitload()
     with tempfile.TemporaryDirectory() as tmp:
         bench(1, args.runs, peer, Path(tmp))
         if args.days_too:

@@ -87,17 +87,18 @@ class DeviceClock:
         for a, b in zip([0, *edges.tolist()], [*edges.tolist(), device_s.size]):
             window, seg = int(windows[a]), offsets[a:b]
             first = int(np.argmin(seg))  # the first of the smallest: a later equal one does not replace it
+            before = np.inf    # the window's minimum before this segment
             if window != self._window:
                 if self._window_min is not None:
                     self._minima.append(self._window_min)
                     self._refit()
                 self._window, self._window_min = window, (float(device_s[a + first]), float(seg[first]))
-                running = np.minimum.accumulate(seg)
             else:
-                running = np.minimum(np.minimum.accumulate(seg), self._window_min[1])
-                if seg[first] < self._window_min[1]:
+                before = self._window_min[1]
+                if seg[first] < before:
                     self._window_min = (float(device_s[a + first]), float(seg[first]))
-            if len(self._minima) < self.min_windows:
+            if len(self._minima) < self.min_windows:    # the running minimum sets the offset
+                running = np.minimum(np.minimum.accumulate(seg), before)
                 floor = min((m[1] for m in self._minima), default=np.inf)
                 intercepts = np.minimum(running, floor)
                 self._slope, self._intercept = 0.0, float(intercepts[-1])

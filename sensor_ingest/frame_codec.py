@@ -35,10 +35,14 @@ def crc16_ccitt_false(data: bytes) -> int:
 
 def _word_table() -> np.ndarray:
     """The CRC register after shifting each 16-bit value ``x`` through 16 zero bits: feeding
-    the big-endian byte pair ``w`` to register ``r`` gives ``table[r ^ w]`` (the CRC is linear)."""
+    the big-endian byte pair ``w`` to register ``r`` gives ``table[r ^ w]`` (the CRC is linear).
+    Made as two shifts of 8 bits through the 256-entry table of a byte's 8 shifts."""
+    byte = np.arange(256, dtype=np.uint32) << 8
+    for _ in range(8):
+        byte = np.where(byte & 0x8000, (byte << 1) ^ 0x1021, byte << 1) & 0xFFFF
     reg = np.arange(1 << 16, dtype=np.uint32)
-    for _ in range(16):
-        reg = np.where(reg & 0x8000, (reg << 1) ^ 0x1021, reg << 1) & 0xFFFF
+    for _ in range(2):
+        reg = ((reg << 8) & 0xFFFF) ^ byte[reg >> 8]
     return reg.astype(np.uint16)
 
 
@@ -53,7 +57,7 @@ def crc16_rows(rows: np.ndarray) -> np.ndarray:
     odd = rows.shape[1] % 2
     if odd:     # an odd length: the first byte alone, then pairs
         crc = _CRC_ONE_BYTE[rows[:, 0]]
-    words = np.ascontiguousarray(rows[:, odd:].view(">u2").T).astype(np.uint16)
+    words = rows[:, odd:].view(">u2").T.astype(np.uint16, order="C")    # one copy: columns
     for word in words:
         np.bitwise_xor(crc, word, out=crc)
         np.take(_CRC_WORDS, crc, out=crc)
@@ -152,10 +156,14 @@ def imu_layout(header: FrameHeader, payload_len: int) -> ImuLayout:
 
 
 def imu_values(raw: np.ndarray, layout: ImuLayout) -> tuple[np.ndarray, np.ndarray | None]:
-    """Scale int16 samples (n x channels) to accel in g and gyro in deg/s."""
-    accel = np.multiply(raw[:, :3], layout.g_per_lsb, dtype=np.float64)
-    gyro = (np.multiply(raw[:, 3:], layout.dps_per_lsb, dtype=np.float64)
-            if layout.channels == 6 else None)
+    """Scale int16 samples (n x channels) to accel in g and gyro in deg/s (each converted, then
+    scaled in place: the same values as a multiply that converts, in less time)."""
+    accel = raw[:, :3].astype(np.float64)
+    accel *= layout.g_per_lsb
+    if layout.channels != 6:
+        return accel, None
+    gyro = raw[:, 3:].astype(np.float64)
+    gyro *= layout.dps_per_lsb
     return accel, gyro
 
 

@@ -15,15 +15,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sitload.vocab import SensorKind
 from sitload import __version__
 from sitload.errors import RecordingError
 from sitload.private_files import private_file
-from sitload.timestamps import EARLIEST, LATEST, plausible
+from sitload.timestamps import EARLIEST, LATEST
+
+if TYPE_CHECKING:    # pandas is imported where a table is read: the frames need none
+    import pandas as pd
 
 FORMAT_VERSION = 1
 APPLICATION_ID = 0x5174_4C44  # 'StLD' in the SQLite header: marks a sitload recording
@@ -202,18 +205,20 @@ def seals(ids: np.ndarray, device: int, host_times: np.ndarray) -> np.ndarray:
     return (terms * _SEAL_FACTORS[:, None]).sum(axis=0, dtype=np.uint64).view(np.int64)
 
 
-def _whole(rows: list[tuple], device: int, sealed: bool) -> np.ndarray:
-    """Which frame rows (id, host_time, data, seal) read back as written: bytes, a plausible
-    receive time and, in a recording with seals, the row's seal."""
-    ok = np.fromiter((isinstance(d, bytes) and type(t) is float and plausible(t)
-                      and (type(seal) is int or not sealed) for _, t, d, seal in rows),
-                     dtype=bool, count=len(rows))
-    if sealed and ok.any():
-        picked = [r for r, good in zip(rows, ok) if good]
-        ids = np.fromiter((r[0] for r in picked), dtype=np.int64, count=len(picked))
-        times = np.fromiter((r[1] for r in picked), dtype=np.float64, count=len(picked))
-        stored = np.fromiter((r[3] for r in picked), dtype=np.int64, count=len(picked))
-        ok[ok] = seals(ids, device, times) == stored
+def _whole(ids: np.ndarray, times: tuple, data: tuple, stored: tuple, device: int,
+           sealed: bool) -> np.ndarray:
+    """Which frame rows (columns of ids, receive times, bytes and seals, as read with their
+    casts: None where a value is missing) read back as written: bytes, a plausible receive time
+    and, in a recording with seals, the row's seal."""
+    t = np.array(times, dtype=np.float64)    # a missing time is NaN: not plausible
+    ok = (t >= EARLIEST) & (t < LATEST)
+    if None in data:
+        ok &= np.fromiter((d is not None for d in data), dtype=bool, count=len(data))
+    if sealed:
+        if None in stored:
+            ok &= np.fromiter((s is not None for s in stored), dtype=bool, count=len(stored))
+            stored = tuple(0 if s is None else s for s in stored)
+        ok &= seals(ids, device, t) == np.array(stored, dtype=np.int64)
     return ok
 
 
@@ -339,19 +344,24 @@ class Recording:
                 return
             if not rows:
                 return
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            ids, times, data, stored = zip(*rows)
+            id_array = np.array(ids, dtype=np.int64)
             # a damaged index can hand a row out twice: ids must rise
-            whole = _whole(rows, device_id, self._sealed) & (ids > np.maximum.accumulate(np.r_[last, ids[:-1]]))
-            last = max(last, int(ids.max()))
-            if not whole.all():
-                self.damaged_rows += int((~whole).sum())
-                self.first_damaged_row = self.first_damaged_row or rows[int(np.argmin(whole))][0]
-                rows = [r for r, ok in zip(rows, whole) if ok]
-            if rows:
-                ids, times, data, _ = zip(*rows)
+            whole = (_whole(id_array, times, data, stored, device_id, self._sealed)
+                     & (id_array > np.maximum.accumulate(np.r_[last, id_array[:-1]])))
+            last = max(last, int(id_array.max()))
+            if whole.all():
                 yield list(ids), list(times), list(data)
+                continue
+            self.damaged_rows += int((~whole).sum())
+            self.first_damaged_row = self.first_damaged_row or ids[int(np.argmin(whole))]
+            keep = np.flatnonzero(whole).tolist()
+            if keep:
+                yield [ids[i] for i in keep], [times[i] for i in keep], [data[i] for i in keep]
 
     def _frame(self, sql: str, params=()) -> pd.DataFrame:
+        import pandas as pd
+
         try:
             return pd.read_sql_query(sql, self._db, params=params)
         except (sqlite3.DatabaseError, pd.errors.DatabaseError, UnicodeDecodeError) as exc:

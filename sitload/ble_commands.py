@@ -6,7 +6,6 @@ is built (keeps `--help` fast).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import sys
 from collections.abc import Callable
@@ -76,6 +75,8 @@ def scan_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
     if args.simulate is not None and not 1 <= args.simulate <= 32:
         raise ConfigError(f"--simulate takes 1..32 sensors, got {args.simulate}")
+    import asyncio    # here, not at the top: the batch commands load no event loop
+
     from sitload.services.bluetooth import scan, scan_simulated
 
     devices = [args.device] if args.device else list(DEVICES)
@@ -93,6 +94,8 @@ def scan_command(args: argparse.Namespace) -> int:
 
 # -- monitor ------------------------------------------------------------------------------------
 def monitor_command(args: argparse.Namespace) -> int:
+    import asyncio
+
     from sitload.sensor_ingest.recording import RecordingWriter
     from sitload.config_file import settings
 

@@ -114,6 +114,31 @@ def test_gap_seconds_skipped_in_a_block_give_what_stepping_every_second_gives(ru
         (one_by_one.bouts, one_by_one.gaps, one_by_one.sitting_s, one_by_one.sit_to_stand)
 
 
+@settings(max_examples=200, deadline=None)
+@given(runs=st.lists(st.tuples(st.sampled_from([GAP, SITTING, SITTING, STANDING, Posture.UNKNOWN]),
+                               st.integers(1, 300), st.integers(0, 2), st.integers(0, 2)),
+                     min_size=1, max_size=14),
+       seed=st.integers(0, 2**32 - 1))
+def test_steady_sitting_taken_at_once_gives_what_stepping_every_second_gives(runs, seed):
+    """A block adds a run of like sitting seconds to the open bout at once, up to the next event
+    (held lean or crossed legs, a prolonged threshold: short here, so runs reach them); its lean
+    sum is the one stepping gives, bit for bit."""
+    cols = labels(*runs)
+    cols["lean_deg"] = np.random.default_rng(seed).normal(5.0, 10.0, len(cols["sec"]))
+    config = AnalysisConfig(prolonged_s=(120.0, 300.0, 600.0), asym_sustain_s=45.0,
+                            crossed_sustain_s=30.0)
+    found = []
+    for cuts in ((), tuple(range(1, len(cols["sec"])))):
+        tracker = BoutTracker(config, frozenset({"crossed", "lean_deg"}))
+        edges = [0, *cuts, len(cols["sec"])]
+        events = [e for a, b in zip(edges, edges[1:])
+                  for e in tracker.feed({k: v[a:b] for k, v in cols.items()})]
+        events += tracker.finish(int(cols["sec"][-1]) + 1)
+        found.append((events, tracker.bouts, tracker.gaps, tracker.sitting_s,
+                      tracker.sit_to_stand, tracker.breaks))
+    assert found[0] == found[1]
+
+
 @pytest.mark.parametrize("fields,message", [
     ({"prolonged_s": (3600.0, 1800.0)}, "prolonged_s must be positive and ascending"),
     ({"prolonged_s": ()}, "prolonged_s must be positive and ascending"),

@@ -204,3 +204,17 @@ def test_batches_without_gyro_calibrate_alike_in_both_paths():
     pd.testing.assert_frame_equal(engine.result().epochs, batch.epochs, check_exact=True)
     assert (batch.epochs["posture"].iloc[185:875] == "sitting").all()
     assert batch.bouts[0].lean_side == "left"
+
+
+def test_quaternion_matrix_is_scipys_bit_for_bit():
+    from scipy.spatial.transform import Rotation
+    from sitload.analytics.posture import quaternion_matrix
+
+    rng = np.random.default_rng(7)
+    ref = rng.normal(size=(20000, 3))
+    ref /= np.linalg.norm(ref, axis=1)[:, None]
+    ref[:100] = (-1.0, 0.0, 0.0) + rng.normal(scale=1e-9, size=(100, 3))   # near a half turn
+    q = np.stack((np.zeros(len(ref)), ref[:, 2], -ref[:, 1], 1.0 + ref[:, 0]), axis=1)
+    q = np.concatenate((q, rng.normal(size=(1000, 4)), [(0.0, 0.0, 1.0, 0.0)]))
+    expected = Rotation.from_quat(q).as_matrix()
+    assert quaternion_matrix(q).tobytes() == expected.tobytes()

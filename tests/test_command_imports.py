@@ -53,3 +53,17 @@ def test_batch_commands_load_no_plotting_mqtt_or_bluetooth(recording, command):
 def test_help_loads_no_numerical_library():
     modules = loaded("--help")
     assert modules.isdisjoint({"numpy", "pandas", "scipy", *NOT_FOR_BATCH})
+
+
+
+@pytest.mark.parametrize("sensor", ["hip-imu", "thigh-imu", "pressure"])
+def test_analyze_json_loads_no_table_library_scipy_or_event_loop(tmp_path, sensor):
+    """The summary needs numpy alone: pandas (with pyarrow), scipy and asyncio (with ssl) are
+    most of a short command's start-up."""
+    path = str(tmp_path / f"{sensor}.sitload")
+    subprocess.run([sys.executable, "-m", "sitload.cli", "simulate", "desk-day", "--sensor",
+                    sensor, "--hours", "1", "-o", path], check=True, capture_output=True)
+    modules = loaded("analyze", path, "--json")
+    assert "numpy" in modules
+    heavy = {"pandas", "pyarrow", "scipy", "asyncio", "ssl"}
+    assert modules.isdisjoint(heavy), modules & heavy

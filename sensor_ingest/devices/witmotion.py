@@ -18,7 +18,6 @@ The packets carry no time and no sequence number: samples are stamped from their
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import struct
@@ -261,6 +260,8 @@ class WitMotionProfile(DeviceProfile):
         """Unlock, set and save the output rate, subscribe, ask for the battery voltage (the
         reply arrives with the data). Done on every connection, so the rate survives a sensor
         that lost it."""
+        import asyncio    # here, not at the top: replaying a recording needs no event loop
+
         for cmd in (UNLOCK, rate_command(self.rate_hz), SAVE):
             await _write(client, cmd)
             await asyncio.sleep(COMMAND_GAP_S)
@@ -273,6 +274,8 @@ class WitMotionProfile(DeviceProfile):
         return WitMotionDecoder(setup.kind, self.rate_hz, source=source, on_battery=on_battery)
 
     async def read_battery(self, client) -> int | None:
+        import asyncio
+
         reply: asyncio.Future = asyncio.get_running_loop().create_future()
 
         def on_notify(_char, data: bytearray) -> None:

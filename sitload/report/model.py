@@ -265,6 +265,8 @@ def prompt_records(rec: RecordingData, window_s: float = ADHERENCE_WINDOW_S
 
 def _codes(epochs: pd.DataFrame, column: str, vocabulary: type[IntEnum]) -> np.ndarray:
     """The wire names of an epoch column as the vocabulary's integer codes (0 without it)."""
-    if column not in epochs:
-        return np.zeros(len(epochs), dtype=np.int8)
-    return epochs[column].map({m.wire: int(m) for m in vocabulary}).to_numpy(dtype=np.int8)
+    codes = np.zeros(len(epochs), dtype=np.int8)
+    if column in epochs:
+        for m in vocabulary:    # compared where the text is stored (Arrow), not row by row
+            codes[(epochs[column] == m.wire).to_numpy(dtype=bool)] = int(m)
+    return codes

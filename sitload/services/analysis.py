@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sitload.alerts.policy import PolicyConfig
 from sitload.analytics import AnalysisConfig, AnalysisResult, analyze
-from sitload.analytics.scoring import kappa
 from sitload.errors import ConfigError
 from sitload.analytics.flares import (FlareAnalysis, FlareConfig, Timeline, break_prompt_min,
                                       diary_entries, flare_analysis)
@@ -19,6 +18,9 @@ from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 from sitload.progress import Progress, part
 from sitload.sensor_ingest.stream_decoder import DecodeStats
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def score_against_labels(result: AnalysisResult, labels_csv: str, tz: str = "UTC
     """``result``'s sitting seconds against the labels of ``labels_csv`` (read in
     ``labels_format``, by default the one its header names: ``read_reference``; times without a
     zone in ``tz``), over the seconds both have: the recording's gap seconds are left out."""
+    from sitload.analytics.scoring import kappa
     from sitload.services.formats import read_reference
 
     labels = read_reference(labels_csv, labels_format, tz)

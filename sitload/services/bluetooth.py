@@ -5,7 +5,6 @@ v1 or WitMotion); a simulated WitMotion sensor is a ``WitMotionPeripheral``."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -80,6 +79,8 @@ def _peripheral(device: str) -> type[GattPeripheral]:
 async def monitor_hardware(addresses: Sequence[str], recording: RecordingWriter | None,
                             links: list[SensorLink], on_tick: Callable, options: dict) -> None:
     """``options`` go to each ``SensorLink`` (``profile``: the sensors' family)."""
+    import asyncio    # here, not at the top: the batch commands load no event loop
+
     from sitload.sensor_ingest.ble_ingest import Ingestor, find_sensor
 
     devices = [await find_sensor(address) for address in addresses]
@@ -102,6 +103,8 @@ async def monitor_simulated(sims: Sequence[SimulatedSensor], recording: Recordin
     the live ingest path until every run has ended and its frames have arrived; returns the links
     and the peripherals. ``link_options`` go to each ``SensorLink`` (e.g. ``on_batches``,
     ``on_availability``, ``profile``), ``peripheral_options`` to each peripheral."""
+    import asyncio
+
     from sitload.firmware_sim.gatt_peripheral import VirtualRadio
     from sitload.sensor_ingest.ble_ingest import Ingestor, scan_sensors
     from sitload.sensor_ingest.bumble_backend import BumbleClient, BumbleScanner
@@ -147,6 +150,8 @@ async def monitor_simulated(sims: Sequence[SimulatedSensor], recording: Recordin
 
 
 async def _tick(links: Sequence[SensorLink], on_tick: Callable) -> None:
+    import asyncio
+
     previous = [0] * len(links)
     last = time.monotonic()
     while True:
