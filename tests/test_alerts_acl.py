@@ -3,10 +3,12 @@ files, ACL) against a real Mosquitto: wrong passwords are refused with a clear m
 cannot read or write another patient's topics, nor knock another's prompter offline by taking its
 client id."""
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,30 +85,48 @@ def _login(ca: str, user: str) -> BrokerOptions:
     return fast_reconnect(username=user, password=USERS[user], tls=TlsOptions(ca_certs=ca))
 
 
-def _gateway_and_prompter_of_b(secured: Deployed, tmp_path: Path, **on_inbound) -> tuple[AlertPublisher, Prompter]:
+@pytest.fixture
+def closing():
+    """Closes every client a test hands it, last first, whether the test passed or failed: a
+    client left running would hold its id at the module's broker and knock the next test's off."""
+    with contextlib.ExitStack() as stack:
+        yield stack
+
+
+def _gateway_and_prompter_of_b(secured: Deployed, tmp_path: Path, closing: contextlib.ExitStack,
+                               **on_inbound) -> tuple[AlertPublisher, Prompter]:
     """Patient B's gateway (on the services' listener; ``on_inbound``: its on_ack / on_symptom)
-    and B's own prompter (on the patients' listener)."""
+    and B's own prompter (on the patients' listener), both closed at the test's end."""
     ca = secured.ca
-    gateway = AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
-                             broker=_login(ca, "sitload-gateway"), **on_inbound)
-    return gateway, Prompter(secured.patients.url, "pat-b2", broker=_login(ca, "pat-b2"))
+    gateway = closing.enter_context(contextlib.closing(
+        AlertPublisher(secured.services_url, "pat-b2", outbox_path=tmp_path / "b.outbox",
+                       broker=_login(ca, "sitload-gateway"), **on_inbound)))
+    b = closing.enter_context(contextlib.closing(
+        Prompter(secured.patients.url, "pat-b2", broker=_login(ca, "pat-b2"))))
+    return gateway, b
 
 
-def _raw_client(broker, ca: str, user: str, client_id: str | None = None) -> tuple[mqtt.Client, list, dict]:
-    """A bare paho v5 client logged in as ``user`` at ``broker`` (its ``host`` and ``port``):
-    (client, messages received, reason codes by mid)."""
+def _raw_client(broker, ca: str, user: str, closing: contextlib.ExitStack,
+                client_id: str | None = None) -> tuple[mqtt.Client, list, dict]:
+    """A bare paho v5 client logged in as ``user`` at ``broker`` (its ``host`` and ``port``),
+    returned once the broker accepted it and disconnected at the test's end: (client, messages
+    received, reason codes by mid)."""
     got: list[mqtt.MQTTMessage] = []
     acks: dict[int, object] = {}
+    accepted = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"raw-{user}",
                          protocol=mqtt.MQTTv5)
     client.username_pw_set(user, USERS[user])
     client.tls_set(ca_certs=ca)
+    client.on_connect = lambda c, u, flags, code, p: code == 0 and accepted.set()
     client.on_message = lambda c, u, m: got.append(m)
     client.on_subscribe = lambda c, u, mid, codes, p: acks.__setitem__(mid, codes[0])
     client.on_publish = lambda c, u, mid, code, p: acks.__setitem__(mid, code)
     client.connect(broker.host, broker.port)
     client.loop_start()
-    wait_until(client.is_connected, what=f"{user} connected")
+    closing.callback(client.loop_stop)
+    closing.callback(client.disconnect)
+    wait_until(accepted.is_set, what=f"{user} connected")
     return client, got, acks
 
 
@@ -138,122 +158,99 @@ def test_wrong_password_fails_the_prompter_cli_with_one_clear_line(secured):
     assert time.monotonic() - started < 30  # no silent retrying
 
 
-def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path):
+def test_a_patient_cannot_read_another_patients_prompts(secured, tmp_path, closing):
     broker, ca = secured.patients, secured.ca
-    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path)
-    spy, spied, acks = _raw_client(broker, ca, "pat-a1")
-    try:
-        # Mosquitto 2.0 grants the subscriptions and checks the ACL on every message it would deliver
-        _, mid = spy.subscribe("sitload/v1/pat-b2/alert", qos=1)
-        _, mid_all = spy.subscribe("sitload/v1/+/alert", qos=1)
-        wait_until(lambda: mid in acks and mid_all in acks, what="SUBACKs")
-        wait_until(lambda: gateway.prompter_online, what="B's prompter online")
-        prompt = make_prompt("pat-b2")
-        gateway.publish_prompt(prompt)
-        wait_until(lambda: b.prompts, what="B's prompt at B's prompter")
-        _caught_up(spy, spied, acks, "pat-a1")  # a copy for the spy would have arrived by now
-        assert [d["id"] for d in b.prompts] == [prompt.id]
-        assert spied == []  # neither the exact topic nor a wildcard reaches B's prompt
-    finally:
-        spy.disconnect()
-        spy.loop_stop()
-        b.close()
-        gateway.close()
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path, closing)
+    spy, spied, acks = _raw_client(broker, ca, "pat-a1", closing)
+    # Mosquitto 2.0 grants the subscriptions and checks the ACL on every message it would deliver
+    _, mid = spy.subscribe("sitload/v1/pat-b2/alert", qos=1)
+    _, mid_all = spy.subscribe("sitload/v1/+/alert", qos=1)
+    wait_until(lambda: mid in acks and mid_all in acks, what="SUBACKs")
+    wait_until(lambda: gateway.prompter_online, what="B's prompter online")
+    prompt = make_prompt("pat-b2")
+    gateway.publish_prompt(prompt)
+    wait_until(lambda: b.prompts, what="B's prompt at B's prompter")
+    _caught_up(spy, spied, acks, "pat-a1")  # a copy for the spy would have arrived by now
+    assert [d["id"] for d in b.prompts] == [prompt.id]
+    assert spied == []  # neither the exact topic nor a wildcard reaches B's prompt
 
 
-def test_a_patient_cannot_inject_acks_into_another_patients_topic(secured, tmp_path):
+def test_a_patient_cannot_inject_acks_into_another_patients_topic(secured, tmp_path, closing):
     broker, ca = secured.patients, secured.ca
     acks_at_b = []
-    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path, on_ack=acks_at_b.append)
-    intruder, _, codes = _raw_client(broker, ca, "pat-a1")
-    try:
-        wait_until(lambda: gateway.prompter_online, what="B's prompter online")
-        forged = '{"schema": 1, "id": "forged-by-a", "action": "done"}'
-        info = intruder.publish("sitload/v1/pat-b2/ack", forged, qos=1)
-        wait_until(lambda: info.mid in codes, what="PUBACK to the forged ack")
-        assert str(codes[info.mid]) == "Not authorized"
-        assert b.ack("real-from-b", "ack")
-        # the broker refused the forged ack before B's was sent: had it passed it on, it would
-        # have reached the gateway first
-        wait_until(lambda: acks_at_b, what="B's own ack at the gateway")
-        assert [a.prompt_id for a in acks_at_b] == ["real-from-b"]
-    finally:
-        intruder.disconnect()
-        intruder.loop_stop()
-        b.close()
-        gateway.close()
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path, closing, on_ack=acks_at_b.append)
+    intruder, _, codes = _raw_client(broker, ca, "pat-a1", closing)
+    wait_until(lambda: gateway.prompter_online, what="B's prompter online")
+    forged = '{"schema": 1, "id": "forged-by-a", "action": "done"}'
+    info = intruder.publish("sitload/v1/pat-b2/ack", forged, qos=1)
+    wait_until(lambda: info.mid in codes, what="PUBACK to the forged ack")
+    assert str(codes[info.mid]) == "Not authorized"
+    assert b.ack("real-from-b", "ack")
+    # the broker refused the forged ack before B's was sent: had it passed it on, it would
+    # have reached the gateway first
+    wait_until(lambda: acks_at_b, what="B's own ack at the gateway")
+    assert [a.prompt_id for a in acks_at_b] == ["real-from-b"]
 
 
-def test_a_patient_cannot_knock_another_patients_prompter_offline(secured, tmp_path):
+def test_a_patient_cannot_knock_another_patients_prompter_offline(secured, tmp_path, closing):
     """Issue 13, item 2: A runs a prompter for B's device next to B's own, and tries B's client id
     (as sitload 0.x named it, and as the broker names B's connection) on both listeners. B's
     prompter stays connected and shows every prompt."""
     broker, ca = secured.patients, secured.ca
-    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path)
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path, closing)
     wait_until(lambda: gateway.prompter_online, what="B's prompter online")
     drops = []
     handle = b.conn.client.on_disconnect
     b.conn.client.on_disconnect = lambda *args: (drops.append(args[3]), handle(*args))
-    a = Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-a1"))  # `sitload prompts --device pat-b2` as A
     # B's id as sitload 0.x named it, as B's sitload named it, as the broker names it
     b_ids = ("sitload-prompter-pat-b2", b.conn.client_id, "pat-b2")
-    takers = [_raw_client(broker, ca, "pat-a1", client_id=taken)[0] for taken in b_ids]
-    try:
-        for taken in b_ids:  # A is no user of the services' listener
-            refused = MqttConnection(secured.services_url, taken, _login(ca, "pat-a1"))
-            refused.start()
-            wait_until(lambda: refused.refused, what="A refused on the services' listener")
-            refused.close()
-        wait_until(lambda: a.conn.connected, what="A's prompter connected")
-        sent = [make_prompt("pat-b2", created=time.time() + i) for i in range(11)]
-        for prompt in sent:
-            gateway.publish_prompt(prompt)
-        wait_until(lambda: len(b.prompts) == len(sent), what="every prompt at B's prompter")
-        assert [d["id"] for d in b.prompts] == [p.id for p in sent]
-        assert drops == [] and b.conn.connected
-        # A's connections all hold the id 'pat-a1': A can only knock A's own clients off
-        assert a.prompts == []  # the ACL: A reads nothing of B's
-    finally:
-        for taker in takers:
-            taker.disconnect()
-            taker.loop_stop()
-        a.close()
-        b.close()
-        gateway.close()
+    for taken in b_ids:
+        # one at a time: the broker names every connection of A's 'pat-a1', so each would knock
+        # the one before it off, and their reconnecting would go on knocking each other off
+        with contextlib.ExitStack() as taker:
+            _raw_client(broker, ca, "pat-a1", taker, client_id=taken)
+        refused = MqttConnection(secured.services_url, taken, _login(ca, "pat-a1"))  # A is no user there
+        refused.start()
+        wait_until(lambda: refused.refused, what="A refused on the services' listener")
+        refused.close()
+    a = closing.enter_context(contextlib.closing(  # `sitload prompts --device pat-b2` as A
+        Prompter(broker.url, "pat-b2", broker=_login(ca, "pat-a1"))))
+    wait_until(lambda: a.conn.connected, what="A's prompter connected")
+    sent = [make_prompt("pat-b2", created=time.time() + i) for i in range(11)]
+    for prompt in sent:
+        gateway.publish_prompt(prompt)
+    wait_until(lambda: len(b.prompts) == len(sent), what="every prompt at B's prompter")
+    assert [d["id"] for d in b.prompts] == [p.id for p in sent]
+    assert drops == [] and b.conn.connected
+    assert a.prompts == []  # the ACL: A reads nothing of B's
 
 
-def test_the_clinic_reads_every_patient_but_writes_nothing_and_reads_no_pain(secured, tmp_path):
+def test_the_clinic_reads_every_patient_but_writes_nothing_and_reads_no_pain(secured, tmp_path, closing):
     broker, ca = secured.patients, secured.ca
     symptoms_at_gateway = []
-    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path, on_symptom=symptoms_at_gateway.append)
-    feed = ClinicFeed(secured.services_url, broker=_login(ca, "sitload-clinic"))
+    gateway, b = _gateway_and_prompter_of_b(secured, tmp_path, closing, on_symptom=symptoms_at_gateway.append)
+    feed = closing.enter_context(contextlib.closing(
+        ClinicFeed(secured.services_url, broker=_login(ca, "sitload-clinic"))))
     feed.start()
-    spy, spied, codes = _raw_client(parse_broker_url(secured.services_url), ca, "sitload-clinic")
-    try:
-        _, mid = spy.subscribe("sitload/v1/+/symptom", qos=1)
-        _, mid_alerts = spy.subscribe("sitload/v1/+/alert", qos=1)
-        wait_until(lambda: mid in codes and mid_alerts in codes and feed.conn.connected, what="the clinic subscribed")
-        wait_until(lambda: gateway.prompter_online, what="B's prompter online")
-        first = make_prompt("pat-b2")
-        gateway.publish_prompt(first)
-        wait_until(lambda: b.prompts, what="B's prompt at B's prompter")
-        b.ack(first.id, "done")
-        wait_until(lambda: (rows := feed.rows()) and rows[0].last_prompt and rows[0].last_prompt.answer == "done",
-                   what="the clinic saw the prompt answered")
-        assert feed.rows()[0].prompter_online is True
-        b.report(SymptomReport.new(6, time.time()))
-        wait_until(lambda: symptoms_at_gateway, what="the pain report at the gateway")
-        second = make_prompt("pat-b2", created=time.time() + 1)
-        gateway.publish_prompt(second)  # routed after the pain report, which the gateway had
-        wait_until(lambda: any(m.topic.endswith("/alert") and second.id.encode() in m.payload for m in spied),
-                   what="the later prompt at the clinic")
-        assert not [m for m in spied if m.topic.endswith("/symptom")]
-        info = spy.publish("sitload/v1/pat-b2/alert", json.dumps(alert_payload(make_prompt("pat-b2"))), qos=1)
-        wait_until(lambda: info.mid in codes, what="PUBACK to the clinic's forged prompt")
-        assert str(codes[info.mid]) == "Not authorized"
-    finally:
-        spy.disconnect()
-        spy.loop_stop()
-        feed.close()
-        b.close()
-        gateway.close()
+    spy, spied, codes = _raw_client(parse_broker_url(secured.services_url), ca, "sitload-clinic", closing)
+    _, mid = spy.subscribe("sitload/v1/+/symptom", qos=1)
+    _, mid_alerts = spy.subscribe("sitload/v1/+/alert", qos=1)
+    wait_until(lambda: mid in codes and mid_alerts in codes and feed.conn.connected, what="the clinic subscribed")
+    wait_until(lambda: gateway.prompter_online, what="B's prompter online")
+    first = make_prompt("pat-b2")
+    gateway.publish_prompt(first)
+    wait_until(lambda: b.prompts, what="B's prompt at B's prompter")
+    b.ack(first.id, "done")
+    wait_until(lambda: (rows := feed.rows()) and rows[0].last_prompt and rows[0].last_prompt.answer == "done",
+               what="the clinic saw the prompt answered")
+    assert feed.rows()[0].prompter_online is True
+    b.report(SymptomReport.new(6, time.time()))
+    wait_until(lambda: symptoms_at_gateway, what="the pain report at the gateway")
+    second = make_prompt("pat-b2", created=time.time() + 1)
+    gateway.publish_prompt(second)  # routed after the pain report, which the gateway had
+    wait_until(lambda: any(m.topic.endswith("/alert") and second.id.encode() in m.payload for m in spied),
+               what="the later prompt at the clinic")
+    assert not [m for m in spied if m.topic.endswith("/symptom")]
+    info = spy.publish("sitload/v1/pat-b2/alert", json.dumps(alert_payload(make_prompt("pat-b2"))), qos=1)
+    wait_until(lambda: info.mid in codes, what="PUBACK to the clinic's forged prompt")
+    assert str(codes[info.mid]) == "Not authorized"
