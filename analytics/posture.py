@@ -138,8 +138,8 @@ class WalkingReference:
 
     def __init__(self, cfg: AnalysisConfig):
         self.cfg = cfg
-        self.sum = np.zeros(3)
-        self.cov = np.zeros(6)
+        self.sum = (0.0, 0.0, 0.0)        # sum of the unit vectors that count
+        self.cov = (0.0,) * 6             # sum of their gyro covariances (packed)
         self.n = 0
         self.n_gyro = 0
         self._before = (self.sum, self.cov, 0)   # sums as the next block starts
@@ -160,16 +160,18 @@ class WalkingReference:
         if len(u) == 0:
             return u
         gcov = np.stack([cols[name] for name in GYRO_COV], axis=1)
-        summed, cov, count_gyro = self._learn(u, walking, gcov)
-        summed[:calibrated_at], cov[:calibrated_at] = summed[calibrated_at], cov[calibrated_at]
-        count_gyro[:calibrated_at] = count_gyro[calibrated_at]
+        sums, covs, counts_gyro, which = self._learn(u, walking, gcov)
+        which[:calibrated_at] = which[calibrated_at]
+        summed, count_gyro = sums[which], counts_gyro[which]
         up = summed / np.sqrt(np.einsum("ij,ij->i", summed, summed))[:, None]
         out = _rotate_to_x(u, up)
         self.plain_y = out[:, 1].copy()
         full = count_gyro >= self.cfg.calib_min_walk_s
         if full.any():
             upf = up[full]
-            lateral = _horizontal_axis(cov[full], upf)
+            # the lateral axis of each sums' row once (the seconds share a few), then of each second
+            _, first, each = np.unique(which[full], return_index=True, return_inverse=True)
+            lateral = _horizontal_axis(covs[which[full][first]], upf[first])[each]
             forward = np.cross(upf, lateral)
             self.forward[full] = forward
             uf = u[full]
@@ -178,47 +180,85 @@ class WalkingReference:
         return out
 
     def _learn(self, u: np.ndarray, walking: np.ndarray, gcov: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Sums of u and of the gyro covariance over the walking seconds that count, and the
-        count of those with a gyro, after each second (walking seconds one by one: few; in
-        order, so every cut of the stream sums alike). When the latest ``reset_walk_s`` seconds
-        of a walk point ``walk_reset_deg`` or more away from the reference they replace it (the
-        sensor moved, or the first walk was with the phone in the hand)."""
+        count of those with a gyro, as rows that change at walking seconds, with the row each
+        second takes (walking seconds one by one: few; in order, so every cut of the stream sums
+        alike). When the latest ``reset_walk_s`` seconds of a walk point ``walk_reset_deg`` or
+        more away from the reference they replace it (the sensor moved, or the first walk was
+        with the phone in the hand).
+
+        The sums are float additions in order, as numpy adds arrays. The two decisions compare
+        dot products: taken in float arithmetic, and where the two sides come within ``_CLOSE``
+        of each other, in numpy's (``_counts``, ``_resets``), which defines them."""
         cfg = self.cfg
         cos_max = math.cos(math.radians(cfg.walk_max_incl_deg))
         cos_reset = math.cos(math.radians(cfg.walk_reset_deg))
-        has_gyro = np.isfinite(gcov).all(axis=1).tolist()
-        no_gyro = np.zeros(6)
+        rows = np.flatnonzero(walking)
+        gyro = np.isfinite(gcov[rows]).all(axis=1)
+        g_rows = np.where(gyro[:, None], gcov[rows], 0.0).tolist()
+        u_rows, has_gyro = u[rows].tolist(), gyro.astype(int).tolist()
+        # a walk's latest seconds summed: differences of running sums (close; _resets decides)
+        ahead = np.concatenate((np.zeros((1, 3)), np.cumsum(u[rows], axis=0))).tolist()
         at = np.full(len(u), -1)                    # the last walking row up to each row
         snapshots = []
         previous = -1 if self.run_open else -2
-        for i in np.flatnonzero(walking).tolist():
+        for k, i in enumerate(rows.tolist()):
             if i != previous + 1:
                 self.run.clear()
             previous = i
-            ui, gyro = u[i], int(has_gyro[i])
-            g = gcov[i] if gyro else no_gyro
-            self.run.append((ui, g, gyro))
-            total = self.sum
-            if self.n < cfg.calib_min_walk_s or ui @ total >= cos_max * math.sqrt(total @ total):
-                self.sum, self.cov = total + ui, self.cov + g
-                self.n, self.n_gyro = self.n + 1, self.n_gyro + gyro
+            ui, g, gy = u_rows[k], g_rows[k], has_gyro[k]
+            self.run.append((ui, g, gy))
+            if self.n < cfg.calib_min_walk_s or self._counts(ui, cos_max):
+                self.sum = tuple(map(float.__add__, self.sum, ui))
+                self.cov = tuple(map(float.__add__, self.cov, g))
+                self.n, self.n_gyro = self.n + 1, self.n_gyro + gy
             if len(self.run) == cfg.reset_walk_s and self.n >= cfg.calib_min_walk_s:
                 first = i + 1 - len(self.run)    # its rows are consecutive: in this block,
-                walk = (u[first:i + 1].sum(axis=0) if first >= 0    # summed where they are
-                        else np.sum([r[0] for r in self.run], axis=0))
-                if walk @ self.sum < cos_reset * math.sqrt((walk @ walk) * (self.sum @ self.sum)):
-                    self.sum, self.cov = walk, np.sum([r[1] for r in self.run], axis=0)
+                walk = (u[first:i + 1] if first >= 0     # summed where they are
+                        else np.array([r[0] for r in self.run]))
+                close = (list(map(float.__sub__, ahead[k + 1], ahead[k + 1 - len(self.run)]))
+                         if first >= 0 else walk.sum(axis=0).tolist())
+                if self._resets(close, walk, cos_reset):
+                    self.sum = tuple(walk.sum(axis=0).tolist())
+                    self.cov = tuple(np.sum([r[1] for r in self.run], axis=0).tolist())
                     self.n, self.n_gyro = len(self.run), sum(r[2] for r in self.run)
             at[i] = len(snapshots)
             snapshots.append((self.sum, self.cov, self.n_gyro))
         self.run_open = bool(len(walking)) and bool(walking[-1])
-        at = np.maximum.accumulate(at)
-        before = (self._before[0], self._before[1], self._before[2])
-        rows = [before, *snapshots]
-        self._before = rows[-1]
-        # each second takes the sums of the last walking second up to it (rows: few)
-        return tuple(np.array([r[field] for r in rows])[at + 1] for field in range(3))
+        kept = [self._before, *snapshots]
+        self._before = kept[-1]
+        # each second takes the sums of the last walking second up to it
+        return (*(np.array([r[field] for r in kept]) for field in range(3)),
+                np.maximum.accumulate(at) + 1)
+
+    def _counts(self, ui: list[float], cos_max: float) -> bool:
+        """Does the walking second ``ui`` point within ``walk_max_incl_deg`` of the sums?"""
+        s = self.sum
+        dot, length = _dot(ui, s), math.sqrt(_dot(s, s))
+        if abs(dot - cos_max * length) > _CLOSE * (length + 1.0):
+            return dot >= cos_max * length
+        total = np.array(s)
+        return bool(np.array(ui) @ total >= cos_max * math.sqrt(total @ total))
+
+    def _resets(self, close: list[float], walk: np.ndarray, cos_reset: float) -> bool:
+        """Does the walk (its rows ``walk``; ``close``: their sum, nearly) point
+        ``walk_reset_deg`` or more away from the sums?"""
+        s = self.sum
+        dot, scale = _dot(close, s), math.sqrt(_dot(close, close) * _dot(s, s))
+        if abs(dot - cos_reset * scale) > _CLOSE * (scale + 1.0):
+            return dot < cos_reset * scale
+        w, total = walk.sum(axis=0), np.array(s)
+        return bool(w @ total < cos_reset * math.sqrt((w @ w) * (total @ total)))
+
+
+# Two sides of a comparison closer than this (relative to their scale) are compared in numpy's
+# arithmetic; farther apart, float arithmetic (last-bit differences) cannot change the answer.
+_CLOSE = 1e-9
+
+
+def _dot(a, b) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 
 
 def _horizontal_axis(cov6: np.ndarray, up: np.ndarray) -> np.ndarray:

@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sitload.analytics import AnalysisConfig, Engine, analyze
 from conftest import rotation
@@ -218,3 +220,36 @@ def test_quaternion_matrix_is_scipys_bit_for_bit():
     q = np.concatenate((q, rng.normal(size=(1000, 4)), [(0.0, 0.0, 1.0, 0.0)]))
     expected = Rotation.from_quat(q).as_matrix()
     assert quaternion_matrix(q).tobytes() == expected.tobytes()
+
+
+def _near(rng, axis: np.ndarray, deg: float) -> np.ndarray:
+    """A unit vector at ``deg`` from the unit ``axis``, give or take a few last bits."""
+    other = np.cross(axis, rng.normal(size=3))
+    other /= np.linalg.norm(other)
+    angle = np.radians(deg) + rng.choice([0.0, 1e-15, -1e-15, 1e-10, -1e-10, 1e-3, -1e-3])
+    return np.cos(angle) * axis + np.sin(angle) * other
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(1.0, 5000.0))
+def test_walking_calibration_decides_as_numpy_does_even_at_its_thresholds(seed, length):
+    """The walking reference takes its two decisions in float arithmetic, and in numpy's (which
+    defines them) where the sides come close: either way, numpy's answer, on directions at the
+    thresholds to the last bits, and on walk sums off by the rounding of running sums."""
+    from sitload.analytics.posture import WalkingReference
+
+    cfg = AnalysisConfig()
+    ref = WalkingReference(cfg)
+    rng = np.random.default_rng(seed)
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    ref.sum = tuple((axis * length).tolist())
+    total = np.array(ref.sum)
+    cos_max, cos_reset = (np.cos(np.radians(d)) for d in (cfg.walk_max_incl_deg, cfg.walk_reset_deg))
+    ui = _near(rng, axis, cfg.walk_max_incl_deg)
+    assert ref._counts(ui.tolist(), cos_max) == bool(ui @ total >= cos_max * np.sqrt(total @ total))
+    walk = np.array([_near(rng, axis, cfg.walk_reset_deg) for _ in range(cfg.reset_walk_s)])
+    exact = walk.sum(axis=0)
+    close = exact * (1.0 + rng.normal(scale=1e-13, size=3))
+    assert ref._resets(close.tolist(), walk, cos_reset) == bool(
+        exact @ total < cos_reset * np.sqrt((exact @ exact) * (total @ total)))
