@@ -76,7 +76,7 @@ def replay_batches(rec: Recording, device_id: int | None = None, *, speed: float
     dev = rec.device(device_id)
     decoder = decoder or decoder_for(rec, dev.id)
     pace = _Pacer(speed, sleep) if speed else None
-    total = max(1, rec.frame_summary(dev.id)[0]) if progress is not None else 1
+    total = max(1, rec.frame_rows(dev.id)) if progress is not None else 1
     read = 0
     for ids, host_times, frames in rec.iter_frames(dev.id):
         wheres = _FrameNames(rec.path.name, ids)

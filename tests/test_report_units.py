@@ -227,3 +227,24 @@ def test_overlapping_recordings_of_one_sensor_are_refused(tmp_path, capsys):
     assert err.startswith("sitload: error: recordings overlap in time") and "\n" not in err
     assert not (tmp_path / "out" / "daily.csv").exists()
     assert main(["report", str(a), "-o", str(tmp_path / "one")]) == 0
+
+
+def test_every_day_strip_is_drawn_as_it_would_be_alone():
+    """The strips of a report take the layout worked out for the first: the next day's strip is,
+    byte for byte, the one laid out on its own."""
+    from datetime import datetime
+
+    from sitload.report.plots import DayStrips
+
+    model = make_model(MONDAY)
+    section, tz = model.sections[0], ZoneInfo(model.timezone)
+
+    def strip(strips: DayStrips, date: str) -> str:
+        bouts = [b for _, b in section.bouts
+                 if datetime.fromtimestamp(b.start, tz).date().isoformat() == date]
+        return strips.png(section.minutes[section.minutes["date"] == date], bouts, [], None)
+
+    first, second = model.dates
+    report = DayStrips(tz, model.prolonged_s)
+    assert strip(report, first) != strip(report, second)
+    assert strip(report, second) == strip(DayStrips(tz, model.prolonged_s), second)

@@ -135,7 +135,7 @@ def load_recording(rec: Recording, progress: Callable[[float], None] | None = No
 
     ``progress`` gets the fraction of the recording's frames read so far.
     """
-    counts = {d.id: rec.frame_summary(d.id)[0] for d in rec.devices}
+    counts = {d.id: rec.frame_rows(d.id) for d in rec.devices}
     total, done = max(1, sum(counts.values())), 0
     devices = []
     for dev in rec.devices:
@@ -194,7 +194,8 @@ def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: st
             by_kind.setdefault(dev.sensor, []).append(dev)
             firsts.setdefault(dev.sensor, {}).setdefault(i, dev)
     for first in firsts.values():    # the check `sitload flares` makes: no time counted twice
-        Timeline.join([Timeline.from_analysis(d.analysis) for d in first.values()])
+        if len(first) > 1:           # (one recording cannot overlap itself)
+            Timeline.join([Timeline.from_analysis(d.analysis) for d in first.values()])
     diary = pd.concat([r.diary for r in recordings], ignore_index=True) if recordings else None
     notes, entries = [], []
     try:

@@ -176,6 +176,7 @@ def _days(model: ReportModel, tz: ZoneInfo, progress) -> str:
            "more), lean to the left (up) or right (down), crossed legs, the prompts sent (filled "
            "triangle: acted on in time; open: not) and the pain reports.</p>"]
     dates = model.dates
+    strips = plots.DayStrips(tz, model.prolonged_s)
     for i, date in enumerate(dates):
         label = datetime.fromisoformat(date).strftime("%A %d %B %Y")
         out.append(f'<article id="day-{esc(date)}"><h3>{esc(label)}</h3>')
@@ -191,8 +192,7 @@ def _days(model: ReportModel, tz: ZoneInfo, progress) -> str:
             diary = None
             if model.diary is not None and len(model.diary):
                 diary = model.diary[model.diary["date"] == date]
-            out.append(img(plots.day_timeline(minutes, bouts, prompts, diary, tz,
-                                              model.prolonged_s),
+            out.append(img(strips.png(minutes, bouts, prompts, diary),
                            f"{s.sensor} timeline of {date}"))
         out.append(metrics_table(days, f"metrics-{date}") + "</article>")
         if progress is not None:

@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from numpy.typing import ArrayLike  # noqa: E402
 
@@ -39,15 +40,19 @@ BOUT_COLOURS = (YELLOW, ORANGE, VERMILLION, PURPLE, SKY, BLUE)
 PROLONGED_HATCHES = (None, "//", "\\\\", "xx")    # the bars of each threshold in the trends
 LEFT, RIGHT = BLUE, VERMILLION
 DPI = 90
+LEGEND_COLUMNS = 10    # a day strip's legend: at most this many entries a row
+LEGEND = {"loc": "lower center", "fontsize": 7, "frameon": False}
+SUBPLOT_PARAMS = ("left", "right", "bottom", "top", "wspace", "hspace")
 # The battery level is stored when it changes (the simulated sensor drains 5 %/h: a sample every
 # 12 min); samples further apart than this are not joined (nights, days off, between recordings).
 BATTERY_GAP_S = 3 * 3600.0
 
 
 def png(fig) -> str:
-    """The figure as base64 PNG (and closed)."""
+    """The figure as base64 PNG (and closed). Each figure is laid out within its own size
+    (``tight_layout``), so it is drawn once: a tight bounding box would draw it twice."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -67,14 +72,43 @@ def local_hour(t, tz: ZoneInfo) -> np.ndarray:
     return np.asarray(local.hour + local.minute / 60.0 + local.second / 3600.0, dtype=float)
 
 
+class DayStrips:
+    """The day strips of a report. They share their size, labels and legend, so every strip
+    takes the layout worked out for the first (working it out costs half as much as drawing)."""
+
+    def __init__(self, tz: ZoneInfo, prolonged_s: Sequence[float]):
+        self.tz, self.prolonged_s = tz, prolonged_s
+        self._layout: tuple[int, float, dict[str, float]] | None = None   # legend columns,
+        #                                            figure height, subplot parameters
+
+    def png(self, minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptRecord],
+            diary: pd.DataFrame | None) -> str:
+        """One day's strip as base64 PNG."""
+        fig, handles = day_timeline(minutes, bouts, prompts, diary, self.tz, self.prolonged_s)
+        if self._layout is None:
+            ncol, legend_in = legend_below(fig, handles)
+            fig.set_figheight(fig.get_figheight() + legend_in)
+            fig.tight_layout(rect=(0, legend_in / fig.get_figheight(), 1, 1))
+            params = fig.subplotpars
+            self._layout = (ncol, fig.get_figheight(),
+                            {side: getattr(params, side) for side in SUBPLOT_PARAMS})
+        else:
+            ncol, height, params = self._layout
+            fig.legend(handles=handles, ncol=ncol, **LEGEND)
+            fig.set_figheight(height)
+            fig.subplots_adjust(**params)
+        return png(fig)
+
+
 def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptRecord],
-                 diary: pd.DataFrame | None, tz: ZoneInfo, prolonged_s: Sequence[float]) -> str:
-    """One day's strip: posture, bouts by length (classes of ``prolonged_s``), lean, crossed
-    legs, prompts, pain reports."""
+                 diary: pd.DataFrame | None, tz: ZoneInfo, prolonged_s: Sequence[float]
+                 ) -> tuple[Figure, list]:
+    """One day's strip, not yet laid out: posture, bouts by length (classes of
+    ``prolonged_s``), lean, crossed legs, prompts, pain reports; and its legend's entries."""
     x = local_hour(minutes["t"].to_numpy(), tz)
     lo = np.floor(x.min()) if x.size else 8.0
     hi = np.ceil(x.max() + 1 / 60) if x.size else 17.0
-    fig, (ax, ax_pain) = plt.subplots(2, 1, figsize=(12, 3.4), sharex=True,
+    fig, (ax, ax_pain) = plt.subplots(2, 1, figsize=(12, 3.4), sharex=True, dpi=DPI,
                                       gridspec_kw={"height_ratios": [5, 1.6]})
     # one column per minute from lo to hi: an image for the posture, step areas for the rest
     col = np.round((x - lo) * 60).astype(int)
@@ -89,13 +123,14 @@ def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptR
         return values
 
     classes = bout_classes(prolonged_s)
+    starts = local_hour([b.start for b in bouts], tz) if bouts else np.empty(0)
     for i, (colour, _) in enumerate(classes):
-        spans = [(local_hour(b.start, tz)[0], b.duration_s / 3600) for b in bouts
+        spans = [(start, b.duration_s / 3600) for start, b in zip(starts, bouts)
                  if bisect_right(prolonged_s, b.duration_s) == i]
         ax.broken_barh(spans, (3.1, 0.8), facecolors=colour, edgecolor=BLACK, linewidth=0.5)
-    for b in bouts:
+    for start, b in zip(starts, bouts):
         if b.duration_s >= prolonged_s[0]:
-            ax.text(local_hour(b.start, tz)[0] + b.duration_s / 7200, 3.5,
+            ax.text(start + b.duration_s / 7200, 3.5,
                     f"{b.duration_s / 60:.0f}'", ha="center", va="center", fontsize=7)
     ax.fill_between(grid, 2.5, 2.5 + 0.45 * steps("lean_left_s"), step="post", color=LEFT,
                     linewidth=0)
@@ -107,9 +142,11 @@ def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptR
     else:
         ax.fill_between(grid, 1.05, 1.05 + 0.9 * steps("crossed_s"), step="post", color=BLACK,
                         linewidth=0)
-    for p in prompts:
-        ax.plot(local_hour(p.t, tz)[0], 0.5, marker="v", markersize=8, color=BLACK,
-                markerfacecolor=BLACK if p.acted else "white", linestyle="none")
+    for acted, face in ((True, BLACK), (False, "white")):
+        shown = [p.t for p in prompts if p.acted == acted]
+        if shown:
+            ax.plot(local_hour(shown, tz), np.full(len(shown), 0.5), marker="v", markersize=8,
+                    color=BLACK, markerfacecolor=face, linestyle="none")
     ax.set_ylim(0, 5)
     ax.set_yticks([0.5, 1.5, 2.5, 3.5, 4.5],
                   ["prompts", "crossed legs", "lean L up / R down", "bouts", "posture"])
@@ -140,9 +177,20 @@ def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptR
                              label="prompt, acted on"),
                   plt.Line2D([], [], marker="v", color=BLACK, markerfacecolor="white",
                              linestyle="none", label="prompt, not acted on")])
-    fig.legend(handles=handles, loc="upper center", ncol=10, fontsize=7, frameon=False,
-               bbox_to_anchor=(0.5, 0.0))
-    return png(fig)
+    return fig, handles
+
+
+def legend_below(fig: Figure, handles: list) -> tuple[int, float]:
+    """A legend at the foot of the figure, in as many columns (up to LEGEND_COLUMNS) as fit its
+    width: (its columns, its height in inches)."""
+    renderer = fig.canvas.get_renderer()
+    for ncol in range(min(len(handles), LEGEND_COLUMNS), 0, -1):
+        legend = fig.legend(handles=handles, ncol=ncol, **LEGEND)
+        box = legend.get_window_extent(renderer)
+        if box.width <= fig.bbox.width or ncol == 1:
+            return ncol, box.height / fig.dpi
+        legend.remove()
+    return 0, 0.0
 
 
 def not_measured(ax, x: float, y: float, **kwargs) -> None:
@@ -156,7 +204,7 @@ def trends(days: list[DayMetrics]) -> str:
     day strips), breaks per sitting hour, W50 (a line at the first threshold) and lean."""
     labels = [datetime.fromisoformat(d.date).strftime("%a %d %b") for d in days]
     x = np.arange(len(days))
-    fig, axes = plt.subplots(1, 5, figsize=(14, 2.8))
+    fig, axes = plt.subplots(1, 5, figsize=(14, 2.8), dpi=DPI)
     axes[0].bar(x, [d.sitting_s / 3600 for d in days], color=ORANGE)
     axes[0].set_title("sitting (h)", fontsize=9)
     prolonged = days[0].prolonged
@@ -206,7 +254,7 @@ def asymmetry(days: list[DayMetrics], cop: tuple[np.ndarray, np.ndarray, np.ndar
     """Left vs right per day, crossed-leg minutes (or that they are not measured), and for mats
     the centre-of-pressure heat map."""
     n = 3 if cop is not None else 2
-    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.0))
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.0), dpi=DPI)
     labels = [datetime.fromisoformat(d.date).strftime("%a %d") for d in days]
     x = np.arange(len(days))
     asymmetry_axes(axes[0], days)
@@ -235,7 +283,7 @@ def asymmetry(days: list[DayMetrics], cop: tuple[np.ndarray, np.ndarray, np.ndar
 
 def pain_over_time(diary: pd.DataFrame, tz: ZoneInfo) -> str:
     """Pain reports (0-10) over the whole period."""
-    fig, ax = plt.subplots(figsize=(12, 2.2))
+    fig, ax = plt.subplots(figsize=(12, 2.2), dpi=DPI)
     times = pd.to_datetime(diary["t"], unit="s", utc=True).dt.tz_convert(tz)
     ax.plot(times.dt.tz_localize(None), diary["pain"], marker="o", color=PURPLE,
             markeredgecolor=BLACK, linestyle=":")
@@ -259,7 +307,7 @@ def broken_at_gaps(t: ArrayLike, y: ArrayLike, max_gap_s: float = BATTERY_GAP_S
 
 def battery(levels: list[tuple[str, pd.DataFrame]], tz: ZoneInfo) -> str:
     """Battery level of each device over time, broken where no level came for BATTERY_GAP_S."""
-    fig, ax = plt.subplots(figsize=(12, 2.0))
+    fig, ax = plt.subplots(figsize=(12, 2.0), dpi=DPI)
     styles = itertools.cycle(zip((BLUE, VERMILLION, GREEN, PURPLE), "o^sD"))
     for (label, frame), (colour, marker) in zip(levels, styles):
         t, percent = broken_at_gaps(frame["host_time"], frame["percent"])
