@@ -109,11 +109,17 @@ class DeviceClock:
         return out
 
     def _refit(self) -> None:
-        if len(self._minima) < self.min_windows:
+        """The least-squares line through the windows' minima (about the mean device time:
+        distinct windows, so never degenerate); a few dozen points, in float arithmetic."""
+        n = len(self._minima)
+        if n < self.min_windows:
             return
-        d, off = np.array(self._minima).T
-        slope, intercept = np.polyfit(d - d.mean(), off, 1)
-        self._slope, self._intercept = float(slope), float(intercept - slope * d.mean())
+        mean_d = sum(d for d, _ in self._minima) / n
+        mean_off = sum(off for _, off in self._minima) / n
+        sxx = sum((d - mean_d) ** 2 for d, _ in self._minima)
+        sxy = sum((d - mean_d) * (off - mean_off) for d, off in self._minima)
+        self._slope = sxy / sxx
+        self._intercept = mean_off - self._slope * mean_d
 
     def offset(self, device_s: float) -> float:
         """UTC minus device time at ``device_s``, as estimated so far."""
