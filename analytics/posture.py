@@ -183,54 +183,97 @@ class WalkingReference:
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Sums of u and of the gyro covariance over the walking seconds that count, and the
         count of those with a gyro, as rows that change at walking seconds, with the row each
-        second takes (walking seconds one by one: few; in order, so every cut of the stream sums
-        alike). When the latest ``reset_walk_s`` seconds of a walk point ``walk_reset_deg`` or
-        more away from the reference they replace it (the sensor moved, or the first walk was
-        with the phone in the hand).
+        second takes (walking seconds in order, so every cut of the stream sums alike). When the
+        latest ``reset_walk_s`` seconds of a walk point ``walk_reset_deg`` or more away from the
+        reference they replace it (the sensor moved, or the first walk was with the phone in the
+        hand).
 
-        The sums are float additions in order, as numpy adds arrays. The two decisions compare
-        dot products: taken in float arithmetic, and where the two sides come within ``_CLOSE``
-        of each other, in numpy's (``_counts``, ``_resets``), which defines them."""
-        cfg = self.cfg
-        cos_max = math.cos(math.radians(cfg.walk_max_incl_deg))
-        cos_reset = math.cos(math.radians(cfg.walk_reset_deg))
+        The sums are float additions in order (numpy's running sums add in order too). The two
+        decisions compare dot products: taken in float arithmetic, and where the two sides come
+        within ``_CLOSE`` of each other, in numpy's (``_counts``, ``_resets``), which defines
+        them. Runs of seconds that all count and reset nothing are taken at once (``_bulk``),
+        the others one by one (``_step``)."""
         rows = np.flatnonzero(walking)
         gyro = np.isfinite(gcov[rows]).all(axis=1)
-        g_rows = np.where(gyro[:, None], gcov[rows], 0.0).tolist()
-        u_rows, has_gyro = u[rows].tolist(), gyro.astype(int).tolist()
-        # a walk's latest seconds summed: differences of running sums (close; _resets decides)
-        ahead = np.concatenate((np.zeros((1, 3)), np.cumsum(u[rows], axis=0))).tolist()
-        at = np.full(len(u), -1)                    # the last walking row up to each row
-        snapshots = []
-        previous = -1 if self.run_open else -2
-        for k, i in enumerate(rows.tolist()):
-            if i != previous + 1:
-                self.run.clear()
-            previous = i
-            ui, g, gy = u_rows[k], g_rows[k], has_gyro[k]
-            self.run.append((ui, g, gy))
-            if self.n < cfg.calib_min_walk_s or self._counts(ui, cos_max):
-                self.sum = tuple(map(float.__add__, self.sum, ui))
-                self.cov = tuple(map(float.__add__, self.cov, g))
-                self.n, self.n_gyro = self.n + 1, self.n_gyro + gy
-            if len(self.run) == cfg.reset_walk_s and self.n >= cfg.calib_min_walk_s:
-                first = i + 1 - len(self.run)    # its rows are consecutive: in this block,
-                walk = (u[first:i + 1] if first >= 0     # summed where they are
-                        else np.array([r[0] for r in self.run]))
-                close = (list(map(float.__sub__, ahead[k + 1], ahead[k + 1 - len(self.run)]))
-                         if first >= 0 else walk.sum(axis=0).tolist())
-                if self._resets(close, walk, cos_reset):
-                    self.sum = tuple(walk.sum(axis=0).tolist())
-                    self.cov = tuple(np.sum([r[1] for r in self.run], axis=0).tolist())
-                    self.n, self.n_gyro = len(self.run), sum(r[2] for r in self.run)
-            at[i] = len(snapshots)
-            snapshots.append((self.sum, self.cov, self.n_gyro))
+        walk = _Walk(self.cfg, rows, u[rows], np.where(gyro[:, None], gcov[rows], 0.0),
+                     gyro.astype(int), self.run_open, len(self.run))
+        out = (np.empty((len(rows), 3)), np.empty((len(rows), 6)),
+               np.empty(len(rows), dtype=np.int64))    # sums, covariances, gyro counts
+        k = 0
+        while k < len(rows):
+            taken = self._bulk(walk, k, out) if self.n >= self.cfg.calib_min_walk_s else 0
+            if not taken:
+                self._step(walk, k, u)
+                for column, value in zip(out, (self.sum, self.cov, self.n_gyro)):
+                    column[k] = value
+                taken = 1
+            k += taken
         self.run_open = bool(len(walking)) and bool(walking[-1])
-        kept = [self._before, *snapshots]
-        self._before = kept[-1]
+        at = np.full(len(u), -1)                    # the last walking row up to each row
+        at[rows] = np.arange(len(rows))
+        before = self._before
+        self._before = (self.sum, self.cov, self.n_gyro)
         # each second takes the sums of the last walking second up to it
-        return (*(np.array([r[field] for r in kept]) for field in range(3)),
+        return (*(np.concatenate(([first], column)) for first, column in zip(before, out)),
                 np.maximum.accumulate(at) + 1)
+
+    def _step(self, walk: _Walk, k: int, u: np.ndarray) -> None:
+        """Walking row ``k``, on its own."""
+        cfg = self.cfg
+        if walk.starts[k]:
+            self.run.clear()
+        ui, g, gy = walk.u[k].tolist(), walk.g[k].tolist(), int(walk.gyro[k])
+        self.run.append((ui, g, gy))
+        if self.n < cfg.calib_min_walk_s or self._counts(ui, walk.cos_max):
+            self.sum = tuple(map(float.__add__, self.sum, ui))
+            self.cov = tuple(map(float.__add__, self.cov, g))
+            self.n, self.n_gyro = self.n + 1, self.n_gyro + gy
+        if len(self.run) == cfg.reset_walk_s and self.n >= cfg.calib_min_walk_s:
+            i = int(walk.rows[k])
+            first = i + 1 - len(self.run)    # its rows are consecutive: in this block,
+            rows = (u[first:i + 1] if first >= 0     # summed where they are
+                    else np.array([r[0] for r in self.run]))
+            close = (walk.windows(k, k + 1)[0] if first >= 0 else rows.sum(axis=0)).tolist()
+            if self._resets(close, rows, walk.cos_reset):
+                self.sum = tuple(rows.sum(axis=0).tolist())
+                self.cov = tuple(np.sum([r[1] for r in self.run], axis=0).tolist())
+                self.n, self.n_gyro = len(self.run), sum(r[2] for r in self.run)
+
+    def _bulk(self, walk: _Walk, k: int, out: tuple[np.ndarray, ...]) -> int:
+        """How many walking rows from ``k`` on all count and reset nothing, decided far from
+        either threshold; those are summed at once (running sums: the same additions in the
+        same order) into ``out`` (sums, covariances, gyro counts) from row ``k``."""
+        stop = min(len(walk.rows), k + _BULK)
+        uu, gg = walk.u[k:stop], walk.g[k:stop]
+        sums = np.cumsum(np.concatenate(([self.sum], uu)), axis=0)
+        before, after = sums[:-1], sums[1:]
+        dot = np.einsum("ij,ij->i", uu, before)
+        length = np.sqrt(np.einsum("ij,ij->i", before, before))
+        ok = dot - walk.cos_max * length > _CLOSE * (length + 1.0)
+        full = walk.length[k:stop] == self.cfg.reset_walk_s
+        inside = walk.in_block[k:stop]
+        if full.any():
+            w = walk.windows(k, stop)
+            wdot = np.einsum("ij,ij->i", w, after)
+            scale = np.sqrt(np.einsum("ij,ij->i", w, w) * np.einsum("ij,ij->i", after, after))
+            ok &= ~full | (inside & (wdot - walk.cos_reset * scale > _CLOSE * (scale + 1.0)))
+        taken = len(ok) if ok.all() else int(np.argmin(ok))
+        if taken == 0:
+            return 0
+        covs = np.cumsum(np.concatenate(([self.cov], gg[:taken])), axis=0)[1:]
+        counts = self.n_gyro + np.cumsum(walk.gyro[k:k + taken])
+        for column, values in zip(out, (after[:taken], covs, counts)):
+            column[k:k + taken] = values
+        self.sum, self.cov = tuple(after[taken - 1].tolist()), tuple(covs[-1].tolist())
+        self.n, self.n_gyro = self.n + taken, int(counts[-1])
+        last = k + taken - 1
+        begun = np.flatnonzero(walk.starts[k:last + 1])
+        if begun.size:
+            self.run.clear()
+        first = max(k + int(begun[-1]) if begun.size else k, last + 1 - self.cfg.reset_walk_s)
+        self.run.extend(zip(walk.u[first:last + 1].tolist(), walk.g[first:last + 1].tolist(),
+                            walk.gyro[first:last + 1].tolist()))
+        return taken
 
     def _counts(self, ui: list[float], cos_max: float) -> bool:
         """Does the walking second ``ui`` point within ``walk_max_incl_deg`` of the sums?"""
@@ -255,6 +298,39 @@ class WalkingReference:
 # Two sides of a comparison closer than this (relative to their scale) are compared in numpy's
 # arithmetic; farther apart, float arithmetic (last-bit differences) cannot change the answer.
 _CLOSE = 1e-9
+_BULK = 512     # walking rows tried at once
+
+
+class _Walk:
+    """A block's walking rows (``rows``: their places in the block): unit vectors, gyro
+    covariances (zero without a gyro), whether each starts a walk, each one's walk length so far
+    (up to ``reset_walk_s``, the walk carried over from the last block counted) and whether that
+    many latest seconds all lie in this block."""
+
+    def __init__(self, cfg: AnalysisConfig, rows: np.ndarray, u: np.ndarray, g: np.ndarray,
+                 gyro: np.ndarray, run_open: bool, carried: int):
+        self.rows, self.u, self.g, self.gyro = rows, u, g, gyro
+        self.cos_max = math.cos(math.radians(cfg.walk_max_incl_deg))
+        self.cos_reset = math.cos(math.radians(cfg.walk_reset_deg))
+        reset_walk_s = cfg.reset_walk_s
+        self.starts = np.ones(len(rows), dtype=bool)
+        self.starts[1:] = rows[1:] != rows[:-1] + 1
+        continues = len(rows) > 0 and run_open and rows[0] == 0
+        self.starts[:1] = not continues
+        begin = np.maximum.accumulate(np.where(self.starts, np.arange(len(rows)), 0))
+        since = np.arange(len(rows)) - begin + 1
+        self.in_block = since >= reset_walk_s
+        self.length = np.minimum(since + np.where(begin == 0, carried if continues else 0, 0),
+                                 reset_walk_s)
+        # a walk's latest seconds summed: differences of running sums (close; _resets decides)
+        self._ahead = np.concatenate((np.zeros((1, 3)), np.cumsum(u, axis=0)))
+        self._span = reset_walk_s
+
+    def windows(self, k: int, stop: int) -> np.ndarray:
+        """The latest ``reset_walk_s`` seconds of rows k..stop-1 summed, nearly (rows with
+        fewer before them in the block get a meaningless value)."""
+        top = np.arange(k + 1, stop + 1)
+        return self._ahead[top] - self._ahead[np.maximum(top - self._span, 0)]
 
 
 def _dot(a, b) -> float:

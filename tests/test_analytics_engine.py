@@ -253,3 +253,40 @@ def test_walking_calibration_decides_as_numpy_does_even_at_its_thresholds(seed, 
     close = exact * (1.0 + rng.normal(scale=1e-13, size=3))
     assert ref._resets(close.tolist(), walk, cos_reset) == bool(
         exact @ total < cos_reset * np.sqrt((exact @ exact) * (total @ total)))
+
+
+@st.composite
+def walks(draw):
+    """Walking seconds of a sensor that is turned over now and then (seconds far from the
+    reference, then a reset), some with a gyroscope, cut into blocks at random."""
+    n = draw(st.integers(1, 600))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    axes = rng.normal(size=(draw(st.integers(1, 4)), 3))
+    turns = np.sort(rng.integers(0, n, len(axes) - 1))
+    u = axes[np.searchsorted(turns, np.arange(n), side="right")] + rng.normal(0, 0.3, (n, 3))
+    u /= np.linalg.norm(u, axis=1)[:, None]
+    walking = rng.random(n) < draw(st.sampled_from([0.3, 0.9, 1.0]))
+    gcov = np.abs(rng.normal(size=(n, 6)))
+    gcov[rng.random(n) < 0.2] = np.nan
+    cuts = sorted(draw(st.lists(st.integers(1, max(1, n - 1)), max_size=6)))
+    return u, walking, gcov, [0, *cuts, n]
+
+
+@settings(max_examples=150, deadline=None)
+@given(walks())
+def test_walking_calibration_sums_alike_in_runs_and_second_by_second(walk):
+    """Runs of walking seconds that all count and reset nothing are summed at once; the sums,
+    covariances, counts and the row each second takes are those of stepping every second."""
+    from sitload.analytics import posture
+
+    u, walking, gcov, bounds = walk
+    runs, steps = posture.WalkingReference(AnalysisConfig()), posture.WalkingReference(AnalysisConfig())
+    steps._bulk = lambda *args: 0
+    for a, b in zip(bounds, bounds[1:]):
+        if a == b:
+            continue
+        got = runs._learn(u[a:b], walking[a:b], gcov[a:b])
+        want = steps._learn(u[a:b], walking[a:b], gcov[a:b])
+        for g, w in zip(got, want):
+            assert g.tobytes() == w.tobytes()
+        assert list(runs.run) == list(steps.run) and runs.n == steps.n
