@@ -157,7 +157,11 @@ def test_jittered_100_hz_with_swapped_and_repeated_rows_imports_like_the_clean_f
 @pytest.mark.parametrize("hole_h", [3, 50, 80])
 def test_a_hole_of_hours_or_days_stays_a_gap_at_the_right_time(tmp_path, capsys, hole_h):
     """50 h and 80 h holes take the 36.4 h device clock (``ticks`` mod 2^32) across one and two
-    wraps, more than half its range: only the receive times tell how many."""
+    wraps, more than half its range: only the receive times tell how many. Samples keep their
+    own times to the millisecond, but in the first minute after the hole (until its minimum
+    offset joins the clock's line) to a few: that minute's offsets come from the line fitted on
+    the 10 minutes before the hole, whose slope the ticks' 30 us steps leave uncertain by about
+    1e-8, drawn 50 or 80 h on."""
     t, accel = _signal(1200)
     t[t >= T0 + 600] += hole_h * 3600  # 10 min, the hole, 10 min
     src = _write(tmp_path / "hole.csv", {"time": _iso(t, suffix="Z"), **_axes(accel)})
@@ -167,7 +171,10 @@ def test_a_hole_of_hours_or_days_stays_a_gap_at_the_right_time(tmp_path, capsys,
     assert [round(b.gap_before_s) for b in batches if b.gap_before_s] == [hole_h * 3600]
     inside = (times > T0 + 600) & (times < T0 + 600 + hole_h * 3600 - 0.05)
     assert times.size == t.size and not inside.any()  # nothing filled in
-    assert np.abs(times - t).max() < 1e-3                  # every sample at its own time
+    error = np.abs(times - t)                             # every sample at its own time
+    after = T0 + 600 + hole_h * 3600
+    first_minute = (t >= after) & (t < after + 60)
+    assert error[~first_minute].max() < 1e-3 and error[first_minute].max() < 5e-3
 
 
 def test_daylight_saving_fallback_in_naive_local_times_is_one_continuous_stretch(tmp_path,
