@@ -109,10 +109,11 @@ class DeviceClock:
         return out
 
     def _refit(self) -> None:
-        """The least-squares line through the windows' minima (about the mean device time:
-        distinct windows, so never degenerate); a few dozen points, in float arithmetic."""
+        """The least-squares line through the windows' minima, about their mean device time (at
+        least two windows: their minima lie at distinct times); a few dozen points, in float
+        arithmetic."""
         n = len(self._minima)
-        if n < self.min_windows:
+        if n < max(self.min_windows, 2):
             return
         mean_d = sum(d for d, _ in self._minima) / n
         mean_off = sum(off for _, off in self._minima) / n
