@@ -7,7 +7,8 @@ with a lost fragment is dropped whole), unwraps device ticks and maps them to UT
 correction (``DeviceClock``).
 
 A long run of frames that repeat the last accepted IMU frame in all but seq and ticks (the steady
-stream of a recording) is checked (CRC over byte columns, ``crc16_rows``) and decoded as arrays;
+stream of a recording) is checked (CRC over byte columns, ``crc16_rows``) and decoded as arrays,
+and so is a long run of mat scans whose fragments repeat those of the last complete scan;
 what it yields (samples, times, gaps, stats, the clock) is what feeding the frames one
 notification at a time yields, bit for bit (tests/test_decode_vectorised.py). A jump of the device
 time inside a run is a gap wherever the run was cut, as it is for a frame fed alone.
@@ -23,7 +24,8 @@ import numpy as np
 
 from sitload.sensor_ingest.device_clock import DeviceClock, TickUnwrapper
 from sitload.sensor_ingest.frame_codec import (
-    CRC_SIZE, FLAG_LOW_BATTERY, FLAG_RESYNC, HEADER_SIZE, FrameHeader, ImuLayout, MatFragment,
+    CRC_SIZE, FLAG_LOW_BATTERY, FLAG_RESYNC, HEADER_SIZE, MAT_PREFIX, FrameHeader, ImuLayout,
+    MatFragment,
     crc16_rows, decode_mat_payload, imu_layout, imu_values, parse_header)
 from sitload.samples import SampleBatch
 from sitload.vocab import SensorKind
@@ -37,6 +39,7 @@ MIN_GAP_S = 0.5  # a time jump of more than this (beyond one sample period) betw
 _MIN_REPEATS = 16  # frames like the last accepted one are taken together from this many on,
 _MAX_REPEATS = 4096  # and at most this many at a time (the CRC's columns stay in cache)
 _FIXED = np.r_[0:4, 12:16]  # header bytes that repeat from frame to frame: all but seq and ticks
+_MAT_FIXED = np.r_[0:4, 12:16 + MAT_PREFIX.size]  # and of a mat fragment, its place in the scan
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,17 @@ class _Scan:
                 and frag.first == self.filled and (frag.rows, frag.cols) == self.shape)
 
 
+@dataclass(frozen=True)
+class _ScanTemplate:
+    """The last complete mat scan: its fragment 0's header, its shape, and each fragment's
+    length and _MAT_FIXED bytes."""
+
+    header: FrameHeader
+    shape: tuple[int, int]
+    sizes: list[int]
+    fixed: list[np.ndarray]
+
+
 class DeviceDecoder:
     """Decoder state for one device. Feed notifications in arrival order."""
 
@@ -144,6 +158,8 @@ class DeviceDecoder:
         self._run_layout: ImuLayout | None = None
         self._template: tuple[int, np.ndarray] | None = None  # last IMU frame: length, _FIXED bytes
         self._scan: _Scan | None = None  # the scan whose fragments are arriving
+        self._scan_frames: list[bytes] = []  # and its fragments' frames
+        self._scan_template: _ScanTemplate | None = None  # the last complete scan
         self._scans: list[_Scan] = []  # complete scans not yet emitted
         self._gap_now: Gap | None = None
 
@@ -166,6 +182,10 @@ class DeviceDecoder:
                 self.stats.frames_ok += len(rows)
                 self._next_seq = (self._next_seq + len(rows)) % SEQ_WRAP
                 i += len(rows)
+                continue
+            taken = self._scans_like_last(frames, lengths, host_times, i, out)
+            if taken:
+                i += taken
                 continue
             for j in range(i, min(len(frames), i + len(rows) + 1)):  # up to the first that differs
                 self._feed_one(frames[j], float(host_times[j]), wheres[j] if wheres else "", out)
@@ -191,7 +211,7 @@ class DeviceDecoder:
         if header.flags & FLAG_LOW_BATTERY:
             self.stats.low_battery = True
         if layout is None:
-            out.extend(self._add_fragment(fragment, host))
+            out.extend(self._add_fragment(fragment, host, data))
             return
         if self._run and (layout != self._run_layout or self._pending_gap):
             out.extend(self._flush())
@@ -257,9 +277,9 @@ class DeviceDecoder:
             self._run = []
             return batches
         if self._scans:
-            batch = self._mat_batch()
+            batches = self._mat_batches()
             self._scans = []
-            return [batch]
+            return batches
         return []
 
     def _imu_batches(self) -> list[SampleBatch]:
@@ -290,29 +310,82 @@ class DeviceDecoder:
         return out
 
     # -- mat ----------------------------------------------------------------------------------
-    def _add_fragment(self, frag: MatFragment, host: float) -> list[SampleBatch]:
+    def _add_fragment(self, frag: MatFragment, host: float, data: bytes) -> list[SampleBatch]:
         h = frag.header
         if h.frag_index == 0:
             self._drop_partial_scan()
-            self._scan = _Scan(h, (frag.rows, frag.cols))
+            self._scan, self._scan_frames = _Scan(h, (frag.rows, frag.cols)), []
         scan = self._scan
         if scan is None or not scan.takes(frag):
             self._drop_partial_scan()
             return []
         scan.parts.append(frag.cells)
         scan.filled += len(frag.cells)
+        self._scan_frames.append(data)
         if len(scan.parts) < h.frag_count:
             return []
         self._scan = None
         if scan.filled != scan.shape[0] * scan.shape[1]:
             self.stats.scans_dropped += 1
             return []
+        frames = self._scan_frames
+        self._scan_template = None if any(f[2] & FLAG_RESYNC for f in frames) else _ScanTemplate(
+            h, scan.shape, [len(f) for f in frames],
+            [np.frombuffer(f, dtype=np.uint8)[_MAT_FIXED] for f in frames])
+        return self._complete_scan(scan, host)
+
+    def _scans_like_last(self, frames: Sequence[bytes], lengths: np.ndarray,
+                         host_times: Sequence[float], start: int, out: list[SampleBatch]) -> int:
+        """Take the whole scans from ``start`` on whose fragments repeat those of the last
+        complete scan in all but seq and ticks, with the next seqs, one ticks value a scan and
+        good CRCs: each passes every check its fragments passed, so they are taken as they would
+        be one by one (at most _MAX_REPEATS frames; none when they make fewer than
+        _MIN_REPEATS). Returns how many frames were taken."""
+        last = self._scan_template
+        if last is None or self._scan is not None or self._next_seq is None:
+            return 0
+        per = len(last.sizes)
+        n = min(len(frames) - start, _MAX_REPEATS) // per    # whole scans ahead
+        alike = (lengths[start:start + n * per].reshape(n, per) == last.sizes).all(axis=1)
+        ok, ticks = alike, None
+        for j, (size, fixed) in enumerate(zip(last.sizes, last.fixed)):
+            n = len(ok) if ok.all() else int(np.argmin(ok))
+            if n * per < _MIN_REPEATS:
+                return 0
+            ok = ok[:n]
+            rows = np.frombuffer(b"".join(frames[start + j:start + n * per:per]),
+                                 dtype=np.uint8).reshape(n, size)
+            ok &= (rows[:, _MAT_FIXED] == fixed).all(axis=1)
+            ok &= _u32(rows[:, 4:8]) == (self._next_seq + j + per * np.arange(n)) % SEQ_WRAP
+            ok &= crc16_rows(rows[:, :-CRC_SIZE]) == rows[:, -CRC_SIZE:].view("<u2").ravel()
+            frame_ticks = _u32(rows[:, 8:12])
+            ticks = frame_ticks if ticks is None else ticks[:n]
+            ok &= frame_ticks == ticks
+        n = len(ok) if ok.all() else int(np.argmin(ok))
+        if n * per < _MIN_REPEATS:
+            return 0
+        h, cells = last.header, HEADER_SIZE + MAT_PREFIX.size
+        for k, (seq, tick) in enumerate(zip(
+                ((self._next_seq + per * np.arange(n)) % SEQ_WRAP).tolist(), ticks[:n].tolist())):
+            first = start + k * per
+            scan = _Scan(FrameHeader(h.version, h.kind, h.flags, h.count, seq, tick, h.rate_dhz,
+                                     h.ranges, h.frag_index, h.frag_count), last.shape,
+                         parts=[frame[cells:-CRC_SIZE] for frame in frames[first:first + per]],
+                         filled=last.shape[0] * last.shape[1])
+            out.extend(self._complete_scan(scan, float(host_times[first + per - 1])))
+        self.stats.frames_ok += n * per
+        self._next_seq = (self._next_seq + n * per) % SEQ_WRAP
+        return n * per
+
+    def _complete_scan(self, scan: _Scan, host: float) -> list[SampleBatch]:
+        """A scan with all its cells: into the batch being made (the batch before it out first,
+        after a gap or a change of shape)."""
         scan.host = host
         out: list[SampleBatch] = []
         if self._pending_gap or (self._scans and self._scans[-1].shape != scan.shape):
             out.extend(self._flush())
         if not self._scans:  # the first of a batch: the clock has seen every scan before it
-            scan.device_s = self._ticks.seconds(h.ticks, host)
+            scan.device_s = self._ticks.seconds(scan.header.ticks, host)
             self._note_gap(scan.device_s)
         self._scans.append(scan)
         return out
@@ -322,18 +395,27 @@ class DeviceDecoder:
             self.stats.scans_dropped += 1
             self._scan = None
 
-    def _mat_batch(self) -> SampleBatch:
+    def _mat_batches(self) -> list[SampleBatch]:
+        """The scans' samples: one batch, or one after each jump of the device time that a scan
+        fed alone would have found (``_note_gap``; the first scan's was noted as it came)."""
         scans, last = self._scans, self._scans[-1]
         host = np.array([s.host for s in scans])
         later = self._ticks.seconds_many(np.array([s.header.ticks for s in scans[1:]]), host[1:])
         starts = np.concatenate(([scans[0].device_s], later))
-        rates = np.array([s.header.rate_dhz for s in scans]) / 10.0
-        utc = starts + self.clock.observe_many(starts + 1.0 / rates, host, at=starts)
+        after = starts + 1.0 / (np.array([s.header.rate_dhz for s in scans]) / 10.0)
         raw = np.frombuffer(b"".join(c for s in scans for c in s.parts), dtype=np.uint8)
-        pressure = raw.reshape(len(scans), *last.shape).astype(np.float64)
         gain = self.calibration if self.calibration is not None else DEFAULT_MAT_GAIN
-        return self._emit(SampleBatch(kind=SensorKind.PRESSURE, t=utc, pressure=pressure * gain),
-                          float(starts[-1] + 1.0 / rates[-1]))
+        pressure = raw.reshape(len(scans), *last.shape).astype(np.float64) * gain
+        cuts = np.flatnonzero(starts[1:] - after[:-1] > MIN_GAP_S) + 1
+        bounds = [0, *cuts.tolist(), len(scans)]
+        out = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if a:
+                self._note_gap(float(starts[a]))
+            utc = starts[a:b] + self.clock.observe_many(after[a:b], host[a:b], at=starts[a:b])
+            out.append(self._emit(SampleBatch(kind=SensorKind.PRESSURE, t=utc,
+                                              pressure=pressure[a:b]), float(after[b - 1])))
+        return out
 
     # -- shared -------------------------------------------------------------------------------
     def _note_gap(self, first_device_s: float) -> None:

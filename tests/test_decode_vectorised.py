@@ -1,13 +1,13 @@
 """Recorded frames decoded as arrays give what decoding them one notification at a time gives,
 bit for bit: samples, times, gaps, decode stats and the device clock, on random frame streams with
 faults (drops, duplicates, reorders, truncation, bad CRC, garbage, tick and sequence wraps, long
-silences, resyncs, a change of layout)."""
+silences, resyncs, a change of layout), of IMUs and of mats."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sitload.firmware_sim.frame_encoder import encode_imu_frames
+from sitload.firmware_sim.frame_encoder import encode_imu_frames, encode_mat_scans
 from sitload.sensor_ingest.frame_codec import crc16_ccitt_false, crc16_rows
 from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 
@@ -50,6 +50,11 @@ def frame_streams(draw):
     host = list(T0 + (device_s + FRAME_S) * (1 + drift) + latency)
     faults = draw(st.lists(st.tuples(st.integers(0, n - 1), st.sampled_from(FAULTS)),
                            max_size=8))
+    return with_faults(frames, host, faults, rng)
+
+
+def with_faults(frames: list[bytes], host: list[float], faults, rng) -> tuple[list, list]:
+    """``frames`` and their receive times with each (index, fault) of ``faults`` done."""
     for i, fault in sorted(faults, reverse=True):
         if i >= len(frames):
             continue
@@ -89,6 +94,8 @@ def outcome(dec: DeviceDecoder, batches) -> dict:
     clock = dec.clock
     return {"t": np.concatenate([b.t for b in batches]).tobytes() if batches else b"",
             "accel": column("accel"), "gyro": column("gyro"), "marks": marks,
+            "scans": [(b.pressure[k].shape, b.pressure[k].tobytes()) for b in batches
+                      if b.pressure is not None for k in range(len(b))],
             "stats": dec.stats, "gaps": dec.gaps,
             "clock": (list(clock._minima), clock._window, clock._window_min, clock._slope,
                       clock._intercept),
@@ -98,6 +105,57 @@ def outcome(dec: DeviceDecoder, batches) -> dict:
 @settings(max_examples=150, deadline=None)
 @given(stream=frame_streams(), chunk=st.integers(1, 300))
 def test_array_decoding_equals_decoding_one_notification_at_a_time(stream, chunk):
+    frames, host = stream
+    bulk = DeviceDecoder()
+    batches = [b for i in range(0, len(frames), chunk)
+               for b in bulk.feed_many(frames[i:i + chunk], host[i:i + chunk])]
+    single = DeviceDecoder()
+    one_by_one = [b for f, h in zip(frames, host) for b in single.feed(f, h)]
+    assert outcome(bulk, batches) == outcome(single, one_by_one)
+
+
+@st.composite
+def mat_streams(draw):
+    """(frames, host times) of one mat with faults (and fragments with ticks not of their scan):
+    scans of one or two shapes, each sent in one to three fragments of (not always) equal
+    size."""
+    n = draw(st.integers(10, 160))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    device_s = np.arange(n) * 0.1
+    flags = np.zeros(n, dtype=np.int64)
+    flags[0] = 0x04
+    silence_at = draw(st.none() | st.integers(1, n - 1))
+    if silence_at is not None:
+        device_s[silence_at:] += draw(st.sampled_from([0.7, 600.0, 40 * 3600.0]))
+        if draw(st.booleans()):
+            flags[silence_at] |= 0x04
+    if draw(st.booleans()):
+        flags[draw(st.integers(0, n - 1)):] |= 0x02
+    ticks = np.round(draw(st.sampled_from([0, WRAP - 32768])) + device_s * 32768).astype(np.int64) % WRAP
+    switch = draw(st.integers(1, n))      # a second shape from this scan on (n: none)
+    frames = []
+    for a, b, shape in ((0, switch, (4, 4)), (switch, n, (3, 5))):
+        if a < b:
+            per = draw(st.sampled_from([None, 6, 8, 16]))
+            cells = rng.integers(0, 256, (b - a, *shape), dtype=np.uint8)
+            fragments = -(-cells[0].size // per) if per else 1
+            frames += encode_mat_scans(len(frames) + np.arange(b - a) * fragments, ticks[a:b],
+                                       flags[a:b], cells, 100, per)
+    host = list(T0 + np.interp(np.arange(len(frames)), np.linspace(0, len(frames) - 1, n),
+                               device_s + 0.1) + rng.exponential(0.02, len(frames)))
+    for i in draw(st.lists(st.integers(0, len(frames) - 1), max_size=2)):
+        # a whole frame, but with ticks of its own: not a fragment of its scan
+        data = bytearray(frames[i][:-2])
+        data[8:12] = ((int.from_bytes(data[8:12], "little") + 1) % WRAP).to_bytes(4, "little")
+        frames[i] = bytes(data) + crc16_ccitt_false(bytes(data)).to_bytes(2, "little")
+    faults = draw(st.lists(st.tuples(st.integers(0, len(frames) - 1), st.sampled_from(FAULTS)),
+                           max_size=8))
+    return with_faults(frames, host, faults, rng)
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=mat_streams(), chunk=st.integers(1, 300))
+def test_mat_scans_decoded_as_arrays_equal_decoding_one_notification_at_a_time(stream, chunk):
     frames, host = stream
     bulk = DeviceDecoder()
     batches = [b for i in range(0, len(frames), chunk)
