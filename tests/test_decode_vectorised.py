@@ -102,9 +102,8 @@ def outcome(dec: DeviceDecoder, batches) -> dict:
             "ticks": repr(vars(dec._ticks)), "next_seq": dec._next_seq}
 
 
-@settings(max_examples=150, deadline=None)
-@given(stream=frame_streams(), chunk=st.integers(1, 300))
-def test_array_decoding_equals_decoding_one_notification_at_a_time(stream, chunk):
+def assert_decoded_alike(stream: tuple[list, list], chunk: int) -> None:
+    """The stream fed ``chunk`` frames at a time decodes as it does one notification at a time."""
     frames, host = stream
     bulk = DeviceDecoder()
     batches = [b for i in range(0, len(frames), chunk)
@@ -112,6 +111,12 @@ def test_array_decoding_equals_decoding_one_notification_at_a_time(stream, chunk
     single = DeviceDecoder()
     one_by_one = [b for f, h in zip(frames, host) for b in single.feed(f, h)]
     assert outcome(bulk, batches) == outcome(single, one_by_one)
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=frame_streams(), chunk=st.integers(1, 300))
+def test_array_decoding_equals_decoding_one_notification_at_a_time(stream, chunk):
+    assert_decoded_alike(stream, chunk)
 
 
 @st.composite
@@ -156,13 +161,7 @@ def mat_streams(draw):
 @settings(max_examples=150, deadline=None)
 @given(stream=mat_streams(), chunk=st.integers(1, 300))
 def test_mat_scans_decoded_as_arrays_equal_decoding_one_notification_at_a_time(stream, chunk):
-    frames, host = stream
-    bulk = DeviceDecoder()
-    batches = [b for i in range(0, len(frames), chunk)
-               for b in bulk.feed_many(frames[i:i + chunk], host[i:i + chunk])]
-    single = DeviceDecoder()
-    one_by_one = [b for f, h in zip(frames, host) for b in single.feed(f, h)]
-    assert outcome(bulk, batches) == outcome(single, one_by_one)
+    assert_decoded_alike(stream, chunk)
 
 
 def test_a_run_with_faults_inside_is_taken_as_arrays_around_them():
