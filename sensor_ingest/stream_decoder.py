@@ -25,8 +25,7 @@ import numpy as np
 from sitload.sensor_ingest.device_clock import DeviceClock, TickUnwrapper
 from sitload.sensor_ingest.frame_codec import (
     CRC_SIZE, FLAG_LOW_BATTERY, FLAG_RESYNC, HEADER_SIZE, MAT_PREFIX, FrameHeader, ImuLayout,
-    MatFragment,
-    crc16_rows, decode_mat_payload, imu_layout, imu_values, parse_header)
+    MatFragment, crc16_rows, decode_mat_payload, imu_layout, imu_values, parse_header)
 from sitload.samples import SampleBatch
 from sitload.vocab import SensorKind
 from sitload.errors import FrameError
