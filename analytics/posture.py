@@ -203,7 +203,7 @@ class WalkingReference:
         while k < len(rows):
             taken = self._bulk(walk, k, out) if self.n >= self.cfg.calib_min_walk_s else 0
             if not taken:
-                self._step(walk, k, u)
+                self._step(walk, k)
                 for column, value in zip(out, (self.sum, self.cov, self.n_gyro)):
                     column[k] = value
                 taken = 1
@@ -217,7 +217,7 @@ class WalkingReference:
         return (*(np.concatenate(([first], column)) for first, column in zip(before, out)),
                 np.maximum.accumulate(at) + 1)
 
-    def _step(self, walk: _Walk, k: int, u: np.ndarray) -> None:
+    def _step(self, walk: _Walk, k: int) -> None:
         """Walking row ``k``, on its own."""
         cfg = self.cfg
         if walk.starts[k]:
@@ -229,11 +229,10 @@ class WalkingReference:
             self.cov = tuple(map(float.__add__, self.cov, g))
             self.n, self.n_gyro = self.n + 1, self.n_gyro + gy
         if len(self.run) == cfg.reset_walk_s and self.n >= cfg.calib_min_walk_s:
-            i = int(walk.rows[k])
-            first = i + 1 - len(self.run)    # its rows are consecutive: in this block,
-            rows = (u[first:i + 1] if first >= 0     # summed where they are
+            inside = walk.in_block[k]    # the walk's latest seconds, summed where they are
+            rows = (walk.u[k + 1 - cfg.reset_walk_s:k + 1] if inside
                     else np.array([r[0] for r in self.run]))
-            close = (walk.windows(k, k + 1)[0] if first >= 0 else rows.sum(axis=0)).tolist()
+            close = (walk.windows(k, k + 1)[0] if inside else rows.sum(axis=0)).tolist()
             if self._resets(close, rows, walk.cos_reset):
                 self.sum = tuple(rows.sum(axis=0).tolist())
                 self.cov = tuple(np.sum([r[1] for r in self.run], axis=0).tolist())

@@ -118,6 +118,7 @@ class _Scan:
     shape: tuple[int, int]
     host: float = 0.0  # when its last fragment arrived
     parts: list[bytes] = field(default_factory=list)
+    frames: list[bytes] = field(default_factory=list)  # its fragments' frames, as they came
     filled: int = 0
     device_s: float | None = None  # set when it starts a batch (its ticks unwrapped then)
 
@@ -157,7 +158,6 @@ class DeviceDecoder:
         self._run_layout: ImuLayout | None = None
         self._template: tuple[int, np.ndarray] | None = None  # last IMU frame: length, _FIXED bytes
         self._scan: _Scan | None = None  # the scan whose fragments are arriving
-        self._scan_frames: list[bytes] = []  # and its fragments' frames
         self._scan_template: _ScanTemplate | None = None  # the last complete scan
         self._scans: list[_Scan] = []  # complete scans not yet emitted
         self._gap_now: Gap | None = None
@@ -313,21 +313,21 @@ class DeviceDecoder:
         h = frag.header
         if h.frag_index == 0:
             self._drop_partial_scan()
-            self._scan, self._scan_frames = _Scan(h, (frag.rows, frag.cols)), []
+            self._scan = _Scan(h, (frag.rows, frag.cols))
         scan = self._scan
         if scan is None or not scan.takes(frag):
             self._drop_partial_scan()
             return []
         scan.parts.append(frag.cells)
         scan.filled += len(frag.cells)
-        self._scan_frames.append(data)
+        scan.frames.append(data)
         if len(scan.parts) < h.frag_count:
             return []
         self._scan = None
         if scan.filled != scan.shape[0] * scan.shape[1]:
             self.stats.scans_dropped += 1
             return []
-        frames = self._scan_frames
+        frames = scan.frames
         self._scan_template = None if any(f[2] & FLAG_RESYNC for f in frames) else _ScanTemplate(
             h, scan.shape, [len(f) for f in frames],
             [np.frombuffer(f, dtype=np.uint8)[_MAT_FIXED] for f in frames])
