@@ -116,11 +116,9 @@ class _Scan:
 
     header: FrameHeader  # of fragment 0
     shape: tuple[int, int]
-    host: float = 0.0  # when its last fragment arrived
     parts: list[bytes] = field(default_factory=list)
     frames: list[bytes] = field(default_factory=list)  # its fragments' frames, as they came
     filled: int = 0
-    device_s: float | None = None  # set when it starts a batch (its ticks unwrapped then)
 
     def takes(self, frag: MatFragment) -> bool:
         """Is ``frag`` the next fragment of this scan?"""
@@ -128,12 +126,30 @@ class _Scan:
                 and frag.first == self.filled and (frag.rows, frag.cols) == self.shape)
 
 
+@dataclass
+class _Scans:
+    """Complete consecutive mat scans of one shape: the header fields that vary, when each
+    scan's last fragment arrived, and their cells end to end."""
+
+    shape: tuple[int, int]
+    ticks: np.ndarray
+    rate_dhz: np.ndarray
+    host: np.ndarray
+    cells: bytes
+    device_s: float | None = None  # of the first, set when it starts a batch (ticks unwrapped then)
+
+    @classmethod
+    def one(cls, scan: _Scan, host: float) -> _Scans:
+        return cls(scan.shape, np.array([scan.header.ticks]), np.array([scan.header.rate_dhz]),
+                   np.array([host]), b"".join(scan.parts))
+
+
 @dataclass(frozen=True)
 class _ScanTemplate:
-    """The last complete mat scan: its fragment 0's header, its shape, and each fragment's
-    length and _MAT_FIXED bytes."""
+    """The last complete mat scan: its sample rate, its shape, and each fragment's length and
+    _MAT_FIXED bytes."""
 
-    header: FrameHeader
+    rate_dhz: int
     shape: tuple[int, int]
     sizes: list[int]
     fixed: list[np.ndarray]
@@ -159,7 +175,7 @@ class DeviceDecoder:
         self._template: tuple[int, np.ndarray] | None = None  # last IMU frame: length, _FIXED bytes
         self._scan: _Scan | None = None  # the scan whose fragments are arriving
         self._scan_template: _ScanTemplate | None = None  # the last complete scan
-        self._scans: list[_Scan] = []  # complete scans not yet emitted
+        self._scans: list[_Scans] = []  # complete scans not yet emitted
         self._gap_now: Gap | None = None
 
     # -- public -----------------------------------------------------------------------------
@@ -329,9 +345,9 @@ class DeviceDecoder:
             return []
         frames = scan.frames
         self._scan_template = None if any(f[2] & FLAG_RESYNC for f in frames) else _ScanTemplate(
-            h, scan.shape, [len(f) for f in frames],
+            h.rate_dhz, scan.shape, [len(f) for f in frames],
             [np.frombuffer(f, dtype=np.uint8)[_MAT_FIXED] for f in frames])
-        return self._complete_scan(scan, host)
+        return self._complete_scans(_Scans.one(scan, host))
 
     def _scans_like_last(self, frames: Sequence[bytes], lengths: np.ndarray,
                          host_times: Sequence[float], start: int, out: list[SampleBatch]) -> int:
@@ -346,7 +362,7 @@ class DeviceDecoder:
         per = len(last.sizes)
         n = min(len(frames) - start, _MAX_REPEATS) // per    # whole scans ahead
         alike = (lengths[start:start + n * per].reshape(n, per) == last.sizes).all(axis=1)
-        ok, ticks = alike, None
+        ok, ticks, fragments = alike, None, []
         for j, (size, fixed) in enumerate(zip(last.sizes, last.fixed)):
             n = len(ok) if ok.all() else int(np.argmin(ok))
             if n * per < _MIN_REPEATS:
@@ -360,33 +376,30 @@ class DeviceDecoder:
             frame_ticks = _u32(rows[:, 8:12])
             ticks = frame_ticks if ticks is None else ticks[:n]
             ok &= frame_ticks == ticks
+            fragments.append(rows)
         n = len(ok) if ok.all() else int(np.argmin(ok))
         if n * per < _MIN_REPEATS:
             return 0
-        h, cells = last.header, HEADER_SIZE + MAT_PREFIX.size
-        for k, (seq, tick) in enumerate(zip(
-                ((self._next_seq + per * np.arange(n)) % SEQ_WRAP).tolist(), ticks[:n].tolist())):
-            first = start + k * per
-            scan = _Scan(FrameHeader(h.version, h.kind, h.flags, h.count, seq, tick, h.rate_dhz,
-                                     h.ranges, h.frag_index, h.frag_count), last.shape,
-                         parts=[frame[cells:-CRC_SIZE] for frame in frames[first:first + per]],
-                         filled=last.shape[0] * last.shape[1])
-            out.extend(self._complete_scan(scan, float(host_times[first + per - 1])))
+        cells = np.concatenate([rows[:n, HEADER_SIZE + MAT_PREFIX.size:-CRC_SIZE]
+                                for rows in fragments], axis=1)
+        out.extend(self._complete_scans(_Scans(
+            last.shape, ticks[:n], np.full(n, last.rate_dhz),
+            np.asarray(host_times[start + per - 1:start + n * per:per], dtype=np.float64),
+            cells.tobytes())))
         self.stats.frames_ok += n * per
         self._next_seq = (self._next_seq + n * per) % SEQ_WRAP
         return n * per
 
-    def _complete_scan(self, scan: _Scan, host: float) -> list[SampleBatch]:
-        """A scan with all its cells: into the batch being made (the batch before it out first,
-        after a gap or a change of shape)."""
-        scan.host = host
+    def _complete_scans(self, scans: _Scans) -> list[SampleBatch]:
+        """Scans with all their cells, the first after any gap: into the batch being made (the
+        batch before them out first, after a gap or a change of shape)."""
         out: list[SampleBatch] = []
-        if self._pending_gap or (self._scans and self._scans[-1].shape != scan.shape):
+        if self._pending_gap or (self._scans and self._scans[-1].shape != scans.shape):
             out.extend(self._flush())
         if not self._scans:  # the first of a batch: the clock has seen every scan before it
-            scan.device_s = self._ticks.seconds(scan.header.ticks, host)
-            self._note_gap(scan.device_s)
-        self._scans.append(scan)
+            scans.device_s = self._ticks.seconds(int(scans.ticks[0]), float(scans.host[0]))
+            self._note_gap(scans.device_s)
+        self._scans.append(scans)
         return out
 
     def _drop_partial_scan(self) -> None:
@@ -397,16 +410,16 @@ class DeviceDecoder:
     def _mat_batches(self) -> list[SampleBatch]:
         """The scans' samples: one batch, or one after each jump of the device time that a scan
         fed alone would have found (``_note_gap``; the first scan's was noted as it came)."""
-        scans, last = self._scans, self._scans[-1]
-        host = np.array([s.host for s in scans])
-        later = self._ticks.seconds_many(np.array([s.header.ticks for s in scans[1:]]), host[1:])
-        starts = np.concatenate(([scans[0].device_s], later))
-        after = starts + 1.0 / (np.array([s.header.rate_dhz for s in scans]) / 10.0)
-        raw = np.frombuffer(b"".join(c for s in scans for c in s.parts), dtype=np.uint8)
+        blocks = self._scans
+        host = np.concatenate([b.host for b in blocks])
+        later = self._ticks.seconds_many(np.concatenate([b.ticks for b in blocks])[1:], host[1:])
+        starts = np.concatenate(([blocks[0].device_s], later))
+        after = starts + 1.0 / (np.concatenate([b.rate_dhz for b in blocks]) / 10.0)
+        raw = np.frombuffer(b"".join(b.cells for b in blocks), dtype=np.uint8)
         gain = self.calibration if self.calibration is not None else DEFAULT_MAT_GAIN
-        pressure = raw.reshape(len(scans), *last.shape).astype(np.float64) * gain
+        pressure = np.multiply(raw.reshape(len(host), *blocks[-1].shape), gain, dtype=np.float64)
         cuts = np.flatnonzero(starts[1:] - after[:-1] > MIN_GAP_S) + 1
-        bounds = [0, *cuts.tolist(), len(scans)]
+        bounds = [0, *cuts.tolist(), len(host)]
         out = []
         for a, b in zip(bounds[:-1], bounds[1:]):
             if a:
@@ -444,9 +457,11 @@ class DeviceDecoder:
         self.stats.samples += len(batch)
         if len(batch) == 0:
             return batch
-        t = np.maximum.accumulate(np.concatenate(([self._last_utc], batch.t)))[1:]
+        t = batch.t
+        if not (t[0] >= self._last_utc and (t[1:] >= t[:-1]).all()):   # (held back rarely)
+            t = np.maximum.accumulate(np.concatenate(([self._last_utc], t)))[1:]
         self._last_utc = float(t[-1])
-        if gap is None and (t == batch.t).all():
+        if gap is None and t is batch.t:
             return batch
         return SampleBatch(kind=batch.kind, t=t, accel=batch.accel, gyro=batch.gyro,
                            pressure=batch.pressure, first_seq=batch.first_seq,
