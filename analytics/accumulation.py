@@ -83,7 +83,9 @@ def accumulation_metrics(durations_s, x_min_s: float | None = None,
     F_k = sum_{i<=k} x_(i) / sum x, W50 is the duration where the piecewise-linear curve through the
     points (x_(k), F_k) crosses F = 0.5 (numpy.interp; clamped to x_(1) when F_1 >= 0.5).
     alpha = 1 + n / sum ln(x_i / x_min) over bouts with x_i >= x_min (maximum-likelihood power-law
-    exponent). gini = sum_i sum_j |x_i - x_j| / (2 n^2 mean).
+    exponent). gini = sum_i sum_j |x_i - x_j| / (2 n^2 mean). The median is that of the sorted
+    durations' middle one or two, as numpy.median computes it (without numpy.median's import of
+    numpy.ma).
     """
     x = np.sort(np.asarray(durations_s, dtype=float))
     if x.size and (not np.all(np.isfinite(x)) or x[0] <= 0):
@@ -102,7 +104,7 @@ def accumulation_metrics(durations_s, x_min_s: float | None = None,
     ranks = np.arange(1, n + 1)
     gini = float(2.0 * np.sum(ranks * x) / (n * total) - (n + 1) / n)
     return AccumulationMetrics(
-        total_s=total, n_bouts=n, mean_s=total / n, median_s=float(np.median(x)),
+        total_s=total, n_bouts=n, mean_s=total / n, median_s=float((x[(n - 1) // 2] + x[n // 2]) / 2),
         prolonged=prolonged_bouts(x, prolonged_s),
         w50_s=w50, alpha=alpha if alpha is None or math.isfinite(alpha) else None,
         gini=gini, x_min_s=x_min)

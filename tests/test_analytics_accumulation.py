@@ -2,7 +2,9 @@
 
 import math
 
+import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 from sitload.analytics import AnalysisConfig, accumulation_metrics
 from sitload.errors import ConfigError
@@ -30,6 +32,11 @@ def test_hand_worked_bouts():
     assert m.alpha == pytest.approx(2.033271, abs=1e-6)
     assert m.gini == pytest.approx(0.326923, abs=1e-6)
     assert m.x_min_s == 600.0
+
+
+@given(st.lists(st.floats(min_value=1.0, max_value=86400.0), min_size=1, max_size=60))
+def test_the_median_is_numpys_to_the_bit(durations):
+    assert accumulation_metrics(durations).median_s == float(np.median(durations))
 
 
 def test_prolonged_counts_follow_the_thresholds_named_by_their_minutes():
