@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-from sitload.arguments import add_config, time_zone
+from sitload.arguments import add_config, positive, time_zone
 
 
 def report(args: argparse.Namespace) -> int:
@@ -13,7 +14,8 @@ def report(args: argparse.Namespace) -> int:
     from sitload.report import build_report
 
     files = build_report(args.recordings, args.output, timezone=args.tz, title=args.title,
-                         progress=print_progress, settings=settings(args))
+                         progress=print_progress, settings=settings(args),
+                         workers=args.workers or os.cpu_count() or 1)
     print(f"wrote {files.index} and {len(files.exports)} exports beside it")
     return 0
 
@@ -28,5 +30,7 @@ def add_report_parsers(sub: argparse._SubParsersAction) -> None:
                    help="the patient's time zone, e.g. Europe/Berlin "
                    "(default: the recordings' own)")
     p.add_argument("--title", help="page title (default: from the recording names)")
+    p.add_argument("--workers", type=positive(int), metavar="N",
+                   help="processes that draw the figures (default: one per CPU)")
     add_config(p)
     p.set_defaults(func=report)

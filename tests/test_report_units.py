@@ -248,3 +248,36 @@ def test_every_day_strip_is_drawn_as_it_would_be_alone():
     report = DayStrips(tz, model.prolonged_s)
     assert strip(report, first) != strip(report, second)
     assert strip(report, second) == strip(DayStrips(tz, model.prolonged_s), second)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_figures_fill_their_marks_in_order_and_say_how_far_they_are(workers):
+    """Each mark gets its own figure, whichever process drew it; the first is drawn here before
+    the others start (the day strips' shared layout is worked out once), and with more than one
+    worker the rest are drawn on other processes (Linux)."""
+    import os
+
+    from sitload.report.figures import Figures
+
+    figures, seen, order = Figures(), [], []
+    marks = [figures.place(lambda i=i: (order.append(i), f"{i}:{os.getpid()}")[1])
+             for i in range(6)]
+    page = figures.fill("|".join(marks), workers, seen.append)
+    drawn = [cell.split(":") for cell in page.split("|")]
+    assert [int(i) for i, _ in drawn] == list(range(6))
+    assert int(drawn[0][1]) == os.getpid() and order[0] == 0
+    later = {int(pid) for _, pid in drawn[1:]}
+    if workers > 1 and sys.platform == "linux":
+        assert os.getpid() not in later
+    else:
+        assert later == {os.getpid()}
+    assert seen == [(k + 1) / 6 for k in range(6)]
+
+
+def test_a_figure_that_fails_on_a_worker_fails_the_page():
+    from sitload.report.figures import Figures
+
+    figures = Figures()
+    marks = [figures.place(lambda: "ok"), figures.place(lambda: 1 / 0)]
+    with pytest.raises(ZeroDivisionError):
+        figures.fill("".join(marks), workers=2)

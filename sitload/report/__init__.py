@@ -33,10 +33,11 @@ class ReportFiles:
 
 def build_report(paths: Sequence[str | Path], out_dir: str | Path, *,
                  timezone: str | None = None, title: str | None = None,
-                 progress: Progress | None = None, settings: Settings | None = None
-                 ) -> ReportFiles:
+                 progress: Progress | None = None, settings: Settings | None = None,
+                 workers: int = 1) -> ReportFiles:
     """Analyse the recordings and write the report; ``timezone`` defaults to the recordings'.
-    ``settings`` (default: the defaults) are the analysis, flare and adherence settings."""
+    ``settings`` (default: the defaults) are the analysis, flare and adherence settings;
+    ``workers`` processes draw the figures."""
     settings = settings or Settings()
     if not paths:
         raise ConfigError("no recording given")
@@ -53,14 +54,15 @@ def build_report(paths: Sequence[str | Path], out_dir: str | Path, *,
         names = ", ".join(Path(p).name for p in paths)
         title = f"Sitting load report: {names}"
     return write_report(recordings, out_dir, title=title, timezone=zone,
-                        progress=part(progress, LOAD_SHARE, 1.0), settings=settings)
+                        progress=part(progress, LOAD_SHARE, 1.0), settings=settings,
+                        workers=workers)
 
 
 def write_report(recordings: Sequence[RecordingData], out_dir: str | Path, *, title: str,
                  timezone: str = "UTC", progress: Progress | None = None,
-                 settings: Settings | None = None) -> ReportFiles:
+                 settings: Settings | None = None, workers: int = 1) -> ReportFiles:
     """Write ``out_dir/index.html`` and the exports for recordings already loaded (``settings``:
-    the flare and adherence settings)."""
+    the flare and adherence settings; ``workers``: processes that draw the figures)."""
     _check_zone(timezone)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -72,7 +74,7 @@ def write_report(recordings: Sequence[RecordingData], out_dir: str | Path, *, ti
     fhir = write_fhir(model, out)
     exports[fhir.name] = fhir
     index = out / "index.html"
-    index.write_text(render_page(model, list(exports), part(progress, 0.2, 1.0)),
+    index.write_text(render_page(model, list(exports), part(progress, 0.2, 1.0), workers),
                      encoding="utf-8")
     return ReportFiles(index, exports)
 

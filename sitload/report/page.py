@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -18,6 +19,7 @@ from sitload.analytics.coverage import limit
 from sitload.analytics.daily import DayMetrics
 from sitload.analytics.flares import ExposureEffect, FlareAnalysis
 from sitload import __version__
+from sitload.report.figures import Figures
 from sitload.report.model import PromptRecord, ReportModel, source_date_epoch
 from sitload.report import plots
 from sitload.vocab import prolonged_minutes
@@ -106,16 +108,19 @@ def local(t: float, tz: ZoneInfo, form: str = "%a %d %b %H:%M") -> str:
 
 
 def render_page(model: ReportModel, exports: list[str],
-                progress: Callable[[float], None] | None = None) -> str:
-    """The whole page; ``progress`` gets the fraction of days drawn."""
+                progress: Callable[[float], None] | None = None, workers: int = 1) -> str:
+    """The whole page, its figures drawn by ``workers`` processes (figures.Figures);
+    ``progress`` gets the fraction of figures drawn."""
     tz = ZoneInfo(model.timezone)
-    parts = [_header(model), _summary(model), _days(model, tz, progress), _trends(model),
-             _asymmetry(model), _flares(model, tz), _prompts(model, tz), _quality(model, tz),
-             _exports(exports)]
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+    figures = Figures()
+    parts = [_header(model), _summary(model), _days(model, tz, figures),
+             _trends(model, figures), _asymmetry(model, figures), _flares(model, tz, figures),
+             _prompts(model, tz), _quality(model, tz, figures), _exports(exports)]
+    page = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(model.title)}</title><style>{STYLE}</style></head><body>"
             + "\n".join(parts) + _footer(model, tz) + "</body></html>\n")
+    return figures.fill(page, workers, progress)
 
 
 def _footer(model: ReportModel, tz: ZoneInfo) -> str:
@@ -169,7 +174,7 @@ def _summary(model: ReportModel) -> str:
     return "".join(out)
 
 
-def _days(model: ReportModel, tz: ZoneInfo, progress) -> str:
+def _days(model: ReportModel, tz: ZoneInfo, figures: Figures) -> str:
     out = ['<section id="days"><h2>Day by day</h2>',
            "<p>Each strip shows the posture minute by minute, the sitting bouts coloured by length "
            f"(minutes written on bouts of {_span(prolonged_minutes(model.prolonged_s[0]))} or "
@@ -177,7 +182,7 @@ def _days(model: ReportModel, tz: ZoneInfo, progress) -> str:
            "triangle: acted on in time; open: not) and the pain reports.</p>"]
     dates = model.dates
     strips = plots.DayStrips(tz, model.prolonged_s)
-    for i, date in enumerate(dates):
+    for date in dates:
         label = datetime.fromisoformat(date).strftime("%A %d %B %Y")
         out.append(f'<article id="day-{esc(date)}"><h3>{esc(label)}</h3>')
         days = []
@@ -192,22 +197,21 @@ def _days(model: ReportModel, tz: ZoneInfo, progress) -> str:
             diary = None
             if model.diary is not None and len(model.diary):
                 diary = model.diary[model.diary["date"] == date]
-            out.append(img(strips.png(minutes, bouts, prompts, diary),
+            out.append(img(figures.place(partial(strips.png, minutes, bouts, prompts, diary)),
                            f"{s.sensor} timeline of {date}"))
         out.append(metrics_table(days, f"metrics-{date}") + "</article>")
-        if progress is not None:
-            progress((i + 1) / len(dates))
     out.append("</section>")
     return "".join(out)
 
 
-def _trends(model: ReportModel) -> str:
+def _trends(model: ReportModel, figures: Figures) -> str:
     out = ['<section id="trends"><h2>Trends across days</h2>']
     for s in model.sections:
         if len(s.days) < 2:
             out.append(f"<p>{esc(s.sensor)}: one day only; no trend to show.</p>")
             continue
-        out.append(img(plots.trends(s.days), f"{s.sensor} trends across days"))
+        out.append(img(figures.place(partial(plots.trends, s.days)),
+                       f"{s.sensor} trends across days"))
     out.append("<p>W50: half of the sitting time is accumulated in bouts longer than this; the "
                f"dashed line marks {prolonged_minutes(model.prolonged_s[0])} min. Breaks: bouts "
                "ended by getting up (for at least a minute); leaning and crossed legs count "
@@ -215,7 +219,7 @@ def _trends(model: ReportModel) -> str:
     return "".join(out)
 
 
-def _asymmetry(model: ReportModel) -> str:
+def _asymmetry(model: ReportModel, figures: Figures) -> str:
     out = ['<section id="asymmetry"><h2>Left / right asymmetry</h2>']
     for s in model.sections:
         t = s.total
@@ -236,7 +240,8 @@ def _asymmetry(model: ReportModel) -> str:
         note = limit(s.sensor)
         text += f" {note}" if note else ""
         out.append(f'<p class="lead">{esc(s.sensor)}: {esc(text)}</p>')
-        out.append(img(plots.asymmetry(s.days, s.cop), f"{s.sensor} asymmetry"))
+        out.append(img(figures.place(partial(plots.asymmetry, s.days, s.cop)),
+                       f"{s.sensor} asymmetry"))
         if s.cop is not None:
             out.append("<p>The heat map shows where the centre of pressure lay while sitting, "
                        "seen from above with the front edge of the seat at the top.</p>")
@@ -244,7 +249,7 @@ def _asymmetry(model: ReportModel) -> str:
     return "".join(out)
 
 
-def _flares(model: ReportModel, tz: ZoneInfo) -> str:
+def _flares(model: ReportModel, tz: ZoneInfo, figures: Figures) -> str:
     out = ['<section id="flares"><h2>Pain reports and flares</h2>']
     diary = model.diary
     if diary is None or not len(diary):
@@ -253,7 +258,8 @@ def _flares(model: ReportModel, tz: ZoneInfo) -> str:
     for s in model.sections:
         if s.flares is not None:
             out.append(_flare_analysis(s.sensor, s.flares))
-    out.append(img(plots.pain_over_time(diary, tz), "pain reports over time"))
+    out.append(img(figures.place(partial(plots.pain_over_time, diary, tz)),
+                   "pain reports over time"))
     rows = "".join(
         f"<tr><td>{esc(local(r.t, tz))}</td>"
         f'<td class="num" data-metric="pain" data-value="{int(r.pain)}">{int(r.pain)}</td>'
@@ -346,7 +352,7 @@ def battery_levels(model: ReportModel) -> list[tuple[str, pd.DataFrame]]:
             for label, frames in per_device.values()]
 
 
-def _quality(model: ReportModel, tz: ZoneInfo) -> str:
+def _quality(model: ReportModel, tz: ZoneInfo, figures: Figures) -> str:
     out = ['<section id="quality"><h2>Data quality</h2>',
            "<p>Wear time and data missing while worn are in each day's table.</p>",
            "<table id=\"quality-table\"><tr><th>recording</th><th>sensor</th>"
@@ -372,7 +378,8 @@ def _quality(model: ReportModel, tz: ZoneInfo) -> str:
     out.append("</table>")
     levels = battery_levels(model)
     if levels:
-        out.append(img(plots.battery(levels, tz), "battery level over time"))
+        out.append(img(figures.place(partial(plots.battery, levels, tz)),
+                       "battery level over time"))
     out.append("</section>")
     return "".join(out)
 

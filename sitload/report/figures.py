@@ -1,0 +1,62 @@
+"""The page's figures, drawn once the page around them is written: one after another, or, given
+more than one worker on Linux, the first here and the rest on forked processes (the figures of a
+7-day report are a third of its time, and each is drawn on its own).
+
+The first figure is drawn before the others start, so a layout that later figures share (the day
+strips': plots.DayStrips) is worked out once and the forked processes start with it. A figure
+comes out the same bytes wherever it is drawn.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from collections.abc import Callable
+
+from sitload.progress import Progress
+
+Draw = Callable[[], str]          # draws one figure: base64 PNG
+_jobs: list[Draw] = []            # the figures a forked pool draws (it inherits them)
+
+
+def _draw(index: int) -> str:
+    return _jobs[index]()
+
+
+class Figures:
+    """Figures asked for while the page is written; ``fill`` draws them into it."""
+
+    def __init__(self) -> None:
+        self._draws: list[Draw] = []
+
+    def place(self, draw: Draw) -> str:
+        """A mark for the page where ``draw``'s base64 PNG goes (an HTML comment: no escaped
+        text can contain one)."""
+        self._draws.append(draw)
+        return f"<!--figure {len(self._draws) - 1}-->"
+
+    def fill(self, page: str, workers: int = 1, progress: Progress | None = None) -> str:
+        """``page`` with every mark replaced by its figure; ``progress`` gets the fraction drawn."""
+        draws, done = self._draws, []
+        forked = min(workers, len(draws) - 1) if sys.platform == "linux" else 1
+        for draw in draws[:1] if forked > 1 else draws:
+            done.append(draw())
+            _report(progress, len(done), len(draws))
+        if forked > 1:
+            global _jobs
+            _jobs = draws
+            try:
+                with multiprocessing.get_context("fork").Pool(forked) as pool:
+                    for png in pool.imap(_draw, range(1, len(draws))):
+                        done.append(png)
+                        _report(progress, len(done), len(draws))
+            finally:
+                _jobs = []
+        for index, png in enumerate(done):
+            page = page.replace(f"<!--figure {index}-->", png, 1)
+        return page
+
+
+def _report(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(done / total)
