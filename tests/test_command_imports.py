@@ -50,6 +50,14 @@ def test_batch_commands_load_no_plotting_mqtt_or_bluetooth(recording, command):
     assert modules.isdisjoint(NOT_FOR_BATCH), modules & set(NOT_FOR_BATCH)
 
 
+@pytest.mark.parametrize("command", [["report", "-o", "{out}"], ["flares", "--json"]])
+def test_commands_that_read_recordings_load_no_live_pipeline(recording, command, tmp_path):
+    """The live pipeline's message schemas (jsonschema with its dependencies) are for messages
+    that leave the process; a report or flare analysis sends none."""
+    modules = loaded(command[0], recording, *(a.format(out=tmp_path) for a in command[1:]))
+    assert "pandas" in modules and "jsonschema" not in modules
+
+
 def test_help_loads_no_numerical_library():
     modules = loaded("--help")
     assert modules.isdisjoint({"numpy", "pandas", "scipy", *NOT_FOR_BATCH})

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from enum import IntEnum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -32,10 +33,12 @@ from sitload.sensor_ingest.stream_decoder import DecodeStats, Gap
 from sitload.config_file import Settings
 from sitload.errors import ConfigError, SitloadError
 from sitload.events import Bout
-from sitload.services.pipeline import SessionResult
 from sitload.progress import part
 from sitload.timestamps import from_iso
 from sitload.vocab import Posture, PromptKind, Side
+
+if TYPE_CHECKING:   # the live pipeline (and its message schemas) only for a session's type
+    from sitload.services.pipeline import SessionResult
 
 ADHERENCE_WINDOW_S = 60.0 * PolicyConfig().adherence_window_min
 
