@@ -1,5 +1,6 @@
 """The report's parts on small hand-made data: local days, adherence, a mat report, CLI errors."""
 
+import json
 import subprocess
 from dataclasses import replace
 import sys
@@ -250,34 +251,46 @@ def test_every_day_strip_is_drawn_as_it_would_be_alone():
     assert strip(report, second) == strip(DayStrips(tz, model.prolonged_s), second)
 
 
-@pytest.mark.parametrize("workers", [1, 3])
-def test_figures_fill_their_marks_in_order_and_say_how_far_they_are(workers):
-    """Each mark gets its own figure, whichever process drew it; the first is drawn here before
-    the others start (the day strips' shared layout is worked out once), and with more than one
-    worker the rest are drawn on other processes (Linux)."""
-    import os
+FIGURES = """
+import json, os, sys, threading
+from sitload.report.figures import Figures
+workers, threads = int(sys.argv[1]), int(sys.argv[2])
+release = threading.Event()
+for _ in range(threads):    # other threads: a fork could copy a lock one of them holds
+    threading.Thread(target=release.wait).start()
+figures, seen = Figures(), []
+marks = [figures.place(lambda i=i: f"{i}:{os.getpid()}") for i in range(6)]
+page = figures.fill("|".join(marks), workers, seen.append)
+release.set()
+print(json.dumps({"pid": os.getpid(), "cells": page.split("|"), "seen": seen}))
+"""
 
-    from sitload.report.figures import Figures
 
-    figures, seen, order = Figures(), [], []
-    marks = [figures.place(lambda i=i: (order.append(i), f"{i}:{os.getpid()}")[1])
-             for i in range(6)]
-    page = figures.fill("|".join(marks), workers, seen.append)
-    drawn = [cell.split(":") for cell in page.split("|")]
+@pytest.mark.parametrize("workers, threads, forks", [(1, 0, False), (3, 0, True), (3, 1, False)])
+def test_figures_fill_their_marks_in_order_and_say_how_far_they_are(workers, threads, forks):
+    """Each mark gets its own figure, whichever process drew it. The first is drawn here before
+    the others start (the day strips' shared layout is worked out once); with more than one
+    worker the rest are drawn on forked processes (Linux), unless the process has other threads.
+    Run in a fresh interpreter: the test runner's own threads would keep it from forking."""
+    out = subprocess.run([sys.executable, "-c", FIGURES, str(workers), str(threads)],
+                         capture_output=True, text=True, timeout=60, check=True)
+    found = json.loads(out.stdout)
+    drawn = [cell.split(":") for cell in found["cells"]]
     assert [int(i) for i, _ in drawn] == list(range(6))
-    assert int(drawn[0][1]) == os.getpid() and order[0] == 0
+    assert int(drawn[0][1]) == found["pid"]
     later = {int(pid) for _, pid in drawn[1:]}
-    if workers > 1 and sys.platform == "linux":
-        assert os.getpid() not in later
+    if forks and sys.platform == "linux":
+        assert found["pid"] not in later
     else:
-        assert later == {os.getpid()}
-    assert seen == [(k + 1) / 6 for k in range(6)]
+        assert later == {found["pid"]}
+    assert found["seen"] == [(k + 1) / 6 for k in range(6)]
 
 
 def test_a_figure_that_fails_on_a_worker_fails_the_page():
-    from sitload.report.figures import Figures
-
-    figures = Figures()
-    marks = [figures.place(lambda: "ok"), figures.place(lambda: 1 / 0)]
-    with pytest.raises(ZeroDivisionError):
-        figures.fill("".join(marks), workers=2)
+    """The error comes back from the worker that drew it, and the command ends."""
+    code = ("from sitload.report.figures import Figures\nfigures = Figures()\n"
+            "marks = [figures.place(lambda: 'ok') for _ in range(3)] + [figures.place(lambda: 1 / 0)]\n"
+            "figures.fill(''.join(marks), 2)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.rstrip().endswith("ZeroDivisionError: division by zero")

@@ -1,6 +1,8 @@
 """The page's figures, drawn once the page around them is written: one after another, or, given
-more than one worker on Linux, the first here and the rest on forked processes (the figures of a
-7-day report are a third of its time, and each is drawn on its own).
+more than one worker, the first here and the rest on forked processes (the figures of a 7-day
+report are a third of its time, and each is drawn on its own). Forking is for Linux and for a
+process with no other thread: a fork copies the locks other threads hold, and the forked process
+could wait on one for ever (a report made inside a threaded program draws its figures in turn).
 
 The first figure is drawn before the others start, so a layout that later figures share (the day
 strips': plots.DayStrips) is worked out once and the forked processes start with it. A figure
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+import threading
 from collections.abc import Callable
 
 from sitload.progress import Progress
@@ -38,7 +41,8 @@ class Figures:
     def fill(self, page: str, workers: int = 1, progress: Progress | None = None) -> str:
         """``page`` with every mark replaced by its figure; ``progress`` gets the fraction drawn."""
         draws, done = self._draws, []
-        forked = min(workers, len(draws) - 1) if sys.platform == "linux" else 1
+        may_fork = sys.platform == "linux" and threading.active_count() == 1
+        forked = min(workers, len(draws) - 1) if may_fork else 1
         for draw in draws[:1] if forked > 1 else draws:
             done.append(draw())
             _report(progress, len(done), len(draws))
@@ -50,6 +54,8 @@ class Figures:
                     for png in pool.imap(_draw, range(1, len(draws))):
                         done.append(png)
                         _report(progress, len(done), len(draws))
+                    pool.close()    # the workers end when the queue is empty (no signal)
+                    pool.join()
             finally:
                 _jobs = []
         for index, png in enumerate(done):
