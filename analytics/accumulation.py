@@ -104,7 +104,8 @@ def accumulation_metrics(durations_s, x_min_s: float | None = None,
     ranks = np.arange(1, n + 1)
     gini = float(2.0 * np.sum(ranks * x) / (n * total) - (n + 1) / n)
     return AccumulationMetrics(
-        total_s=total, n_bouts=n, mean_s=total / n, median_s=float((x[(n - 1) // 2] + x[n // 2]) / 2),
+        total_s=total, n_bouts=n, mean_s=total / n,
+        median_s=float((x[(n - 1) // 2] + x[n // 2]) / 2),
         prolonged=prolonged_bouts(x, prolonged_s),
         w50_s=w50, alpha=alpha if alpha is None or math.isfinite(alpha) else None,
         gini=gini, x_min_s=x_min)

@@ -458,7 +458,7 @@ class DeviceDecoder:
         if len(batch) == 0:
             return batch
         t = batch.t
-        if not (t[0] >= self._last_utc and (t[1:] >= t[:-1]).all()):   # (held back rarely)
+        if not (t[0] >= self._last_utc and (t[1:] >= t[:-1]).all()):  # rising: nothing to hold
             t = np.maximum.accumulate(np.concatenate(([self._last_utc], t)))[1:]
         self._last_utc = float(t[-1])
         if gap is None and t is batch.t:
