@@ -158,11 +158,13 @@ def imu_layout(header: FrameHeader, payload_len: int) -> ImuLayout:
 
 def imu_values(raw: np.ndarray, layout: ImuLayout) -> tuple[np.ndarray, np.ndarray | None]:
     """Scale int16 samples (n x channels) to accel in g and gyro in deg/s: each value converted
-    to float64, then multiplied, in one pass."""
-    accel = np.multiply(raw[:, :3], layout.g_per_lsb, dtype=np.float64)
+    to float64, then multiplied. With a gyroscope both are views of one (n, 6) array, scaled
+    whole: numpy is slow over rows of 3 taken out of rows of 6."""
     if layout.channels != 6:
-        return accel, None
-    return accel, np.multiply(raw[:, 3:], layout.dps_per_lsb, dtype=np.float64)
+        return np.multiply(raw, layout.g_per_lsb, dtype=np.float64), None
+    values = raw.astype(np.float64)
+    values *= (layout.g_per_lsb,) * 3 + (layout.dps_per_lsb,) * 3
+    return values[:, :3], values[:, 3:]
 
 
 def _decode_imu(header: FrameHeader, payload: memoryview) -> ImuFrame:
