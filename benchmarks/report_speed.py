@@ -4,12 +4,14 @@
 
 Simulates 7 days x 8 h of a thigh IMU (not timed), then times: the batch analysis of the recording
 as `sitload analyze` does it (the baseline), the whole `sitload report` (reading, analysing,
-figures, page, exports), and the report's own share (page and exports from an analysis in memory).
+figures, page, exports), and the report's own share (page and exports from an analysis in memory),
+the figures drawn by one process a CPU as `sitload report` does.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -44,11 +46,13 @@ def main() -> None:
             timezone="Europe/Berlin"))
         print(f"simulated {days} days x 8 h of thigh IMU in {sim_s:.1f} s (not part of the report)")
         base_s, _ = timed(lambda: analysis_alone(rec_path))
-        report_s, files = timed(lambda: build_report([rec_path], Path(tmp) / "report"))
+        workers = os.cpu_count() or 1
+        report_s, files = timed(lambda: build_report([rec_path], Path(tmp) / "report",
+                                                     workers=workers))
         with open_recording(rec_path) as rec:
             loaded = load_recording(rec)
         own_s, _ = timed(lambda: write_report([loaded], Path(tmp) / "report2", title="bench",
-                                              timezone="Europe/Berlin"))
+                                              timezone="Europe/Berlin", workers=workers))
         size_kb = files.index.stat().st_size / 1024
     print(f"analysis alone (baseline, as `sitload analyze`): {base_s:6.1f} s")
     print(f"whole `sitload report`:                          {report_s:6.1f} s  "
