@@ -1,6 +1,6 @@
 """The page's figures, drawn once the page around them is written: one after another, or, given
-more than one worker, the first here and the rest on forked processes (the figures of a 7-day
-report are a third of its time, and each is drawn on its own). Forking is for Linux and for a
+more than one worker, the first here and the rest on forked processes (the figures were a quarter
+of a 7-day report's time, and each is drawn on its own). Forking is for Linux and for a
 process with no other thread: a fork copies the locks other threads hold, and the forked process
 could wait on one for ever (a report made inside a threaded program draws its figures in turn).
 
