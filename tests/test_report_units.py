@@ -1,7 +1,10 @@
 """The report's parts on small hand-made data: local days, adherence, a mat report, CLI errors."""
 
 import json
+import os
+import signal
 import subprocess
+import time
 from dataclasses import replace
 import sys
 from pathlib import Path
@@ -294,3 +297,31 @@ def test_a_figure_that_fails_on_a_worker_fails_the_page():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert out.stderr.rstrip().endswith("ZeroDivisionError: division by zero")
+
+
+def test_ctrl_c_while_figures_are_drawn_stops_the_command_and_its_workers():
+    """Ctrl-C reaches the whole process group: the command stops (as sitload.cli does, with one
+    line) and its drawing workers end with it, without a traceback of their own, also when the
+    command handles SIGTERM by raising (as sitload.cli does) and the pool stops them with it."""
+    code = ("import signal, sys, time\nfrom sitload.report.figures import Figures\n"
+            "def terminated(*_):\n    raise RuntimeError('terminated')\n"
+            "signal.signal(signal.SIGTERM, terminated)\nfigures = Figures()\n"
+            "marks = [figures.place(lambda: 'ok')]\n"
+            "marks += [figures.place(lambda: time.sleep(60) or 'late') for _ in range(2)]\n"
+            "try:\n    figures.fill(''.join(marks), 3)\n"
+            "except KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)\n"
+            "    sys.exit(130)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers: list[str] = []
+    deadline = time.monotonic() + 30
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                 text=True).stdout.split()
+    assert len(workers) == 2, "the pool did not start"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and err == "interrupted\n", err
+    time.sleep(0.5)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]

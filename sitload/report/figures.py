@@ -12,6 +12,7 @@ comes out the same bytes wherever it is drawn.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -24,6 +25,15 @@ _jobs: list[Draw] = []            # the figures a forked pool draws (it inherits
 
 def _draw(index: int) -> str:
     return _jobs[index]()
+
+
+def _worker_start() -> None:
+    """A worker leaves Ctrl-C to the command, which stops the pool (the interrupt reaches the
+    whole process group; a worker of its own would print a traceback), and ends on the SIGTERM
+    that stops it (the command's own handler, sitload.cli's, raises: a worker would take that
+    for a failed figure and wait for the next, and the pool would wait for it for ever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class Figures:
@@ -50,7 +60,7 @@ class Figures:
             global _jobs
             _jobs = draws
             try:
-                with multiprocessing.get_context("fork").Pool(forked) as pool:
+                with multiprocessing.get_context("fork").Pool(forked, _worker_start) as pool:
                     for png in pool.imap(_draw, range(1, len(draws))):
                         done.append(png)
                         _report(progress, len(done), len(draws))
