@@ -299,6 +299,20 @@ def test_a_figure_that_fails_on_a_worker_fails_the_page():
     assert out.stderr.rstrip().endswith("ZeroDivisionError: division by zero")
 
 
+def children(pid: int) -> list[str]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and stat.rsplit(")", 1)[1].split()[1] == str(pid):
+            found.append(entry.name)
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="figures are drawn on forked processes on Linux")
 def test_ctrl_c_while_figures_are_drawn_stops_the_command_and_its_workers():
     """Ctrl-C reaches the whole process group: the command stops (as sitload.cli does, with one
     line) and its drawing workers end with it, without a traceback of their own, also when the
@@ -317,8 +331,7 @@ def test_ctrl_c_while_figures_are_drawn_stops_the_command_and_its_workers():
     deadline = time.monotonic() + 30
     while len(workers) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                 text=True).stdout.split()
+        workers = children(proc.pid)
     assert len(workers) == 2, "the pool did not start"
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=30)

@@ -15,11 +15,12 @@ import multiprocessing
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from sitload.progress import Progress
 
 Draw = Callable[[], str]          # draws one figure: base64 PNG
+_STOPS = {signal.SIGINT, signal.SIGTERM}
 _jobs: list[Draw] = []            # the figures a forked pool draws (it inherits them)
 
 
@@ -34,6 +35,7 @@ def _worker_start() -> None:
     for a failed figure and wait for the next, and the pool would wait for it for ever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
 
 
 class Figures:
@@ -57,20 +59,35 @@ class Figures:
             done.append(draw())
             _report(progress, len(done), len(draws))
         if forked > 1:
-            global _jobs
-            _jobs = draws
-            try:
-                with multiprocessing.get_context("fork").Pool(forked, _worker_start) as pool:
-                    for png in pool.imap(_draw, range(1, len(draws))):
-                        done.append(png)
-                        _report(progress, len(done), len(draws))
-                    pool.close()    # the workers end when the queue is empty (no signal)
-                    pool.join()
-            finally:
-                _jobs = []
+            for png in _drawn_on_forks(draws, forked):
+                done.append(png)
+                _report(progress, len(done), len(draws))
         for index, png in enumerate(done):
             page = page.replace(f"<!--figure {index}-->", png, 1)
         return page
+
+
+def _drawn_on_forks(draws: list[Draw], processes: int) -> Iterator[str]:
+    """The figures after the first, in order, drawn on ``processes`` forked processes. Ctrl-C
+    and SIGTERM wait while the pool starts: they would find workers still with the command's
+    handlers, and a pool that nothing stops yet."""
+    global _jobs
+    _jobs = draws
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        pool = multiprocessing.get_context("fork").Pool(processes, _worker_start)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        _jobs = []
+        raise
+    try:
+        with pool:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)    # one held arrives: the pool stops
+            yield from pool.imap(_draw, range(1, len(draws)))
+            pool.close()    # the workers end when the queue is empty (no signal)
+            pool.join()
+    finally:
+        _jobs = []
 
 
 def _report(progress: Progress | None, done: int, total: int) -> None:
