@@ -292,8 +292,8 @@ def test_figures_fill_their_marks_in_order_and_say_how_far_they_are(workers, thr
 def test_a_figure_that_fails_on_a_worker_fails_the_page():
     """The error comes back from the worker that drew it, and the command ends."""
     code = ("from sitload.report.figures import Figures\nfigures = Figures()\n"
-            "marks = [figures.place(lambda: 'ok') for _ in range(3)] + [figures.place(lambda: 1 / 0)]\n"
-            "figures.fill(''.join(marks), 2)")
+            "marks = [figures.place(lambda: 'ok') for _ in range(3)]\n"
+            "marks.append(figures.place(lambda: 1 / 0))\nfigures.fill(''.join(marks), 2)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert out.stderr.rstrip().endswith("ZeroDivisionError: division by zero")
@@ -303,16 +303,18 @@ def children(pid: int) -> list[str]:
     """The processes whose parent is ``pid`` (from /proc)."""
     found = []
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
             stat = (entry / "stat").read_text()
-        except (OSError, ValueError):
+        except OSError:     # the process has ended
             continue
-        if entry.name.isdigit() and stat.rsplit(")", 1)[1].split()[1] == str(pid):
+        if stat.rsplit(")", 1)[1].split()[1] == str(pid):   # the field after the state
             found.append(entry.name)
     return found
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="figures are drawn on forked processes on Linux")
+@pytest.mark.skipif(sys.platform != "linux", reason="figures are forked on Linux only")
 def test_ctrl_c_while_figures_are_drawn_stops_the_command_and_its_workers():
     """Ctrl-C reaches the whole process group: the command stops (as sitload.cli does, with one
     line) and its drawing workers end with it, without a traceback of their own, also when the
@@ -327,14 +329,18 @@ def test_ctrl_c_while_figures_are_drawn_stops_the_command_and_its_workers():
             "    sys.exit(130)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    workers: list[str] = []
-    deadline = time.monotonic() + 30
-    while len(workers) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-        workers = children(proc.pid)
-    assert len(workers) == 2, "the pool did not start"
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130 and err == "interrupted\n", err
-    time.sleep(0.5)
-    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    try:
+        workers: list[str] = []
+        deadline = time.monotonic() + 30
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            workers = children(proc.pid)
+        assert len(workers) == 2, "the pool did not start"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130 and err == "interrupted\n", err
+        time.sleep(0.5)
+        assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    finally:    # a command that did not stop, and its workers (its own session): killed
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
