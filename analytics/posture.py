@@ -248,14 +248,14 @@ class WalkingReference:
         before, after = sums[:-1], sums[1:]
         dot = np.einsum("ij,ij->i", uu, before)
         length = np.sqrt(np.einsum("ij,ij->i", before, before))
-        ok = dot - walk.cos_max * length > _CLOSE * (length + 1.0)
+        ok = dot - walk.cos_max * length > _margin(length)
         full = walk.length[k:stop] == self.cfg.reset_walk_s
         inside = walk.in_block[k:stop]
         if full.any():
             w = walk.windows(k, stop)
             wdot = np.einsum("ij,ij->i", w, after)
             scale = np.sqrt(np.einsum("ij,ij->i", w, w) * np.einsum("ij,ij->i", after, after))
-            ok &= ~full | (inside & (wdot - walk.cos_reset * scale > _CLOSE * (scale + 1.0)))
+            ok &= ~full | (inside & (wdot - walk.cos_reset * scale > _margin(scale)))
         taken = len(ok) if ok.all() else int(np.argmin(ok))
         if taken == 0:
             return 0
@@ -278,7 +278,7 @@ class WalkingReference:
         """Does the walking second ``ui`` point within ``walk_max_incl_deg`` of the sums?"""
         s = self.sum
         dot, length = _dot(ui, s), math.sqrt(_dot(s, s))
-        if abs(dot - cos_max * length) > _CLOSE * (length + 1.0):
+        if abs(dot - cos_max * length) > _margin(length):
             return dot >= cos_max * length
         total = np.array(s)
         return bool(np.array(ui) @ total >= cos_max * math.sqrt(total @ total))
@@ -288,7 +288,7 @@ class WalkingReference:
         ``walk_reset_deg`` or more away from the sums?"""
         s = self.sum
         dot, scale = _dot(close, s), math.sqrt(_dot(close, close) * _dot(s, s))
-        if abs(dot - cos_reset * scale) > _CLOSE * (scale + 1.0):
+        if abs(dot - cos_reset * scale) > _margin(scale):
             return dot < cos_reset * scale
         w, total = walk.sum(axis=0), np.array(s)
         return bool(w @ total < cos_reset * math.sqrt((w @ w) * (total @ total)))
@@ -298,6 +298,11 @@ class WalkingReference:
 # arithmetic; farther apart, float arithmetic (last-bit differences) cannot change the answer.
 _CLOSE = 1e-9
 _BULK = 512     # walking rows tried at once
+
+
+def _margin(scale: float | np.ndarray) -> float | np.ndarray:
+    """How far apart two sides of about ``scale`` must be to be compared in float arithmetic."""
+    return _CLOSE * (scale + 1.0)
 
 
 class _Walk:

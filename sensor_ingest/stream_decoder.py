@@ -105,6 +105,22 @@ def _sample_times(starts: np.ndarray, counts: np.ndarray, rates: np.ndarray,
     return device_s + np.repeat(offsets, counts)
 
 
+def _alike(frames: Sequence[bytes], length: int, columns: np.ndarray, fixed: np.ndarray,
+           first_seq: int, seq_step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``frames`` (all ``length`` bytes) as rows of bytes, and which of them have the ``fixed``
+    bytes at ``columns``, the seqs first_seq, first_seq + seq_step, ... and a good CRC."""
+    rows = np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(-1, length)
+    ok = (rows[:, columns] == fixed).all(axis=1)
+    ok &= _u32(rows[:, 4:8]) == (first_seq + seq_step * np.arange(len(rows))) % SEQ_WRAP
+    ok &= crc16_rows(rows[:, :-CRC_SIZE]) == rows[:, -CRC_SIZE:].view("<u2").ravel()
+    return rows, ok
+
+
+def _leading(ok: np.ndarray) -> int:
+    """How many of ``ok`` are true before the first false."""
+    return len(ok) if ok.all() else int(np.argmin(ok))
+
+
 def _u32(columns: np.ndarray) -> np.ndarray:
     """Little-endian uint32 from four byte columns."""
     return np.ascontiguousarray(columns).view("<u4").ravel().astype(np.int64)
@@ -249,11 +265,8 @@ class DeviceDecoder:
         stop = start + (int(other[0]) if other.size else len(ahead))
         if stop - start < _MIN_REPEATS:
             return none
-        rows = np.frombuffer(b"".join(frames[start:stop]), dtype=np.uint8).reshape(-1, length)
-        ok = (rows[:, _FIXED] == fixed).all(axis=1)
-        ok &= _u32(rows[:, 4:8]) == (self._next_seq + np.arange(len(rows))) % SEQ_WRAP
-        ok &= crc16_rows(rows[:, :-CRC_SIZE]) == rows[:, -CRC_SIZE:].view("<u2").ravel()
-        return rows if ok.all() else rows[:int(np.argmin(ok))]
+        rows, ok = _alike(frames[start:stop], length, _FIXED, fixed, self._next_seq)
+        return rows[:_leading(ok)]
 
     # -- checks -----------------------------------------------------------------------------
     def _check_kind(self, header: FrameHeader) -> None:
@@ -364,20 +377,17 @@ class DeviceDecoder:
         alike = (lengths[start:start + n * per].reshape(n, per) == last.sizes).all(axis=1)
         ok, ticks, fragments = alike, None, []
         for j, (size, fixed) in enumerate(zip(last.sizes, last.fixed)):
-            n = len(ok) if ok.all() else int(np.argmin(ok))
+            n = _leading(ok)
             if n * per < _MIN_REPEATS:
                 return 0
-            ok = ok[:n]
-            rows = np.frombuffer(b"".join(frames[start + j:start + n * per:per]),
-                                 dtype=np.uint8).reshape(n, size)
-            ok &= (rows[:, _MAT_FIXED] == fixed).all(axis=1)
-            ok &= _u32(rows[:, 4:8]) == (self._next_seq + j + per * np.arange(n)) % SEQ_WRAP
-            ok &= crc16_rows(rows[:, :-CRC_SIZE]) == rows[:, -CRC_SIZE:].view("<u2").ravel()
+            rows, same = _alike(frames[start + j:start + n * per:per], size, _MAT_FIXED, fixed,
+                                self._next_seq + j, per)
+            ok = ok[:n] & same
             frame_ticks = _u32(rows[:, 8:12])
             ticks = frame_ticks if ticks is None else ticks[:n]
             ok &= frame_ticks == ticks
             fragments.append(rows)
-        n = len(ok) if ok.all() else int(np.argmin(ok))
+        n = _leading(ok)
         if n * per < _MIN_REPEATS:
             return 0
         cells = np.concatenate([rows[:n, HEADER_SIZE + MAT_PREFIX.size:-CRC_SIZE]
