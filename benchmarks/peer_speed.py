@@ -9,8 +9,8 @@ simulated desk day (8 h of 50 Hz thigh accelerometer, no gyro) written as the CS
 `sitload import` reads and as the Parquet table acti-motus reads (a DatetimeIndex and three
 accelerometer columns); `--days-too` adds 7 simulated desk days. Each command runs as its own
 process, the tools alternated, median of ``--runs``; printed as ratios. The floor is a process that
-reads the recording's frame bytes once (Python start-up, sqlite3, every frame read). sitload's
-sources are compiled to bytecode first, as pip does on installing a package (the peer's were when
+reads the recording's frame bytes once (Python start-up, sqlite3, every block of frames read).
+sitload's sources are compiled to bytecode first, as pip does on installing a package (the peer's were when
 it was installed): an editable install run with PYTHONDONTWRITEBYTECODE set would otherwise
 compile them anew in every process.
 """
@@ -46,7 +46,7 @@ print(int((activities["activity"] == "sit").sum()), "s sitting")
 FLOOR_RUN = """
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-print(sum(len(d) for (d,) in db.execute("SELECT data FROM frames ORDER BY id")), "bytes")
+print(sum(len(d) for (d,) in db.execute("SELECT data FROM frame_blocks ORDER BY id")), "bytes")
 """
 
 

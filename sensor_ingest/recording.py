@@ -1,9 +1,10 @@
 """Session recordings: one SQLite file (WAL mode) per session, documented in
 docs/recording-format.md.
 
-Frames are stored exactly as received, with the host receive time, and committed every
-``commit_every_s`` so a killed writer loses at most that much; a reader of a file whose writer died
-reads every committed frame and says where it stopped.
+Frames are stored exactly as received, with the host receive time, in blocks of up to
+``BLOCK_FRAMES`` frames a row, and committed every ``commit_every_s`` so a killed writer loses at
+most that much; a reader of a file whose writer died reads every committed frame and says where it
+stopped. Recordings of format version 1 (a row a frame) are read as well.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from sitload.timestamps import EARLIEST, LATEST
 if TYPE_CHECKING:    # pandas is imported where a table is read: the frames need none
     import pandas as pd
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = ("1", "2")     # version 1 held a row a frame (table ``frames``)
+BLOCK_FRAMES = 4096                # frames a block row holds at most
 APPLICATION_ID = 0x5174_4C44  # 'StLD' in the SQLite header: marks a sitload recording
 
 SCHEMA = """
@@ -36,9 +39,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (
     id INTEGER PRIMARY KEY, address TEXT NOT NULL, name TEXT, kind INTEGER NOT NULL,
     info TEXT NOT NULL DEFAULT '{}', config BLOB, calibration BLOB);
-CREATE TABLE IF NOT EXISTS frames (
+CREATE TABLE IF NOT EXISTS frame_blocks (
     id INTEGER PRIMARY KEY, device INTEGER NOT NULL REFERENCES devices(id),
-    host_time REAL NOT NULL, data BLOB NOT NULL, seal INTEGER);
+    count INTEGER NOT NULL, first_time REAL NOT NULL, last_time REAL NOT NULL,
+    host_times BLOB NOT NULL, lengths BLOB NOT NULL, data BLOB NOT NULL, seal INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS link_events (
     device INTEGER NOT NULL REFERENCES devices(id), host_time REAL NOT NULL,
     event TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
@@ -56,7 +60,7 @@ CREATE TABLE IF NOT EXISTS prompts (
     id TEXT PRIMARY KEY, t REAL NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS acks (
     prompt_id TEXT NOT NULL, t REAL NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS frames_by_device ON frames(device, id);
+CREATE INDEX IF NOT EXISTS frame_blocks_by_device ON frame_blocks(device, id);
 """
 DIARY_INSERT = ("INSERT INTO diary (t, pain, location, side, tingling, note, source) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -101,7 +105,8 @@ class RecordingWriter:
         self._db.execute("BEGIN")
         self._last_commit = time.monotonic()
         self.frames_written = 0
-        self._next_id = 1
+        self._next_id = 1      # frames are numbered in the order they are written
+        self._queued: dict[int, tuple[list[bytes], list[float]]] = {}
         base = {"format_version": str(FORMAT_VERSION), "created": _iso_now(),
                 "writer": f"sitload {__version__}", "timezone": "UTC"}
         self.set_meta({**base, **(meta or {})})
@@ -121,15 +126,35 @@ class RecordingWriter:
         return int(cur.lastrowid)
 
     def add_frames(self, device: int, frames: Sequence[bytes], host_times: Sequence[float]) -> None:
-        ids = np.arange(self._next_id, self._next_id + len(frames), dtype=np.int64)
-        times = np.asarray(host_times, dtype=np.float64)
-        self._db.executemany("INSERT INTO frames (id, device, host_time, data, seal) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             zip(ids.tolist(), [device] * len(frames), times.tolist(), frames,
-                                 seals(ids, device, times).tolist()))
-        self._next_id += len(frames)
+        """Queue frames as received; they are written in blocks at the next commit, or as soon
+        as a device has ``BLOCK_FRAMES`` of them."""
+        queued, times = self._queued.setdefault(device, ([], []))
+        queued.extend(frames)
+        times.extend(np.asarray(host_times, dtype=np.float64).tolist())
         self.frames_written += len(frames)
+        while len(queued) >= BLOCK_FRAMES:
+            self._write_block(device, queued[:BLOCK_FRAMES], times[:BLOCK_FRAMES])
+            del queued[:BLOCK_FRAMES], times[:BLOCK_FRAMES]
         self._maybe_commit()
+
+    def _write_block(self, device: int, frames: list[bytes], host_times: list[float]) -> None:
+        times = np.array(host_times, dtype=np.float64)
+        lengths = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
+        first, last = float(times.min()), float(times.max())
+        seal = block_seals(np.array([self._next_id]), device, np.array([len(frames)]),
+                           np.array([first]), np.array([last]), times, lengths)
+        self._db.execute("INSERT INTO frame_blocks (id, device, count, first_time, last_time, "
+                         "host_times, lengths, data, seal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (self._next_id, device, len(frames), first, last,
+                          times.astype("<f8").tobytes(), lengths.astype("<u4").tobytes(),
+                          b"".join(frames), int(seal[0])))
+        self._next_id += len(frames)
+
+    def _write_queued(self) -> None:
+        for device, (frames, times) in self._queued.items():
+            if frames:
+                self._write_block(device, frames, times)
+        self._queued.clear()
 
     def add_link_event(self, device: int, host_time: float, event: str, detail: str = "") -> None:
         self._db.execute("INSERT INTO link_events VALUES (?, ?, ?, ?)",
@@ -171,6 +196,7 @@ class RecordingWriter:
             self.commit()
 
     def commit(self) -> None:
+        self._write_queued()
         self._db.execute("COMMIT")
         self._db.execute("BEGIN")
         self._last_commit = time.monotonic()
@@ -178,6 +204,7 @@ class RecordingWriter:
     def close(self) -> None:
         if self._db is None:
             return
+        self._write_queued()
         self.set_meta({"closed": _iso_now(), "frames": str(self.frames_written)})
         self._db.execute("COMMIT")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -191,9 +218,12 @@ class RecordingWriter:
         self.close()
 
 
-PLAUSIBLE_TIME = f"host_time >= {EARLIEST!r} AND host_time < {LATEST!r}"
 _SEAL_FACTORS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9],
                          dtype=np.uint64)  # odd: each term changes whenever its value does
+
+
+def _plausible(column: str) -> str:
+    return f"{column} >= {EARLIEST!r} AND {column} < {LATEST!r}"
 
 
 def seals(ids: np.ndarray, device: int, host_times: np.ndarray) -> np.ndarray:
@@ -203,6 +233,33 @@ def seals(ids: np.ndarray, device: int, host_times: np.ndarray) -> np.ndarray:
                       np.full(len(ids), device, dtype=np.uint64),
                       np.asarray(host_times, dtype=np.float64).view(np.uint64)])
     return (terms * _SEAL_FACTORS[:, None]).sum(axis=0, dtype=np.uint64).view(np.int64)
+
+
+_MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: each bit of the input turns about half the bits of the output."""
+    x = (x ^ (x >> np.uint64(30))) * _MIX[0]
+    x = (x ^ (x >> np.uint64(27))) * _MIX[1]
+    return x ^ (x >> np.uint64(31))
+
+
+def block_seals(ids: np.ndarray, device: int, counts: np.ndarray, first_times: np.ndarray,
+                last_times: np.ndarray, host_times: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The seal of each block row (one device's blocks; ``host_times`` and ``lengths`` are their
+    frames' in block order): binds the block's first frame id, device, frame count, time span and
+    each frame's receive time and length, so a changed byte in any of them is seen when the block
+    is read back. Each frame's own CRC covers its bytes."""
+    counts = np.asarray(counts, dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    frame_ids = np.repeat(np.asarray(ids, dtype=np.int64) - starts, counts) + np.arange(counts.sum())
+    per_frame = _mix(frame_ids.view(np.uint64) * _SEAL_FACTORS[0]
+                     + np.asarray(host_times, dtype=np.float64).view(np.uint64) * _SEAL_FACTORS[1]
+                     + np.asarray(lengths, dtype=np.uint64) * _SEAL_FACTORS[2])
+    head = _mix(seals(np.asarray(ids, dtype=np.int64), device, first_times).view(np.uint64)
+                ^ _mix(seals(counts, device, last_times).view(np.uint64)))
+    return (head + np.add.reduceat(per_frame, starts)).view(np.int64)
 
 
 def _whole(ids: np.ndarray, times: tuple, data: tuple, stored: tuple, device: int,
@@ -220,6 +277,23 @@ def _whole(ids: np.ndarray, times: tuple, data: tuple, stored: tuple, device: in
             stored = tuple(0 if s is None else s for s in stored)
         ok &= seals(ids, device, t) == np.array(stored, dtype=np.int64)
     return ok
+
+
+def _formed(row: tuple) -> bool:
+    """A block row (as read by ``Recording._block_pages``) with every column there and byte
+    columns of the sizes its frame count gives."""
+    _, count, first, last, times, lengths, data, seal = row
+    return (isinstance(count, int) and count > 0 and None not in (first, last, data, seal)
+            and times is not None and len(times) == 8 * count
+            and lengths is not None and len(lengths) == 4 * count)
+
+
+def _frames_in(row: tuple) -> int:
+    """How many frames a block row that does not read back held, as well as it can tell: the
+    larger of its count (when a block could hold that many) and its receive times."""
+    count, times = row[1], row[4]
+    sane = count if isinstance(count, int) and 0 < count <= BLOCK_FRAMES else 0
+    return max(1, sane, len(times or b"") // 8)
 
 
 class Recording:
@@ -253,10 +327,11 @@ class Recording:
                     else "")
             raise RecordingError(f"{self.path}: unreadable recording ({exc}){hint}") from None
         version = self.meta.get("format_version", "0")
-        if version != str(FORMAT_VERSION):
+        if version not in READABLE_VERSIONS:
             self._db.close()
             raise RecordingError(f"{self.path}: recording format version {version}, this sitload "
-                                 f"reads version {FORMAT_VERSION}")
+                                 f"reads versions {' and '.join(READABLE_VERSIONS)}")
+        self._blocks = version != "1"
         try:
             self.devices = self._devices()
         except RecordingError:
@@ -265,11 +340,11 @@ class Recording:
         if not self.devices:
             raise RecordingError(f"{self.path}: recording holds no device")
         self.damage: str | None = None      # why reading the frames stopped early
-        self.damaged_rows = 0                # frame rows left out: no bytes, a receive time
-        self.first_damaged_row: int | None = None   # outside 1970-2099, a broken seal, or read twice
+        self.damaged_frames = 0              # frames left out: no bytes, a receive time outside
+        self.first_damaged_frame: int | None = None   # 1970-2099, a broken seal, or read twice
         columns = self._one("the frame table", "SELECT group_concat(name) FROM "
                             "pragma_table_info('frames')")[0] or ""
-        self._sealed = "seal" in columns.split(",")
+        self._sealed = self._blocks or "seal" in columns.split(",")
 
     def _devices(self) -> list[DeviceRecord]:
         devices = []
@@ -302,26 +377,38 @@ class Recording:
 
     def frame_summary(self, device_id: int) -> tuple[int, float | None]:
         """(number of frames, host time of the last one) for a device."""
-        count, last = self._one("the frame count", "SELECT COUNT(*), MAX(host_time) FROM frames "
-                                f"WHERE device = ? AND {PLAUSIBLE_TIME}", (device_id,))
-        return int(count), last
+        count, first, last, table = self._columns
+        count, last = self._one("the frame count", f"SELECT {count}, MAX({last}) FROM {table} "
+                                f"WHERE device = ? AND {_plausible(last)}", (device_id,))
+        return int(count or 0), last
 
     def frame_rows(self, device_id: int) -> int:
-        """Rows of a device's frames, whole or not: what reading them goes through (counted in
-        the index alone, a fifth of the time of ``frame_summary``)."""
-        return int(self._one("the frame count", "SELECT COUNT(*) FROM frames WHERE device = ?",
-                             (device_id,))[0])
+        """A device's frames, whole or not: what reading them goes through (counted in the
+        index alone in a version 1 recording, a fifth of the time of ``frame_summary``)."""
+        count, _, _, table = self._columns
+        return int(self._one("the frame count", f"SELECT {count} FROM {table} WHERE device = ?",
+                             (device_id,))[0] or 0)
 
     def time_span(self, device_id: int) -> tuple[float, float] | None:
         """Host times of a device's first and last frame (None without frames)."""
-        first, last = self._one("the time span", "SELECT MIN(host_time), MAX(host_time) FROM "
-                                f"frames WHERE device = ? AND {PLAUSIBLE_TIME}", (device_id,))
+        _, first, last, table = self._columns
+        first, last = self._one("the time span", f"SELECT MIN({first}), MAX({last}) FROM {table} "
+                                f"WHERE device = ? AND {_plausible(first)} AND {_plausible(last)}",
+                                (device_id,))
         return None if first is None else (first, last)
 
     def stray_frames(self) -> int:
-        """Frame rows of no device in the recording (a damaged device column)."""
-        return int(self._one("the frame devices", "SELECT COUNT(*) FROM frames WHERE device NOT IN "
-                             "(SELECT id FROM devices)")[0])
+        """Frames of no device in the recording (a damaged device column)."""
+        count, _, _, table = self._columns
+        return int(self._one("the frame devices", f"SELECT {count} FROM {table} WHERE device NOT "
+                             "IN (SELECT id FROM devices)")[0] or 0)
+
+    @property
+    def _columns(self) -> tuple[str, str, str, str]:
+        """(frame count, first and last receive time, table) in SQL, as this version holds them."""
+        if self._blocks:
+            return "SUM(count)", "first_time", "last_time", "frame_blocks"
+        return "COUNT(*)", "host_time", "host_time", "frames"
 
     def _one(self, what: str, sql: str, params=()) -> tuple:
         try:
@@ -330,24 +417,29 @@ class Recording:
             raise RecordingError(f"{self.path}: damaged, cannot read {what} ({exc})") from None
 
     def iter_frames(self, device_id: int, chunk: int = 4096
-                    ) -> Iterator[tuple[list[int], list[float], list[bytes]]]:
-        """Yield (frame ids, host times, frame bytes) in chunks, in arrival order.
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, list[bytes]]]:
+        """Yield (frame ids, host times, frame bytes) in chunks of at most ``chunk`` frames, in
+        arrival order.
 
         A damaged file is read up to the last frame that can be read; ``damage`` then says where
-        reading stopped and why. Rows that do not read back as written are left out and counted
-        in ``damaged_rows``.
+        reading stopped and why. Frames that do not read back as written are left out and counted
+        in ``damaged_frames``.
         """
+        pages = self._block_pages if self._blocks else self._row_pages
+        for ids, times, frames in pages(device_id, chunk):
+            for start in range(0, len(frames), chunk):
+                yield (ids[start:start + chunk], times[start:start + chunk],
+                       frames[start:start + chunk])
+
+    def _row_pages(self, device_id: int, chunk: int
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray, list[bytes]]]:
+        """The frames of a version 1 recording, a row a frame."""
         last = 0
         seal = "CAST(seal AS INTEGER)" if self._sealed else "NULL"
         while True:
-            try:   # cast: a damaged type tag must not make the row unreadable (a TEXT not UTF-8)
-                rows = self._db.execute(
-                    f"SELECT id, CAST(host_time AS REAL), CAST(data AS BLOB), {seal} FROM frames "
-                    "WHERE device = ? AND id > ? ORDER BY id LIMIT ?",
-                    (device_id, last, chunk)).fetchall()
-            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
-                self.damage = f"damaged after frame {last} ({exc})"
-                return
+            rows = self._page(f"SELECT id, CAST(host_time AS REAL), CAST(data AS BLOB), {seal} "
+                              "FROM frames WHERE device = ? AND id > ? ORDER BY id LIMIT ?",
+                              (device_id, last, chunk), last)
             if not rows:
                 return
             ids, times, data, stored = zip(*rows)
@@ -356,14 +448,87 @@ class Recording:
             whole = (_whole(id_array, times, data, stored, device_id, self._sealed)
                      & (id_array > np.maximum.accumulate(np.r_[last, id_array[:-1]])))
             last = max(last, int(id_array.max()))
-            if whole.all():
-                yield list(ids), list(times), list(data)
+            if not whole.all():
+                self._left_out(int((~whole).sum()), ids[int(np.argmin(whole))])
+                data = [data[i] for i in np.flatnonzero(whole).tolist()]
+            yield id_array[whole], np.array(times, dtype=np.float64)[whole], list(data)
+
+    def _block_pages(self, device_id: int, chunk: int
+                     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[bytes]]]:
+        """The frames of a version 2 recording, read a page of blocks at a time: about
+        ``chunk`` frames, however many blocks that is (a live recording writes small ones)."""
+        last_block = last_frame = 0
+        per_page = 1
+        while True:
+            rows = self._page(
+                "SELECT id, CAST(count AS INTEGER), CAST(first_time AS REAL), "
+                "CAST(last_time AS REAL), CAST(host_times AS BLOB), CAST(lengths AS BLOB), "
+                "CAST(data AS BLOB), CAST(seal AS INTEGER) FROM frame_blocks "
+                "WHERE device = ? AND id > ? ORDER BY id LIMIT ?",
+                (device_id, last_block, per_page), last_frame)
+            if not rows:
+                return
+            last_block = max(last_block, max(row[0] for row in rows))
+            blocks = self._sealed_blocks(rows, device_id)
+            whole = []
+            for row in blocks:    # a damaged index can hand a block out twice: ids must rise
+                if row[0] > last_frame:
+                    whole.append(row)
+                    last_frame = row[0] + row[1] - 1
+                else:
+                    self._left_out(row[1], row[0])
+            if not whole:
                 continue
-            self.damaged_rows += int((~whole).sum())
-            self.first_damaged_row = self.first_damaged_row or ids[int(np.argmin(whole))]
-            keep = np.flatnonzero(whole).tolist()
-            if keep:
-                yield [ids[i] for i in keep], [times[i] for i in keep], [data[i] for i in keep]
+            per_page = max(1, chunk * len(whole) // sum(row[1] for row in whole))
+            counts = np.array([row[1] for row in whole], dtype=np.int64)
+            firsts = np.repeat(np.array([row[0] for row in whole], dtype=np.int64), counts)
+            ids = firsts + np.arange(len(firsts)) - np.repeat(np.cumsum(counts) - counts, counts)
+            times = np.frombuffer(b"".join(row[4] for row in whole), dtype="<f8")
+            ends = np.cumsum(np.frombuffer(b"".join(row[5] for row in whole), dtype="<u4"))
+            data = b"".join(row[6] for row in whole)
+            frames = [data[a:b] for a, b in zip([0, *ends[:-1].tolist()], ends.tolist())]
+            plausible = (times >= EARLIEST) & (times < LATEST)
+            if not plausible.all():
+                self._left_out(int((~plausible).sum()), int(ids[np.argmin(plausible)]))
+                frames = [frames[i] for i in np.flatnonzero(plausible).tolist()]
+            yield ids[plausible], times[plausible], frames
+
+    def _sealed_blocks(self, rows: list[tuple], device_id: int) -> list[tuple]:
+        """The block rows of a page that read back as written: each column there, the sizes
+        agreeing with the frame count, and the seal; the others are counted as left out."""
+        formed = [row for row in rows if _formed(row)]
+        good: list[tuple] = []
+        if formed:
+            counts = np.array([row[1] for row in formed], dtype=np.int64)
+            lengths = np.frombuffer(b"".join(row[5] for row in formed), dtype="<u4")
+            starts = np.cumsum(counts) - counts
+            sealed = (block_seals(
+                np.array([row[0] for row in formed], dtype=np.int64), device_id, counts,
+                np.array([row[2] for row in formed]), np.array([row[3] for row in formed]),
+                np.frombuffer(b"".join(row[4] for row in formed), dtype="<f8"), lengths)
+                == np.array([row[7] for row in formed], dtype=np.int64))
+            sized = (np.add.reduceat(lengths.astype(np.int64), starts)
+                     == np.array([len(row[6]) for row in formed]))
+            good = [row for row, ok in zip(formed, (sealed & sized).tolist()) if ok]
+        if len(good) < len(rows):
+            kept = {id(row) for row in good}
+            for row in rows:
+                if id(row) not in kept:
+                    self._left_out(_frames_in(row), row[0])
+        return good
+
+    def _page(self, sql: str, params: tuple, last: int) -> list[tuple]:
+        """One page of frame rows; none where SQLite cannot read on (``damage`` says where)."""
+        try:   # casts: a damaged type tag must not make the row unreadable (a TEXT not UTF-8)
+            return self._db.execute(sql, params).fetchall()
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            self.damage = f"damaged after frame {last} ({exc})"
+            return []
+
+    def _left_out(self, frames: int, first: int) -> None:
+        self.damaged_frames += frames
+        if self.first_damaged_frame is None or first < self.first_damaged_frame:
+            self.first_damaged_frame = first
 
     def _frame(self, sql: str, params=()) -> pd.DataFrame:
         import pandas as pd

@@ -145,16 +145,16 @@ def describe_end(rec: Recording, device_id: int | None = None) -> str | None:
 
 
 def describe_damage(rec: Recording, decoder: DeviceDecoder) -> str | None:
-    """A note when frames were left out as damaged: rows that read back without bytes or with a
+    """A note when frames were left out as damaged: frames that read back without bytes or with a
     receive time outside 1970-2099, and frames that failed their checks (CRC, header)."""
     found = []
-    if rec.damaged_rows:
-        found.append(f"{rec.damaged_rows} unreadable frame row(s) from row "
-                     f"{rec.first_damaged_row} (no bytes, a receive time outside 1970-2099, a "
+    if rec.damaged_frames:
+        found.append(f"{rec.damaged_frames} unreadable frame(s) from frame "
+                     f"{rec.first_damaged_frame} (no bytes, a receive time outside 1970-2099, a "
                      "broken seal, or read twice)")
     stray = rec.stray_frames()
     if stray:
-        found.append(f"{stray} frame row(s) of no device in the recording")
+        found.append(f"{stray} frame(s) of no device in the recording")
     if decoder.stats.frames_bad:
         reasons = ", ".join(f"{why}: {n}" for why, n in sorted(decoder.stats.errors_by_reason.items()))
         found.append(f"{decoder.stats.frames_bad} frame(s) that failed their checks ({reasons})")
