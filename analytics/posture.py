@@ -534,15 +534,17 @@ class HipClassifier(HeldUntilCalibrated):
         tilt_out = np.empty(len(unit))
         backwards_out = np.empty(len(unit))
         rows = zip(unit.tolist(), forward.tolist(), moving.tolist(), walking.tolist())
+        upright = self._upright()    # changes only as walking seconds are learnt
         for i, ((x, y, z), f, mv, walks) in enumerate(rows):
             prev = self.prev
             turned = prev is not None and x * prev[0] + y * prev[1] + z * prev[2] < cos_trans
             self.since_transition = 0 if mv or turned else self.since_transition + 1
             self.prev = (x, y, z)
-            r = calibration if calibration and i <= calibrated_at else self._upright()
+            r = calibration if calibration and i <= calibrated_at else upright
             near = x * r[0] + y * r[1] + z * r[2]
             if walks:
                 self._learn(x, y, z, self.n_walk >= cfg.calib_min_walk_s and near < cos_walk)
+                upright = self._upright()
             else:
                 self.run = (0.0, 0.0, 0.0, 0)
             angle = math.degrees(math.acos(max(-1.0, min(1.0, near))))
@@ -618,11 +620,12 @@ def _along_deg(u: tuple, r: tuple, near: float, forward: list) -> float | None:
     """Angle of u from r towards ``forward`` (+ along it), or None when that is unknown (NaN).
     ``near`` = u . r."""
     fr = forward[0] * r[0] + forward[1] * r[1] + forward[2] * r[2]
-    f = [forward[k] - fr * r[k] for k in range(3)]      # forward made orthogonal to r
-    norm = math.sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2])
+    f0, f1, f2 = (forward[0] - fr * r[0], forward[1] - fr * r[1],
+                  forward[2] - fr * r[2])               # forward made orthogonal to r
+    norm = math.sqrt(f0 * f0 + f1 * f1 + f2 * f2)
     if not norm > 1e-6:                                 # NaN (no forward axis yet) or degenerate
         return None
-    along = (u[0] * f[0] + u[1] * f[1] + u[2] * f[2]) / norm
+    along = (u[0] * f0 + u[1] * f1 + u[2] * f2) / norm
     return math.degrees(math.atan2(along, near))
 
 

@@ -16,6 +16,7 @@ from sitload.analytics import Engine, analyze
 from sitload.firmware_sim import SimulatedSensor
 from sitload.samples import SampleBatch
 from sitload.vocab import SensorKind
+from sitload.sensor_ingest.joined_frames import JoinedFrames
 from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 from sitload.sensor_ingest.frame_codec import FLAG_RESYNC, TICKS_PER_S, parse_calibration
 from sitload.firmware_sim.frame_encoder import encode_imu_frames
@@ -64,10 +65,11 @@ def decode(frames, host, calibration, page: int = 4096) -> list[SampleBatch]:
     return out
 
 
-def decode_streaming(frames, host, calibration, page: int = 4096) -> int:
+def decode_streaming(frames: JoinedFrames, host, calibration, page: int = 4096) -> int:
     """Samples decoded a page at a time, each page's batches let go once counted, as a command
-    reads a recording (the analysis takes each page's batches and keeps no samples): the
-    decoder's time without holding all of 8 h of samples in memory."""
+    reads a recording (its frames joined as a block is read; the analysis takes each page's
+    batches and keeps no samples): the decoder's time without holding all of 8 h of samples in
+    memory."""
     decoder, samples = DeviceDecoder(calibration=calibration), 0
     for i in range(0, len(frames), page):
         samples += sum(len(b) for b in decoder.feed_many(frames[i:i + page], host[i:i + page]))
@@ -108,7 +110,8 @@ def main() -> None:
             ("thigh-imu, accelerometer only", SensorKind.THIGH_IMU, accelerometer_only(*thigh)),
             ("pressure", SensorKind.PRESSURE, simulate("pressure", 8.0))):
         crc = best_of(lambda: [binascii.crc_hqx(f, 0xFFFF) for f in frames])
-        t_decode = best_of(lambda: decode_streaming(frames, host, calibration))
+        joined = JoinedFrames.of(b"".join(frames), [len(f) for f in frames])
+        t_decode = best_of(lambda: decode_streaming(joined, host, calibration))
         batches = decode(frames, host, calibration)
         base = best_of(lambda: baseline_windows(batches))
         t_batch = best_of(lambda: analyze(kind, batches))

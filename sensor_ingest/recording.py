@@ -24,6 +24,7 @@ from sitload.vocab import SensorKind
 from sitload import __version__
 from sitload.errors import RecordingError
 from sitload.private_files import private_file
+from sitload.sensor_ingest.joined_frames import JoinedFrames
 from sitload.timestamps import EARLIEST, LATEST
 
 if TYPE_CHECKING:    # pandas is imported where a table is read: the frames need none
@@ -417,9 +418,9 @@ class Recording:
             raise RecordingError(f"{self.path}: damaged, cannot read {what} ({exc})") from None
 
     def iter_frames(self, device_id: int, chunk: int = 4096
-                    ) -> Iterator[tuple[np.ndarray, np.ndarray, list[bytes]]]:
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, Sequence[bytes]]]:
         """Yield (frame ids, host times, frame bytes) in chunks of at most ``chunk`` frames, in
-        arrival order.
+        arrival order (the bytes of a version 2 recording as ``JoinedFrames``).
 
         A damaged file is read up to the last frame that can be read; ``damage`` then says where
         reading stopped and why. Frames that do not read back as written are left out and counted
@@ -432,7 +433,7 @@ class Recording:
                        frames[start:start + chunk])
 
     def _row_pages(self, device_id: int, chunk: int
-                   ) -> Iterator[tuple[np.ndarray, np.ndarray, list[bytes]]]:
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray, Sequence[bytes]]]:
         """The frames of a version 1 recording, a row a frame."""
         last = 0
         seal = "CAST(seal AS INTEGER)" if self._sealed else "NULL"
@@ -454,7 +455,7 @@ class Recording:
             yield id_array[whole], np.array(times, dtype=np.float64)[whole], list(data)
 
     def _block_pages(self, device_id: int, chunk: int
-                     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[bytes]]]:
+                     ) -> Iterator[tuple[np.ndarray, np.ndarray, JoinedFrames]]:
         """The frames of a version 2 recording, read a page of blocks at a time: about
         ``chunk`` frames, however many blocks that is (a live recording writes small ones)."""
         last_block = last_frame = 0
@@ -484,14 +485,12 @@ class Recording:
             firsts = np.repeat(np.array([row[0] for row in whole], dtype=np.int64), counts)
             ids = firsts + np.arange(len(firsts)) - np.repeat(np.cumsum(counts) - counts, counts)
             times = np.frombuffer(b"".join(row[4] for row in whole), dtype="<f8")
-            ends = np.cumsum(np.frombuffer(b"".join(row[5] for row in whole), dtype="<u4"))
-            data = b"".join(row[6] for row in whole)
-            frames = [data[a:b] for a, b in zip([0, *ends[:-1].tolist()], ends.tolist())]
+            frames = JoinedFrames.of(b"".join(row[6] for row in whole),
+                                     np.frombuffer(b"".join(row[5] for row in whole), dtype="<u4"))
             plausible = (times >= EARLIEST) & (times < LATEST)
             if not plausible.all():
                 self._left_out(int((~plausible).sum()), int(ids[np.argmin(plausible)]))
-                frames = [frames[i] for i in np.flatnonzero(plausible).tolist()]
-            yield ids[plausible], times[plausible], frames
+            yield ids[plausible], times[plausible], frames[plausible]
 
     def _sealed_blocks(self, rows: list[tuple], device_id: int) -> list[tuple]:
         """The block rows of a page that read back as written: each column there, the sizes

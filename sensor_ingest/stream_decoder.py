@@ -26,6 +26,7 @@ from sitload.sensor_ingest.device_clock import DeviceClock, TickUnwrapper
 from sitload.sensor_ingest.frame_codec import (
     CRC_SIZE, FLAG_LOW_BATTERY, FLAG_RESYNC, HEADER_SIZE, MAT_PREFIX, FrameHeader, ImuLayout,
     MatFragment, crc16_rows, decode_mat_payload, imu_layout, imu_values, parse_header)
+from sitload.sensor_ingest.joined_frames import JoinedFrames
 from sitload.samples import SampleBatch
 from sitload.vocab import SensorKind
 from sitload.errors import FrameError
@@ -109,7 +110,8 @@ def _alike(frames: Sequence[bytes], length: int, columns: np.ndarray, fixed: np.
            first_seq: int, seq_step: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``frames`` (all ``length`` bytes) as rows of bytes, and which of them have the ``fixed``
     bytes at ``columns``, the seqs first_seq, first_seq + seq_step, ... and a good CRC."""
-    rows = np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(-1, length)
+    rows = frames.rows(length) if isinstance(frames, JoinedFrames) else \
+        np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(-1, length)
     ok = (rows[:, columns] == fixed).all(axis=1)
     ok &= _u32(rows[:, 4:8]) == (first_seq + seq_step * np.arange(len(rows))) % SEQ_WRAP
     ok &= crc16_rows(rows[:, :-CRC_SIZE]) == rows[:, -CRC_SIZE:].view("<u2").ravel()
@@ -202,7 +204,8 @@ class DeviceDecoder:
                   wheres: Sequence[str] | None = None) -> list[SampleBatch]:
         """Decode notifications in arrival order; ``wheres`` names each frame's place for errors."""
         out: list[SampleBatch] = []
-        lengths = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
+        lengths = frames.lengths if isinstance(frames, JoinedFrames) else \
+            np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
         i = 0
         while i < len(frames):
             rows = self._repeats(frames, lengths, i)

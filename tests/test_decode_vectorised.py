@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from sitload.firmware_sim.frame_encoder import encode_imu_frames, encode_mat_scans
 from sitload.sensor_ingest.frame_codec import crc16_ccitt_false, crc16_rows
+from sitload.sensor_ingest.joined_frames import JoinedFrames
 from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 
 RATE_DHZ = 500
@@ -102,9 +103,12 @@ def outcome(dec: DeviceDecoder, batches) -> dict:
             "ticks": repr(vars(dec._ticks)), "next_seq": dec._next_seq}
 
 
-def assert_decoded_alike(stream: tuple[list, list], chunk: int) -> None:
-    """The stream fed ``chunk`` frames at a time decodes as it does one notification at a time."""
+def assert_decoded_alike(stream: tuple[list, list], chunk: int, joined: bool) -> None:
+    """The stream fed ``chunk`` frames at a time, as a list or ``joined`` as a recording's
+    blocks are read, decodes as it does one notification at a time."""
     frames, host = stream
+    if joined:
+        frames = JoinedFrames.of(b"".join(frames), [len(f) for f in frames])
     bulk = DeviceDecoder()
     batches = [b for i in range(0, len(frames), chunk)
                for b in bulk.feed_many(frames[i:i + chunk], host[i:i + chunk])]
@@ -114,9 +118,9 @@ def assert_decoded_alike(stream: tuple[list, list], chunk: int) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(stream=frame_streams(), chunk=st.integers(1, 300))
-def test_array_decoding_equals_decoding_one_notification_at_a_time(stream, chunk):
-    assert_decoded_alike(stream, chunk)
+@given(stream=frame_streams(), chunk=st.integers(1, 300), joined=st.booleans())
+def test_array_decoding_equals_decoding_one_notification_at_a_time(stream, chunk, joined):
+    assert_decoded_alike(stream, chunk, joined)
 
 
 @st.composite
@@ -159,9 +163,10 @@ def mat_streams(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(stream=mat_streams(), chunk=st.integers(1, 300))
-def test_mat_scans_decoded_as_arrays_equal_decoding_one_notification_at_a_time(stream, chunk):
-    assert_decoded_alike(stream, chunk)
+@given(stream=mat_streams(), chunk=st.integers(1, 300), joined=st.booleans())
+def test_mat_scans_decoded_as_arrays_equal_decoding_one_notification_at_a_time(stream, chunk,
+                                                                              joined):
+    assert_decoded_alike(stream, chunk, joined)
 
 
 def test_a_run_with_faults_inside_is_taken_as_arrays_around_them():
@@ -190,3 +195,19 @@ def test_crc_over_byte_columns_equals_the_crc_of_each_frame(rows):
     same = [r[:length].ljust(length, b"\x5a") for r in rows]
     table = np.frombuffer(b"".join(same), dtype=np.uint8).reshape(len(same), length)
     assert crc16_rows(table).tolist() == [crc16_ccitt_false(r) for r in same]
+
+
+def test_joined_frames_are_the_frames_and_their_rows():
+    """A recording's block of frames read as one bytes object: each frame, slices, masks, and
+    frames of one length as rows (a view where they lie one after another, gathered where
+    others lie between them, as a mat's fragments of one place in the scan do)."""
+    frames = [bytes([k]) * (4 if k % 2 == 0 else 3) for k in range(8)]
+    joined = JoinedFrames.of(b"".join(frames), [len(f) for f in frames])
+    assert list(joined) == frames and len(joined) == 8 and joined[-1] == frames[-1]
+    assert list(joined[2:7]) == frames[2:7]
+    assert list(joined[np.arange(8) % 3 == 0]) == [frames[0], frames[3], frames[6]]
+    strided = joined[0::2].rows(4)
+    assert strided.tolist() == [list(f) for f in frames[0::2]]
+    alone = JoinedFrames.of(b"".join(frames[0::2]), [4] * 4)[1:3].rows(4)
+    assert alone.tolist() == [list(frames[2]), list(frames[4])]
+    assert not alone.flags.owndata and strided.flags.owndata    # a view; a gathered copy
