@@ -34,10 +34,13 @@ class JoinedFrames(Sequence[bytes]):
         return self.data[start:start + int(self.lengths[index])]
 
     def rows(self, length: int) -> np.ndarray:
-        """The frames, each ``length`` bytes long, as the rows of a uint8 array (a view of
-        ``data`` where they lie one after another)."""
+        """The frames, each ``length`` bytes long, as the rows of a uint8 array: a view of
+        ``data`` where they lie at even steps (one after another, or a mat's fragments of one
+        place in its scans), else gathered."""
         buffer = np.frombuffer(self.data, dtype=np.uint8)
-        if len(self) and int(self.starts[-1] - self.starts[0]) == (len(self) - 1) * length:
-            start = int(self.starts[0])
-            return buffer[start:start + len(self) * length].reshape(-1, length)
+        n = len(self)
+        step = int(self.starts[1] - self.starts[0]) if n > 1 else length
+        if n and step >= length and (n < 3 or (np.diff(self.starts) == step).all()):
+            return np.lib.stride_tricks.as_strided(buffer[int(self.starts[0]):], (n, length),
+                                                   (step, 1), writeable=False)
         return buffer[self.starts[:, None] + np.arange(length)]

@@ -139,17 +139,48 @@ class RecordingWriter:
         self._maybe_commit()
 
     def _write_block(self, device: int, frames: list[bytes], host_times: list[float]) -> None:
-        times = np.array(host_times, dtype=np.float64)
         lengths = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
+        self._insert_block(self._next_id, device, np.array(host_times, dtype=np.float64),
+                           lengths, b"".join(frames))
+        self._next_id += len(frames)
+
+    def _insert_block(self, first_id: int, device: int, times: np.ndarray, lengths: np.ndarray,
+                      data: bytes) -> None:
         first, last = float(times.min()), float(times.max())
-        seal = block_seals(np.array([self._next_id]), device, np.array([len(frames)]),
+        seal = block_seals(np.array([first_id]), device, np.array([len(times)]),
                            np.array([first]), np.array([last]), times, lengths)
         self._db.execute("INSERT INTO frame_blocks (id, device, count, first_time, last_time, "
                          "host_times, lengths, data, seal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (self._next_id, device, len(frames), first, last,
-                          times.astype("<f8").tobytes(), lengths.astype("<u4").tobytes(),
-                          b"".join(frames), int(seal[0])))
-        self._next_id += len(frames)
+                         (first_id, device, len(times), first, last,
+                          times.astype("<f8").tobytes(), lengths.astype("<u4").tobytes(), data,
+                          int(seal[0])))
+
+    def _pack_blocks(self) -> None:
+        """Join each device's runs of blocks of consecutive frames into blocks of up to
+        ``BLOCK_FRAMES`` (a live recording writes a small one at each commit), so a reader
+        steps through a row per ``BLOCK_FRAMES`` frames however the recording was made."""
+        run: list[tuple[int, int, int]] = []    # (device, first frame id, count)
+        frames = 0
+        blocks = self._db.execute("SELECT device, id, count FROM frame_blocks "
+                                  "ORDER BY device, id").fetchall()
+        for device, first, count in [*blocks, (None, 0, 0)]:
+            if run and (device != run[0][0] or first != run[-1][1] + run[-1][2]
+                        or frames + count > BLOCK_FRAMES):
+                if len(run) > 1:
+                    self._join(run[0][0], run[0][1], run[-1][1])
+                run, frames = [], 0
+            run.append((device, first, count))
+            frames += count
+
+    def _join(self, device: int, first: int, last: int) -> None:
+        """The blocks of ``device`` from id ``first`` to ``last`` as one."""
+        where = "WHERE device = ? AND id BETWEEN ? AND ?"
+        rows = self._db.execute(f"SELECT host_times, lengths, data FROM frame_blocks {where} "
+                                "ORDER BY id", (device, first, last)).fetchall()
+        self._db.execute(f"DELETE FROM frame_blocks {where}", (device, first, last))
+        self._insert_block(first, device, np.frombuffer(b"".join(r[0] for r in rows), "<f8"),
+                           np.frombuffer(b"".join(r[1] for r in rows), "<u4"),
+                           b"".join(r[2] for r in rows))
 
     def _write_queued(self) -> None:
         for device, (frames, times) in self._queued.items():
@@ -206,6 +237,7 @@ class RecordingWriter:
         if self._db is None:
             return
         self._write_queued()
+        self._pack_blocks()
         self.set_meta({"closed": _iso_now(), "frames": str(self.frames_written)})
         self._db.execute("COMMIT")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -199,15 +199,19 @@ def test_crc_over_byte_columns_equals_the_crc_of_each_frame(rows):
 
 def test_joined_frames_are_the_frames_and_their_rows():
     """A recording's block of frames read as one bytes object: each frame, slices, masks, and
-    frames of one length as rows (a view where they lie one after another, gathered where
-    others lie between them, as a mat's fragments of one place in the scan do)."""
+    frames of one length as rows: a view where they lie at even steps (one after another, or
+    with frames of one size between them, as a mat's fragments of one place in the scan),
+    gathered where they do not."""
     frames = [bytes([k]) * (4 if k % 2 == 0 else 3) for k in range(8)]
     joined = JoinedFrames.of(b"".join(frames), [len(f) for f in frames])
     assert list(joined) == frames and len(joined) == 8 and joined[-1] == frames[-1]
     assert list(joined[2:7]) == frames[2:7]
     assert list(joined[np.arange(8) % 3 == 0]) == [frames[0], frames[3], frames[6]]
-    strided = joined[0::2].rows(4)
-    assert strided.tolist() == [list(f) for f in frames[0::2]]
-    alone = JoinedFrames.of(b"".join(frames[0::2]), [4] * 4)[1:3].rows(4)
-    assert alone.tolist() == [list(frames[2]), list(frames[4])]
-    assert not alone.flags.owndata and strided.flags.owndata    # a view; a gathered copy
+    even = joined[0::2]
+    alone = JoinedFrames.of(b"".join(frames[0::2]), [4] * 4)[1:3]
+    uneven = joined[np.array([0, 2, 6])]
+    for picked, rows in ((even, even.rows(4)), (alone, alone.rows(4)),
+                         (uneven, uneven.rows(4)), (joined[:0], joined[:0].rows(4))):
+        assert rows.shape == (len(picked), 4) and rows.tolist() == [list(f) for f in picked]
+    assert not even.rows(4).flags.owndata and not alone.rows(4).flags.owndata    # views
+    assert uneven.rows(4).flags.owndata

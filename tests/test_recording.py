@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from sitload.firmware_sim.frame_encoder import encode_imu_frames
+from sitload.sensor_ingest import recording
 from sitload.sensor_ingest.recording import Recording, RecordingWriter, block_seals
 from sitload.sensor_ingest.replay import describe_end, replay_batches
 from sitload.vocab import SensorKind
@@ -172,8 +173,10 @@ def test_a_frame_row_of_version_1_that_does_not_read_back_as_written_is_left_out
     assert "damaged data left out: 1 unreadable frame(s) from frame 5" in note and why in note
 
 
-def _three_blocks(path):
-    """A recording of 30 frames in three blocks (ids 1, 11 and 21) of one device."""
+def _three_blocks(path, monkeypatch):
+    """A recording of 30 frames in three blocks (ids 1, 11 and 21) of one device (blocks of up
+    to 10 frames: closing joins no two of them)."""
+    monkeypatch.setattr(recording, "BLOCK_FRAMES", 10)
     with RecordingWriter(path) as writer:
         dev = writer.add_device("F0:00:00:00:00:04", SensorKind.THIGH_IMU)
         for i in range(3):
@@ -211,12 +214,12 @@ def _flip(blob: bytes, at: int) -> bytes:
     ("id", lambda v: 9),
 ])
 def test_a_frame_block_that_does_not_read_back_as_written_is_left_out_and_named(
-        tmp_path, column, change):
+        tmp_path, monkeypatch, column, change):
     """A block's seal binds its first frame id, count, time span and every frame's receive time
     and length; its bytes must add up to the lengths. A block that fails is left out whole, its
     frames counted, and the blocks around it are read."""
     path = tmp_path / "day.sitload"
-    dev = _three_blocks(path)
+    dev = _three_blocks(path, monkeypatch)
     with Recording(path) as rec:
         assert rec._blocks and rec.frame_rows(dev) == 30
         assert rec.time_span(dev) == (T0, T0 + 0.2 * 29)
@@ -231,10 +234,11 @@ def test_a_frame_block_that_does_not_read_back_as_written_is_left_out_and_named(
     assert "10 unreadable frame(s) from frame" in _replay_note(path)
 
 
-def test_a_frame_of_a_block_received_at_an_impossible_time_is_left_out_alone(tmp_path):
+def test_a_frame_of_a_block_received_at_an_impossible_time_is_left_out_alone(tmp_path,
+                                                                             monkeypatch):
     """A receive time outside 1970-2099 (a host clock gone wrong) leaves out that frame only."""
     path = tmp_path / "day.sitload"
-    dev = _three_blocks(path)
+    dev = _three_blocks(path, monkeypatch)
     db = sqlite3.connect(path)
     count, first, last, times, lengths = db.execute(
         "SELECT count, first_time, last_time, host_times, lengths FROM frame_blocks "
@@ -253,7 +257,7 @@ def test_a_frame_of_a_block_received_at_an_impossible_time_is_left_out_alone(tmp
     assert "1 unreadable frame(s) from frame 14" in _replay_note(path)
 
 
-def test_frames_of_no_device_and_version_1_recordings_without_seals(tmp_path):
+def test_frames_of_no_device_and_version_1_recordings_without_seals(tmp_path, monkeypatch):
     path = tmp_path / "day.sitload"
     with RecordingWriter(path) as writer:
         dev = writer.add_device("F0:00:00:00:00:05", SensorKind.THIGH_IMU)
@@ -272,6 +276,33 @@ def test_frames_of_no_device_and_version_1_recordings_without_seals(tmp_path):
         assert rec.damaged_frames == 0 and rec.stray_frames() == 1
         assert "1 frame(s) of no device in the recording" in replay.note
     path = tmp_path / "blocks.sitload"
-    _three_blocks(path)
+    _three_blocks(path, monkeypatch)
     _damage(path, "UPDATE frame_blocks SET device = 7 WHERE id = 21")
     assert "10 frame(s) of no device in the recording" in _replay_note(path)
+
+
+def test_closing_joins_a_live_recordings_small_blocks(tmp_path, monkeypatch):
+    """A live recording writes a block of each device at each commit; closing it joins each
+    device's runs of consecutive frames into blocks of up to BLOCK_FRAMES (16 here): the same
+    frames, ids and times, in fewer rows. Blocks of two devices taking turns stay apart."""
+    monkeypatch.setattr(recording, "BLOCK_FRAMES", 16)
+    path = tmp_path / "live.sitload"
+    frames, times = _frames(60), T0 + 0.2 * np.arange(60)
+    with RecordingWriter(path) as writer:
+        thigh = writer.add_device("F0:00:00:00:00:06", SensorKind.THIGH_IMU)
+        hip = writer.add_device("F0:00:00:00:00:07", SensorKind.HIP_IMU)
+        for i in range(0, 60, 5):    # thigh alone for 40 frames, then the two take turns
+            writer.add_frames(thigh if i < 40 or i % 10 == 0 else hip, frames[i:i + 5],
+                              times[i:i + 5])
+            writer.commit()
+    db = sqlite3.connect(path)
+    blocks = db.execute("SELECT device, id, count FROM frame_blocks ORDER BY id").fetchall()
+    db.close()
+    assert blocks == [(thigh, 1, 15), (thigh, 16, 15), (thigh, 31, 15), (hip, 46, 5),
+                      (thigh, 51, 5), (hip, 56, 5)]
+    with Recording(path) as rec:
+        read = {dev: [(int(i), float(t), f) for ids, ts, fs in rec.iter_frames(dev)
+                      for i, t, f in zip(ids, ts, fs)] for dev in (thigh, hip)}
+    order = [k for k in range(60) if k < 40 or k // 5 % 2 == 0]
+    assert read[thigh] == [(k + 1, times[k], frames[k]) for k in order]
+    assert read[hip] == [(k + 1, times[k], frames[k]) for k in range(60) if k not in order]
