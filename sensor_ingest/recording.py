@@ -24,6 +24,8 @@ from sitload.vocab import SensorKind
 from sitload import __version__
 from sitload.errors import RecordingError
 from sitload.private_files import private_file
+from sitload.sensor_ingest.frame_seals import (block_formed, block_seals, frame_ids,
+                                               rows_read_back)
 from sitload.sensor_ingest.joined_frames import JoinedFrames
 from sitload.timestamps import EARLIEST, LATEST
 
@@ -251,74 +253,8 @@ class RecordingWriter:
         self.close()
 
 
-_SEAL_FACTORS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9],
-                         dtype=np.uint64)  # odd: each term changes whenever its value does
-
-
 def _plausible(column: str) -> str:
     return f"{column} >= {EARLIEST!r} AND {column} < {LATEST!r}"
-
-
-def seals(ids: np.ndarray, device: int, host_times: np.ndarray) -> np.ndarray:
-    """The seal of each frame row: binds its id, device and receive time (the frame's own CRC
-    covers its bytes), so a changed byte in any of them is seen when the row is read back."""
-    terms = np.stack([ids.astype(np.int64).view(np.uint64),
-                      np.full(len(ids), device, dtype=np.uint64),
-                      np.asarray(host_times, dtype=np.float64).view(np.uint64)])
-    return (terms * _SEAL_FACTORS[:, None]).sum(axis=0, dtype=np.uint64).view(np.int64)
-
-
-_MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: each bit of the input turns about half the bits of the output."""
-    x = (x ^ (x >> np.uint64(30))) * _MIX[0]
-    x = (x ^ (x >> np.uint64(27))) * _MIX[1]
-    return x ^ (x >> np.uint64(31))
-
-
-def block_seals(ids: np.ndarray, device: int, counts: np.ndarray, first_times: np.ndarray,
-                last_times: np.ndarray, host_times: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The seal of each block row (one device's blocks; ``host_times`` and ``lengths`` are their
-    frames' in block order): binds the block's first frame id, device, frame count, time span and
-    each frame's receive time and length, so a changed byte in any of them is seen when the block
-    is read back. Each frame's own CRC covers its bytes."""
-    counts = np.asarray(counts, dtype=np.int64)
-    starts = np.cumsum(counts) - counts
-    frame_ids = np.repeat(np.asarray(ids, dtype=np.int64) - starts, counts) + np.arange(counts.sum())
-    per_frame = _mix(frame_ids.view(np.uint64) * _SEAL_FACTORS[0]
-                     + np.asarray(host_times, dtype=np.float64).view(np.uint64) * _SEAL_FACTORS[1]
-                     + np.asarray(lengths, dtype=np.uint64) * _SEAL_FACTORS[2])
-    head = _mix(seals(np.asarray(ids, dtype=np.int64), device, first_times).view(np.uint64)
-                ^ _mix(seals(counts, device, last_times).view(np.uint64)))
-    return (head + np.add.reduceat(per_frame, starts)).view(np.int64)
-
-
-def _whole(ids: np.ndarray, times: tuple, data: tuple, stored: tuple, device: int,
-           sealed: bool) -> np.ndarray:
-    """Which frame rows (columns of ids, receive times, bytes and seals, as read with their
-    casts: None where a value is missing) read back as written: bytes, a plausible receive time
-    and, in a recording with seals, the row's seal."""
-    t = np.array(times, dtype=np.float64)    # a missing time is NaN: not plausible
-    ok = (t >= EARLIEST) & (t < LATEST)
-    if None in data:
-        ok &= np.fromiter((d is not None for d in data), dtype=bool, count=len(data))
-    if sealed:
-        if None in stored:
-            ok &= np.fromiter((s is not None for s in stored), dtype=bool, count=len(stored))
-            stored = tuple(0 if s is None else s for s in stored)
-        ok &= seals(ids, device, t) == np.array(stored, dtype=np.int64)
-    return ok
-
-
-def _formed(row: tuple) -> bool:
-    """A block row (as read by ``Recording._block_pages``) with every column there and byte
-    columns of the sizes its frame count gives."""
-    _, count, first, last, times, lengths, data, seal = row
-    return (isinstance(count, int) and count > 0 and None not in (first, last, data, seal)
-            and times is not None and len(times) == 8 * count
-            and lengths is not None and len(lengths) == 4 * count)
 
 
 def _frames_in(row: tuple) -> int:
@@ -478,7 +414,7 @@ class Recording:
             ids, times, data, stored = zip(*rows)
             id_array = np.array(ids, dtype=np.int64)
             # a damaged index can hand a row out twice: ids must rise
-            whole = (_whole(id_array, times, data, stored, device_id, self._sealed)
+            whole = (rows_read_back(id_array, times, data, stored, device_id, self._sealed)
                      & (id_array > np.maximum.accumulate(np.r_[last, id_array[:-1]])))
             last = max(last, int(id_array.max()))
             if not whole.all():
@@ -513,9 +449,7 @@ class Recording:
             if not whole:
                 continue
             per_page = max(1, chunk * len(whole) // sum(row[1] for row in whole))
-            counts = np.array([row[1] for row in whole], dtype=np.int64)
-            firsts = np.repeat(np.array([row[0] for row in whole], dtype=np.int64), counts)
-            ids = firsts + np.arange(len(firsts)) - np.repeat(np.cumsum(counts) - counts, counts)
+            ids = frame_ids([row[0] for row in whole], [row[1] for row in whole])
             times = np.frombuffer(b"".join(row[4] for row in whole), dtype="<f8")
             frames = JoinedFrames.of(b"".join(row[6] for row in whole),
                                      np.frombuffer(b"".join(row[5] for row in whole), dtype="<u4"))
@@ -527,7 +461,7 @@ class Recording:
     def _sealed_blocks(self, rows: list[tuple], device_id: int) -> list[tuple]:
         """The block rows of a page that read back as written: each column there, the sizes
         agreeing with the frame count, and the seal; the others are counted as left out."""
-        formed = [row for row in rows if _formed(row)]
+        formed = [row for row in rows if block_formed(row)]
         good: list[tuple] = []
         if formed:
             counts = np.array([row[1] for row in formed], dtype=np.int64)

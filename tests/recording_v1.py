@@ -4,7 +4,8 @@ version 2 recording by moving its frames into rows, so the tests can check they 
 import sqlite3
 from pathlib import Path
 
-from sitload.sensor_ingest.recording import Recording, seals
+from sitload.sensor_ingest.frame_seals import seals
+from sitload.sensor_ingest.recording import Recording
 
 
 def as_version_1(path: Path) -> None:

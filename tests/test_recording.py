@@ -14,7 +14,8 @@ import pytest
 
 from sitload.firmware_sim.frame_encoder import encode_imu_frames
 from sitload.sensor_ingest import recording
-from sitload.sensor_ingest.recording import Recording, RecordingWriter, block_seals
+from sitload.sensor_ingest.frame_seals import block_seals
+from sitload.sensor_ingest.recording import Recording, RecordingWriter
 from sitload.sensor_ingest.replay import describe_end, replay_batches
 from sitload.vocab import SensorKind
 from sitload.errors import RecordingError
