@@ -10,9 +10,9 @@ simulated desk day (8 h of 50 Hz thigh accelerometer, no gyro) written as the CS
 accelerometer columns); `--days-too` adds 7 simulated desk days. Each command runs as its own
 process, the tools alternated, median of ``--runs``; printed as ratios. The floor is a process that
 reads the recording's frame bytes once (Python start-up, sqlite3, every block of frames read).
-sitload's sources are compiled to bytecode first, as pip does on installing a package (the peer's were when
-it was installed): an editable install run with PYTHONDONTWRITEBYTECODE set would otherwise
-compile them anew in every process.
+sitload's sources are compiled to bytecode first, as pip does on installing a package (the
+peer's were when it was installed): an editable install run with PYTHONDONTWRITEBYTECODE set
+would otherwise compile them anew in every process.
 """
 
 from __future__ import annotations

@@ -462,25 +462,23 @@ class Recording:
         """The block rows of a page that read back as written: each column there, the sizes
         agreeing with the frame count, and the seal; the others are counted as left out."""
         formed = [row for row in rows if block_formed(row)]
-        good: list[tuple] = []
+        passed = []
         if formed:
             counts = np.array([row[1] for row in formed], dtype=np.int64)
             lengths = np.frombuffer(b"".join(row[5] for row in formed), dtype="<u4")
-            starts = np.cumsum(counts) - counts
             sealed = (block_seals(
                 np.array([row[0] for row in formed], dtype=np.int64), device_id, counts,
                 np.array([row[2] for row in formed]), np.array([row[3] for row in formed]),
                 np.frombuffer(b"".join(row[4] for row in formed), dtype="<f8"), lengths)
                 == np.array([row[7] for row in formed], dtype=np.int64))
-            sized = (np.add.reduceat(lengths.astype(np.int64), starts)
+            sized = (np.add.reduceat(lengths.astype(np.int64), np.cumsum(counts) - counts)
                      == np.array([len(row[6]) for row in formed]))
-            good = [row for row, ok in zip(formed, (sealed & sized).tolist()) if ok]
-        if len(good) < len(rows):
-            kept = {id(row) for row in good}
-            for row in rows:
-                if id(row) not in kept:
-                    self._left_out(_frames_in(row), row[0])
-        return good
+            passed = (sealed & sized).tolist()
+        failed = [row for row in rows if not block_formed(row)]
+        failed += [row for row, ok in zip(formed, passed) if not ok]
+        for row in failed:
+            self._left_out(_frames_in(row), row[0])
+        return [row for row, ok in zip(formed, passed) if ok]
 
     def _page(self, sql: str, params: tuple, last: int) -> list[tuple]:
         """One page of frame rows; none where SQLite cannot read on (``damage`` says where)."""
