@@ -5,6 +5,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -24,6 +25,11 @@ from scipy.spatial.transform import Rotation
 
 from sitload.alerts.broker import Backoff, BrokerOptions
 from sitload.alerts.policy import Prompt, prompt_id
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # a background job of a non-interactive shell ignores Ctrl-C, and so would every process a
+    # test starts: the tests that interrupt a command would wait for it for ever
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 FAST_BACKOFF = Backoff(min_s=0.1, max_s=0.5)
 """Reconnect backoff for MQTT tests: a broker back is found within half a second."""
