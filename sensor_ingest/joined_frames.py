@@ -24,6 +24,14 @@ class JoinedFrames(Sequence[bytes]):
         lengths = np.asarray(lengths, dtype=np.int64)
         return cls(data, np.cumsum(lengths) - lengths, lengths)
 
+    @classmethod
+    def joined(cls, frames: Sequence[bytes]) -> JoinedFrames:
+        """``frames`` as JoinedFrames (as they are, when they already are)."""
+        if isinstance(frames, JoinedFrames):
+            return frames
+        return cls.of(b"".join(frames), np.fromiter(map(len, frames), dtype=np.int64,
+                                                     count=len(frames)))
+
     def __len__(self) -> int:
         return len(self.starts)
 

@@ -106,12 +106,11 @@ def _sample_times(starts: np.ndarray, counts: np.ndarray, rates: np.ndarray,
     return device_s + np.repeat(offsets, counts)
 
 
-def _alike(frames: Sequence[bytes], length: int, columns: np.ndarray, fixed: np.ndarray,
+def _alike(frames: JoinedFrames, length: int, columns: np.ndarray, fixed: np.ndarray,
            first_seq: int, seq_step: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``frames`` (all ``length`` bytes) as rows of bytes, and which of them have the ``fixed``
     bytes at ``columns``, the seqs first_seq, first_seq + seq_step, ... and a good CRC."""
-    rows = frames.rows(length) if isinstance(frames, JoinedFrames) else \
-        np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(-1, length)
+    rows = frames.rows(length)
     ok = (rows[:, columns] == fixed).all(axis=1)
     ok &= _u32(rows[:, 4:8]) == (first_seq + seq_step * np.arange(len(rows))) % SEQ_WRAP
     ok &= crc16_rows(rows[:, :-CRC_SIZE]) == rows[:, -CRC_SIZE:].view("<u2").ravel()
@@ -204,11 +203,10 @@ class DeviceDecoder:
                   wheres: Sequence[str] | None = None) -> list[SampleBatch]:
         """Decode notifications in arrival order; ``wheres`` names each frame's place for errors."""
         out: list[SampleBatch] = []
-        lengths = frames.lengths if isinstance(frames, JoinedFrames) else \
-            np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
+        frames = JoinedFrames.joined(frames)    # steady runs are checked as rows of its bytes
         i = 0
         while i < len(frames):
-            rows = self._repeats(frames, lengths, i)
+            rows = self._repeats(frames, i)
             if len(rows) >= _MIN_REPEATS:
                 if self._run and self._pending_gap:
                     out.extend(self._flush())
@@ -217,7 +215,7 @@ class DeviceDecoder:
                 self._next_seq = (self._next_seq + len(rows)) % SEQ_WRAP
                 i += len(rows)
                 continue
-            taken = self._scans_like_last(frames, lengths, host_times, i, out)
+            taken = self._scans_like_last(frames, host_times, i, out)
             if taken:
                 i += taken
                 continue
@@ -254,7 +252,7 @@ class DeviceDecoder:
         self._template = None if header.flags & FLAG_RESYNC else (
             len(data), np.frombuffer(data, dtype=np.uint8)[_FIXED])
 
-    def _repeats(self, frames: Sequence[bytes], lengths: np.ndarray, start: int) -> np.ndarray:
+    def _repeats(self, frames: JoinedFrames, start: int) -> np.ndarray:
         """The frames from ``start`` on, as rows of bytes, that repeat the last accepted IMU frame
         in all but seq and ticks, with the next seqs and good CRCs: they pass every check that
         frame passed, so they need no check of their own (at most _MAX_REPEATS; none when fewer
@@ -263,7 +261,7 @@ class DeviceDecoder:
         if self._template is None:
             return none
         length, fixed = self._template
-        ahead = lengths[start:start + _MAX_REPEATS]
+        ahead = frames.lengths[start:start + _MAX_REPEATS]
         other = np.flatnonzero(ahead != length)
         stop = start + (int(other[0]) if other.size else len(ahead))
         if stop - start < _MIN_REPEATS:
@@ -365,8 +363,8 @@ class DeviceDecoder:
             [np.frombuffer(f, dtype=np.uint8)[_MAT_FIXED] for f in frames])
         return self._complete_scans(_Scans.one(scan, host))
 
-    def _scans_like_last(self, frames: Sequence[bytes], lengths: np.ndarray,
-                         host_times: Sequence[float], start: int, out: list[SampleBatch]) -> int:
+    def _scans_like_last(self, frames: JoinedFrames, host_times: Sequence[float], start: int,
+                         out: list[SampleBatch]) -> int:
         """Take the whole scans from ``start`` on whose fragments repeat those of the last
         complete scan in all but seq and ticks, with the next seqs, one ticks value a scan and
         good CRCs: each passes every check its fragments passed, so they are taken as they would
@@ -377,7 +375,7 @@ class DeviceDecoder:
             return 0
         per = len(last.sizes)
         n = min(len(frames) - start, _MAX_REPEATS) // per    # whole scans ahead
-        alike = (lengths[start:start + n * per].reshape(n, per) == last.sizes).all(axis=1)
+        alike = (frames.lengths[start:start + n * per].reshape(n, per) == last.sizes).all(axis=1)
         ok, ticks, fragments = alike, None, []
         for j, (size, fixed) in enumerate(zip(last.sizes, last.fixed)):
             n = _leading(ok)
