@@ -20,7 +20,7 @@ from sitload.analytics.accumulation import accumulation_metrics
 from sitload.analytics.bouts import BoutTracker
 from sitload.analytics.config import AnalysisConfig
 from sitload.analytics.coverage import CLASSIFIERS, measured
-from sitload.analytics.epochs import Columns, imu_epochs, mat_epochs
+from sitload.analytics.epochs import Columns, imu_epochs, mat_epochs, with_gap_rows
 from sitload.analytics.records import AnalysisResult, EpochColumns
 from sitload.events import EngineState, Event
 from sitload.samples import SampleBatch
@@ -51,21 +51,15 @@ class Engine:
 
     def feed(self, batch: SampleBatch) -> list[Event]:
         """Take the next batch; returns the events of the seconds it completed."""
+        return self._feed([batch])
+
+    def _feed(self, batches: list[SampleBatch]) -> list[Event]:
+        """Take the next batches, joined with the open second in one copy."""
         if self._finished:
             raise RuntimeError("Engine.feed after finish()")
-        if SensorKind(batch.kind) != self.kind:
-            raise ValueError(f"{batch.kind.cli_name} batch fed to a {self.kind.cli_name} engine")
-        if len(batch) == 0:
+        self._pending += [b for b in map(self._in_order, batches) if len(b)]
+        if not self._pending:
             return []
-        sec = np.floor(batch.t).astype(np.int64)
-        prior = sec[0] if self._max_sec is None else self._max_sec
-        running = np.maximum.accumulate(np.concatenate(([prior], sec)))
-        keep = sec >= running[:-1]
-        self.dropped_samples += int(keep.size - keep.sum())
-        self._max_sec = int(running[-1])
-        if not keep.all():
-            batch = batch.select(keep)
-        self._pending.append(batch)
         done = self._max_sec    # every second before the latest one is complete
         merged = _merge(self._pending)
         msec = np.floor(merged.t).astype(np.int64)
@@ -75,6 +69,20 @@ class Engine:
         if cut == 0:
             return []
         return self._process(merged.select(slice(0, cut)), msec[:cut])
+
+    def _in_order(self, batch: SampleBatch) -> SampleBatch:
+        """The batch without its samples from before the latest second seen (counted dropped)."""
+        if SensorKind(batch.kind) != self.kind:
+            raise ValueError(f"{batch.kind.cli_name} batch fed to a {self.kind.cli_name} engine")
+        if len(batch) == 0:
+            return batch
+        sec = np.floor(batch.t).astype(np.int64)
+        prior = sec[0] if self._max_sec is None else self._max_sec
+        running = np.maximum.accumulate(np.concatenate(([prior], sec)))
+        keep = sec >= running[:-1]
+        self.dropped_samples += int(keep.size - keep.sum())
+        self._max_sec = int(running[-1])
+        return batch if keep.all() else batch.select(keep)
 
     def finish(self) -> list[Event]:
         """End of data: classify the last open second and close an open bout."""
@@ -144,7 +152,7 @@ class Engine:
         if self.keep_epochs:    # without gap rows: a night is filled in once, in the frame
             self._blocks.append(cols)
         first = int(cols["sec"][0]) if self._next_sec is None else self._next_sec
-        cols = _with_gap_rows(cols, first)
+        cols = with_gap_rows(cols, first)
         self._next_sec = int(cols["sec"][-1]) + 1
         if self.on_seconds is not None:
             self.on_seconds(cols)
@@ -154,12 +162,11 @@ class Engine:
     def _epoch_columns(self) -> EpochColumns:
         if not self._blocks:
             return EpochColumns(None)
-        # column by column, each block's copy let go as its column is joined, then the seconds
-        # without samples filled in: a week is held about once, not three times over (the
-        # blocks' dicts are copied: an earlier result keeps its own)
+        # column by column, each block's copy let go as its column is joined: a week is held
+        # about once, not twice over (the blocks' dicts are copied: an earlier result keeps its
+        # own)
         blocks, self._blocks = [dict(b) for b in self._blocks], []
         cols = {key: np.concatenate([b.pop(key) for b in blocks]) for key in list(blocks[0])}
-        cols = _with_gap_rows(cols, int(cols["sec"][0]))
         self._blocks = [cols]
         return EpochColumns(cols)
 
@@ -174,30 +181,12 @@ def analyze(kind: SensorKind, batches: Iterable[SampleBatch],
         block.append(batch)
         size += batch.t.size if batch.pressure is None else batch.pressure.size
         if size >= BATCH_BLOCK_VALUES:
-            engine.feed(_merge(block))
+            engine._feed(block)
             block, size = [], 0
     if block:
-        engine.feed(_merge(block))
+        engine._feed(block)
     engine.finish()
     return engine.result()
-
-
-def _with_gap_rows(cols: Columns, first: int) -> Columns:
-    """Insert a GAP row for every second from ``first`` to the block's end that has no samples."""
-    sec = cols["sec"]
-    n = int(sec[-1]) - first + 1
-    if n == len(sec):
-        return cols
-    pos = sec - first
-    out: Columns = {"sec": np.arange(first, first + n, dtype=np.int64)}
-    for key, values in cols.items():
-        if key == "sec":
-            continue
-        fill = np.nan if values.dtype.kind == "f" else (Posture.GAP if key == "posture" else 0)
-        full = np.full(n, fill, dtype=values.dtype)
-        full[pos] = values
-        out[key] = full
-    return out
 
 
 def _merge(batches: list[SampleBatch]) -> SampleBatch:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sitload.vocab import Posture
+
 Columns = dict[str, np.ndarray]
 GYRO_COV = {"gxx": (0, 0), "gyy": (1, 1), "gzz": (2, 2), "gxy": (0, 1), "gxz": (0, 2),
             "gyz": (1, 2)}
@@ -105,3 +107,21 @@ def concat(parts: list[Columns]) -> Columns:
     if len(parts) == 1:
         return parts[0]
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def with_gap_rows(cols: Columns, first: int) -> Columns:
+    """Insert a GAP row for every second from ``first`` to the block's end that has no samples."""
+    sec = cols["sec"]
+    n = int(sec[-1]) - first + 1
+    if n == len(sec):
+        return cols
+    pos = sec - first
+    out: Columns = {"sec": np.arange(first, first + n, dtype=np.int64)}
+    for key, values in cols.items():
+        if key == "sec":
+            continue
+        fill = np.nan if values.dtype.kind == "f" else (Posture.GAP if key == "posture" else 0)
+        full = np.full(n, fill, dtype=values.dtype)
+        full[pos] = values
+        out[key] = full
+    return out

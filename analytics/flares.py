@@ -14,26 +14,27 @@ definition and every default are in docs/flares.md:
    (flare labels shuffled within days, then the follow-up rule applied) of the standardised mean
    difference, in the direction that would harm (more sitting, fewer breaks); p values are
    family-wise adjusted over the exposures by the step-down max-T method (Westfall & Young).
-   Effect sizes: the mean difference with a percentile bootstrap CI (``scipy.stats.bootstrap``),
-   and Cohen's d.
+   Effect sizes: the mean difference with a percentile bootstrap CI (analytics.intervals), and
+   Cohen's d.
 4. The sitting tolerance is the median unbroken sitting before a flare report (``sitting_before``:
    from the start of the last bout to the report), with the distribution-free order-statistic CI
-   of a median (``median_ci``), given only when a sitting exposure is linked to flares.
+   of a median (``intervals.median_ci``), given only when a sitting exposure is linked to flares.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sitload.analytics import coverage
+from sitload.analytics.intervals import median_ci, percentile_bootstrap
 from sitload.analytics.records import AnalysisResult
 from sitload.timestamps import PLAUSIBLE_RANGE, plausible
-from sitload.vocab import NOT_MEASURED, PainLocation, PainSide, wire_names
+from sitload.vocab import NOT_MEASURED, PainLocation, PainSide, Posture, Side, wire_names
 from sitload.errors import ConfigError
 
 if TYPE_CHECKING:    # pandas is imported where a table is made: analyze needs none
@@ -72,15 +73,16 @@ class DiaryEntry:
             raise ConfigError(f"note is longer than {NOTE_MAX} characters")
 
 
-def diary_entries(diary: pd.DataFrame) -> list[DiaryEntry]:
-    """Entries of a recording's diary table (``Recording.diary()``)."""
+def diary_entries(rows: Iterable) -> list[DiaryEntry]:
+    """Entries of a recording's diary rows (``Recording.diary_rows()``, or a diary table's
+    ``itertuples(index=False)``)."""
     def opt(value):
         return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
     return [DiaryEntry(float(r.t), int(r.pain), opt(r.location), opt(r.side),
                        None if opt(r.tingling) is None else bool(r.tingling), opt(r.note),
                        r.source)
-            for r in diary.itertuples(index=False)]
+            for r in rows]
 
 
 @dataclass(frozen=True)
@@ -107,42 +109,47 @@ class Timeline:
 
     @classmethod
     def from_analysis(cls, result: AnalysisResult) -> "Timeline":
-        """From an analysis: its per-second epochs and its bouts."""
-        ep = result.epochs
-        posture = ep["posture"].to_numpy()
-        asym, unit = np.zeros(len(ep)), "deg"
-        if "lean_deg" in ep and np.isfinite(ep["lean_deg"].to_numpy(dtype=float)).any():
-            asym = ep["lean_deg"].to_numpy(dtype=float)
-        elif "si_gluteal" in ep:
-            asym, unit = ep["si_gluteal"].to_numpy(dtype=float), "%"
+        """From an analysis: its seconds with data and its bouts (a second without data adds
+        nothing to any exposure, nor to the coverage)."""
+        cols = result.seconds_with_data
+        posture = cols["posture"]
+        asym, unit = np.zeros(len(posture)), "deg"
+        if "lean_deg" in cols and np.isfinite(cols["lean_deg"]).any():
+            asym = cols["lean_deg"].astype(float)
+        elif "si_gluteal" in cols:
+            asym, unit = cols["si_gluteal"].astype(float), "%"
         bouts = np.array([[b.start, b.end] for b in result.bouts]).reshape(-1, 2)
 
-        def labels(column: str) -> np.ndarray:
-            return ep[column].to_numpy() if column in ep else np.full(len(ep), "none", object)
+        def sides(column: str) -> np.ndarray:
+            return cols[column] if column in cols else np.zeros(len(posture), dtype=np.int8)
 
-        crossed = labels("crossed") if "crossed" in coverage.measured(result.kind) else None
-        measured = ~np.isin(posture, [p.wire for p in NOT_MEASURED])  # a known posture
-        return cls._make(ep["t"].to_numpy(dtype=float), measured, posture == "sitting",
-                         labels("lean_side"), crossed, asym, unit, bouts,
+        lean = sides("lean_side")
+        crossed = sides("crossed") != Side.NONE \
+            if "crossed" in coverage.measured(result.kind) else None
+        return cls._make(cols["sec"].astype(float), ~np.isin(posture, list(NOT_MEASURED)),
+                         posture == Posture.SITTING, lean == Side.LEFT, lean == Side.RIGHT,
+                         crossed, asym, unit, bouts,
                          np.array([b.ended_by == "break" for b in result.bouts]))
 
     @classmethod
     def from_truth(cls, truth: pd.DataFrame, bouts: np.ndarray) -> "Timeline":
         """From simulator ground truth and its unbroken-sitting bouts (every one ends a break)."""
         sitting = (truth["posture"] == "sitting").to_numpy()
+        lean = truth["lean_side"].to_numpy()
         return cls._make(truth["t"].to_numpy(dtype=float), np.ones(len(truth), dtype=bool),
-                         sitting, truth["lean_side"].to_numpy(), truth["crossed"].to_numpy(),
+                         sitting, lean == "left", lean == "right",
+                         (truth["crossed"] != "none").to_numpy(),
                          truth["lean_deg"].to_numpy(dtype=float), "deg", bouts,
                          np.ones(len(bouts), dtype=bool))
 
     @classmethod
-    def _make(cls, t, measured, sitting, lean_side, crossed, asym, unit, bouts,
+    def _make(cls, t, measured, sitting, left, right, crossed, asym, unit, bouts,
               bout_breaks) -> "Timeline":
-        """From per-second labels (``crossed`` None: not measured)."""
-        cross = sitting & (crossed != "none") if crossed is not None else None
+        """From per-second masks (``crossed`` None: not measured); each side counts only while
+        sitting."""
         asym = np.where(sitting & np.isfinite(asym), asym, 0.0)
-        return cls(t, measured, sitting, sitting & (lean_side == "left"),
-                   sitting & (lean_side == "right"), cross, asym, unit,
+        return cls(t, measured, sitting, sitting & left, sitting & right,
+                   None if crossed is None else sitting & crossed, asym, unit,
                    np.asarray(bouts, dtype=float).reshape(-1, 2), np.asarray(bout_breaks, bool))
 
     @classmethod
@@ -284,6 +291,13 @@ def exposure_names(config: FlareConfig) -> list[tuple[str, str, str, int]]:
 def report_exposures(timeline: Timeline, times: np.ndarray, config: FlareConfig) -> pd.DataFrame:
     """One row of exposures per report time (columns ``exposure_names`` plus ``coverage``); NaN
     for an exposure the sensor does not measure."""
+    import pandas as pd
+
+    return pd.DataFrame(_exposures(timeline, times, config))
+
+
+def _exposures(timeline: Timeline, times: np.ndarray, config: FlareConfig) -> dict[str, np.ndarray]:
+    """The columns of ``report_exposures``."""
     times = np.asarray(times, dtype=float)
     tl = timeline
 
@@ -311,9 +325,7 @@ def report_exposures(timeline: Timeline, times: np.ndarray, config: FlareConfig)
     ended = (end >= now - 60.0 * w) & (end < now) & tl.bout_breaks[None, :]
     out["breaks"] = ended.sum(axis=1).astype(float)
     out["coverage"] = window_sum(tl.measured, w) / (60.0 * w)
-    import pandas as pd
-
-    return pd.DataFrame(out)
+    return out
 
 
 def sitting_before(timeline: Timeline, times: np.ndarray, window_min: float) -> np.ndarray:
@@ -330,20 +342,6 @@ def sitting_before(timeline: Timeline, times: np.ndarray, window_min: float) -> 
     return np.where(recent, np.minimum(e, times) - s, 0.0) / 60.0
 
 
-def median_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:
-    """Distribution-free CI of the median from independent values: the order statistics
-    x(k) and x(n + 1 - k) with the largest k for which P(Bin(n, 1/2) < k) <= (1 - level) / 2; they
-    enclose the median with probability 1 - 2 P(Bin(n, 1/2) < k) >= ``level`` (Conover 1999,
-    section 3.2). None when no k qualifies (fewer than 6 values at 95 %)."""
-    from scipy import stats    # here, not at the top: analyze and replay need no scipy.stats
-
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    tail = stats.binom.cdf(np.arange(n), n, 0.5)       # P(Bin(n, 1/2) <= j), j = k - 1
-    j = int((tail <= (1.0 - level) / 2.0).sum()) - 1
-    return None if j < 0 else (float(x[j]), float(x[n - 1 - j]))
-
-
 def flare_analysis(entries: Sequence[DiaryEntry], timeline: Timeline,
                    config: FlareConfig = FlareConfig()) -> FlareAnalysis:
     """Relate the diary to the exposures before each report (see the module docstring)."""
@@ -355,8 +353,8 @@ def flare_analysis(entries: Sequence[DiaryEntry], timeline: Timeline,
     baseline = float(np.median(pain)) if config.baseline_pain is None else config.baseline_pain
     threshold = min(baseline + config.flare_rise, float(config.flare_pain))
     flare = pain >= threshold
-    exposures = report_exposures(timeline, times, config)
-    covered = exposures.pop("coverage").to_numpy() >= config.min_coverage
+    exposures = _exposures(timeline, times, config)
+    covered = exposures.pop("coverage") >= config.min_coverage
     groups = _Groups(times, covered, 60.0 * config.episode_min)
     is_flare, is_other = (g[0] for g in groups.of(flare[None, :]))
     follow_up = flare & ~groups.first_of_flare(flare[None, :])[0]
@@ -366,7 +364,7 @@ def flare_analysis(entries: Sequence[DiaryEntry], timeline: Timeline,
             or n_used - n_flares < config.min_other):
         return _not_enough(config, *counts, n_flares, baseline, threshold)
     days = np.floor(times / 86400.0).astype(np.int64)
-    effects = _effects(exposures.to_numpy(dtype=float), flare, groups, days,
+    effects = _effects(np.column_stack(list(exposures.values())), flare, groups, days,
                        timeline.asymmetry_unit, config)
     by_name = {e.name: e for e in effects}
     tolerance = ci = None
@@ -473,11 +471,8 @@ def _effects(values: np.ndarray, flare: np.ndarray, groups: _Groups, strata: np.
     lo, hi = np.full((2, values.shape[1]), np.nan)
     # each group resampled on its own, every exposure from the same resamples; the generator
     # goes on from the permutations, so the p values do not depend on the bootstrap
-    from scipy import stats    # here, not at the top: analyze and replay need no scipy.stats
-
-    lo[measured], hi[measured] = stats.bootstrap(
-        (fx[:, measured], ox[:, measured]), _mean_difference, n_resamples=config.bootstrap,
-        method="percentile", rng=rng).confidence_interval
+    lo[measured], hi[measured] = percentile_bootstrap(
+        (fx[:, measured], ox[:, measured]), _mean_difference, config.bootstrap, rng)
     pooled = np.sqrt(((nf - 1) * fx.var(axis=0, ddof=1) + (no - 1) * ox.var(axis=0, ddof=1))
                      / (nf + no - 2))
     p_of = dict(zip(np.flatnonzero(testable), zip(p_raw, p_adj)))

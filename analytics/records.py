@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sitload.analytics.accumulation import AccumulationMetrics
-from sitload.analytics.epochs import Columns
+from sitload.analytics.epochs import Columns, with_gap_rows
 from sitload.events import Bout
 from sitload.timestamps import iso_utc
 from sitload.vocab import Posture, Seat, Side
@@ -23,18 +23,25 @@ LABELS = {"posture": Posture.wire_names(), "lean_side": Side.wire_names(),
 
 
 class EpochColumns:
-    """The per-second table as the engine keeps it: numpy columns, ``sec`` and label codes.
-    ``frame()`` makes the pandas table of it (labels as text); a summary never needs it, so
+    """The per-second table as the engine keeps it: numpy columns (``sec`` and label codes) of
+    the seconds with samples. ``cols`` adds a GAP row for every second without; ``frame()``
+    makes the pandas table of those (labels as text). A summary needs neither, so
     `sitload analyze --json` does not import pandas."""
 
-    def __init__(self, cols: Columns | None):
-        self.cols = cols
+    def __init__(self, with_data: Columns | None):
+        self.with_data = with_data
+
+    @cached_property
+    def cols(self) -> Columns | None:
+        """Every second from the first to the last (filled in once, when first asked for)."""
+        data = self.with_data
+        return None if data is None else with_gap_rows(data, int(data["sec"][0]))
 
     @property
     def span(self) -> tuple[float, float] | None:
         """The first and the last second (None without rows)."""
-        return None if self.cols is None else (float(self.cols["sec"][0]),
-                                               float(self.cols["sec"][-1]))
+        data = self.with_data
+        return None if data is None else (float(data["sec"][0]), float(data["sec"][-1]))
 
     def frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -62,6 +69,12 @@ def _labels(codes: np.ndarray, names: list[str]):
     return pd.array(words.cast(pa.large_string()), dtype=text)
 
 
+def _codes(labels: np.ndarray, names: list[str]) -> np.ndarray:
+    """A text column as label codes (the inverse of ``_labels``)."""
+    code = {name: i for i, name in enumerate(names)}
+    return np.fromiter((code[label] for label in labels), dtype=np.int8, count=len(labels))
+
+
 @dataclass(frozen=True)
 class AnalysisResult:
     """Everything one analysis run found. ``epochs`` has one row per second (gaps included),
@@ -80,6 +93,21 @@ class AnalysisResult:
     def epochs(self) -> pd.DataFrame:
         table = self.per_second
         return table.frame() if isinstance(table, EpochColumns) else table
+
+    @property
+    def seconds_with_data(self) -> Columns:
+        """The seconds with samples as numpy columns: ``sec`` and the labels as codes
+        (``LABELS``), without making the pandas table of the engine's columns."""
+        table = self.per_second
+        if isinstance(table, EpochColumns):
+            return table.with_data if table.with_data is not None else {
+                "sec": np.zeros(0, dtype=np.int64), "posture": np.zeros(0, dtype=np.int8)}
+        table = table[table["posture"] != Posture.GAP.wire]
+        cols = {"sec": table["t"].to_numpy(dtype=np.int64)}
+        for key in table.columns.drop("t"):
+            values = table[key].to_numpy()
+            cols[key] = _codes(values, LABELS[key]) if key in LABELS else values
+        return cols
 
     @property
     def span(self) -> tuple[float, float] | None:

@@ -72,6 +72,20 @@ TRUTH_COLUMNS = ("t", "posture", "lean_deg", "lean_side", "crossed", "shifting",
 
 
 @dataclass(frozen=True)
+class DiaryRow:
+    """One row of the diary table as stored (NULL: None)."""
+
+    id: int
+    t: float
+    pain: int
+    location: str | None
+    side: str | None
+    tingling: int | None
+    note: str | None
+    source: str
+
+
+@dataclass(frozen=True)
 class DeviceRecord:
     id: int
     address: str
@@ -518,6 +532,16 @@ class Recording:
 
     def diary(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM diary ORDER BY t")
+
+    def diary_rows(self) -> list[DiaryRow]:
+        """The diary, oldest first, as rows (no table library needed)."""
+        try:
+            return [DiaryRow(*row) for row in self._db.execute(
+                "SELECT id, t, pain, location, side, tingling, note, source FROM diary "
+                "ORDER BY t")]
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise RecordingError(f"{self.path}: damaged, cannot read its diary table "
+                                 f"({exc})") from None
 
     def prompts(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM prompts ORDER BY t")

@@ -55,7 +55,16 @@ def test_commands_that_read_recordings_load_no_live_pipeline(recording, command,
     """The live pipeline's message schemas (jsonschema with its dependencies) are for messages
     that leave the process; a report or flare analysis sends none."""
     modules = loaded(command[0], recording, *(a.format(out=tmp_path) for a in command[1:]))
-    assert "pandas" in modules and "jsonschema" not in modules
+    assert "numpy" in modules and "jsonschema" not in modules
+
+
+def test_flares_loads_no_table_library_or_scipy(recording):
+    """The diary is read as rows and the intervals computed in numpy: importing pandas and
+    scipy.stats took longer than the statistics."""
+    modules = loaded("flares", recording, "--json")
+    assert "numpy" in modules
+    heavy = {"pandas", "pyarrow", "scipy"}
+    assert modules.isdisjoint(heavy), modules & heavy
 
 
 def test_help_loads_no_numerical_library():

@@ -37,7 +37,7 @@ def both_ways(path):
         one_by_one = analyze(replay.device.kind, batches)
         assert replay.decoder.stats == decoder.stats
         assert replay.decoder.gaps == decoder.gaps
-        entries = diary_entries(rec.diary())
+        entries = diary_entries(rec.diary_rows())
     return as_arrays, one_by_one, entries
 
 

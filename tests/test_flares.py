@@ -7,9 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
 from sitload.analytics.flares import (DiaryEntry, FlareConfig, Timeline, break_prompt_min,
                               exposure_names, flare_analysis, median_ci, report_exposures,
                               sitting_before)
+from sitload.analytics.intervals import percentile_bootstrap
 from sitload.firmware_sim.symptoms import (body_truth, simulated_diary, simulated_flares,
                                    unbroken_bouts)
 from sitload.errors import ConfigError
@@ -202,6 +207,46 @@ def test_median_ci_by_hand():
     assert median_ci(np.array([5.0, 1.0, 4.0, 2.0, 6.0, 3.0])) == (1.0, 6.0)
     assert median_ci(np.arange(5.0)) is None
     assert median_ci(np.arange(5.0), level=0.90) == (0.0, 4.0)
+
+
+def binomial_median_ci(values, level=0.95):
+    """The same interval with the binomial tail from scipy.stats.binom."""
+    x = np.sort(values)
+    tail = stats.binom.cdf(np.arange(len(x)), len(x), 0.5)
+    j = int((tail <= (1.0 - level) / 2.0).sum()) - 1
+    return None if j < 0 else (float(x[j]), float(x[len(x) - 1 - j]))
+
+
+@pytest.mark.parametrize("level", [0.8, 0.9, 0.95, 0.99])
+def test_median_ci_in_exact_integers_equals_the_binomial_tail_of_scipy(level):
+    rng = np.random.default_rng(3)
+    for n in range(1, 200):
+        values = rng.normal(size=n)
+        assert median_ci(values, level) == binomial_median_ci(values, level), n
+
+
+@settings(max_examples=40, deadline=None)
+@given(nf=st.integers(2, 30), no=st.integers(2, 30), k=st.integers(1, 8),
+       resamples=st.integers(99, 700), seed=st.integers(0, 2 ** 32 - 1),
+       level=st.sampled_from([0.9, 0.95, 0.99]), ties=st.booleans())
+def test_percentile_bootstrap_equals_scipy_bit_for_bit(nf, no, k, resamples, seed, level, ties):
+    """The interval and the generator's state after it are scipy.stats.bootstrap's."""
+    data = np.random.default_rng(seed).normal(size=(nf + no, k))
+    if ties:
+        data = np.round(data)
+    flare, other = data[:nf], data[nf:]
+
+    def difference(a, b, axis=-1):
+        return a.mean(axis=axis) - b.mean(axis=axis)
+
+    ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+    lo, hi = percentile_bootstrap((flare, other), difference, resamples, ours, level)
+    expected = stats.bootstrap((flare, other), difference, n_resamples=resamples,
+                               method="percentile", confidence_level=level,
+                               rng=theirs).confidence_interval
+    assert lo.tobytes() == np.asarray(expected.low).tobytes()
+    assert hi.tobytes() == np.asarray(expected.high).tobytes()
+    assert ours.bit_generator.state == theirs.bit_generator.state
 
 
 @pytest.mark.parametrize("n, confidence", [(6, 1 - 2 / 64), (12, 1 - 2 * 79 / 4096),

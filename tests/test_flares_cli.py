@@ -43,7 +43,7 @@ def test_recording_exposures_match_the_truth(fortnight_start):
     found = analyze_recording(str(fortnight_start))
     result, truth = found.result, found.truth
     with Recording(fortnight_start) as rec:
-        times = np.array([e.t for e in diary_entries(rec.diary())])
+        times = np.array([e.t for e in diary_entries(rec.diary_rows())])
     config = FlareConfig()
     measured = report_exposures(Timeline.from_analysis(result), times, config)
     sitting = (truth["posture"] == "sitting").to_numpy()

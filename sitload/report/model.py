@@ -202,7 +202,8 @@ def build_model(recordings: Sequence[RecordingData], *, title: str, timezone: st
     diary = pd.concat([r.diary for r in recordings], ignore_index=True) if recordings else None
     notes, entries = [], []
     try:
-        entries = diary_entries(diary) if diary is not None and len(diary) else []
+        entries = diary_entries(diary.itertuples(index=False)) \
+            if diary is not None and len(diary) else []
     except SitloadError as exc:
         notes.append(f"pain diary not analysed for flares: {exc}")
     sections = []

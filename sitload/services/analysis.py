@@ -95,7 +95,7 @@ def analyze_flares(paths: Sequence[str], config: FlareConfig | None = None,
     timelines, entries, notes = [], [], []
     for i, path in enumerate(paths):
         with Recording(path) as rec:
-            entries += diary_entries(rec.diary())
+            entries += diary_entries(rec.diary_rows())
         analysis = analyze_recording(path, analysis_config,
                                      part(progress, i / len(paths), (i + 1) / len(paths)))
         notes += [analysis.note] if analysis.note else []
