@@ -519,79 +519,144 @@ class HipClassifier(HeldUntilCalibrated):
                 walking: np.ndarray, calibrated_at: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The per-second state machine: posture, tilt and the sign that turns f backwards (NaN
-        while f does not fit) (sequential scalar arithmetic: its state carries across blocks, so
-        every cut of the stream decides alike). Seconds up to ``calibrated_at`` take r as the
-        calibration leaves it: the mean of their walking (``calib_min_walk_s`` <=
-        ``hip_ref_walk_s``, so no forgetting yet)."""
+        while f does not fit). Its state carries across blocks, so every cut of the stream
+        decides alike. Seconds up to ``calibrated_at`` take r as the calibration leaves it: the
+        mean of their walking (``calib_min_walk_s`` <= ``hip_ref_walk_s``, so no forgetting yet).
+
+        r changes only at walking seconds, so those are walked first, one by one; the angles of
+        every second then follow as arrays (their trigonometry in ``math``, as one scalar at a
+        time would give), and the sitting state is the only loop over every second."""
         cfg = self.cfg
-        cos_trans = math.cos(math.radians(cfg.hip_trans_deg))
-        cos_walk = math.cos(math.radians(cfg.walk_max_incl_deg))
-        cos_lie = math.cos(math.radians(cfg.hip_lie_deg))
+        if not len(unit):
+            return np.zeros(0, dtype=np.int8), np.zeros(0), np.zeros(0)
         first_walk = unit[:calibrated_at + 1][walking[:calibrated_at + 1]].sum(axis=0)
-        calibration = tuple((first_walk / np.linalg.norm(first_walk)).tolist()) \
-            if calibrated_at else None
-        posture = np.empty(len(unit), dtype=np.int8)
-        tilt_out = np.empty(len(unit))
-        backwards_out = np.empty(len(unit))
-        rows = zip(unit.tolist(), forward.tolist(), moving.tolist(), walking.tolist())
-        upright = self._upright()    # changes only as walking seconds are learnt
-        for i, ((x, y, z), f, mv, walks) in enumerate(rows):
-            prev = self.prev
-            turned = prev is not None and x * prev[0] + y * prev[1] + z * prev[2] < cos_trans
-            self.since_transition = 0 if mv or turned else self.since_transition + 1
-            self.prev = (x, y, z)
-            r = calibration if calibration and i <= calibrated_at else upright
-            near = x * r[0] + y * r[1] + z * r[2]
-            if walks:
-                self._learn(x, y, z, self.n_walk >= cfg.calib_min_walk_s and near < cos_walk)
-                upright = self._upright()
-            else:
-                self.run = (0.0, 0.0, 0.0, 0)
-            angle = math.degrees(math.acos(max(-1.0, min(1.0, near))))
-            along = _along_deg((x, y, z), r, near, f)
-            if along is not None and not mv and near >= cos_lie and \
-                    angle >= cfg.hip_sign_tilt_deg:
-                self._weigh(along, angle)
-            tilt_out[i] = angle
-            backwards_out[i] = self.backwards if self.f_fits else math.nan
-            if walks:
-                self.sitting = False
-                posture[i] = Posture.MOVING
-                continue
-            if near < cos_lie:
-                self.sitting = False
-                posture[i] = Posture.LYING
-                continue
-            window = self.since_transition < cfg.hip_trans_window_s
-            if self.sitting:
-                rose = angle < cfg.hip_stand_tilt_deg or (
-                    angle < cfg.hip_sit_tilt_deg and angle <= self.settled - cfg.hip_rise_deg)
-                self.sitting = not (window and rose)
-                if self.sitting and not window:
-                    self.settled = angle
-            else:
-                self.sitting = angle >= cfg.hip_drift_sit_deg or (
-                    window and angle >= cfg.hip_sit_tilt_deg)
-                self.settled = -math.inf             # known once the sit settles
-            posture[i] = Posture.SITTING if self.sitting else (
-                Posture.MOVING if mv else Posture.STANDING)
-        return posture, tilt_out, backwards_out
+        calibration = first_walk / np.linalg.norm(first_walk) if calibrated_at else None
+        reference, moved = self._references(unit, walking, calibrated_at, calibration)
+        near = _row_dots(unit, reference)
+        angle = np.array(list(map(math.degrees, map(math.acos, _clip_unit(near).tolist()))))
+        along = _along_deg(unit, reference, near, forward)
+        tilted = ~np.isnan(along) & ~moving & (near >= math.cos(math.radians(cfg.hip_lie_deg))) \
+            & (angle >= cfg.hip_sign_tilt_deg)
+        backwards = self._weigh(np.flatnonzero(tilted), along[tilted], angle[tilted], moved,
+                                len(unit))
+        lying = near < math.cos(math.radians(cfg.hip_lie_deg))
+        window = self._since_transition(unit, moving) < cfg.hip_trans_window_s
+        sitting = self._sitting(walking | lying, window, angle)
+        posture = np.where(walking, Posture.MOVING, np.where(
+            lying, Posture.LYING, np.where(sitting, Posture.SITTING, np.where(
+                moving, Posture.MOVING, Posture.STANDING)))).astype(np.int8)
+        return posture, angle, backwards
 
-    def _weigh(self, along: float, angle: float) -> None:
-        """One still second tilted by ``angle``, ``along`` of it towards f, as evidence of which
-        way is backwards and of whether f fits the tilts (then the lateral axis is f's)."""
+    def _references(self, unit: np.ndarray, walking: np.ndarray, calibrated_at: int,
+                    calibration: np.ndarray | None) -> tuple[np.ndarray, list[int]]:
+        """r of every second (the upright before its own walking is learnt) and the walking
+        seconds at which the clip moved; learns the block's walking seconds."""
         cfg = self.cfg
-        n, share = self.tilted
-        self.tilted = n, share = n + 1, share + abs(along) / angle
-        if abs(along) >= cfg.hip_sign_tilt_deg:
-            self.evidence += 1 if along > 0 else -1
-        lead = cfg.hip_sign_evidence_s
-        if abs(self.evidence) >= lead:
-            self.backwards = 1.0 if self.evidence > 0 else -1.0
-        self.f_fits = n < lead or share / n >= cfg.hip_axis_min_share
+        cos_walk = math.cos(math.radians(cfg.walk_max_incl_deg))
+        steps = np.flatnonzero(walking)
+        after_pause = np.ones(len(steps), dtype=bool)     # the walk starts anew: its run resets
+        after_pause[1:] = np.diff(steps) > 1
+        if len(steps) and steps[0] == 0:
+            after_pause[0] = False                        # a walk going on from the last block
+        uprights = [self._upright()]
+        moved = []
+        for i, (x, y, z), pause in zip(steps.tolist(), unit[steps].tolist(), after_pause.tolist()):
+            if pause:
+                self.run = (0.0, 0.0, 0.0, 0)
+            r = calibration.tolist() if calibration is not None and i <= calibrated_at \
+                else uprights[-1]
+            if self._learn(x, y, z, self.n_walk >= cfg.calib_min_walk_s
+                           and x * r[0] + y * r[1] + z * r[2] < cos_walk):
+                moved.append(i)
+            uprights.append(self._upright())
+        if len(walking) and not walking[-1]:
+            self.run = (0.0, 0.0, 0.0, 0)
+        reference = np.array(uprights)[np.searchsorted(steps, np.arange(len(unit)))]
+        if calibration is not None:
+            reference[:calibrated_at + 1] = calibration
+        return reference, moved
 
-    def _learn(self, x: float, y: float, z: float, far: bool) -> None:
-        """One walking second into the reference; a walk away from it replaces it (class notes)."""
+    def _since_transition(self, unit: np.ndarray, moving: np.ndarray) -> np.ndarray:
+        """Seconds since the last transition: a moving second, or u turning by
+        ``hip_trans_deg`` or more from the previous second."""
+        previous = np.empty_like(unit)
+        previous[0] = math.nan if self.prev is None else self.prev
+        previous[1:] = unit[:-1]
+        turned = _row_dots(unit, previous) < math.cos(math.radians(self.cfg.hip_trans_deg))
+        index = np.arange(len(unit))
+        last = np.maximum.accumulate(np.where(moving | turned, index, -1))
+        since = np.where(last >= 0, index - last, self.since_transition + index + 1)
+        self.prev = tuple(unit[-1].tolist())
+        self.since_transition = int(since[-1])
+        return since
+
+    def _sitting(self, out_of_seat: np.ndarray, window: np.ndarray,
+                 angle: np.ndarray) -> np.ndarray:
+        """Whether each second sits (class notes): walking or lying ends a sit; within a window
+        an upright state sits at ``hip_sit_tilt_deg`` and a sitting one rises; outside, the
+        state holds unless the tilt reaches ``hip_drift_sit_deg``."""
+        cfg = self.cfg
+        sit_deg, stand_deg, rise_deg = cfg.hip_sit_tilt_deg, cfg.hip_stand_tilt_deg, \
+            cfg.hip_rise_deg
+        drift_deg = cfg.hip_drift_sit_deg
+        sitting, settled = self.sitting, self.settled
+        out = []
+        for away, open_, a in zip(out_of_seat.tolist(), window.tolist(), angle.tolist()):
+            if away:
+                sitting = False
+            elif sitting:
+                if open_ and (a < stand_deg or (a < sit_deg and a <= settled - rise_deg)):
+                    sitting = False
+                elif not open_:
+                    settled = a
+            else:
+                sitting = a >= drift_deg or (open_ and a >= sit_deg)
+                settled = -math.inf                      # known once the sit settles
+            out.append(sitting)
+        self.sitting, self.settled = sitting, settled
+        return np.array(out, dtype=bool)
+
+    def _weigh(self, seconds: np.ndarray, along: np.ndarray, angle: np.ndarray,
+               moved: list[int], n: int) -> np.ndarray:
+        """The still tilted ``seconds`` (tilted by ``angle``, ``along`` of it towards f) as
+        evidence of which way is backwards and of whether f fits the tilts (then the lateral
+        axis is f's); a moved clip starts the evidence anew. Returns each second's sign that
+        turns f backwards, NaN while f does not fit."""
+        cfg = self.cfg
+        lead = cfg.hip_sign_evidence_s
+        out = np.empty(n)
+        starts = [0, *moved]
+        for start, end in zip(starts, [*moved, n]):
+            if start in moved:
+                self.evidence, self.tilted, self.f_fits = 0, (0, 0.0), True
+            lo, hi = np.searchsorted(seconds, [start, end])
+            if hi == lo:
+                out[start:end] = self.backwards if self.f_fits else math.nan
+                continue
+            a, g = along[lo:hi], angle[lo:hi]
+            count0, share0 = self.tilted
+            count = count0 + np.arange(1, hi - lo + 1)
+            share = np.add.accumulate(np.concatenate(([share0], np.abs(a) / g)))[1:]
+            vote = np.where(np.abs(a) >= cfg.hip_sign_tilt_deg, np.where(a > 0, 1, -1), 0)
+            evidence = self.evidence + np.cumsum(vote)
+            decided = np.abs(evidence) >= lead
+            last = np.maximum.accumulate(np.where(decided, np.arange(hi - lo), -1))
+            backwards = np.where(last >= 0, np.where(evidence[last] > 0, 1.0, -1.0),
+                                 self.backwards)
+            fits = (count < lead) | (share / count >= cfg.hip_axis_min_share)
+            state = np.where(fits, backwards, math.nan)
+            # each second takes the state after the last weighed second up to it
+            taken = np.searchsorted(seconds[lo:hi], np.arange(start, end), side="right") - 1
+            out[start:end] = np.where(taken >= 0, state[np.maximum(taken, 0)],
+                                      self.backwards if self.f_fits else math.nan)
+            self.tilted = (int(count[-1]), float(share[-1]))
+            self.evidence, self.backwards = int(evidence[-1]), float(backwards[-1])
+            self.f_fits = bool(fits[-1])
+        return out
+
+    def _learn(self, x: float, y: float, z: float, far: bool) -> bool:
+        """One walking second into the reference; a walk away from it replaces it (class
+        notes): then returns True (the clip moved)."""
         cfg = self.cfg
         sx, sy, sz, n = self.run
         sx, sy, sz, n = sx + x, sy + y, sz + z, n + 1
@@ -601,14 +666,14 @@ class HipClassifier(HeldUntilCalibrated):
             norm = math.sqrt(sx * sx + sy * sy + sz * sz)
             if (sx * rx + sy * ry + sz * rz) < norm * math.cos(math.radians(cfg.hip_reset_deg)):
                 self.walk_mean, self.n_walk = (sx / n, sy / n, sz / n), n
-                self.evidence, self.tilted, self.f_fits = 0, (0, 0.0), True
-                return
+                return True
         if far:
-            return
+            return False
         self.n_walk += 1
         w = 1.0 / min(self.n_walk, cfg.hip_ref_walk_s)
         mx, my, mz = self.walk_mean if self.n_walk > 1 else (0.0, 0.0, 0.0)
         self.walk_mean = (mx + w * (x - mx), my + w * (y - my), mz + w * (z - mz))
+        return False
 
     def _upright(self) -> tuple[float, float, float]:
         mx, my, mz = self.walk_mean
@@ -616,17 +681,28 @@ class HipClassifier(HeldUntilCalibrated):
         return mx / norm, my / norm, mz / norm
 
 
-def _along_deg(u: tuple, r: tuple, near: float, forward: list) -> float | None:
-    """Angle of u from r towards ``forward`` (+ along it), or None when that is unknown (NaN).
-    ``near`` = u . r."""
-    fr = forward[0] * r[0] + forward[1] * r[1] + forward[2] * r[2]
-    f0, f1, f2 = (forward[0] - fr * r[0], forward[1] - fr * r[1],
-                  forward[2] - fr * r[2])               # forward made orthogonal to r
-    norm = math.sqrt(f0 * f0 + f1 * f1 + f2 * f2)
-    if not norm > 1e-6:                                 # NaN (no forward axis yet) or degenerate
-        return None
-    along = (u[0] * f0 + u[1] * f1 + u[2] * f2) / norm
-    return math.degrees(math.atan2(along, near))
+def _row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of (n, 3) arrays, summed left to right."""
+    return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
+
+
+def _clip_unit(x: np.ndarray) -> np.ndarray:
+    """``max(-1, min(1, x))`` as Python takes it (NaN: 1)."""
+    x = np.where(x < 1.0, x, 1.0)
+    return np.where(x > -1.0, x, -1.0)
+
+
+def _along_deg(u: np.ndarray, r: np.ndarray, near: np.ndarray, forward: np.ndarray
+               ) -> np.ndarray:
+    """Angle of each u from its r towards ``forward`` (+ along it), NaN where that is unknown
+    (no forward axis yet, or one along r). ``near`` = u . r."""
+    f = forward - _row_dots(forward, r)[:, None] * r       # forward made orthogonal to r
+    norm = np.sqrt(f[:, 0] * f[:, 0] + f[:, 1] * f[:, 1] + f[:, 2] * f[:, 2])
+    known = norm > 1e-6
+    along = _row_dots(u[known], f[known]) / norm[known]
+    out = np.full(len(u), math.nan)
+    out[known] = list(map(math.degrees, map(math.atan2, along.tolist(), near[known].tolist())))
+    return out
 
 
 class MatClassifier:
