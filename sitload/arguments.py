@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sitload.alerts.broker import BrokerOptions, TlsOptions, parse_broker_url
 from sitload.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sitload.alerts.broker import BrokerOptions
 
 
 def positive(kind):
@@ -50,6 +53,8 @@ def add_config(parser: argparse.ArgumentParser) -> None:
 
 def broker_url(text: str) -> str:
     """A broker URL argument, checked (``parse_broker_url``) and returned as given."""
+    from sitload.alerts.broker import parse_broker_url    # here: most commands need no broker
+
     try:
         parse_broker_url(text)
     except ConfigError as exc:
@@ -74,6 +79,8 @@ def add_notify(parser: argparse.ArgumentParser) -> None:
 def broker_options(args: argparse.Namespace) -> BrokerOptions:
     """How to connect to ``--broker``: with the TLS settings of ``--ca-file`` when given; a
     ConfigError when that file cannot be used or the broker is not mqtts://."""
+    from sitload.alerts.broker import BrokerOptions, TlsOptions, parse_broker_url
+
     if args.ca_file is None:
         return BrokerOptions()
     if not args.broker or not parse_broker_url(args.broker).tls:
