@@ -54,18 +54,31 @@ class Engine:
         return self._feed([batch])
 
     def _feed(self, batches: list[SampleBatch]) -> list[Event]:
-        """Take the next batches, joined with the open second in one copy."""
+        """Take the next batches (joined). The open second is joined with their first samples
+        alone, so a large batch is analysed where it lies, not copied."""
         if self._finished:
             raise RuntimeError("Engine.feed after finish()")
-        self._pending += [b for b in map(self._in_order, batches) if len(b)]
-        if not self._pending:
+        open_second = self._pending
+        fresh = [b for b in map(self._in_order, batches) if len(b)]
+        if not fresh:
             return []
-        done = self._max_sec    # every second before the latest one is complete
-        merged = _merge(self._pending)
+        batch = _merge(fresh)
+        if not open_second:
+            return self._advance([batch])
+        sec = np.floor(batch.t).astype(np.int64)
+        head = int(np.searchsorted(sec, int(np.floor(open_second[0].t[0])), side="right"))
+        events = self._advance([*open_second, batch.select(slice(0, head))])
+        if head < len(batch):
+            events += self._advance([batch.select(slice(head, None))])
+        return events
+
+    def _advance(self, parts: list[SampleBatch]) -> list[Event]:
+        """Analyse the seconds of ``parts`` (joined) before the latest one; that one stays open
+        (a copy of it, so it never keeps a large batch alive)."""
+        merged = _merge(parts)
         msec = np.floor(merged.t).astype(np.int64)
-        cut = int(np.searchsorted(msec, done, side="left"))
-        # a copy, so the open second never keeps a large block alive
-        self._pending = [merged.select(slice(cut, None))] if cut < len(merged) else []
+        cut = int(np.searchsorted(msec, self._max_sec, side="left"))
+        self._pending = [merged.select(np.arange(cut, len(merged)))] if cut < len(merged) else []
         if cut == 0:
             return []
         return self._process(merged.select(slice(0, cut)), msec[:cut])

@@ -24,6 +24,10 @@ from sitload.sensor_ingest.devices.profile import Decoder, DeviceSetup
 from sitload.sensor_ingest.recording import DeviceRecord, Recording
 from sitload.samples import SampleBatch
 
+# frames read and decoded at a time: batches of about 10^5 samples, which the analysis takes
+# whole (a batch of fewer samples than analytics.engine.BATCH_BLOCK_VALUES is joined with the next)
+READ_FRAMES = 16384
+
 
 def open_recording(path: str | Path) -> Recording:
     return Recording(path)
@@ -78,7 +82,7 @@ def replay_batches(rec: Recording, device_id: int | None = None, *, speed: float
     pace = _Pacer(speed, sleep) if speed else None
     total = max(1, rec.frame_rows(dev.id)) if progress is not None else 1
     read = 0
-    for ids, host_times, frames in rec.iter_frames(dev.id):
+    for ids, host_times, frames in rec.iter_frames(dev.id, READ_FRAMES):
         wheres = _FrameNames(rec.path.name, ids)
         if pace is None:
             yield from decoder.feed_many(frames, host_times, wheres)
