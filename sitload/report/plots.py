@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.layout_engine import TightLayoutEngine  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from numpy.typing import ArrayLike  # noqa: E402
 
@@ -50,11 +51,17 @@ BATTERY_GAP_S = 3 * 3600.0
 
 def png(fig) -> str:
     """The figure as base64 PNG (and closed). Each figure is laid out within its own size
-    (``tight_layout``), so it is drawn once: a tight bounding box would draw it twice."""
+    (``tight``), so it is drawn once: a tight bounding box would draw it twice."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def tight(fig, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> None:
+    """``fig.tight_layout(rect=rect)`` without the layout engine it leaves on the figure, for which
+    ``savefig`` would draw the figure once more, without output, before drawing it."""
+    TightLayoutEngine(rect=rect).execute(fig)
 
 
 def bout_classes(prolonged_s: Sequence[float]) -> list[tuple[str, str]]:
@@ -88,7 +95,7 @@ class DayStrips:
         if self._layout is None:
             ncol, legend_in = legend_below(fig, handles)
             fig.set_figheight(fig.get_figheight() + legend_in)
-            fig.tight_layout(rect=(0, legend_in / fig.get_figheight(), 1, 1))
+            tight(fig, rect=(0, legend_in / fig.get_figheight(), 1, 1))
             params = fig.subplotpars
             self._layout = (ncol, fig.get_figheight(),
                             {side: getattr(params, side) for side in SUBPLOT_PARAMS})
@@ -228,7 +235,7 @@ def trends(days: list[DayMetrics]) -> str:
         ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
         ax.set_ylim(bottom=0)
-    fig.tight_layout()
+    tight(fig)
     return png(fig)
 
 
@@ -277,7 +284,7 @@ def asymmetry(days: list[DayMetrics], cop: tuple[np.ndarray, np.ndarray, np.ndar
         axes[2].set_ylabel("front -> back (cells)", fontsize=8)
         axes[2].set_title("where the load sat (min)", fontsize=9)
         fig.colorbar(image, ax=axes[2], shrink=0.8)
-    fig.tight_layout()
+    tight(fig)
     return png(fig)
 
 
@@ -291,7 +298,7 @@ def pain_over_time(diary: pd.DataFrame, tz: ZoneInfo) -> str:
     ax.set_ylabel("pain (0-10)", fontsize=8)
     ax.set_xlabel(f"local time ({tz.key})", fontsize=8)
     ax.tick_params(labelsize=7)
-    fig.tight_layout()
+    tight(fig)
     return png(fig)
 
 
@@ -319,5 +326,5 @@ def battery(levels: list[tuple[str, pd.DataFrame]], tz: ZoneInfo) -> str:
     ax.set_xlabel(f"local time ({tz.key})", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
+    tight(fig)
     return png(fig)
