@@ -162,7 +162,7 @@ class Engine:
         """Seconds the classifier has decided (in order) -> gap rows, epochs, bouts and events."""
         if len(cols["sec"]) == 0:
             return []
-        if self.keep_epochs:    # without gap rows: a night is filled in once, in the frame
+        if self.keep_epochs:    # without gap rows: a night is filled in once, if asked for
             self._blocks.append(cols)
         first = int(cols["sec"][0]) if self._next_sec is None else self._next_sec
         cols = with_gap_rows(cols, first)

@@ -148,7 +148,7 @@ def describe_end(rec: Recording, device_id: int | None = None) -> str | None:
             f"received at {when}")
 
 
-def describe_damage(rec: Recording, decoder: DeviceDecoder) -> str | None:
+def describe_damage(rec: Recording, decoder: Decoder) -> str | None:
     """A note when frames were left out as damaged: frames that read back without bytes or with a
     receive time outside 1970-2099, and frames that failed their checks (CRC, header)."""
     found = []

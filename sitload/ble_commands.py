@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sitload.arguments import add_broker, add_config, add_notify, broker_options, positive, time_zone
-from sitload.errors import BluetoothError, ConfigError, UsageError
+from sitload.errors import ConfigError, UsageError
 from sitload.services.bluetooth import DEVICES, profile
 from sitload.vocab import Posture, SensorKind
 

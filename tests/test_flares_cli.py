@@ -136,6 +136,21 @@ def test_diary_list_shows_missing_values_blank_and_null(short_recording, capsys)
     assert (rows[1]["location"], rows[1]["note"], rows[1]["tingling"]) == (None, None, None)
 
 
+def test_diary_rows_give_the_entries_the_diary_table_gives(short_recording):
+    """`flares` reads the diary as rows (no pandas), the report as a table: the same entries,
+    missing values as None either way."""
+    main(["diary", "add", str(short_recording), "--pain", "7", "--side", "both", "--location",
+          "buttock", "--tingling", "--note", "long drive", "--at", "2026-03-02T08:10:00Z"])
+    main(["diary", "add", str(short_recording), "--pain", "2", "--side", "none",
+          "--at", "2026-03-02T08:05:00Z"])
+    with Recording(short_recording) as rec:
+        rows, table = rec.diary_rows(), rec.diary()
+    entries = diary_entries(rows)
+    assert entries == diary_entries(table.itertuples(index=False))
+    assert [(e.pain, e.side, e.location, e.tingling, e.note) for e in entries] == [
+        (2, "none", None, None, None), (7, "both", "buttock", True, "long drive")]
+
+
 def test_flares_refuses_overlapping_recordings(short_recording, capsys):
     assert main(["flares", str(short_recording), str(short_recording)]) == 1
     assert "recordings overlap in time" in capsys.readouterr().err
