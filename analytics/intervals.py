@@ -11,7 +11,6 @@ median, with the binomial tail in exact integers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 from math import comb
 
 import numpy as np
@@ -56,11 +55,12 @@ def median_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float] | 
     section 3.2). None when no k qualifies (fewer than 6 values at 95 %)."""
     x = np.sort(np.asarray(values, dtype=float))
     n = len(x)
-    limit = Fraction((1.0 - level) / 2.0) * 2 ** n    # the tail bound, counted in outcomes
+    # P(Bin(n, 1/2) <= k) = below / 2^n against the bound num / den (the float, exactly)
+    num, den = ((1.0 - level) / 2.0).as_integer_ratio()
     below, k = 0, 0                                  # outcomes with fewer than k + 1 successes
     while k < n:
         below += comb(n, k)
-        if below > limit:
+        if below * den > num * 2 ** n:
             break
         k += 1
     j = k - 1                                        # P(Bin(n, 1/2) <= j) within the bound
