@@ -50,7 +50,7 @@ def truth_analysis(scenario: str, diary_seed: int, truth, tl,
 
 
 def recording_analysis(scenario: str, seed: int, sensor: str) -> FlareAnalysis:
-    from sitload.services.analysis import analyze_flares
+    from sitload.services.flare_analysis import analyze_flares
 
     with tempfile.TemporaryDirectory() as tmp:
         path = simulate_to_recording(Path(tmp) / "sweep.sitload", scenario=scenario,

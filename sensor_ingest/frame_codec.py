@@ -67,6 +67,8 @@ def crc16_rows(rows: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FrameHeader:
+    """The fixed header every frame starts with (docs/protocol.md)."""
+
     version: int
     kind: SensorKind
     flags: int
@@ -85,6 +87,8 @@ class FrameHeader:
 
 @dataclass(frozen=True)
 class ImuFrame:
+    """One decoded IMU frame."""
+
     header: FrameHeader
     accel: np.ndarray  # (count, 3) g
     gyro: np.ndarray | None  # (count, 3) deg/s
@@ -92,6 +96,8 @@ class ImuFrame:
 
 @dataclass(frozen=True)
 class MatFragment:
+    """One decoded fragment of a pressure-mat scan."""
+
     header: FrameHeader
     rows: int
     cols: int
@@ -135,6 +141,8 @@ def decode_frame(data: bytes) -> ImuFrame | MatFragment:
 
 @dataclass(frozen=True)
 class ImuLayout:
+    """How an IMU frame's payload is laid out and scaled."""
+
     channels: int  # 3 (accel) or 6 (accel + gyro)
     g_per_lsb: float
     dps_per_lsb: float

@@ -87,6 +87,8 @@ class DiaryRow:
 
 @dataclass(frozen=True)
 class DeviceRecord:
+    """One device of a recording: its row of the devices table."""
+
     id: int
     address: str
     name: str

@@ -114,6 +114,8 @@ class _FrameNames(Sequence[str]):
 
 @dataclass
 class _Pacer:
+    """Waits so that frames are fed ``speed`` times as fast as they were received."""
+
     speed: float
     sleep: Callable[[float], None]
     _t0: float | None = None

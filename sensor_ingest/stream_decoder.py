@@ -58,6 +58,8 @@ class Gap:
 
 @dataclass
 class DecodeStats:
+    """What became of a device's frames and samples so far."""
+
     frames_ok: int = 0
     frames_bad: int = 0
     duplicates: int = 0

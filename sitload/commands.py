@@ -13,7 +13,7 @@ from sitload.arguments import broker_options
 from sitload.errors import ConfigError, SitloadError, UsageError
 
 if TYPE_CHECKING:
-    from sitload.alerts.policy import PolicyConfig
+    from sitload.alerts.policy_config import PolicyConfig
     from sitload.analytics import AnalysisResult
     from sitload.config_file import Settings
 
@@ -108,7 +108,7 @@ def personal_policy(history: list[str] | None, config: Settings) -> PolicyConfig
     ``history`` recordings when they have one (said on stderr either way)."""
     if not history:
         return config.policy
-    from sitload.services.analysis import personal_policy as with_tolerance
+    from sitload.services.flare_analysis import personal_policy as with_tolerance
 
     found = with_tolerance(history, config.policy, config.flares, config.analysis)
     print(f"sitload: {found.message}", file=sys.stderr)

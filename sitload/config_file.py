@@ -19,9 +19,9 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from sitload.alerts.policy import PolicyConfig
+from sitload.alerts.policy_config import PolicyConfig
 from sitload.analytics.config import AnalysisConfig
-from sitload.analytics.flares import FlareConfig
+from sitload.analytics.flare_config import FlareConfig
 from sitload.errors import ConfigError
 
 ENV = "SITLOAD_CONFIG"

@@ -122,7 +122,7 @@ def flares(args: argparse.Namespace) -> int:
     from sitload.commands import note
     from sitload.config_file import settings
     from sitload.progress import print_progress
-    from sitload.services.analysis import analyze_flares
+    from sitload.services.flare_analysis import analyze_flares
 
     config = settings(args)
     given = {"baseline_pain": args.baseline, "flare_pain": args.flare_pain}

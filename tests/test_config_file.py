@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import sitload.services.analysis
-from sitload.alerts.policy import PolicyConfig
+import sitload.services.flare_analysis
+from sitload.alerts.policy_config import PolicyConfig
 from sitload.sensor_ingest.recording import append_diary
 from sitload.sensor_ingest.replay import open_recording, replay_batches
 from sitload.cli import build_parser, main
@@ -111,7 +111,7 @@ def test_tolerance_from_combines_the_personal_threshold_with_the_files_policy(
     history is analysed with the file's flare and analysis settings."""
     config = toml(tmp_path, "[policy]\nbreak_after_min = 10\ncheckin_every_min = 45\n"
                   "[flares]\nalpha = 0.01\n[analysis]\nbreak_s = 90\n")
-    real = sitload.services.analysis.analyze_flares
+    real = sitload.services.flare_analysis.analyze_flares
     seen = []
 
     def with_tolerance(paths, config=None, analysis_config=None):
@@ -119,7 +119,7 @@ def test_tolerance_from_combines_the_personal_threshold_with_the_files_policy(
         analysis, notes = real(paths, config, analysis_config)
         return replace(analysis, status="ok", tolerance_min=15.0), notes
 
-    monkeypatch.setattr(sitload.services.analysis, "analyze_flares", with_tolerance)
+    monkeypatch.setattr(sitload.services.flare_analysis, "analyze_flares", with_tolerance)
     out, err = cli(capsys, "replay", desk_day, "--tolerance-from", desk_day, "--config", config)
     assert "break prompts after 15 min" in err  # 0.8 x 15 min, raised to the floor of 15
     assert {p["detail"]["bout_minutes"] for p in out["prompts"] if p["kind"] == "break"} == {15}

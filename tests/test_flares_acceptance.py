@@ -14,7 +14,7 @@ import pytest
 
 from sitload.analytics.flares import DiaryEntry, Timeline, flare_analysis
 from sitload.firmware_sim.symptoms import SYMPTOM_MODELS, body_truth, simulated_diary, unbroken_bouts
-from sitload.services.analysis import analyze_flares
+from sitload.services.flare_analysis import analyze_flares
 from sitload.services.simulation import DEFAULT_START_UTC, simulate_to_recording
 
 pytestmark = pytest.mark.skipif(not os.environ.get("SITLOAD_SLOW"),

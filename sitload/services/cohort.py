@@ -21,7 +21,7 @@ from sitload.config_file import Settings
 from sitload.errors import ConfigError, SitloadError
 from sitload.private_files import private_dir
 from sitload.progress import Progress, part
-from sitload.services.analysis import analyze_flares
+from sitload.services.flare_analysis import analyze_flares
 from sitload.services.cohort_dataset import analyze_into
 from sitload.services.cohort_manifest import (Manifest, PatientFlares, fingerprint,
                                               flare_inputs)
