@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import time as dtime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sitload.errors import ConfigError
 from sitload.vocab import PromptKind
@@ -50,10 +49,13 @@ class PolicyConfig:
     adherence_window_min: float = 10.0  # doing what a prompt asked within this long is acting on it
 
     def __post_init__(self) -> None:
-        try:
-            ZoneInfo(self.timezone or "UTC")
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ConfigError(f"unknown time zone {self.timezone!r}") from exc
+        if self.timezone:    # none: the wearer's zone, else UTC
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ConfigError(f"unknown time zone {self.timezone!r}") from exc
         for window in (self.working_hours, self.quiet_hours):
             if window is not None:
                 parse_hhmm(window[0]), parse_hhmm(window[1])

@@ -59,43 +59,45 @@ class Engine:
         if self._finished:
             raise RuntimeError("Engine.feed after finish()")
         open_second = self._pending
-        fresh = [b for b in map(self._in_order, batches) if len(b)]
+        fresh = [(b, sec) for b, sec in map(self._in_order, batches) if len(b)]
         if not fresh:
             return []
-        batch = _merge(fresh)
+        batch = _merge([b for b, _ in fresh])
+        sec = fresh[0][1] if len(fresh) == 1 else np.concatenate([s for _, s in fresh])
         if not open_second:
-            return self._advance([batch])
-        sec = np.floor(batch.t).astype(np.int64)
+            return self._advance([batch], sec)
         head = int(np.searchsorted(sec, int(np.floor(open_second[0].t[0])), side="right"))
         events = self._advance([*open_second, batch.select(slice(0, head))])
         if head < len(batch):
-            events += self._advance([batch.select(slice(head, None))])
+            events += self._advance([batch.select(slice(head, None))], sec[head:])
         return events
 
-    def _advance(self, parts: list[SampleBatch]) -> list[Event]:
-        """Analyse the seconds of ``parts`` (joined) before the latest one; that one stays open
-        (a copy of it, so it never keeps a large batch alive)."""
+    def _advance(self, parts: list[SampleBatch], sec: np.ndarray | None = None) -> list[Event]:
+        """Analyse the seconds of ``parts`` (joined; ``sec``: their samples' seconds, if known)
+        before the latest one; that one stays open (a copy of it, so it never keeps a large batch
+        alive)."""
         merged = _merge(parts)
-        msec = np.floor(merged.t).astype(np.int64)
+        msec = np.floor(merged.t).astype(np.int64) if sec is None else sec
         cut = int(np.searchsorted(msec, self._max_sec, side="left"))
         self._pending = [merged.select(np.arange(cut, len(merged)))] if cut < len(merged) else []
         if cut == 0:
             return []
         return self._process(merged.select(slice(0, cut)), msec[:cut])
 
-    def _in_order(self, batch: SampleBatch) -> SampleBatch:
-        """The batch without its samples from before the latest second seen (counted dropped)."""
+    def _in_order(self, batch: SampleBatch) -> tuple[SampleBatch, np.ndarray]:
+        """The batch without its samples from before the latest second seen (counted dropped),
+        and the seconds of those it keeps."""
         if SensorKind(batch.kind) != self.kind:
             raise ValueError(f"{batch.kind.cli_name} batch fed to a {self.kind.cli_name} engine")
-        if len(batch) == 0:
-            return batch
         sec = np.floor(batch.t).astype(np.int64)
+        if len(batch) == 0:
+            return batch, sec
         prior = sec[0] if self._max_sec is None else self._max_sec
         running = np.maximum.accumulate(np.concatenate(([prior], sec)))
         keep = sec >= running[:-1]
         self.dropped_samples += int(keep.size - keep.sum())
         self._max_sec = int(running[-1])
-        return batch if keep.all() else batch.select(keep)
+        return (batch, sec) if keep.all() else (batch.select(keep), sec[keep])
 
     def finish(self) -> list[Event]:
         """End of data: classify the last open second and close an open bout."""

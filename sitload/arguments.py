@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sitload.errors import ConfigError
 
@@ -37,6 +36,8 @@ def port(text: str) -> int:
 
 def time_zone(text: str) -> str:
     """An IANA time zone name, e.g. Europe/Berlin."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError    # here: few commands take a zone
+
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):

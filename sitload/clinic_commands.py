@@ -8,11 +8,14 @@ import json
 import sys
 import time
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 from sitload.arguments import add_broker, broker_options, port, positive, time_zone
 from sitload.errors import ConfigError
 from sitload.vocab import ClinicSort, wire_names
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 HEADINGS = ("patient", "gateway", "sensor", "batt", "now", "bout", "sat today", "load", "last prompt",
             "answer", "acted on", "heard")
@@ -93,6 +96,8 @@ def _show(feed, args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({"patients": feed.snapshot(args.sort)[1]}))
         return
+    from zoneinfo import ZoneInfo
+
     tz = ZoneInfo(args.tz) if args.tz else None
     print("\n".join(table_lines(feed.rows(args.sort), time.time(), tz)), flush=True)
 

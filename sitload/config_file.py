@@ -8,11 +8,9 @@ the file and key of anything wrong in one ``ConfigError`` line.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import math
 import os
-import tomllib
 import types
 from dataclasses import dataclass, field, fields
 from datetime import time as dtime
@@ -46,6 +44,7 @@ def settings(args: argparse.Namespace) -> Settings:
 
 def load(path: str | Path) -> Settings:
     """Read a TOML configuration file; a ConfigError names the file and the key at fault."""
+    import tomllib    # here: most runs have no configuration file
     try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)
@@ -139,5 +138,7 @@ def _shown(value: Any) -> str:
 
 
 def _hint(name: str, known) -> str:
+    import difflib    # here: only a mistake needs a hint
+
     close = difflib.get_close_matches(name, list(known), n=1)
     return f" (did you mean {close[0]}?)" if close else ""

@@ -7,7 +7,6 @@ import json
 import sys
 import time
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sitload.arguments import add_config
 from sitload.errors import ConfigError, UsageError
@@ -54,6 +53,8 @@ def parse_time(text: str, tz: str) -> float:
         raise UsageError(f"--at: {text!r} is not an ISO 8601 time (e.g. 2026-03-02T10:30 or "
                           f"2026-03-02T10:30:00Z)") from None
     if dt.tzinfo is None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         try:
             dt = dt.replace(tzinfo=ZoneInfo(tz))
         except (ZoneInfoNotFoundError, ValueError):
