@@ -17,17 +17,18 @@ with contextlib.redirect_stdout(io.StringIO()):
         code = main(sys.argv[1:])
     except SystemExit as exc:    # --help
         code = exc.code
-print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 
-def loaded(*args: str) -> set[str]:
-    """Top-level packages loaded by `sitload ARGS`, which must succeed."""
+def loaded(*args: str, packages: bool = True) -> set[str]:
+    """Top-level packages (else every module) loaded by `sitload ARGS`, which must succeed."""
     out = subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True,
                          check=True)
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert found["code"] == 0, out.stderr
-    return set(found["modules"])
+    modules = set(found["modules"])
+    return {m.split(".")[0] for m in modules} if packages else modules
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +85,13 @@ def test_analyze_json_loads_no_table_library_scipy_or_event_loop(tmp_path, senso
     assert "numpy" in modules
     heavy = {"pandas", "pyarrow", "scipy", "asyncio", "ssl"}
     assert modules.isdisjoint(heavy), modules & heavy
+
+
+def test_analyze_loads_no_alert_policy_flare_statistics_or_zone_database(recording):
+    """The configuration file's sections are read from their settings modules alone, and a zone
+    is looked up only when one is given."""
+    modules = loaded("analyze", recording, "--json", packages=False)
+    assert "sitload.analytics.engine" in modules and "sitload.config_file" in modules
+    unused = {"sitload.alerts.policy", "sitload.analytics.flares", "sitload.alerts.broker",
+              "zoneinfo", "tomllib"}
+    assert modules.isdisjoint(unused), modules & unused

@@ -254,6 +254,32 @@ def test_every_day_strip_is_drawn_as_it_would_be_alone():
     assert strip(report, second) == strip(DayStrips(tz, model.prolonged_s), second)
 
 
+def test_a_figure_laid_out_tight_is_drawn_once():
+    """``plots.tight`` lays a figure out as ``tight_layout`` does but leaves no layout engine on
+    it, for which ``savefig`` would draw the figure a first time without output."""
+    from matplotlib.figure import Figure
+
+    from sitload.report.plots import png, tight
+
+    def figure():
+        fig = Figure(figsize=(4, 2))
+        ax = fig.subplots()
+        ax.plot([0, 1], [0, 1])
+        ax.set_title("a title that needs room")
+        return fig
+
+    ours, theirs = figure(), figure()
+    tight(ours)
+    theirs.tight_layout()
+    assert ours.get_layout_engine() is None and theirs.get_layout_engine() is not None
+    assert [getattr(ours.subplotpars, k) for k in ("left", "right", "bottom", "top")] == \
+        [getattr(theirs.subplotpars, k) for k in ("left", "right", "bottom", "top")]
+    draws = []
+    ours.canvas.mpl_connect("draw_event", draws.append)
+    png(ours)
+    assert len(draws) == 1
+
+
 FIGURES = """
 import json, os, sys, threading
 from sitload.report.figures import Figures
