@@ -535,11 +535,11 @@ class HipClassifier(HeldUntilCalibrated):
         near = _row_dots(unit, reference)
         angle = np.array(list(map(math.degrees, map(math.acos, _clip_unit(near).tolist()))))
         along = _along_deg(unit, reference, near, forward)
-        tilted = ~np.isnan(along) & ~moving & (near >= math.cos(math.radians(cfg.hip_lie_deg))) \
-            & (angle >= cfg.hip_sign_tilt_deg)
+        cos_lie = math.cos(math.radians(cfg.hip_lie_deg))
+        tilted = ~np.isnan(along) & ~moving & (near >= cos_lie) & (angle >= cfg.hip_sign_tilt_deg)
         backwards = self._weigh(np.flatnonzero(tilted), along[tilted], angle[tilted], moved,
                                 len(unit))
-        lying = near < math.cos(math.radians(cfg.hip_lie_deg))
+        lying = near < cos_lie
         window = self._since_transition(unit, moving) < cfg.hip_trans_window_s
         sitting = self._sitting(walking | lying, window, angle)
         posture = np.where(walking, Posture.MOVING, np.where(
@@ -559,12 +559,12 @@ class HipClassifier(HeldUntilCalibrated):
         if len(steps) and steps[0] == 0:
             after_pause[0] = False                        # a walk going on from the last block
         uprights = [self._upright()]
+        calibrated = None if calibration is None else calibration.tolist()
         moved = []
         for i, (x, y, z), pause in zip(steps.tolist(), unit[steps].tolist(), after_pause.tolist()):
             if pause:
                 self.run = (0.0, 0.0, 0.0, 0)
-            r = calibration.tolist() if calibration is not None and i <= calibrated_at \
-                else uprights[-1]
+            r = calibrated if calibrated is not None and i <= calibrated_at else uprights[-1]
             if self._learn(x, y, z, self.n_walk >= cfg.calib_min_walk_s
                            and x * r[0] + y * r[1] + z * r[2] < cos_walk):
                 moved.append(i)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -69,10 +70,13 @@ def _labels(codes: np.ndarray, names: list[str]):
     return pd.array(words.cast(pa.large_string()), dtype=text)
 
 
-def _codes(labels: np.ndarray, names: list[str]) -> np.ndarray:
-    """A text column as label codes (the inverse of ``_labels``)."""
-    code = {name: i for i, name in enumerate(names)}
-    return np.fromiter((code[label] for label in labels), dtype=np.int8, count=len(labels))
+def label_codes(labels, names: Sequence[str]) -> np.ndarray:
+    """Text labels (an array, or a pandas column) as codes: each one's place in ``names``, 0 for
+    one not there (the inverse of ``_labels``)."""
+    codes = np.zeros(len(labels), dtype=np.int8)
+    for code, name in enumerate(names):    # compared where the text is (Arrow), not row by row
+        codes[np.asarray(labels == name, dtype=bool)] = code
+    return codes
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,8 @@ class AnalysisResult:
         table = table[table["posture"] != Posture.GAP.wire]
         cols = {"sec": table["t"].to_numpy(dtype=np.int64)}
         for key in table.columns.drop("t"):
-            values = table[key].to_numpy()
-            cols[key] = _codes(values, LABELS[key]) if key in LABELS else values
+            cols[key] = label_codes(table[key], LABELS[key]) if key in LABELS \
+                else table[key].to_numpy()
         return cols
 
     @property

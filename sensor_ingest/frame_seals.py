@@ -54,7 +54,7 @@ def frame_ids(ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def rows_read_back(ids: np.ndarray, times: tuple, data: tuple, stored: tuple, device: int,
-           sealed: bool) -> np.ndarray:
+                   sealed: bool) -> np.ndarray:
     """Which frame rows (columns of ids, receive times, bytes and seals, as read with their
     casts: None where a value is missing) read back as written: bytes, a plausible receive time
     and, in a recording with seals, the row's seal."""

@@ -327,9 +327,9 @@ class Recording:
         self.damage: str | None = None      # why reading the frames stopped early
         self.damaged_frames = 0              # frames left out: no bytes, a receive time outside
         self.first_damaged_frame: int | None = None   # 1970-2099, a broken seal, or read twice
-        columns = self._one("the frame table", "SELECT group_concat(name) FROM "
-                            "pragma_table_info('frames')")[0] or ""
-        self._sealed = self._blocks or "seal" in columns.split(",")
+        self._sealed = self._blocks or "seal" in (self._one(
+            "the frame table", "SELECT group_concat(name) FROM pragma_table_info('frames')")[0]
+            or "").split(",")
 
     def _devices(self) -> list[DeviceRecord]:
         devices = []
@@ -477,7 +477,9 @@ class Recording:
     def _sealed_blocks(self, rows: list[tuple], device_id: int) -> list[tuple]:
         """The block rows of a page that read back as written: each column there, the sizes
         agreeing with the frame count, and the seal; the others are counted as left out."""
-        formed = [row for row in rows if block_formed(row)]
+        formed, failed = [], []
+        for row in rows:
+            (formed if block_formed(row) else failed).append(row)
         passed = []
         if formed:
             counts = np.array([row[1] for row in formed], dtype=np.int64)
@@ -490,7 +492,6 @@ class Recording:
             sized = (np.add.reduceat(lengths.astype(np.int64), np.cumsum(counts) - counts)
                      == np.array([len(row[6]) for row in formed]))
             passed = (sealed & sized).tolist()
-        failed = [row for row in rows if not block_formed(row)]
         failed += [row for row, ok in zip(formed, passed) if not ok]
         for row in failed:
             self._left_out(_frames_in(row), row[0])

@@ -23,6 +23,7 @@ from sitload.alerts.adherence import answered_done, in_window, shows_change
 from sitload.alerts.policy import PolicyConfig, Prompt
 from sitload.analytics import AnalysisConfig, AnalysisResult, analyze
 from sitload.analytics.coverage import measured
+from sitload.analytics.records import label_codes
 from sitload.analytics.daily import (DayMetrics, cop_histogram, daily_metrics, local_dates,
                              minute_series, period_metrics)
 from sitload.analytics.flares import (DiaryEntry, FlareAnalysis, FlareConfig, Timeline, diary_entries,
@@ -270,8 +271,6 @@ def prompt_records(rec: RecordingData, window_s: float = ADHERENCE_WINDOW_S
 
 def _codes(epochs: pd.DataFrame, column: str, vocabulary: type[IntEnum]) -> np.ndarray:
     """The wire names of an epoch column as the vocabulary's integer codes (0 without it)."""
-    codes = np.zeros(len(epochs), dtype=np.int8)
-    if column in epochs:
-        for m in vocabulary:    # compared where the text is stored (Arrow), not row by row
-            codes[(epochs[column] == m.wire).to_numpy(dtype=bool)] = int(m)
-    return codes
+    if column not in epochs:
+        return np.zeros(len(epochs), dtype=np.int8)
+    return label_codes(epochs[column], vocabulary.wire_names())
