@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -19,12 +19,14 @@ import pandas as pd
 
 from sitload.analytics.accumulation import ProlongedBouts, accumulation_metrics, named_counts
 from sitload.analytics.coverage import measured
+from sitload.analytics.epochs import Columns, concat
 from sitload.analytics.records import AnalysisResult
 from sitload.events import Bout
 from sitload.timestamps import iso_utc
 from sitload.vocab import PROLONGED_S, Posture, Side
 
-GAP, SITTING, NONE = Posture.GAP.wire, Posture.SITTING.wire, Side.NONE.wire  # as epochs write them
+GAP = Posture.GAP.wire
+POOLED = ("sec", "posture", "lean_side", "crossed", "si", "cop_x", "cop_y")   # what summaries use
 # DayMetrics fields that only some sensors measure -> their metric (analytics.coverage)
 FIELD_METRICS = {"crossed_s": "crossed", "left_dose_ns": "seat_load",
                  "right_dose_ns": "seat_load", "si_mean": "seat_load"}
@@ -68,23 +70,28 @@ class DayMetrics:
 
 def local_dates(t: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     """The local calendar date ('YYYY-MM-DD') of each UTC epoch time."""
-    if len(t) == 0:
+    t = np.asarray(t, dtype=float)
+    if t.size == 0:
         return np.zeros(0, dtype=object)
-    local = pd.to_datetime(np.asarray(t, dtype=float), unit="s", utc=True).tz_convert(tz)
-    days = local.tz_localize(None).to_numpy().astype("datetime64[D]")
-    uniq, inverse = np.unique(days, return_inverse=True)
-    return uniq.astype(str).astype(object)[inverse]
+    calendar = _Calendar(tz, float(t.min()), float(t.max()))
+    return calendar.names[calendar.index(t)]
 
 
-def pooled_epochs(results: Sequence[AnalysisResult]) -> pd.DataFrame:
-    """The epochs of several analyses in time order (only the columns the summaries use)."""
-    wanted = ("t", "posture", "lean_side", "crossed", "si", "cop_x", "cop_y")
-    frames = [r.epochs[[c for c in wanted if c in r.epochs.columns]] for r in results]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame({"t": np.zeros(0), "posture": np.zeros(0, dtype=object)})
-    return pd.concat(frames, ignore_index=True).sort_values("t", kind="stable",
-                                                             ignore_index=True)
+class _Calendar:
+    """The local dates from the one of ``first`` to the one of ``last`` (UTC epoch seconds) and
+    the UTC times at which each after the first begins (its first instant: local midnight, or
+    the end of a clock change that skips it)."""
+
+    def __init__(self, tz: ZoneInfo, first: float, last: float):
+        start = datetime.fromtimestamp(first, tz).date()
+        dates = [start + timedelta(days=i)
+                 for i in range((datetime.fromtimestamp(last, tz).date() - start).days + 1)]
+        self.names = np.array([d.isoformat() for d in dates], dtype=object)
+        self.begins = np.array([datetime.combine(d, time(), tz).timestamp() for d in dates[1:]])
+
+    def index(self, t: np.ndarray) -> np.ndarray:
+        """Each time's place in ``names``."""
+        return np.searchsorted(self.begins, t, side="right")
 
 
 def daily_metrics(results: Sequence[AnalysisResult], tz: ZoneInfo,
@@ -92,16 +99,21 @@ def daily_metrics(results: Sequence[AnalysisResult], tz: ZoneInfo,
     """One DayMetrics per local date that has data, in date order, for analyses of one sensor;
     ``prolonged_s``: the prolonged-sitting thresholds (``AnalysisConfig.prolonged_s``)."""
     sensor = _sensor(results)
-    epochs = pooled_epochs(results)
+    worn, spans = _pooled(results), _Spans(results)
     bouts = sorted((b for r in results for b in r.bouts), key=lambda b: b.start)
-    epoch_day = local_dates(epochs["t"].to_numpy(), tz)
-    bout_day = local_dates(np.array([b.start for b in bouts]), tz)
-    days = sorted(set(epoch_day[~_is(epochs, "posture", GAP)]) | set(bout_day))
+    sec, starts = worn["sec"], np.array([b.start for b in bouts], dtype=float)
+    ends = np.concatenate((sec[:1], sec[-1:], starts))
+    if ends.size == 0:
+        return []
+    calendar = _Calendar(tz, float(ends.min()), float(ends.max()))
+    sec_day, bout_day = calendar.index(sec), calendar.index(starts)
     out = []
-    for day in days:
-        ep = epochs[epoch_day == day]
-        out.append(_summarize(day, sensor, ep, [b for b, d in zip(bouts, bout_day) if d == day],
-                              _gap_s(_is(ep, "posture", GAP)), prolonged_s))
+    for day in sorted(set(sec_day.tolist()) | set(bout_day.tolist())):
+        a, b = np.searchsorted(sec_day, [day, day + 1])
+        out.append(_summarize(calendar.names[day], sensor, {k: v[a:b] for k, v in worn.items()},
+                              [bout for bout, d in zip(bouts, bout_day) if d == day],
+                              float(spans.between(sec[a], sec[b - 1])) if b > a else 0.0,
+                              prolonged_s))
     return out
 
 
@@ -113,7 +125,7 @@ def period_metrics(results: Sequence[AnalysisResult], days: Sequence[DayMetrics]
     ``gap_s`` is the sum of the ``days``' (so the nights between wear days do not count).
     """
     bouts = sorted((b for r in results for b in r.bouts), key=lambda b: b.start)
-    return _summarize("all", _sensor(results), pooled_epochs(results), bouts,
+    return _summarize("all", _sensor(results), _pooled(results), bouts,
                       float(sum(d.gap_s for d in days)), prolonged_s)
 
 
@@ -127,32 +139,32 @@ def minute_series(results: Sequence[AnalysisResult], tz: ZoneInfo) -> pd.DataFra
     sensor that cannot see crossed legs.
     """
     crossed = "crossed" in measured(_sensor(results))
-    epochs = pooled_epochs(results)
-    t = epochs["t"].to_numpy()
-    minute = np.floor(t / 60.0).astype(np.int64)
-    keys, inv = np.unique(minute, return_inverse=True)
-    sitting = _is(epochs, "posture", SITTING)
+    worn, spans = _pooled(results), _Spans(results)
+    keys = spans.minutes()
+    inv = np.searchsorted(keys, worn["sec"] // 60)
+    sitting = worn["posture"] == Posture.SITTING
 
     def per_minute(mask) -> np.ndarray:
         return np.bincount(inv, weights=np.asarray(mask, dtype=float), minlength=keys.size)
 
     out = {"t": keys * 60.0}
-    counts = np.stack([per_minute(_is(epochs, "posture", name)) for name in Posture.wire_names()],
-                      axis=1)
+    counts = np.stack([spans.per_minute(keys)] + [per_minute(worn["posture"] == code)
+                                                 for code in list(Posture)[1:]], axis=1)
     for i, name in enumerate(Posture.wire_names()):
         out[f"{name}_s"] = counts[:, i]
-    for side in ("left", "right"):
-        out[f"lean_{side}_s"] = per_minute(sitting & _is(epochs, "lean_side", side))
-    out["crossed_s"] = per_minute(sitting & ~_is(epochs, "crossed", NONE)) if crossed \
+    out["lean_left_s"] = per_minute(sitting & _is(worn, "lean_side", Side.LEFT))
+    out["lean_right_s"] = per_minute(sitting & _is(worn, "lean_side", Side.RIGHT))
+    out["crossed_s"] = per_minute(sitting & ~_is(worn, "crossed", Side.NONE)) if crossed \
         else np.full(keys.size, np.nan)
-    out["bout_s"] = per_minute(_in_bouts(t, [b for r in results for b in r.bouts]))
-    worn = counts[:, 1:]                         # Posture.GAP is the first
-    out["posture"] = np.where(worn.sum(axis=1) > 0,
-                              np.asarray(Posture.wire_names()[1:], dtype=object)[worn.argmax(axis=1)], GAP)
-    if "si" in epochs.columns:
+    out["bout_s"] = spans.in_bouts_per_minute(keys, [b for r in results for b in r.bouts])
+    in_use = counts[:, 1:]                       # Posture.GAP is the first
+    out["posture"] = np.where(in_use.sum(axis=1) > 0,
+                              np.asarray(Posture.wire_names()[1:], dtype=object)[
+                                  in_use.argmax(axis=1)], GAP)
+    if "si" in worn:
         n_sit = per_minute(sitting)
         for col in ("si", "cop_x"):
-            values = np.where(sitting, np.nan_to_num(epochs[col].to_numpy(dtype=float)), 0.0)
+            values = np.where(sitting, np.nan_to_num(worn[col].astype(float)), 0.0)
             total = np.bincount(inv, weights=values, minlength=keys.size)
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[f"{col}_mean"] = np.where(n_sit > 0, total / n_sit, np.nan)
@@ -170,13 +182,13 @@ def cop_histogram(results: Sequence[AnalysisResult], cell_fraction: float = 0.25
     (counts[y, x], x edges, y edges) in cells (x + = towards the left, y from the front edge), in
     bins of ``cell_fraction`` cells over at least 2 cells either side of the centre line and of
     the median row; None for sensors without a centre of pressure or without sitting."""
-    epochs = pooled_epochs(results)
-    if "cop_x" not in epochs.columns:
+    worn = _pooled(results)
+    if "cop_x" not in worn:
         return None
-    sit = epochs[(epochs["posture"] == SITTING) & epochs["cop_x"].notna()]
-    if sit.empty:
+    sit = (worn["posture"] == Posture.SITTING) & ~np.isnan(worn["cop_x"])
+    if not sit.any():
         return None
-    x, y = sit["cop_x"].to_numpy(), sit["cop_y"].to_numpy()
+    x, y = worn["cop_x"][sit], worn["cop_y"][sit]
     half_x = max(2.0, float(np.ceil(np.abs(x).max())))
     mid_y = float(np.round(np.median(y)))
     half_y = max(2.0, float(np.ceil(np.abs(y - mid_y).max())))
@@ -213,46 +225,101 @@ def numeric_nulls(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _gap_s(gap: np.ndarray) -> float:
-    """Gap seconds (``gap``: whether each second is one) between the first and the last second
-    with data."""
-    worn = np.flatnonzero(~gap)
-    return float(np.sum(gap[worn[0]:worn[-1] + 1])) if worn.size else 0.0
-
-
-def _summarize(date: str, sensor: str, epochs: pd.DataFrame, bouts: list[Bout],
+def _summarize(date: str, sensor: str, worn: Columns, bouts: list[Bout],
                gap_s: float, prolonged_s: Sequence[float]) -> DayMetrics:
-    sitting = _is(epochs, "posture", SITTING)
+    """The metrics of the seconds with data ``worn`` (``_pooled``) and the ``bouts``."""
+    sitting = worn["posture"] == Posture.SITTING
     m = accumulation_metrics([b.duration_s for b in bouts], prolonged_s=prolonged_s)
     breaks = sum(b.ended_by == "break" for b in bouts)
     sees = measured(sensor)
     mat = "seat_load" in sees
 
-    def lean(side: str) -> float:
-        return float(np.sum(sitting & _is(epochs, "lean_side", side)))
+    def lean(side: Side) -> float:
+        return float(np.sum(sitting & _is(worn, "lean_side", side)))
 
-    si = epochs["si"].to_numpy(dtype=float)[sitting] if "si" in epochs.columns else np.zeros(0)
+    si = worn["si"].astype(float)[sitting] if "si" in worn else np.zeros(0)
     si = si[np.isfinite(si)]
     return DayMetrics(
-        date=date, sensor=sensor, wear_s=float(np.sum(~_is(epochs, "posture", GAP))), gap_s=gap_s,
+        date=date, sensor=sensor, wear_s=float(worn["sec"].size), gap_s=gap_s,
         sitting_s=float(sitting.sum()), bouts=m.n_bouts, bout_s=m.total_s,
         prolonged=m.prolonged, breaks=breaks,
         breaks_per_sitting_hour=breaks / (m.total_s / 3600.0) if m.total_s > 0 else None,
         w50_s=m.w50_s, alpha=m.alpha, gini=m.gini,
-        lean_left_s=lean("left"), lean_right_s=lean("right"),
-        crossed_s=float(np.sum(sitting & ~_is(epochs, "crossed", NONE)))
+        lean_left_s=lean(Side.LEFT), lean_right_s=lean(Side.RIGHT),
+        crossed_s=float(np.sum(sitting & ~_is(worn, "crossed", Side.NONE)))
         if "crossed" in sees else None,
         left_dose_ns=float(sum(b.left_dose_ns for b in bouts)) if mat else None,
         right_dose_ns=float(sum(b.right_dose_ns for b in bouts)) if mat else None,
         si_mean=float(si.mean()) if si.size else None)
 
 
-def _is(epochs: pd.DataFrame, column: str, label: str) -> np.ndarray:
-    """Whether each second's ``column`` is ``label`` (a column the sensor lacks: all 'none');
-    compared where the text is stored (Arrow), not as Python strings."""
-    if column not in epochs.columns:
-        return np.full(len(epochs), label == NONE)
-    return (epochs[column] == label).to_numpy(dtype=bool)
+def _pooled(results: Sequence[AnalysisResult]) -> Columns:
+    """The seconds with data (posture not GAP) of several analyses in time order: ``sec``, the
+    labels as codes and the mat's ``si``, ``cop_x`` and ``cop_y``, where the sensor has them."""
+    parts = []
+    for r in results:
+        cols = r.seconds_with_data
+        worn = cols["posture"] != Posture.GAP
+        parts.append({k: cols[k][worn] for k in POOLED if k in cols})
+    if not parts:
+        return {"sec": np.zeros(0, dtype=np.int64), "posture": np.zeros(0, dtype=np.int8)}
+    pooled = concat([{k: p[k] for k in parts[0]} for p in parts])
+    sec = pooled["sec"]
+    if np.any(sec[1:] < sec[:-1]):
+        order = np.argsort(sec, kind="stable")
+        pooled = {k: v[order] for k, v in pooled.items()}
+    return pooled
+
+
+class _Spans:
+    """Every second from each analysis's first to its last, with data or without (GAP)."""
+
+    def __init__(self, results: Sequence[AnalysisResult]):
+        self.runs = []      # (first, last, its seconds with data in order) of each analysis
+        for r in results:
+            cols = r.seconds_with_data
+            sec = cols["sec"][cols["posture"] != Posture.GAP]
+            if r.span is not None:
+                self.runs.append((int(r.span[0]), int(r.span[1]), sec))
+
+    def between(self, first: int, last: int) -> int:
+        """GAP seconds from ``first`` to ``last``, both included."""
+        return sum(max(0, min(last, hi) - max(first, lo) + 1)
+                   - int(np.searchsorted(sec, last, "right") - np.searchsorted(sec, first))
+                   for lo, hi, sec in self.runs)
+
+    def minutes(self) -> np.ndarray:
+        """The UTC minutes (epoch // 60) any analysis spans, in order."""
+        spans = [np.arange(lo // 60, hi // 60 + 1) for lo, hi, _ in self.runs]
+        return np.unique(np.concatenate(spans)) if spans else np.zeros(0, dtype=np.int64)
+
+    def per_minute(self, minutes: np.ndarray) -> np.ndarray:
+        """GAP seconds in each of the (sorted) ``minutes``."""
+        out = np.zeros(minutes.size)
+        for lo, hi, sec in self.runs:
+            start = minutes * 60
+            spanned = np.clip(np.minimum(start + 59, hi) - np.maximum(start, lo) + 1, 0, None)
+            out += spanned - np.bincount(np.searchsorted(minutes, sec // 60),
+                                         minlength=minutes.size)
+        return out
+
+    def in_bouts_per_minute(self, minutes: np.ndarray, bouts: list[Bout]) -> np.ndarray:
+        """Seconds inside one of the ``bouts`` in each of the (sorted) ``minutes``, with data or
+        not."""
+        out = np.zeros(minutes.size)
+        for lo, hi, _ in self.runs:
+            sec = np.arange(lo, hi + 1)
+            out += np.bincount(np.searchsorted(minutes, sec // 60), minlength=minutes.size,
+                               weights=_in_bouts(sec, bouts).astype(float))
+        return out
+
+
+def _is(worn: Columns, column: str, code: int) -> np.ndarray:
+    """Whether each second's ``column`` has the label ``code`` (a column the sensor lacks: all
+    NONE)."""
+    if column not in worn:
+        return np.full(worn["sec"].size, code == Side.NONE)
+    return worn[column] == code
 
 
 def _in_bouts(t: np.ndarray, bouts: list[Bout]) -> np.ndarray:

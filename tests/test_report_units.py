@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from sitload.analytics import AnalysisResult, accumulation_metrics
+from sitload.analytics.records import EpochColumns
 from sitload.events import Bout
 from sitload.analytics.daily import daily_metrics, local_dates, minute_series, period_metrics
 from sitload.alerts.policy import Prompt
@@ -91,6 +92,47 @@ def test_minute_series_counts_seconds_per_minute():
     assert list(m["bout_s"]) == [30.0, 30.0] and list(m["posture"]) == ["sitting", "sitting"]
     assert list(m["lean_left_s"]) == [30.0, 30.0]
     assert str(m["time_local"].iloc[0]) == "2026-03-02 08:00:00+01:00"   # whole-gap minutes go
+
+
+def test_summaries_of_the_engines_columns_count_the_seconds_without_data():
+    """The engine keeps only the seconds with data (EpochColumns); the daily and minute summaries
+    count the rest as the per-second table's GAP rows: per day between its first and last second
+    with data, per minute wherever an analysis spans it, and in the bouts' time. Two analyses
+    pooled, over local midnight, checked against counts over the pandas table."""
+    rng = np.random.default_rng(5)
+    results, tables = [], []
+    for start, hours in ((MIDNIGHT - 3 * 3600 + 17, 2), (MIDNIGHT + 2 * 3600, 3)):
+        sec = (start + np.arange(hours * 3600)).astype(np.int64)
+        keep = (rng.random(sec.size) > 0.3) & ((sec < start + 1800) | (sec >= start + 2700))
+        cols = {"sec": sec[keep], "posture": rng.choice([1, 2, 3, 6], keep.sum()).astype(np.int8),
+                "lean_side": rng.integers(0, 3, keep.sum()).astype(np.int8),
+                "crossed": rng.integers(0, 3, keep.sum()).astype(np.int8)}
+        bouts = [bout(start + 600.5, 40), bout(start + 3 * 3600, 20)]
+        results.append(AnalysisResult("thigh-imu", EpochColumns(cols), bouts, 0.0,
+                                      accumulation_metrics([b.duration_s for b in bouts]), [], 2, 0))
+        tables.append(results[-1].epochs)
+    table = pd.concat(tables, ignore_index=True)
+    gap, sitting = table["posture"] == "gap", table["posture"] == "sitting"
+    date = local_dates(table["t"].to_numpy(), BERLIN)
+    days = daily_metrics(results, BERLIN)
+    assert [d.date for d in days] == ["2026-03-01", "2026-03-02"]
+    for day in days:
+        worn = np.flatnonzero(~gap[date == day.date].to_numpy())
+        assert day.wear_s == len(worn) and day.sitting_s == sitting[date == day.date].sum()
+        assert day.gap_s == gap[date == day.date].to_numpy()[worn[0]:worn[-1] + 1].sum() > 1800
+        assert day.lean_left_s == (sitting & (table["lean_side"] == "left"))[date == day.date].sum()
+    assert period_metrics(results, days).gap_s == sum(d.gap_s for d in days)
+    m = minute_series(results, BERLIN)
+    minute = np.floor(table["t"] / 60) * 60
+    by_minute = pd.DataFrame({"t": minute, "gap": gap, "sitting": sitting}).groupby("t").sum()
+    by_minute = by_minute[by_minute["gap"] < 60]
+    assert list(m["t"]) == list(by_minute.index) and list(m["gap_s"]) == list(by_minute["gap"])
+    assert list(m["sitting_s"]) == list(by_minute["sitting"])
+    inside = np.zeros(len(table), dtype=bool)
+    for b in (b for r in results for b in r.bouts):
+        inside |= (table["t"] >= b.start).to_numpy() & (table["t"] < b.end).to_numpy()
+    assert list(m["bout_s"]) == list(pd.Series(inside).groupby(minute.to_numpy()).sum()[
+        by_minute.index].astype(float))
 
 
 def test_adherence_from_answers_and_data():

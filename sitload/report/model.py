@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from enum import IntEnum
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +22,6 @@ from sitload.alerts.adherence import answered_done, in_window, shows_change
 from sitload.alerts.policy import PolicyConfig, Prompt
 from sitload.analytics import AnalysisConfig, AnalysisResult, analyze
 from sitload.analytics.coverage import measured
-from sitload.analytics.records import label_codes
 from sitload.analytics.daily import (DayMetrics, cop_histogram, daily_metrics, local_dates,
                              minute_series, period_metrics)
 from sitload.analytics.flares import (DiaryEntry, FlareAnalysis, FlareConfig, Timeline, diary_entries,
@@ -252,12 +250,12 @@ def prompt_records(rec: RecordingData, window_s: float = ADHERENCE_WINDOW_S
     answers: dict[str, list[tuple[float, str]]] = {}
     for row in rec.acks.itertuples(index=False):
         answers.setdefault(row.prompt_id, []).append((float(row.t), row.action))
-    epochs = rec.devices[0].analysis.epochs if rec.devices else pd.DataFrame({"t": []})
-    t = epochs["t"].to_numpy()
-    posture = _codes(epochs, "posture", Posture)
-    lean = _codes(epochs, "lean_side", Side)
+    seconds = rec.devices[0].analysis.seconds_with_data if rec.devices else {
+        "sec": np.zeros(0, dtype=np.int64)}
+    t, none = seconds["sec"], np.zeros(seconds["sec"].size, dtype=np.int8)  # codes; 0: NONE
+    posture, lean = seconds.get("posture", none), seconds.get("lean_side", none)
     seen_crossed = bool(rec.devices) and "crossed" in measured(rec.devices[0].analysis.kind)
-    crossed = _codes(epochs, "crossed", Side) if seen_crossed else None
+    crossed = seconds.get("crossed", none) if seen_crossed else None
     out = []
     for p in rec.prompts:
         acks = tuple(sorted(answers.get(p.id, [])))
@@ -267,10 +265,3 @@ def prompt_records(rec: RecordingData, window_s: float = ADHERENCE_WINDOW_S
         out.append(PromptRecord(p.id, p.kind, p.created, p.message, acks,
                                 answered_done(p.created, list(acks), window_s) or bool(seen)))
     return out
-
-
-def _codes(epochs: pd.DataFrame, column: str, vocabulary: type[IntEnum]) -> np.ndarray:
-    """The wire names of an epoch column as the vocabulary's integer codes (0 without it)."""
-    if column not in epochs:
-        return np.zeros(len(epochs), dtype=np.int8)
-    return label_codes(epochs[column], vocabulary.wire_names())
