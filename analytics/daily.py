@@ -20,7 +20,7 @@ import pandas as pd
 from sitload.analytics.accumulation import ProlongedBouts, accumulation_metrics, named_counts
 from sitload.analytics.coverage import measured
 from sitload.analytics.epochs import Columns, concat
-from sitload.analytics.records import AnalysisResult
+from sitload.analytics.records import LABELS, AnalysisResult
 from sitload.events import Bout
 from sitload.timestamps import iso_utc
 from sitload.vocab import PROLONGED_S, Posture, Side
@@ -263,12 +263,21 @@ def _pooled(results: Sequence[AnalysisResult]) -> Columns:
         parts.append({k: cols[k][worn] for k in POOLED if k in cols})
     if not parts:
         return {"sec": np.zeros(0, dtype=np.int64), "posture": np.zeros(0, dtype=np.int8)}
-    pooled = concat([{k: p[k] for k in parts[0]} for p in parts])
+    keys = [k for k in POOLED if any(k in p for p in parts)]
+    pooled = concat([{k: _column(p, k) for k in keys} for p in parts])
     sec = pooled["sec"]
     if np.any(sec[1:] < sec[:-1]):
         order = np.argsort(sec, kind="stable")
         pooled = {k: v[order] for k, v in pooled.items()}
     return pooled
+
+
+def _column(part: Columns, key: str) -> np.ndarray:
+    """``part``'s column ``key``; one it lacks reads NONE (a label) or NaN."""
+    if key in part:
+        return part[key]
+    n = part["sec"].size
+    return np.zeros(n, dtype=np.int8) if key in LABELS else np.full(n, np.nan)
 
 
 class _Spans:

@@ -94,6 +94,12 @@ def test_minute_series_counts_seconds_per_minute():
     assert str(m["time_local"].iloc[0]) == "2026-03-02 08:00:00+01:00"   # whole-gap minutes go
 
 
+def sitting_left_s(result: AnalysisResult) -> float:
+    """Sitting seconds leaning left of an analysis (codes)."""
+    cols = result.seconds_with_data
+    return float(np.sum((cols["posture"] == 1) & (cols["lean_side"] == 1)))
+
+
 def test_summaries_of_the_engines_columns_count_the_seconds_without_data():
     """The engine keeps only the seconds with data (EpochColumns); the daily and minute summaries
     count the rest as the per-second table's GAP rows: per day between its first and last second
@@ -133,6 +139,12 @@ def test_summaries_of_the_engines_columns_count_the_seconds_without_data():
         inside |= (table["t"] >= b.start).to_numpy() & (table["t"] < b.end).to_numpy()
     assert list(m["bout_s"]) == list(pd.Series(inside).groupby(minute.to_numpy()).sum()[
         by_minute.index].astype(float))
+    lean_less = AnalysisResult("thigh-imu", EpochColumns(
+        {k: v for k, v in results[1].seconds_with_data.items() if k != "lean_side"}),
+        results[1].bouts, 0.0, results[1].metrics, [], 2, 0)
+    pooled = daily_metrics([results[0], lean_less], BERLIN)    # a column one lacks reads NONE
+    assert [d.lean_left_s for d in pooled] == [days[0].lean_left_s,
+                                               days[1].lean_left_s - sitting_left_s(results[1])]
 
 
 def test_adherence_from_answers_and_data():
