@@ -256,11 +256,7 @@ def _summarize(date: str, sensor: str, worn: Columns, bouts: list[Bout],
 def _pooled(results: Sequence[AnalysisResult]) -> Columns:
     """The seconds with data (posture not GAP) of several analyses in time order: ``sec``, the
     labels as codes and the mat's ``si``, ``cop_x`` and ``cop_y``, where the sensor has them."""
-    parts = []
-    for r in results:
-        cols = r.seconds_with_data
-        worn = cols["posture"] != Posture.GAP
-        parts.append({k: cols[k][worn] for k in POOLED if k in cols})
+    parts = [_worn(r) for r in results]
     if not parts:
         return {"sec": np.zeros(0, dtype=np.int64), "posture": np.zeros(0, dtype=np.int8)}
     keys = [k for k in POOLED if any(k in p for p in parts)]
@@ -270,6 +266,13 @@ def _pooled(results: Sequence[AnalysisResult]) -> Columns:
         order = np.argsort(sec, kind="stable")
         pooled = {k: v[order] for k, v in pooled.items()}
     return pooled
+
+
+def _worn(result: AnalysisResult) -> Columns:
+    """One analysis's seconds with data whose posture is not GAP: the ``POOLED`` columns it has."""
+    cols = result.seconds_with_data
+    worn = cols["posture"] != Posture.GAP
+    return {k: cols[k][worn] for k in POOLED if k in cols}
 
 
 def _column(part: Columns, key: str) -> np.ndarray:
@@ -286,10 +289,8 @@ class _Spans:
     def __init__(self, results: Sequence[AnalysisResult]):
         self.runs = []      # (first, last, its seconds with data in order) of each analysis
         for r in results:
-            cols = r.seconds_with_data
-            sec = cols["sec"][cols["posture"] != Posture.GAP]
             if r.span is not None:
-                self.runs.append((int(r.span[0]), int(r.span[1]), sec))
+                self.runs.append((int(r.span[0]), int(r.span[1]), _worn(r)["sec"]))
 
     def between(self, first: int, last: int) -> int:
         """GAP seconds from ``first`` to ``last``, both included."""

@@ -697,7 +697,7 @@ def _along_deg(u: np.ndarray, r: np.ndarray, near: np.ndarray, forward: np.ndarr
     """Angle of each u from its r towards ``forward`` (+ along it), NaN where that is unknown
     (no forward axis yet, or one along r). ``near`` = u . r."""
     f = forward - _row_dots(forward, r)[:, None] * r       # forward made orthogonal to r
-    norm = np.sqrt(f[:, 0] * f[:, 0] + f[:, 1] * f[:, 1] + f[:, 2] * f[:, 2])
+    norm = np.sqrt(_row_dots(f, f))
     known = norm > 1e-6
     along = _row_dots(u[known], f[known]) / norm[known]
     out = np.full(len(u), math.nan)

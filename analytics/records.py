@@ -98,10 +98,10 @@ class AnalysisResult:
         table = self.per_second
         return table.frame() if isinstance(table, EpochColumns) else table
 
-    @property
+    @cached_property
     def seconds_with_data(self) -> Columns:
         """The seconds with samples as numpy columns: ``sec`` and the labels as codes
-        (``LABELS``), without making the pandas table of the engine's columns."""
+        (``LABELS``), without making the pandas table of the engine's columns (taken once)."""
         table = self.per_second
         if isinstance(table, EpochColumns):
             return table.with_data if table.with_data is not None else {

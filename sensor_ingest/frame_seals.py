@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sitload.timestamps import EARLIEST, LATEST
+from sitload.timestamps import plausible
 
 _SEAL_FACTORS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9],
                          dtype=np.uint64)  # odd: each term changes whenever its value does
@@ -59,7 +59,7 @@ def rows_read_back(ids: np.ndarray, times: tuple, data: tuple, stored: tuple, de
     casts: None where a value is missing) read back as written: bytes, a plausible receive time
     and, in a recording with seals, the row's seal."""
     t = np.array(times, dtype=np.float64)    # a missing time is NaN: not plausible
-    ok = (t >= EARLIEST) & (t < LATEST)
+    ok = plausible(t)
     if None in data:
         ok &= np.fromiter((d is not None for d in data), dtype=bool, count=len(data))
     if sealed:

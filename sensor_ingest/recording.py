@@ -27,7 +27,7 @@ from sitload.private_files import private_file
 from sitload.sensor_ingest.frame_seals import (block_formed, block_seals, frame_ids,
                                                rows_read_back)
 from sitload.sensor_ingest.joined_frames import JoinedFrames
-from sitload.timestamps import EARLIEST, LATEST
+from sitload.timestamps import EARLIEST, LATEST, plausible
 
 if TYPE_CHECKING:    # pandas is imported where a table is read: the frames need none
     import pandas as pd
@@ -151,15 +151,17 @@ class RecordingWriter:
         queued.extend(frames)
         times.extend(np.asarray(host_times, dtype=np.float64).tolist())
         self.frames_written += len(frames)
-        while len(queued) >= BLOCK_FRAMES:
-            self._write_block(device, queued[:BLOCK_FRAMES], times[:BLOCK_FRAMES])
-            del queued[:BLOCK_FRAMES], times[:BLOCK_FRAMES]
+        full = len(queued) - len(queued) % BLOCK_FRAMES
+        for start in range(0, full, BLOCK_FRAMES):
+            self._write_block(device, queued[start:start + BLOCK_FRAMES],
+                              times[start:start + BLOCK_FRAMES])
+        del queued[:full], times[:full]
         self._maybe_commit()
 
     def _write_block(self, device: int, frames: list[bytes], host_times: list[float]) -> None:
-        lengths = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
+        joined = JoinedFrames.joined(frames)
         self._insert_block(self._next_id, device, np.array(host_times, dtype=np.float64),
-                           lengths, b"".join(frames))
+                           joined.lengths, joined.data)
         self._next_id += len(frames)
 
     def _insert_block(self, first_id: int, device: int, times: np.ndarray, lengths: np.ndarray,
@@ -326,8 +328,10 @@ class Recording:
             raise RecordingError(f"{self.path}: recording holds no device")
         self.damage: str | None = None      # why reading the frames stopped early
         self.damaged_frames = 0              # frames left out: no bytes, a receive time outside
-        self.first_damaged_frame: int | None = None   # 1970-2099, a broken seal, or read twice
-        self._sealed = self._blocks or "seal" in (self._one(
+        self.first_damaged_frame: int | None = None   # 1970-2099, a broken seal, a malformed
+        #                                               block, or read twice
+        # version 1 rows carry a seal when the table has the column (blocks always do)
+        self._sealed = not self._blocks and "seal" in (self._one(
             "the frame table", "SELECT group_concat(name) FROM pragma_table_info('frames')")[0]
             or "").split(",")
 
@@ -362,7 +366,7 @@ class Recording:
 
     def frame_summary(self, device_id: int) -> tuple[int, float | None]:
         """(number of frames, host time of the last one) for a device."""
-        count, first, last, table = self._columns
+        count, _, last, table = self._columns
         count, last = self._one("the frame count", f"SELECT {count}, MAX({last}) FROM {table} "
                                 f"WHERE device = ? AND {_plausible(last)}", (device_id,))
         return int(count or 0), last
@@ -469,10 +473,10 @@ class Recording:
             times = np.frombuffer(b"".join(row[4] for row in whole), dtype="<f8")
             frames = JoinedFrames.of(b"".join(row[6] for row in whole),
                                      np.frombuffer(b"".join(row[5] for row in whole), dtype="<u4"))
-            plausible = (times >= EARLIEST) & (times < LATEST)
-            if not plausible.all():
-                self._left_out(int((~plausible).sum()), int(ids[np.argmin(plausible)]))
-            yield ids[plausible], times[plausible], frames[plausible]
+            known = plausible(times)
+            if not known.all():
+                self._left_out(int((~known).sum()), int(ids[np.argmin(known)]))
+            yield ids[known], times[known], frames[known]
 
     def _sealed_blocks(self, rows: list[tuple], device_id: int) -> list[tuple]:
         """The block rows of a page that read back as written: each column there, the sizes

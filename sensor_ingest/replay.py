@@ -157,7 +157,7 @@ def describe_damage(rec: Recording, decoder: Decoder) -> str | None:
     if rec.damaged_frames:
         found.append(f"{rec.damaged_frames} unreadable frame(s) from frame "
                      f"{rec.first_damaged_frame} (no bytes, a receive time outside 1970-2099, a "
-                     "broken seal, or read twice)")
+                     "broken seal, a malformed block, or read twice)")
     stray = rec.stray_frames()
     if stray:
         found.append(f"{stray} frame(s) of no device in the recording")

@@ -24,7 +24,8 @@ EARLIEST, LATEST = 0.0, 4102444800.0      # 1970-01-01 and 2100-01-01 UTC
 PLAUSIBLE_RANGE = "from 1970 to before 2100"   # the words of every refusal of ``plausible``
 
 
-def plausible(t: float) -> bool:
-    """Whether a time can be a sitload time: from 1970 (relative times of foreign files start
-    there) to before 2100; a diary date of 9999 or a clock gone wild is not."""
-    return EARLIEST <= t < LATEST
+def plausible(t):
+    """Whether a time (or each of an array of them) can be a sitload time: from 1970 (relative
+    times of foreign files start there) to before 2100; a diary date of 9999, a clock gone wild
+    or NaN is not."""
+    return (t >= EARLIEST) & (t < LATEST)
