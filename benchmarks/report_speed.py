@@ -16,10 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sitload.analytics import analyze
+from sitload.analytics import AnalysisConfig, analyze
 from sitload.sensor_ingest.replay import DeviceReplay, open_recording
 from sitload.report import build_report, write_report
-from sitload.report.model import load_recording
+from sitload.report.model import recording_data
+from sitload.services.analysis_workers import Analyses
 from sitload.services.simulation import simulate_to_recording
 
 
@@ -49,8 +50,9 @@ def main() -> None:
         workers = os.cpu_count() or 1
         report_s, files = timed(lambda: build_report([rec_path], Path(tmp) / "report",
                                                      workers=workers))
-        with open_recording(rec_path) as rec:
-            loaded = load_recording(rec)
+        with Analyses([rec_path], AnalysisConfig()) as analyses, \
+                open_recording(rec_path) as rec:
+            loaded = recording_data(rec, analyses.collect()[0])
         own_s, _ = timed(lambda: write_report([loaded], Path(tmp) / "report2", title="bench",
                                               timezone="Europe/Berlin", workers=workers))
         size_kb = files.index.stat().st_size / 1024

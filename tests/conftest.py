@@ -214,3 +214,18 @@ def own_mosquitto(tmp_path):
     broker.start()
     yield broker
     broker.stop()
+
+
+def children(pid: int) -> list[str]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:     # the process has ended
+            continue
+        if stat.rsplit(")", 1)[1].split()[1] == str(pid):   # the field after the state
+            found.append(entry.name)
+    return found

@@ -27,6 +27,7 @@ from sitload.report.model import DeviceData, RecordingData, prompt_records
 from sitload.report.exports import fhir_bundle
 from sitload.report.page import render_page
 from sitload.report.plots import BATTERY_GAP_S, broken_at_gaps
+from conftest import children
 from test_report_fhir import MONDAY, make_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -377,21 +378,6 @@ def test_a_figure_that_fails_on_a_worker_fails_the_page():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert out.stderr.rstrip().endswith("ZeroDivisionError: division by zero")
-
-
-def children(pid: int) -> list[str]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:     # the process has ended
-            continue
-        if stat.rsplit(")", 1)[1].split()[1] == str(pid):   # the field after the state
-            found.append(entry.name)
-    return found
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="figures are forked on Linux only")

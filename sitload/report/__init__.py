@@ -18,7 +18,8 @@ from sitload.sensor_ingest.replay import open_recording
 from sitload.config_file import Settings
 from sitload.errors import ConfigError
 from sitload.progress import Progress, part
-from sitload.report.model import RecordingData, build_model, load_recording
+from sitload.services.analysis_workers import Analyses
+from sitload.report.model import RecordingData, build_model, recording_data
 from sitload.report.exports import write_fhir, write_tables
 from sitload.report.page import render_page
 
@@ -34,21 +35,23 @@ class ReportFiles:
 def build_report(paths: Sequence[str | Path], out_dir: str | Path, *,
                  timezone: str | None = None, title: str | None = None,
                  progress: Progress | None = None, settings: Settings | None = None,
-                 workers: int = 1) -> ReportFiles:
+                 workers: int = 1, analyses: Analyses | None = None) -> ReportFiles:
     """Analyse the recordings and write the report; ``timezone`` defaults to the recordings'.
     ``settings`` (default: the defaults) are the analysis, flare and adherence settings;
-    ``workers`` processes draw the figures."""
+    ``workers`` processes analyse the recordings and draw the figures. ``analyses``: the
+    recordings' analyses already started (with ``settings.analysis``), e.g. before the caller
+    imported this package."""
     settings = settings or Settings()
     if not paths:
         raise ConfigError("no recording given")
     if timezone is not None:
         _check_zone(timezone)
+    with analyses or Analyses(paths, settings.analysis, workers) as started:
+        found = started.collect(part(progress, 0.0, LOAD_SHARE))
     recordings = []
-    for i, path in enumerate(paths):
+    for path, devices in zip(paths, found):
         with open_recording(path) as rec:
-            recordings.append(load_recording(
-                rec, part(progress, LOAD_SHARE * i / len(paths),
-                           LOAD_SHARE * (i + 1) / len(paths)), settings.analysis))
+            recordings.append(recording_data(rec, devices))
     zone = timezone or _recorded_timezone(recordings)
     if title is None:
         names = ", ".join(Path(p).name for p in paths)

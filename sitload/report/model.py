@@ -1,6 +1,7 @@
 """What the therapist's report shows, gathered from recordings and reduced to tables (no rendering).
 
-``load_recording`` reads and analyses a recording (the same batch analysis as `sitload analyze`);
+``recording_data`` gathers what a recording holds beside its devices' analyses (the same batch
+analysis as `sitload analyze`, done by services.analysis_workers);
 ``build_model`` pools the analyses per sensor kind into days, per-minute series and the prompt,
 diary and data-quality tables the page and the exports are made of.
 """
@@ -20,21 +21,20 @@ import pandas as pd
 
 from sitload.alerts.adherence import answered_done, in_window, shows_change
 from sitload.alerts.policy import PolicyConfig, Prompt
-from sitload.analytics import AnalysisConfig, AnalysisResult, analyze
+from sitload.analytics import AnalysisResult
 from sitload.analytics.coverage import measured
 from sitload.analytics.daily import (DayMetrics, cop_histogram, daily_metrics, local_dates,
                              minute_series, period_metrics)
 from sitload.analytics.flares import (DiaryEntry, FlareAnalysis, FlareConfig, Timeline, diary_entries,
                               flare_analysis)
 from sitload.sensor_ingest.recording import Recording
-from sitload.sensor_ingest.replay import DeviceReplay
 from sitload.sensor_ingest.stream_decoder import DecodeStats, Gap
 from sitload.config_file import Settings
+from sitload.services.analysis import RecordingAnalysis
 from sitload.errors import ConfigError, SitloadError
 from sitload.events import Bout
-from sitload.progress import part
 from sitload.timestamps import from_iso
-from sitload.vocab import Posture, PromptKind, Side
+from sitload.vocab import PromptKind
 
 if TYPE_CHECKING:   # the live pipeline (and its message schemas) only for a session's type
     from sitload.services.pipeline import SessionResult
@@ -131,25 +131,15 @@ def source_date_epoch() -> float | None:
     return float(value)
 
 
-def load_recording(rec: Recording, progress: Callable[[float], None] | None = None,
-                   config: AnalysisConfig | None = None) -> RecordingData:
-    """Analyse every device of an open recording (as `sitload analyze` does its first device).
-
-    ``progress`` gets the fraction of the recording's frames read so far.
-    """
-    counts = {d.id: rec.frame_rows(d.id) for d in rec.devices}
-    total, done = max(1, sum(counts.values())), 0
+def recording_data(rec: Recording, analyses: Sequence[RecordingAnalysis]) -> RecordingData:
+    """What the report uses from an open recording whose devices are analysed (``analyses``:
+    services.analysis_workers)."""
     devices = []
-    for dev in rec.devices:
-        replay = DeviceReplay.of(rec, dev.id)
-        share = part(progress, done / total, (done + counts[dev.id]) / total)
-        analysis = analyze(dev.kind, replay.batches(progress=share), config or AnalysisConfig())
-        done += counts[dev.id]
-        devices.append(DeviceData(rec.path.name, dev.address, dev.name, analysis,
-                                  replay.decoder.stats, list(replay.decoder.gaps),
-                                  rec.battery(dev.id), rec.link_events(dev.id), replay.note))
-    if progress is not None:
-        progress(1.0)
+    for found in analyses:
+        dev = rec.device(found.device_id)
+        devices.append(DeviceData(rec.path.name, dev.address, dev.name, found.result,
+                                  found.decode, list(found.gaps), rec.battery(dev.id),
+                                  rec.link_events(dev.id), found.note))
     return _recording_data(rec, devices, [_stored_prompt(row)
                                           for row in rec.prompts().itertuples(index=False)])
 

@@ -13,7 +13,7 @@ from sitload.errors import ConfigError
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 from sitload.progress import Progress
-from sitload.sensor_ingest.stream_decoder import DecodeStats
+from sitload.sensor_ingest.stream_decoder import DecodeStats, Gap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,14 +21,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RecordingAnalysis:
-    """The batch analysis of a recording's first device, how its frames arrived, its ground truth
-    (simulated recordings) and a note when the recording ends early or is damaged."""
+    """The batch analysis of one device of a recording, how its frames arrived (counts and gaps),
+    its ground truth (simulated recordings) and a note when the recording ends early or is
+    damaged."""
 
     result: AnalysisResult
     decode: DecodeStats
     note: str | None
     path: str
     device_id: int
+    gaps: tuple[Gap, ...] = ()
 
     @property
     def truth(self) -> pd.DataFrame:
@@ -39,13 +41,20 @@ class RecordingAnalysis:
 
 def analyze_recording(path: str, config: AnalysisConfig | None = None,
                       progress: Progress | None = None) -> RecordingAnalysis:
-    """What `sitload analyze` computes; ``progress`` gets the share of the frames analysed."""
+    """What `sitload analyze` computes (the first device); ``progress`` gets the share of the
+    frames analysed."""
     with Recording(path) as rec:
-        replay = DeviceReplay.of(rec)
-        result = analyze(replay.device.kind, replay.batches(progress=progress),
-                         config or AnalysisConfig())
-        return RecordingAnalysis(result, replay.decoder.stats, replay.note, path,
-                                 replay.device.id)
+        return analyze_device(rec, None, config, progress)
+
+
+def analyze_device(rec: Recording, device_id: int | None, config: AnalysisConfig | None = None,
+                   progress: Progress | None = None) -> RecordingAnalysis:
+    """The batch analysis of one device (None: the first) of an open recording."""
+    replay = DeviceReplay.of(rec, device_id)
+    result = analyze(replay.device.kind, replay.batches(progress=progress),
+                     config or AnalysisConfig())
+    return RecordingAnalysis(result, replay.decoder.stats, replay.note, str(rec.path),
+                             replay.device.id, tuple(replay.decoder.gaps))
 
 
 @dataclass(frozen=True)
