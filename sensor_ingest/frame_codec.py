@@ -51,8 +51,15 @@ _CRC_ONE_BYTE = np.array([binascii.crc_hqx(bytes([b]), 0xFFFF) for b in range(25
                          dtype=np.uint16)
 
 
+_FEW_ROWS = 128  # fewer rows than these are checked one by one: two numpy calls a byte column
+#                 cost more than a C CRC a row below about this many
+
+
 def crc16_rows(rows: np.ndarray) -> np.ndarray:
     """``crc16_ccitt_false`` of every row of a 2-D uint8 array, two byte columns at a time."""
+    if rows.shape[0] < _FEW_ROWS:
+        return np.fromiter((crc16_ccitt_false(row.tobytes()) for row in rows), dtype=np.uint16,
+                           count=rows.shape[0])
     crc = np.full(rows.shape[0], 0xFFFF, dtype=np.uint16)
     odd = rows.shape[1] % 2
     if odd:     # an odd length: the first byte alone, then pairs

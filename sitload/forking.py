@@ -8,9 +8,14 @@ does its work in turn).
 
 from __future__ import annotations
 
+import pickle
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sitload.errors import RecordingError
 
 STOPS = {signal.SIGINT, signal.SIGTERM}
 
@@ -35,3 +40,26 @@ def flush_streams() -> None:
     and what was waiting in them would come out twice."""
     sys.stdout.flush()
     sys.stderr.flush()
+
+
+@contextmanager
+def starting_workers() -> Iterator[None]:
+    """Fork workers inside: Ctrl-C and SIGTERM wait until the block ends (a worker takes its own
+    handlers in ``worker_start``), and the streams are flushed first. A signal held meanwhile
+    arrives as the block ends, so the caller stops the workers it started if that raises."""
+    flush_streams()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def portable(exc: Exception, path: str) -> Exception:
+    """``exc`` to send back from a worker, or (one that pickle cannot carry whole) a
+    RecordingError of the recording at ``path`` with its message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any failure to carry it
+        return RecordingError(f"{path}: {exc}")

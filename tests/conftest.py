@@ -229,3 +229,13 @@ def children(pid: int) -> list[str]:
         if stat.rsplit(")", 1)[1].split()[1] == str(pid):   # the field after the state
             found.append(entry.name)
     return found
+
+
+
+@pytest.fixture(autouse=True)
+def _signal_mask_kept():
+    """No test leaves Ctrl-C or SIGTERM blocked: the commands a later test starts would inherit
+    the mask and never see them (a fork's helpers hold them while they start workers)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before, "the signal mask changed"

@@ -62,8 +62,8 @@ def _drawn_on_forks(draws: list[Draw], processes: int) -> Iterator[tuple[int, st
     stops yet."""
     global _jobs
     _jobs = draws
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
     flush_streams()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
     try:
         pool = multiprocessing.get_context("fork").Pool(processes, worker_start)
     except BaseException:

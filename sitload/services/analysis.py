@@ -14,6 +14,7 @@ from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 from sitload.progress import Progress
 from sitload.sensor_ingest.stream_decoder import DecodeStats, Gap
+from sitload.services import read_ahead
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,9 +50,10 @@ def analyze_recording(path: str, config: AnalysisConfig | None = None,
 
 def analyze_device(rec: Recording, device_id: int | None, config: AnalysisConfig | None = None,
                    progress: Progress | None = None) -> RecordingAnalysis:
-    """The batch analysis of one device (None: the first) of an open recording."""
+    """The batch analysis of one device (None: the first) of an open recording, decoded on a
+    second process where one may be (services.read_ahead)."""
     replay = DeviceReplay.of(rec, device_id)
-    result = analyze(replay.device.kind, replay.batches(progress=progress),
+    result = analyze(replay.device.kind, read_ahead.batches(replay, progress),
                      config or AnalysisConfig())
     return RecordingAnalysis(result, replay.decoder.stats, replay.note, str(rec.path),
                              replay.device.id, tuple(replay.decoder.gaps))

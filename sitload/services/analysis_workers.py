@@ -14,15 +14,13 @@ analysed in this process when the analyses are collected: the same analyses eith
 from __future__ import annotations
 
 import multiprocessing
-import pickle
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
 from sitload.analytics import AnalysisConfig
 from sitload.errors import RecordingError
-from sitload.forking import STOPS, flush_streams, may_fork, worker_start
+from sitload.forking import may_fork, portable, starting_workers, worker_start
 from sitload.progress import Progress, part
 from sitload.sensor_ingest.recording import Recording
 from sitload.services.analysis import RecordingAnalysis, analyze_device
@@ -51,18 +49,14 @@ class Analyses:
             self._start(min(workers, len(self._jobs)))
 
     def _start(self, processes: int) -> None:
-        """Fork the workers, the stopping signals held until each has its own handlers."""
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
-        flush_streams()
         try:
-            for k in range(processes):
-                self._workers.append(_Worker(list(range(k, len(self._jobs), processes)),
-                                             self._jobs, self._config))
+            with starting_workers():
+                for k in range(processes):
+                    self._workers.append(_Worker(list(range(k, len(self._jobs), processes)),
+                                                 self._jobs, self._config))
         except BaseException:
             self.close()
             raise
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def collect(self, progress: Progress | None = None) -> list[list[RecordingAnalysis]]:
         """Each recording's device analyses, in the order of its devices; ``progress`` gets the
@@ -129,13 +123,14 @@ class Analyses:
 
 
 class _Worker:
-    """One forked process and the read end of its pipe."""
+    """One forked process and the read end of its pipe (not a daemon: it may fork the process
+    that decodes for it, services.read_ahead)."""
 
     def __init__(self, jobs: list[int], all_jobs: list[_Job], config: AnalysisConfig):
         self.jobs = set(jobs)
         self.pipe, send = multiprocessing.Pipe(duplex=False)
         self.process = multiprocessing.get_context("fork").Process(
-            target=_analyse, args=([(i, all_jobs[i]) for i in jobs], config, send), daemon=True)
+            target=_analyse, args=([(i, all_jobs[i]) for i in jobs], config, send))
         self.process.start()
         send.close()
 
@@ -154,15 +149,6 @@ def _analyse(jobs: list[tuple[int, _Job]], config: AnalysisConfig, pipe: Connect
     except BrokenPipeError:     # the command stopped collecting
         pass
     except Exception as exc:  # noqa: BLE001 - raised where the analyses are collected
-        pipe.send(("error", -1, _portable(exc, path)))
+        pipe.send(("error", -1, portable(exc, path)))
     finally:
         pipe.close()
-
-
-def _portable(exc: Exception, path: str) -> Exception:
-    """``exc``, or (one that pickle cannot carry whole) a RecordingError with its message."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:  # noqa: BLE001 - any failure to carry it
-        return RecordingError(f"{path}: {exc}")
