@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,13 +36,26 @@ def simulate(scenario: str, sensor: str, days: int, out: Path) -> Path:
     return out
 
 
+# Runs a command and prints its peak resident memory (KiB), from a small fresh process: Linux
+# keeps the peak of the process that forks across the exec, so a command forked from this script
+# (by then holding a week's JSON) would report this script's own peak.
+PEAK = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def peak_mib(cmd: list[str]) -> float:
-    """Peak resident memory (MiB) of one run of ``cmd``."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status):
+    """Peak resident memory (MiB) of one run of ``cmd`` (its processes' largest: the analysis's
+    own, or the one that decodes for it)."""
+    out = subprocess.run([sys.executable, "-S", "-c", PEAK, *cmd], check=True,
+                         capture_output=True, text=True).stdout
+    code, kib = map(int, out.split())
+    if code:
         raise SystemExit(f"{' '.join(cmd)} failed")
-    return usage.ru_maxrss / 1024
+    return kib / 1024
 
 
 def hours_of(recording: Path) -> float:
@@ -83,7 +95,7 @@ def main() -> None:
         print(f"  1 desk day  ({h1:5.1f} h)    {p1:7.0f} MiB")
         print(f"  7 desk days ({h7:5.1f} h)    {p7:7.0f} MiB  (target < 300)")
         print(f"  per hour of data         {(p7 - p1) / (h7 - h1):7.2f} MiB "
-              f"(each recorded hour, nights between days included)")
+              f"(each hour with samples: the per-second results it adds)")
 
 
 if __name__ == "__main__":
