@@ -24,12 +24,17 @@ import multiprocessing, pickle, sys
 from sitload.analytics import AnalysisConfig
 from sitload.services.analysis_workers import Analyses
 workers, out, paths = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-seen = []
+seen, later = [], set()
+
+def progress(share):
+    seen.append(share)
+    later.update(p.pid for p in multiprocessing.active_children())
+
 with Analyses(paths, AnalysisConfig(), workers) as analyses:
     forked = len(multiprocessing.active_children())
-    found = analyses.collect(seen.append)
+    found = analyses.collect(progress)
 with open(out, "wb") as f:
-    pickle.dump({"forked": forked, "seen": seen, "found": found}, f)
+    pickle.dump({"forked": forked, "later": len(later), "seen": seen, "found": found}, f)
 """
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
@@ -51,12 +56,14 @@ def analysed(workers: int, paths: list[Path], out: Path) -> dict:
 
 
 def test_workers_give_each_recording_the_analyses_one_process_gives(recordings, tmp_path):
-    """Three recordings on two workers (one takes two of them) and in one process: every
+    """Three recordings on two workers (one takes two of them) and in one process (no read-ahead
+    either): every
     second's labels and values, the bouts, the decoding counts, gaps and notes are equal, in
     the order of the paths; the progress rises to 1 over all of them."""
     alone = analysed(1, recordings, tmp_path / "alone.pickle")
     forked = analysed(2, recordings, tmp_path / "forked.pickle")
     assert (alone["forked"], forked["forked"]) == (0, 2)
+    assert alone["later"] == 0      # one worker: no process decodes beside it either
     assert [len(r) for r in forked["found"]] == [1, 1, 1]
     for (one,), (other,), path in zip(alone["found"], forked["found"], recordings):
         assert other.path == str(path) and other.result.kind == one.result.kind
@@ -112,8 +119,10 @@ def test_ctrl_c_while_the_recordings_are_analysed_stops_the_report_and_its_worke
         assert workers, "no worker started"
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130, err
-        assert "Traceback" not in err
+        # the command's own exit code, or (seen now and then under the test runner, not from a
+        # shell) its death by the SIGINT it handled: a shell reports 130 for both
+        assert proc.returncode in (130, -signal.SIGINT), err
+        assert err.endswith("sitload: interrupted\n") and "Traceback" not in err
         time.sleep(0.5)
         assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
         assert not (tmp_path / "report" / "index.html").exists()

@@ -49,12 +49,12 @@ def analyze_recording(path: str, config: AnalysisConfig | None = None,
 
 
 def analyze_device(rec: Recording, device_id: int | None, config: AnalysisConfig | None = None,
-                   progress: Progress | None = None) -> RecordingAnalysis:
+                   progress: Progress | None = None, *, ahead: bool = True) -> RecordingAnalysis:
     """The batch analysis of one device (None: the first) of an open recording, decoded on a
-    second process where one may be (services.read_ahead)."""
+    second process where one may be (services.read_ahead), unless not ``ahead``."""
     replay = DeviceReplay.of(rec, device_id)
-    result = analyze(replay.device.kind, read_ahead.batches(replay, progress),
-                     config or AnalysisConfig())
+    batches = read_ahead.batches(replay, progress) if ahead else replay.batches(progress=progress)
+    result = analyze(replay.device.kind, batches, config or AnalysisConfig())
     return RecordingAnalysis(result, replay.decoder.stats, replay.note, str(rec.path),
                              replay.device.id, tuple(replay.decoder.gaps))
 

@@ -35,11 +35,12 @@ class _Job:
 
 
 class Analyses:
-    """Every device of ``paths`` analysed with ``config`` on up to ``workers`` processes; a context
-    manager that stops the workers still running when it ends."""
+    """Every device of ``paths`` analysed with ``config`` on up to ``workers`` processes (each
+    decoding on one more, services.read_ahead; with one worker, nothing runs beside this
+    process); a context manager that stops the workers still running when it ends."""
 
     def __init__(self, paths: Sequence[str], config: AnalysisConfig, workers: int = 1):
-        self._paths, self._config = [str(p) for p in paths], config
+        self._paths, self._config, self._ahead = [str(p) for p in paths], config, workers > 1
         self._jobs: list[_Job] = []
         for i, path in enumerate(self._paths):
             with Recording(path) as rec:
@@ -74,7 +75,8 @@ class Analyses:
             for i, job in enumerate(self._jobs):
                 with Recording(job.path) as rec:
                     found[i] = analyze_device(rec, job.device_id, self._config,
-                                              part(progress, starts[i], starts[i + 1]))
+                                              part(progress, starts[i], starts[i + 1]),
+                                              ahead=self._ahead)
         if progress is not None:
             progress(1.0)
         return [[found[i] for i, job in enumerate(self._jobs) if job.recording == r]
