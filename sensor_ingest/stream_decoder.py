@@ -112,13 +112,20 @@ def _alike(frames: JoinedFrames, length: int, columns: np.ndarray, fixed: np.nda
            first_seq: int, seq_step: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``frames`` (all ``length`` bytes) as rows of bytes, and which of them, up to the first
     that fails, have the ``fixed`` bytes at ``columns``, the seqs first_seq, first_seq + seq_step,
-    ... and a good CRC. The CRCs are checked only before the first row whose other checks fail
-    (a lost frame ends the run that every caller takes, and a CRC is the costly check)."""
+    ... and a good CRC. Every caller takes only the rows before the first that fails, so the rest
+    are not checked: the first _MIN_REPEATS rows are checked alone before the others (after a
+    lost frame on a lossy link, a run is short), and the CRCs, the costly check, only up to the
+    first row whose other checks fail."""
     rows = frames.rows(length)
-    ok = (rows[:, columns] == fixed).all(axis=1)
-    ok &= _u32(rows[:, 4:8]) == (first_seq + seq_step * np.arange(len(rows))) % SEQ_WRAP
-    n = _leading(ok)
-    ok[n:] = False
+    n = 0
+    for stop in (min(len(rows), _MIN_REPEATS), len(rows)):
+        part = rows[n:stop]
+        ok = (part[:, columns] == fixed).all(axis=1)
+        ok &= _u32(part[:, 4:8]) == (first_seq + seq_step * np.arange(n, stop)) % SEQ_WRAP
+        n += _leading(ok)
+        if n < stop:
+            break
+    ok = np.zeros(len(rows), dtype=bool)
     ok[:n] = crc16_rows(rows[:n, :-CRC_SIZE]) == rows[:n, -CRC_SIZE:].view("<u2").ravel()
     return rows, ok
 
@@ -272,12 +279,7 @@ class DeviceDecoder:
         stop = start + (int(other[0]) if other.size else len(ahead))
         if stop - start < _MIN_REPEATS:
             return none
-        # a run cut short (a lost frame) mostly shows in its first frames: they are checked
-        # alone first, so that a lossy link's frames do not each cost a window's checks
-        rows, ok = _alike(frames[start:start + _MIN_REPEATS], length, _FIXED, fixed,
-                          self._next_seq)
-        if ok.all():
-            rows, ok = _alike(frames[start:stop], length, _FIXED, fixed, self._next_seq)
+        rows, ok = _alike(frames[start:stop], length, _FIXED, fixed, self._next_seq)
         return rows[:_leading(ok)]
 
     # -- checks -----------------------------------------------------------------------------
@@ -386,10 +388,20 @@ class DeviceDecoder:
             return 0
         per = len(last.sizes)
         n = min(len(frames) - start, _MAX_REPEATS) // per    # whole scans ahead
-        probe = -(-_MIN_REPEATS // per)    # fewer whole scans than these are too few
-        if n < probe or self._scans_alike(frames, start, probe)[0] < probe:
-            return 0    # checked on the first scans alone: see _repeats
-        n, ticks, fragments = self._scans_alike(frames, start, n)
+        alike = (frames.lengths[start:start + n * per].reshape(n, per) == last.sizes).all(axis=1)
+        ok, ticks, fragments = alike, None, []
+        for j, (size, fixed) in enumerate(zip(last.sizes, last.fixed)):
+            n = _leading(ok)
+            if n * per < _MIN_REPEATS:
+                return 0
+            rows, same = _alike(frames[start + j:start + n * per:per], size, _MAT_FIXED, fixed,
+                                self._next_seq + j, per)
+            ok = ok[:n] & same
+            frame_ticks = _u32(rows[:, 8:12])
+            ticks = frame_ticks if ticks is None else ticks[:n]
+            ok &= frame_ticks == ticks
+            fragments.append(rows)
+        n = _leading(ok)
         if n * per < _MIN_REPEATS:
             return 0
         cells = np.concatenate([rows[:n, HEADER_SIZE + MAT_PREFIX.size:-CRC_SIZE]
@@ -401,28 +413,6 @@ class DeviceDecoder:
         self.stats.frames_ok += n * per
         self._next_seq = (self._next_seq + n * per) % SEQ_WRAP
         return n * per
-
-    def _scans_alike(self, frames: JoinedFrames, start: int, n: int
-                     ) -> tuple[int, np.ndarray | None, list[np.ndarray]]:
-        """How many of the ``n`` whole scans from ``start`` on repeat the last complete scan's
-        fragments (see _scans_like_last), their ticks and each fragment's rows of bytes (the
-        rows may run past them; 0 and no rows when they make fewer than _MIN_REPEATS frames)."""
-        last = self._scan_template
-        per = len(last.sizes)
-        ok = (frames.lengths[start:start + n * per].reshape(n, per) == last.sizes).all(axis=1)
-        ticks, fragments = None, []
-        for j, (size, fixed) in enumerate(zip(last.sizes, last.fixed)):
-            n = _leading(ok)
-            if n * per < _MIN_REPEATS:
-                return 0, None, []
-            rows, same = _alike(frames[start + j:start + n * per:per], size, _MAT_FIXED, fixed,
-                                self._next_seq + j, per)
-            ok = ok[:n] & same
-            frame_ticks = _u32(rows[:, 8:12])
-            ticks = frame_ticks if ticks is None else ticks[:n]
-            ok &= frame_ticks == ticks
-            fragments.append(rows)
-        return _leading(ok), ticks, fragments
 
     def _complete_scans(self, scans: _Scans) -> list[SampleBatch]:
         """Scans with all their cells, the first after any gap: into the batch being made (the

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from sitload.errors import RecordingError
 
-STOPS = {signal.SIGINT, signal.SIGTERM}
+_STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
 def may_fork() -> bool:
@@ -32,10 +32,10 @@ def worker_start() -> None:
     while it starts workers, so that none arrives before this runs."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
 
 
-def flush_streams() -> None:
+def _flush_streams() -> None:
     """Flush stdout and stderr before a fork: the forked process flushes its copies as it ends,
     and what was waiting in them would come out twice."""
     sys.stdout.flush()
@@ -47,8 +47,8 @@ def starting_workers() -> Iterator[None]:
     """Fork workers inside: Ctrl-C and SIGTERM wait until the block ends (a worker takes its own
     handlers in ``worker_start``), and the streams are flushed first. A signal held meanwhile
     arrives as the block ends, so the caller stops the workers it started if that raises."""
-    flush_streams()
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+    _flush_streams()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     try:
         yield
     finally:

@@ -11,10 +11,9 @@ comes out the same bytes wherever it is drawn.
 from __future__ import annotations
 
 import multiprocessing
-import signal
 from collections.abc import Callable, Iterator
 
-from sitload.forking import STOPS, flush_streams, may_fork, worker_start
+from sitload.forking import may_fork, starting_workers, worker_start
 from sitload.progress import Progress
 
 Draw = Callable[[], str]          # draws one figure: base64 PNG
@@ -57,25 +56,22 @@ def _drawn_on_forks(draws: list[Draw], processes: int) -> Iterator[tuple[int, st
     """The figures after the first, (index, figure) as they are drawn on ``processes`` forked
     processes, which take them last placed first: the page places a section's summaries (its
     trends take as long as three day strips) after its day strips, and the longest figure taken
-    last would leave one process drawing it alone. Ctrl-C and SIGTERM wait while the pool
-    starts: they would find workers still with the command's handlers, and a pool that nothing
-    stops yet."""
+    last would leave one process drawing it alone. Ctrl-C and SIGTERM wait while the pool starts
+    (sitload.forking.starting_workers)."""
     global _jobs
     _jobs = draws
-    flush_streams()
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+    pool = None
     try:
-        pool = multiprocessing.get_context("fork").Pool(processes, worker_start)
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        _jobs = []
-        raise
-    try:
+        with starting_workers():
+            pool = multiprocessing.get_context("fork").Pool(processes, worker_start)
         with pool:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)    # one held arrives: the pool stops
             yield from pool.imap_unordered(_draw, range(len(draws) - 1, 0, -1))
             pool.close()    # the workers end when the queue is empty (no signal)
             pool.join()
+    except BaseException:   # also a Ctrl-C held while the pool started: the pool stops
+        if pool is not None:
+            pool.terminate()
+        raise
     finally:
         _jobs = []
 

@@ -31,7 +31,7 @@ class RecordingAnalysis:
     note: str | None
     path: str
     device_id: int
-    gaps: tuple[Gap, ...] = ()
+    gaps: tuple[Gap, ...]
 
     @property
     def truth(self) -> pd.DataFrame:
