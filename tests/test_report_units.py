@@ -25,6 +25,7 @@ from sitload.vocab import PromptKind
 from sitload.report import build_report
 from sitload.report.model import DeviceData, RecordingData, prompt_records
 from sitload.report.exports import fhir_bundle
+from sitload.report.figures import Figures
 from sitload.report.page import render_page
 from sitload.report.plots import BATTERY_GAP_S, broken_at_gaps
 from conftest import children
@@ -229,12 +230,12 @@ def test_no_build_time_unless_source_date_epoch(monkeypatch):
     """The page and the FHIR bundle state no wall-clock time; SOURCE_DATE_EPOCH sets one."""
     model = make_model(MONDAY)
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    footer = render_page(model, []).split("<footer>")[1]
+    footer = render_page(model, [], Figures()).split("<footer>")[1]
     assert footer.startswith("<p>Made by sitload ") and " on " not in footer
     assert "from a.sitload; data 2026-03-02 to 2026-03-03 (2 days with data)." in footer
     assert "timestamp" not in fhir_bundle(model)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1772600000")
-    assert " on 2026-03-04 05:53 CET from a.sitload" in render_page(model, [])
+    assert " on 2026-03-04 05:53 CET from a.sitload" in render_page(model, [], Figures())
     assert fhir_bundle(model)["timestamp"] == "2026-03-04T04:53:20+00:00"
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH"):
@@ -288,42 +289,61 @@ def test_overlapping_recordings_of_one_sensor_are_refused(tmp_path, capsys):
     assert main(["report", str(a), "-o", str(tmp_path / "one")]) == 0
 
 
-def test_every_day_strip_is_drawn_as_it_would_be_alone():
-    """The strips of a report take the layout worked out for the first: the next day's strip is,
-    byte for byte, the one laid out on its own."""
+def test_every_day_strip_is_the_whole_figure_drawn_with_its_data():
+    """A strip is its day's data drawn over the frame the strips share (blitting): byte for
+    byte the figure drawn whole with that data, whichever day was drawn before it."""
     from datetime import datetime
 
-    from sitload.report.plots import DayStrips
+    from sitload.report.model import PromptRecord
+    from sitload.report.plots import DayStrips, day_data, png, strip_frame, strip_hours
 
     model = make_model(MONDAY)
     section, tz = model.sections[0], ZoneInfo(model.timezone)
+    hours = strip_hours([section.minutes["t"]], tz)
 
-    def strip(strips: DayStrips, date: str) -> str:
+    def day(date: str) -> tuple:
+        minutes = section.minutes[section.minutes["date"] == date]
         bouts = [b for _, b in section.bouts
                  if datetime.fromtimestamp(b.start, tz).date().isoformat() == date]
-        return strips.png(section.minutes[section.minutes["date"] == date], bouts, [], None)
+        t = minutes["t"].to_numpy()
+        prompts = [PromptRecord("a", "break", t[10], "", (), True),
+                   PromptRecord("b", "break", t[-10], "", (), False)]
+        diary = pd.DataFrame({"t": t[[20, -20]], "pain": [3, 7]})
+        return minutes, bouts, prompts, diary
 
     first, second = model.dates
-    report = DayStrips(tz, model.prolonged_s)
-    assert strip(report, first) != strip(report, second)
-    assert strip(report, second) == strip(DayStrips(tz, model.prolonged_s), second)
+    strips = DayStrips(tz, model.prolonged_s, hours)
+    drawn = [strips.png(*day(date)) for date in (first, second, first)]
+    assert drawn[0] != drawn[1] and drawn[2] == drawn[0]
+    for date, strip in zip((first, second), drawn):
+        fig, axes = strip_frame(hours, model.prolonged_s, tz)
+        day_data(axes, *day(date), tz, model.prolonged_s, hours)
+        assert png(fig) == strip
+
+
+def test_the_day_strips_span_the_whole_hours_around_every_minute():
+    from sitload.report.plots import strip_hours
+
+    tz = ZoneInfo("Europe/Berlin")
+    monday_8_10 = 1772435400.0      # 2026-03-02 08:10 CET
+    tuesday_17_59 = monday_8_10 + 86400 + 9 * 3600 + 49 * 60
+    assert strip_hours([[monday_8_10], [tuesday_17_59]], tz) == (8.0, 18.0)
+    assert strip_hours([[monday_8_10, monday_8_10 + 60]], tz) == (8.0, 9.0)
+    assert strip_hours([[], []], tz) == strip_hours([], tz) == (8.0, 17.0)
 
 
 def test_a_figure_laid_out_tight_is_drawn_once():
     """``plots.tight`` lays a figure out as ``tight_layout`` does but leaves no layout engine on
     it, for which ``savefig`` would draw the figure a first time without output."""
-    from matplotlib.figure import Figure
+    from sitload.report.plots import figure, png, tight
 
-    from sitload.report.plots import png, tight
-
-    def figure():
-        fig = Figure(figsize=(4, 2))
-        ax = fig.subplots()
+    def plotted():
+        fig, ax = figure(4, 2)
         ax.plot([0, 1], [0, 1])
         ax.set_title("a title that needs room")
         return fig
 
-    ours, theirs = figure(), figure()
+    ours, theirs = plotted(), plotted()
     tight(ours)
     theirs.tight_layout()
     assert ours.get_layout_engine() is None and theirs.get_layout_engine() is not None
@@ -343,7 +363,7 @@ release = threading.Event()
 for _ in range(threads):    # other threads: a fork could copy a lock one of them holds
     threading.Thread(target=release.wait).start()
 figures, seen = Figures(), []
-marks = [figures.place(lambda i=i: f"{i}:{os.getpid()}") for i in range(6)]
+marks = [figures.place(lambda i=i: f"{i}:{os.getpid()}", shared=i in (0, 3)) for i in range(6)]
 page = figures.fill("|".join(marks), workers, seen.append)
 release.set()
 print(json.dumps({"pid": os.getpid(), "cells": page.split("|"), "seen": seen}))
@@ -352,21 +372,21 @@ print(json.dumps({"pid": os.getpid(), "cells": page.split("|"), "seen": seen}))
 
 @pytest.mark.parametrize("workers, threads, forks", [(1, 0, False), (3, 0, True), (3, 1, False)])
 def test_figures_fill_their_marks_in_order_and_say_how_far_they_are(workers, threads, forks):
-    """Each mark gets its own figure, whichever process drew it. The first is drawn here before
-    the others start (the day strips' shared layout is worked out once); with more than one
-    worker the rest are drawn on forked processes (Linux), unless the process has other threads.
+    """Each mark gets its own figure, whichever process drew it. Shared figures (the day strips,
+    which share the frame the first of them draws) are drawn here; with more than one worker
+    the others are drawn on forked processes (Linux), unless the process has other threads.
     Run in a fresh interpreter: the test runner's own threads would keep it from forking."""
     out = subprocess.run([sys.executable, "-c", FIGURES, str(workers), str(threads)],
                          capture_output=True, text=True, timeout=60, check=True)
     found = json.loads(out.stdout)
     drawn = [cell.split(":") for cell in found["cells"]]
     assert [int(i) for i, _ in drawn] == list(range(6))
-    assert int(drawn[0][1]) == found["pid"]
-    later = {int(pid) for _, pid in drawn[1:]}
+    assert {int(drawn[i][1]) for i in (0, 3)} == {found["pid"]}
+    alone = {int(drawn[i][1]) for i in (1, 2, 4, 5)}
     if forks and sys.platform == "linux":
-        assert found["pid"] not in later
+        assert found["pid"] not in alone
     else:
-        assert later == {found["pid"]}
+        assert alone == {found["pid"]}
     assert found["seen"] == [(k + 1) / 6 for k in range(6)]
 
 
@@ -388,7 +408,7 @@ def test_ctrl_c_while_figures_are_drawn_stops_the_command_and_its_workers():
     code = ("import signal, sys, time\nfrom sitload.report.figures import Figures\n"
             "def terminated(*_):\n    raise RuntimeError('terminated')\n"
             "signal.signal(signal.SIGTERM, terminated)\nfigures = Figures()\n"
-            "marks = [figures.place(lambda: 'ok')]\n"
+            "marks = [figures.place(lambda: 'ok', shared=True)]\n"
             "marks += [figures.place(lambda: time.sleep(60) or 'late') for _ in range(2)]\n"
             "try:\n    figures.fill(''.join(marks), 3)\n"
             "except KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)\n"

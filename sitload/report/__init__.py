@@ -20,7 +20,8 @@ from sitload.errors import ConfigError
 from sitload.progress import Progress, part
 from sitload.services.analysis_workers import Analyses
 from sitload.report.model import RecordingData, build_model, recording_data
-from sitload.report.exports import write_fhir, write_tables
+from sitload.report.exports import EXPORTS, write_exports
+from sitload.report.figures import Figures
 from sitload.report.page import render_page
 
 LOAD_SHARE = 0.8          # of the progress bar: reading and analysing the recordings
@@ -73,12 +74,13 @@ def write_report(recordings: Sequence[RecordingData], out_dir: str | Path, *, ti
     out.mkdir(parents=True, exist_ok=True)
     model = build_model(recordings, title=title, timezone=timezone,
                         progress=part(progress, 0.0, 0.2), settings=settings)
-    exports = write_tables(model, out)
-    fhir = write_fhir(model, out)
-    exports[fhir.name] = fhir
+    figures = Figures()
+    page = render_page(model, EXPORTS, figures)
+    with figures.drawing(workers) as fill:      # the exports are written while figures draw
+        exports = write_exports(model, out)
+        page = fill(page, part(progress, 0.2, 1.0))
     index = out / "index.html"
-    index.write_text(render_page(model, list(exports), part(progress, 0.2, 1.0), workers),
-                     encoding="utf-8")
+    index.write_text(page, encoding="utf-8")
     return ReportFiles(index, exports)
 
 

@@ -61,15 +61,24 @@ def minutes_frame(model: ReportModel) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_tables(model: ReportModel, out: Path) -> dict[str, Path]:
-    """Write bouts, minutes and daily as .csv and .parquet; returns {file name: path}."""
+TABLES = ("bouts", "minutes", "daily")          # each as .csv and .parquet
+FHIR_FILE = "observations.fhir.json"
+EXPORTS = (*(f"{table}.{kind}" for table in TABLES for kind in ("csv", "parquet")), FHIR_FILE)
+
+
+def write_exports(model: ReportModel, out: Path) -> dict[str, Path]:
+    """Write every export (``EXPORTS``) into ``out``: bouts, minutes and daily as .csv and
+    .parquet, and the FHIR bundle; returns {file name: path}."""
     written = {}
-    for name, frame in (("bouts", bouts_frame(model)), ("minutes", minutes_frame(model)),
-                        ("daily", daily_frame(model))):
+    for name, frame in zip(TABLES, (bouts_frame(model), minutes_frame(model),
+                                    daily_frame(model))):
         csv, parquet = out / f"{name}.csv", out / f"{name}.parquet"
         frame.to_csv(csv, index=False)
         frame.to_parquet(parquet, index=False)
         written[csv.name], written[parquet.name] = csv, parquet
+    fhir = out / FHIR_FILE
+    fhir.write_text(json.dumps(fhir_bundle(model), indent=1), encoding="utf-8")
+    written[fhir.name] = fhir
     return written
 
 
@@ -126,12 +135,6 @@ def fhir_bundle(model: ReportModel, *, now: float | None = None) -> dict:
         stamp = datetime.fromtimestamp(now, timezone.utc)
         bundle["timestamp"] = stamp.isoformat(timespec="seconds")
     return {**bundle, "entry": entries}
-
-
-def write_fhir(model: ReportModel, out: Path) -> Path:
-    path = out / "observations.fhir.json"
-    path.write_text(json.dumps(fhir_bundle(model), indent=1), encoding="utf-8")
-    return path
 
 
 def _code_system(codes: dict[str, LocalCode]) -> dict:

@@ -1,17 +1,15 @@
 """The page's figures, drawn once the page around them is written: one after another, or, given
-more than one worker, the first here and the rest on forked processes (the figures were a quarter
-of a 7-day report's time, and each is drawn on its own; sitload.forking says when a process may
-fork).
-
-The first figure is drawn before the others start, so a layout that later figures share (the day
-strips': plots.DayStrips) is worked out once and the forked processes start with it. A figure
-comes out the same bytes wherever it is drawn.
+more than one worker, the figures that stand alone on forked processes while this one writes the
+exports and draws the figures that share what the first of them works out (the day strips:
+plots.DayStrips draws their frame once and each day's data over it). sitload.forking says when
+a process may fork. A figure comes out the same bytes wherever it is drawn.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sitload.forking import may_fork, starting_workers, worker_start
 from sitload.progress import Progress
@@ -28,51 +26,69 @@ class Figures:
     """Figures asked for while the page is written; ``fill`` draws them into it."""
 
     def __init__(self) -> None:
-        self._draws: list[Draw] = []
+        self._draws: list[tuple[Draw, bool]] = []     # each figure, and whether it is shared
 
-    def place(self, draw: Draw) -> str:
+    def place(self, draw: Draw, *, shared: bool = False) -> str:
         """A mark for the page where ``draw``'s base64 PNG goes (an HTML comment: no escaped
-        text can contain one)."""
-        self._draws.append(draw)
+        text can contain one). ``shared``: the figure uses what an earlier shared figure worked
+        out, and is drawn in this process."""
+        self._draws.append((draw, shared))
         return f"<!--figure {len(self._draws) - 1}-->"
 
+    @contextmanager
+    def drawing(self, workers: int = 1) -> Iterator[Callable[[str, Progress | None], str]]:
+        """Draw the figures placed: with more than one worker, those that are not shared start
+        at once on up to ``workers`` forked processes (taken in the order placed), which stop
+        when the block ends. Its value, ``fill(page, progress)``, draws the rest here and gives
+        ``page`` with every mark replaced by its figure; ``progress`` gets the fraction drawn."""
+        alone = [i for i, (_, shared) in enumerate(self._draws) if not shared]
+        forked = min(workers, len(alone)) if workers > 1 and may_fork() else 0
+
+        def fill(page: str, progress: Progress | None = None) -> str:
+            done: dict[int, str] = {}
+            for index, (draw, shared) in enumerate(self._draws):
+                if shared or not forked:
+                    done[index] = draw()
+                    _report(progress, len(done), len(self._draws))
+            for k, png in drawn:
+                done[alone[k]] = png
+                _report(progress, len(done), len(self._draws))
+            for index, png in done.items():
+                page = page.replace(f"<!--figure {index}-->", png, 1)
+            return page
+
+        with _drawn_on_forks([self._draws[i][0] for i in alone] if forked else [],
+                             forked) as drawn:
+            yield fill
+
     def fill(self, page: str, workers: int = 1, progress: Progress | None = None) -> str:
-        """``page`` with every mark replaced by its figure; ``progress`` gets the fraction drawn."""
-        draws, done = self._draws, {}
-        forked = min(workers, len(draws) - 1) if may_fork() else 1
-        for index, draw in enumerate(draws[:1] if forked > 1 else draws):
-            done[index] = draw()
-            _report(progress, len(done), len(draws))
-        if forked > 1:
-            for index, png in _drawn_on_forks(draws, forked):
-                done[index] = png
-                _report(progress, len(done), len(draws))
-        for index, png in done.items():
-            page = page.replace(f"<!--figure {index}-->", png, 1)
-        return page
+        """``page`` with every mark replaced by its figure (``drawing``)."""
+        with self.drawing(workers) as filled:
+            return filled(page, progress)
 
 
-def _drawn_on_forks(draws: list[Draw], processes: int) -> Iterator[tuple[int, str]]:
-    """The figures after the first, (index, figure) as they are drawn on ``processes`` forked
-    processes, which take them last placed first: the page places a section's summaries (its
-    trends take as long as three day strips) after its day strips, and the longest figure taken
-    last would leave one process drawing it alone. Ctrl-C and SIGTERM wait while the pool starts
+@contextmanager
+def _drawn_on_forks(draws: list[Draw], processes: int) -> Iterator[Iterator[tuple[int, str]]]:
+    """(index among ``draws``, figure) as ``processes`` forked processes draw them (none without
+    processes); the processes stop when the block ends. Ctrl-C and SIGTERM wait while they start
     (sitload.forking.starting_workers)."""
     global _jobs
-    _jobs = draws
-    pool = None
+    if not processes:
+        yield iter(())
+        return
+    _jobs, pool = draws, None
     try:
         with starting_workers():
             pool = multiprocessing.get_context("fork").Pool(processes, worker_start)
-        with pool:
-            yield from pool.imap_unordered(_draw, range(len(draws) - 1, 0, -1))
-            pool.close()    # the workers end when the queue is empty (no signal)
-            pool.join()
+        yield pool.imap_unordered(_draw, range(len(draws)))
+        pool.close()        # the workers end when the queue is empty (no signal)
     except BaseException:   # also a Ctrl-C held while the pool started: the pool stops
         if pool is not None:
             pool.terminate()
         raise
     finally:
+        if pool is not None:
+            pool.join()
         _jobs = []
 
 

@@ -8,7 +8,7 @@ Every number a test or a script may want to read sits in an element with a stabl
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -107,20 +107,17 @@ def local(t: float, tz: ZoneInfo, form: str = "%a %d %b %H:%M") -> str:
     return datetime.fromtimestamp(t, tz).strftime(form)
 
 
-def render_page(model: ReportModel, exports: list[str],
-                progress: Callable[[float], None] | None = None, workers: int = 1) -> str:
-    """The whole page, its figures drawn by ``workers`` processes (figures.Figures);
-    ``progress`` gets the fraction of figures drawn."""
+def render_page(model: ReportModel, exports: Sequence[str], figures: Figures) -> str:
+    """The whole page, with a mark where each of its figures goes: they are placed in
+    ``figures``, whose ``drawing`` draws them into it."""
     tz = ZoneInfo(model.timezone)
-    figures = Figures()
     parts = [_header(model), _summary(model), _days(model, tz, figures),
              _trends(model, figures), _asymmetry(model, figures), _flares(model, tz, figures),
              _prompts(model, tz), _quality(model, tz, figures), _exports(exports)]
-    page = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(model.title)}</title><style>{STYLE}</style></head><body>"
             + "\n".join(parts) + _footer(model, tz) + "</body></html>\n")
-    return figures.fill(page, workers, progress)
 
 
 def _footer(model: ReportModel, tz: ZoneInfo) -> str:
@@ -181,7 +178,8 @@ def _days(model: ReportModel, tz: ZoneInfo, figures: Figures) -> str:
            "more), lean to the left (up) or right (down), crossed legs, the prompts sent (filled "
            "triangle: acted on in time; open: not) and the pain reports.</p>"]
     dates = model.dates
-    strips = plots.DayStrips(tz, model.prolonged_s)
+    hours = plots.strip_hours([s.minutes["t"] for s in model.sections], tz)
+    strips = plots.DayStrips(tz, model.prolonged_s, hours)
     for date in dates:
         label = datetime.fromisoformat(date).strftime("%A %d %B %Y")
         out.append(f'<article id="day-{esc(date)}"><h3>{esc(label)}</h3>')
@@ -197,7 +195,8 @@ def _days(model: ReportModel, tz: ZoneInfo, figures: Figures) -> str:
             diary = None
             if model.diary is not None and len(model.diary):
                 diary = model.diary[model.diary["date"] == date]
-            out.append(img(figures.place(partial(strips.png, minutes, bouts, prompts, diary)),
+            out.append(img(figures.place(partial(strips.png, minutes, bouts, prompts, diary),
+                                         shared=True),
                            f"{s.sensor} timeline of {date}"))
         out.append(metrics_table(days, f"metrics-{date}") + "</article>")
     out.append("</section>")
@@ -384,7 +383,7 @@ def _quality(model: ReportModel, tz: ZoneInfo, figures: Figures) -> str:
     return "".join(out)
 
 
-def _exports(exports: list[str]) -> str:
+def _exports(exports: Sequence[str]) -> str:
     items = "".join(f'<li><a href="{esc(name)}">{esc(name)}</a></li>' for name in exports)
     return (f'<section id="exports"><h2>Exports</h2><p>Beside this page: bouts, per-minute '
             f"series and daily metrics as CSV and Parquet, and the daily metrics as a FHIR R4 "

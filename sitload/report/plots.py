@@ -1,4 +1,4 @@
-"""The report's figures (matplotlib, Agg), each returned as a base64 PNG for inlining.
+"""The report's figures (matplotlib, drawn with Agg), each returned as a base64 PNG for inlining.
 
 Colours are the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies) and
 no meaning is carried by colour alone: lean left is drawn up and lean right down, followed and
@@ -12,24 +12,28 @@ import io
 import itertools
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import matplotlib
+import matplotlib.colors
+import matplotlib.image
+import numpy as np
+import pandas as pd
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import TightLayoutEngine
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.text import Text
+from numpy.typing import ArrayLike
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.layout_engine import TightLayoutEngine  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from numpy.typing import ArrayLike  # noqa: E402
-
-from sitload.events import Bout  # noqa: E402
-from sitload.analytics.daily import DayMetrics  # noqa: E402
-from sitload.report.model import PromptRecord  # noqa: E402
-from sitload.vocab import prolonged_minutes  # noqa: E402
+from sitload.events import Bout
+from sitload.analytics.daily import DayMetrics
+from sitload.report.model import PromptRecord
+from sitload.vocab import prolonged_minutes
 
 BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (
     "#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
@@ -43,18 +47,31 @@ LEFT, RIGHT = BLUE, VERMILLION
 DPI = 90
 LEGEND_COLUMNS = 10    # a day strip's legend: at most this many entries a row
 LEGEND = {"loc": "lower center", "fontsize": 7, "frameon": False}
-SUBPLOT_PARAMS = ("left", "right", "bottom", "top", "wspace", "hspace")
 # The battery level is stored when it changes (the simulated sensor drains 5 %/h: a sample every
 # 12 min); samples further apart than this are not joined (nights, days off, between recordings).
 BATTERY_GAP_S = 3 * 3600.0
 
 
-def png(fig) -> str:
-    """The figure as base64 PNG (and closed). Each figure is laid out within its own size
-    (``tight``), so it is drawn once: a tight bounding box would draw it twice."""
+def figure(width: float, height: float, **subplots):
+    """A figure of ``width`` x ``height`` inches on an Agg canvas, and its axes
+    (``Figure.subplots(**subplots)``)."""
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(**subplots)
+
+
+def png(fig: Figure) -> str:
+    """The figure (made by ``figure``) drawn, as base64 PNG. Each figure is laid out within its
+    own size (``tight``), so it is drawn once: a tight bounding box would draw it twice."""
+    fig.canvas.draw()
+    return encoded(fig.canvas)
+
+
+def encoded(canvas: FigureCanvasAgg) -> str:
+    """What is drawn on ``canvas``, as base64 PNG (the file ``savefig`` writes)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
+    matplotlib.image.imsave(buf, canvas.buffer_rgba(), format="png", origin="upper",
+                            dpi=canvas.figure.dpi)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -80,94 +97,70 @@ def local_hour(t, tz: ZoneInfo) -> np.ndarray:
 
 
 class DayStrips:
-    """The day strips of a report. They share their size, labels and legend, so every strip
-    takes the layout worked out for the first (working it out costs half as much as drawing)."""
+    """The day strips of a report, one figure redrawn for each day. The strips share their clock
+    range (``hours``: local hours since midnight, so that the days line up), size, labels,
+    legend and layout; what is around the data (the frame) is drawn once, and each day draws only
+    its own data over a copy of it (matplotlib's blitting), a third of drawing a strip whole."""
 
-    def __init__(self, tz: ZoneInfo, prolonged_s: Sequence[float]):
-        self.tz, self.prolonged_s = tz, prolonged_s
-        self._layout: tuple[int, float, dict[str, float]] | None = None   # legend columns,
-        #                                            figure height, subplot parameters
+    def __init__(self, tz: ZoneInfo, prolonged_s: Sequence[float], hours: tuple[float, float]):
+        self.tz, self.prolonged_s, self.hours = tz, prolonged_s, hours
+        self._frame: _StripFrame | None = None
 
     def png(self, minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptRecord],
             diary: pd.DataFrame | None) -> str:
         """One day's strip as base64 PNG."""
-        fig, handles = day_timeline(minutes, bouts, prompts, diary, self.tz, self.prolonged_s)
-        if self._layout is None:
-            ncol, legend_in = legend_below(fig, handles)
-            fig.set_figheight(fig.get_figheight() + legend_in)
-            tight(fig, rect=(0, legend_in / fig.get_figheight(), 1, 1))
-            params = fig.subplotpars
-            self._layout = (ncol, fig.get_figheight(),
-                            {side: getattr(params, side) for side in SUBPLOT_PARAMS})
-        else:
-            ncol, height, params = self._layout
-            fig.legend(handles=handles, ncol=ncol, **LEGEND)
-            fig.set_figheight(height)
-            fig.subplots_adjust(**params)
-        return png(fig)
+        frame = self._frame or self._draw_frame()
+        frame.canvas.restore_region(frame.background)
+        data = day_data(frame.axes, minutes, bouts, prompts, diary, self.tz, self.prolonged_s,
+                        self.hours)
+        for ax in frame.axes:   # as the whole figure is drawn: each axes' artists in z order,
+            #                     with the frame's lines (spines, the lean's zero line) over data
+            for artist in sorted((a for a in frame.lines + data if a.axes is ax),
+                                 key=Artist.get_zorder):
+                ax.draw_artist(artist)
+        for artist in data:
+            artist.remove()
+        return encoded(frame.canvas)
+
+    def _draw_frame(self) -> _StripFrame:
+        fig, axes = strip_frame(self.hours, self.prolonged_s, self.tz)
+        lines = [*axes[0].get_lines(), *(s for ax in axes for s in ax.spines.values())]
+        for line in lines:          # left out of the frame: drawn with each day's data
+            line.set_animated(True)
+        fig.canvas.draw()
+        self._frame = _StripFrame(fig.canvas, axes, lines, fig.canvas.copy_from_bbox(fig.bbox))
+        return self._frame
 
 
-def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptRecord],
-                 diary: pd.DataFrame | None, tz: ZoneInfo, prolonged_s: Sequence[float]
-                 ) -> tuple[Figure, list]:
-    """One day's strip, not yet laid out: posture, bouts by length (classes of
-    ``prolonged_s``), lean, crossed legs, prompts, pain reports; and its legend's entries."""
-    x = local_hour(minutes["t"].to_numpy(), tz)
-    lo = np.floor(x.min()) if x.size else 8.0
-    hi = np.ceil(x.max() + 1 / 60) if x.size else 17.0
-    fig, (ax, ax_pain) = plt.subplots(2, 1, figsize=(12, 3.4), sharex=True, dpi=DPI,
-                                      gridspec_kw={"height_ratios": [5, 1.6]})
-    # one column per minute from lo to hi: an image for the posture, step areas for the rest
-    col = np.round((x - lo) * 60).astype(int)
-    grid = np.arange(int(round((hi - lo) * 60)) + 1) / 60 + lo
-    rgb = np.ones((1, grid.size - 1, 3))
-    rgb[0, col] = [matplotlib.colors.to_rgb(POSTURE_COLOURS[p]) for p in minutes["posture"]]
-    ax.imshow(rgb, extent=(lo, hi, 4.05, 4.95), aspect="auto", interpolation="nearest")
+@dataclass(frozen=True)
+class _StripFrame:
+    canvas: FigureCanvasAgg
+    axes: tuple[Axes, Axes]       # the strip's, the pain reports'
+    lines: list[Artist]           # drawn with the data (see DayStrips.png)
+    background: object            # the frame's pixels (BufferRegion)
 
-    def steps(column: str) -> np.ndarray:
-        values = np.zeros(grid.size)
-        values[col] = minutes[column].to_numpy() / 60
-        return values
 
-    classes = bout_classes(prolonged_s)
-    starts = local_hour([b.start for b in bouts], tz) if bouts else np.empty(0)
-    for i, (colour, _) in enumerate(classes):
-        spans = [(start, b.duration_s / 3600) for start, b in zip(starts, bouts)
-                 if bisect_right(prolonged_s, b.duration_s) == i]
-        ax.broken_barh(spans, (3.1, 0.8), facecolors=colour, edgecolor=BLACK, linewidth=0.5)
-    for start, b in zip(starts, bouts):
-        if b.duration_s >= prolonged_s[0]:
-            ax.text(start + b.duration_s / 7200, 3.5,
-                    f"{b.duration_s / 60:.0f}'", ha="center", va="center", fontsize=7)
-    ax.fill_between(grid, 2.5, 2.5 + 0.45 * steps("lean_left_s"), step="post", color=LEFT,
-                    linewidth=0)
-    ax.fill_between(grid, 2.5, 2.5 - 0.45 * steps("lean_right_s"), step="post", color=RIGHT,
-                    linewidth=0)
+def strip_hours(times: Sequence[ArrayLike], tz: ZoneInfo) -> tuple[float, float]:
+    """The day strips' clock range: the whole local hours around every minute (``times``: UTC
+    times of minutes, in any number of arrays); 8 to 17 without any."""
+    x = local_hour(np.concatenate([np.asarray(t, dtype=float) for t in times] or [[]]), tz)
+    if not x.size:
+        return 8.0, 17.0
+    return float(np.floor(x.min())), float(np.ceil(x.max() + 1 / 60))
+
+
+def strip_frame(hours: tuple[float, float], prolonged_s: Sequence[float], tz: ZoneInfo
+                ) -> tuple[Figure, tuple[Axes, Axes]]:
+    """The day strips' figure without data, laid out: the strip's rows and the pain reports'
+    axes over the local hours ``hours``, the legend below them."""
+    lo, hi = hours
+    fig, (ax, ax_pain) = figure(12, 3.4, nrows=2, sharex=True,
+                                gridspec_kw={"height_ratios": [5, 1.6]})
     ax.axhline(2.5, color="#888888", linewidth=0.4)
-    if minutes["crossed_s"].isna().all():
-        not_measured(ax, (lo + hi) / 2, 1.5)
-    else:
-        ax.fill_between(grid, 1.05, 1.05 + 0.9 * steps("crossed_s"), step="post", color=BLACK,
-                        linewidth=0)
-    for acted, face in ((True, BLACK), (False, "white")):
-        shown = [p.t for p in prompts if p.acted == acted]
-        if shown:
-            ax.plot(local_hour(shown, tz), np.full(len(shown), 0.5), marker="v", markersize=8,
-                    color=BLACK, markerfacecolor=face, linestyle="none")
     ax.set_ylim(0, 5)
     ax.set_yticks([0.5, 1.5, 2.5, 3.5, 4.5],
                   ["prompts", "crossed legs", "lean L up / R down", "bouts", "posture"])
     ax.tick_params(axis="y", length=0, labelsize=8)
-    if diary is not None and len(diary):
-        hx = local_hour(diary["t"].to_numpy(), tz)
-        ax_pain.plot(hx, diary["pain"], marker="o", color=PURPLE, markeredgecolor=BLACK,
-                     linestyle=":")
-        for h, pain in zip(hx, diary["pain"]):
-            ax_pain.annotate(str(int(pain)), (h, pain), textcoords="offset points", xytext=(5, 2),
-                             fontsize=7)
-    else:
-        ax_pain.text(0.5, 0.5, "no pain reports", transform=ax_pain.transAxes, ha="center",
-                     va="center", fontsize=8, color="#666666")
     ax_pain.set_ylim(-0.5, 10.5)
     ax_pain.set_yticks([0, 5, 10])
     ax_pain.set_ylabel("pain", fontsize=8, rotation=0, ha="right", va="center")
@@ -176,33 +169,94 @@ def day_timeline(minutes: pd.DataFrame, bouts: list[Bout], prompts: list[PromptR
     ax_pain.set_xticklabels([f"{int(h) % 24:02d}:00" for h in np.arange(lo, hi + 0.01, 1.0)],
                             fontsize=8)
     ax_pain.set_xlabel(f"local time ({tz.key})", fontsize=8)
+    classes = bout_classes(prolonged_s)
     handles = ([Patch(color=POSTURE_COLOURS[p], label=p) for p in ("sitting", "standing", "moving")]
                + [Patch(facecolor=c, edgecolor=BLACK, label=f"bout {label}")
                   for c, label in classes]
                + [Patch(color=LEFT, label="lean left"), Patch(color=RIGHT, label="lean right"),
-                  plt.Line2D([], [], marker="v", color=BLACK, linestyle="none",
-                             label="prompt, acted on"),
-                  plt.Line2D([], [], marker="v", color=BLACK, markerfacecolor="white",
-                             linestyle="none", label="prompt, not acted on")])
-    return fig, handles
+                  Line2D([], [], marker="v", color=BLACK, linestyle="none",
+                         label="prompt, acted on"),
+                  Line2D([], [], marker="v", color=BLACK, markerfacecolor="white",
+                         linestyle="none", label="prompt, not acted on")])
+    legend_in = legend_below(fig, handles)
+    fig.set_figheight(fig.get_figheight() + legend_in)
+    tight(fig, rect=(0, legend_in / fig.get_figheight(), 1, 1))
+    return fig, (ax, ax_pain)
 
 
-def legend_below(fig: Figure, handles: list) -> tuple[int, float]:
+def day_data(axes: tuple[Axes, Axes], minutes: pd.DataFrame, bouts: list[Bout],
+             prompts: list[PromptRecord], diary: pd.DataFrame | None, tz: ZoneInfo,
+             prolonged_s: Sequence[float], hours: tuple[float, float]) -> list[Artist]:
+    """One day's data on the strip's ``axes`` (strip_frame): posture, bouts by length (classes
+    of ``prolonged_s``), lean, crossed legs, prompts, pain reports; the artists added."""
+    ax, ax_pain = axes
+    lo, hi = hours
+    x = local_hour(minutes["t"].to_numpy(), tz)
+    # one column per minute from lo to hi: an image for the posture, step areas for the rest
+    col = np.round((x - lo) * 60).astype(int)
+    grid = np.arange(int(round((hi - lo) * 60)) + 1) / 60 + lo
+    rgb = np.ones((1, grid.size - 1, 3))
+    rgb[0, col] = [matplotlib.colors.to_rgb(POSTURE_COLOURS[p]) for p in minutes["posture"]]
+    out: list[Artist] = [ax.imshow(rgb, extent=(lo, hi, 4.05, 4.95), aspect="auto",
+                                   interpolation="nearest")]
+
+    def steps(column: str) -> np.ndarray:
+        values = np.zeros(grid.size)
+        values[col] = minutes[column].to_numpy() / 60
+        return values
+
+    starts = local_hour([b.start for b in bouts], tz) if bouts else np.empty(0)
+    for i, (colour, _) in enumerate(bout_classes(prolonged_s)):
+        spans = [(start, b.duration_s / 3600) for start, b in zip(starts, bouts)
+                 if bisect_right(prolonged_s, b.duration_s) == i]
+        out.append(ax.broken_barh(spans, (3.1, 0.8), facecolors=colour, edgecolor=BLACK,
+                                  linewidth=0.5))
+    out += [ax.text(start + b.duration_s / 7200, 3.5, f"{b.duration_s / 60:.0f}'", ha="center",
+                    va="center", fontsize=7)
+            for start, b in zip(starts, bouts) if b.duration_s >= prolonged_s[0]]
+    out.append(ax.fill_between(grid, 2.5, 2.5 + 0.45 * steps("lean_left_s"), step="post",
+                               color=LEFT, linewidth=0))
+    out.append(ax.fill_between(grid, 2.5, 2.5 - 0.45 * steps("lean_right_s"), step="post",
+                               color=RIGHT, linewidth=0))
+    if minutes["crossed_s"].isna().all():
+        out.append(not_measured(ax, (lo + hi) / 2, 1.5))
+    else:
+        out.append(ax.fill_between(grid, 1.05, 1.05 + 0.9 * steps("crossed_s"), step="post",
+                                   color=BLACK, linewidth=0))
+    for acted, face in ((True, BLACK), (False, "white")):
+        shown = [p.t for p in prompts if p.acted == acted]
+        if shown:
+            out += ax.plot(local_hour(shown, tz), np.full(len(shown), 0.5), marker="v",
+                           markersize=8, color=BLACK, markerfacecolor=face, linestyle="none")
+    if diary is not None and len(diary):
+        hx = local_hour(diary["t"].to_numpy(), tz)
+        out += ax_pain.plot(hx, diary["pain"], marker="o", color=PURPLE, markeredgecolor=BLACK,
+                            linestyle=":")
+        out += [ax_pain.annotate(str(int(pain)), (h, pain), textcoords="offset points",
+                                 xytext=(5, 2), fontsize=7)
+                for h, pain in zip(hx, diary["pain"])]
+    else:
+        out.append(ax_pain.text(0.5, 0.5, "no pain reports", transform=ax_pain.transAxes,
+                                ha="center", va="center", fontsize=8, color="#666666"))
+    return out
+
+
+def legend_below(fig: Figure, handles: list) -> float:
     """A legend at the foot of the figure, in as many columns (up to LEGEND_COLUMNS) as fit its
-    width: (its columns, its height in inches)."""
+    width; its height in inches."""
     renderer = fig.canvas.get_renderer()
     for ncol in range(min(len(handles), LEGEND_COLUMNS), 0, -1):
         legend = fig.legend(handles=handles, ncol=ncol, **LEGEND)
         box = legend.get_window_extent(renderer)
         if box.width <= fig.bbox.width or ncol == 1:
-            return ncol, box.height / fig.dpi
+            return box.height / fig.dpi
         legend.remove()
-    return 0, 0.0
+    return 0.0
 
 
-def not_measured(ax, x: float, y: float, **kwargs) -> None:
+def not_measured(ax, x: float, y: float, **kwargs) -> Text:
     """Say on the axes that the sensor does not measure what they would show."""
-    ax.text(x, y, "not measured by this sensor", ha="center", va="center", fontsize=8,
+    return ax.text(x, y, "not measured by this sensor", ha="center", va="center", fontsize=8,
             color="#666666", **kwargs)
 
 
@@ -211,7 +265,7 @@ def trends(days: list[DayMetrics]) -> str:
     day strips), breaks per sitting hour, W50 (a line at the first threshold) and lean."""
     labels = [datetime.fromisoformat(d.date).strftime("%a %d %b") for d in days]
     x = np.arange(len(days))
-    fig, axes = plt.subplots(1, 5, figsize=(14, 2.8), dpi=DPI)
+    fig, axes = figure(14, 2.8, ncols=5)
     axes[0].bar(x, [d.sitting_s / 3600 for d in days], color=ORANGE)
     axes[0].set_title("sitting (h)", fontsize=9)
     prolonged = days[0].prolonged
@@ -261,7 +315,7 @@ def asymmetry(days: list[DayMetrics], cop: tuple[np.ndarray, np.ndarray, np.ndar
     """Left vs right per day, crossed-leg minutes (or that they are not measured), and for mats
     the centre-of-pressure heat map."""
     n = 3 if cop is not None else 2
-    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.0), dpi=DPI)
+    fig, axes = figure(4.6 * n, 3.0, ncols=n)
     labels = [datetime.fromisoformat(d.date).strftime("%a %d") for d in days]
     x = np.arange(len(days))
     asymmetry_axes(axes[0], days)
@@ -290,7 +344,7 @@ def asymmetry(days: list[DayMetrics], cop: tuple[np.ndarray, np.ndarray, np.ndar
 
 def pain_over_time(diary: pd.DataFrame, tz: ZoneInfo) -> str:
     """Pain reports (0-10) over the whole period."""
-    fig, ax = plt.subplots(figsize=(12, 2.2), dpi=DPI)
+    fig, ax = figure(12, 2.2)
     times = pd.to_datetime(diary["t"], unit="s", utc=True).dt.tz_convert(tz)
     ax.plot(times.dt.tz_localize(None), diary["pain"], marker="o", color=PURPLE,
             markeredgecolor=BLACK, linestyle=":")
@@ -314,7 +368,7 @@ def broken_at_gaps(t: ArrayLike, y: ArrayLike, max_gap_s: float = BATTERY_GAP_S
 
 def battery(levels: list[tuple[str, pd.DataFrame]], tz: ZoneInfo) -> str:
     """Battery level of each device over time, broken where no level came for BATTERY_GAP_S."""
-    fig, ax = plt.subplots(figsize=(12, 2.0), dpi=DPI)
+    fig, ax = figure(12, 2.0)
     styles = itertools.cycle(zip((BLUE, VERMILLION, GREEN, PURPLE), "o^sD"))
     for (label, frame), (colour, marker) in zip(levels, styles):
         t, percent = broken_at_gaps(frame["host_time"], frame["percent"])

@@ -2,10 +2,11 @@
 
 `sitload report` starts them before it imports pandas and matplotlib, so the analysis of a week
 (1.5 s) and those imports (0.6 s) run at once on two cores, and several recordings are analysed
-side by side. Each process analyses its share of the devices in turn and sends back over a pipe
-the share of each done so far (for the progress bar) and each device's analysis (pickled; a
-week's is a few MB). The recordings are opened here first, so a file that is not a recording is
-reported before anything starts. An error of a worker is raised where the analyses are collected.
+side by side. Each process analyses its share of the devices in turn and sends back the share of
+each done so far (for the progress bar) and each device's analysis (sitload.process_messages: a
+week's per-second table, 26 MB, is not copied on the way). The recordings are opened here
+first, so a file that is not a recording is reported before anything starts. An error of a
+worker is raised where the analyses are collected.
 
 Without a second worker, or where a process may not fork (sitload.forking), the devices are
 analysed in this process when the analyses are collected: the same analyses either way.
@@ -14,10 +15,12 @@ analysed in this process when the analyses are collected: the same analyses eith
 from __future__ import annotations
 
 import multiprocessing
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 
+from sitload import process_messages
 from sitload.analytics import AnalysisConfig
 from sitload.errors import RecordingError
 from sitload.forking import may_fork, portable, starting_workers, worker_start
@@ -85,15 +88,15 @@ class Analyses:
     def _gather(self, found: dict[int, RecordingAnalysis], starts: list[float],
                 progress: Progress | None) -> None:
         shares = [0.0] * len(self._jobs)
-        running = {w.pipe: w for w in self._workers}
+        running = {w.sock: w for w in self._workers}
         while running:
-            for pipe in wait(list(running)):
-                worker = running[pipe]
+            for sock in wait(list(running)):
+                worker = running[sock]
                 try:
-                    what, i, value = pipe.recv()
+                    what, i, value = process_messages.receive(sock)
                 except EOFError:
                     worker.process.join()
-                    del running[pipe]
+                    del running[sock]
                     if worker.jobs - found.keys():
                         job = self._jobs[min(worker.jobs - found.keys())]
                         raise RecordingError(
@@ -114,7 +117,7 @@ class Analyses:
             if worker.process.is_alive():
                 worker.process.terminate()
             worker.process.join()
-            worker.pipe.close()
+            worker.sock.close()
         self._workers = []
 
     def __enter__(self) -> Analyses:
@@ -125,32 +128,37 @@ class Analyses:
 
 
 class _Worker:
-    """One forked process and the read end of its pipe (not a daemon: it may fork the process
-    that decodes for it, services.read_ahead)."""
+    """One forked process and this process's end of its messages (not a daemon: it may fork the
+    process that decodes for it, services.read_ahead)."""
 
     def __init__(self, jobs: list[int], all_jobs: list[_Job], config: AnalysisConfig):
         self.jobs = set(jobs)
-        self.pipe, send = multiprocessing.Pipe(duplex=False)
+        self.sock, theirs = process_messages.pair()
         self.process = multiprocessing.get_context("fork").Process(
-            target=_analyse, args=([(i, all_jobs[i]) for i in jobs], config, send))
+            target=_analyse, args=([(i, all_jobs[i]) for i in jobs], config, theirs, self.sock))
         self.process.start()
-        send.close()
+        theirs.close()
 
 
-def _analyse(jobs: list[tuple[int, _Job]], config: AnalysisConfig, pipe: Connection) -> None:
-    """The forked process: analyse each job and send what comes out; the first error ends it."""
+def _analyse(jobs: list[tuple[int, _Job]], config: AnalysisConfig, sock: socket.socket,
+             other_end: socket.socket) -> None:
+    """The forked process: analyse each job and send what comes out; the first error ends it
+    (``other_end``, the command's end of the messages, is closed here: it would keep them open
+    once the command has ended)."""
+    other_end.close()
     worker_start()
     path = jobs[0][1].path
     try:
         for i, job in jobs:
             path = job.path
             with Recording(path) as rec:
-                found = analyze_device(rec, job.device_id, config,
-                                       lambda share, i=i: pipe.send(("progress", i, share)))
-            pipe.send(("done", i, found))
-    except BrokenPipeError:     # the command stopped collecting
+                found = analyze_device(
+                    rec, job.device_id, config,
+                    lambda share, i=i: process_messages.send(sock, ("progress", i, share)))
+            process_messages.send(sock, ("done", i, found))
+    except (BrokenPipeError, ConnectionResetError):     # the command stopped collecting
         pass
     except Exception as exc:  # noqa: BLE001 - raised where the analyses are collected
-        pipe.send(("error", -1, portable(exc, path)))
+        process_messages.send(sock, ("error", -1, portable(exc, path)))
     finally:
-        pipe.close()
+        sock.close()

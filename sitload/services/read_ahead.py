@@ -3,15 +3,13 @@ before them.
 
 Reading and decoding a week of frames takes about half as long as analysing it, and the two
 cannot share one interpreter (a thread would wait on the other for the GIL). So ``batches`` forks
-a process that replays the device through its own open of the recording. The batches of each page
-of frames it reads travel in one anonymous shared file (``memfd``): their arrays, then a pickle
-saying where each lies. The file's descriptor is passed over a Unix socket, and this process maps
-the file copy-on-write and makes its arrays over the mapping, without copying the samples; the
-file is gone once no array uses it. At most ``AHEAD`` pages wait for this process, so memory stays
-bounded. At the end the decoding process sends what its decoder and recording learnt on the way
-(counts, gaps, damage), which are set on this process's replay, so what follows reads them as
-after an ordinary replay. An error of the replay is raised here, where the batches are taken. The
-batches are the same samples, bit for bit; only who decodes them changes.
+a process that replays the device through its own open of the recording and sends each page's
+batches as one message (sitload.process_messages: the samples travel in a shared file and are
+not copied here). At most ``AHEAD`` pages wait for this process, so memory stays bounded. At the
+end the decoding process sends what its decoder and recording learnt on the way (counts, gaps,
+damage), which are set on this process's replay, so what follows reads them as after an ordinary
+replay. An error of the replay is raised here, where the batches are taken. The batches are the
+same samples, bit for bit; only who decodes them changes.
 
 Forking needs Linux, a process with no other thread (sitload.forking) and a second CPU;
 otherwise the replay decodes in this process.
@@ -20,17 +18,15 @@ otherwise the replay decodes in this process.
 from __future__ import annotations
 
 import contextlib
-import mmap
 import multiprocessing
 import os
-import pickle
 import socket
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
 
+from sitload import process_messages
 from sitload.errors import RecordingError
 from sitload.forking import may_fork, portable, starting_workers, worker_start
 from sitload.samples import SampleBatch
@@ -39,8 +35,6 @@ from sitload.sensor_ingest.replay import DeviceReplay
 
 AHEAD = 2                        # pages decoded and not yet taken, at most
 ARRAYS = ("t", "accel", "gyro", "pressure")     # SampleBatch's arrays
-_HEAD = struct.Struct("<QQ")     # where the pickle starts in the file, the file's size
-_ALIGN = 64
 
 
 def may_read_ahead() -> bool:
@@ -57,7 +51,7 @@ def batches(replay: DeviceReplay, progress: Callable[[float], None] | None = Non
     if not may_read_ahead():
         yield from replay.batches(progress=progress)
         return
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours, theirs = process_messages.pair()
     proc = multiprocessing.get_context("fork").Process(
         target=_decode, args=(str(replay.rec.path), replay.device.id, theirs, ours),
         daemon=True)
@@ -90,33 +84,19 @@ def batches(replay: DeviceReplay, progress: Callable[[float], None] | None = Non
 
 
 def _receive(sock: socket.socket, replay: DeviceReplay, proc) -> tuple:
-    """The next message: its file mapped copy-on-write, its arrays made over the mapping."""
+    """The next message (a page is acknowledged: the decoding process may go on)."""
     try:
-        head, fds, _, _ = socket.recv_fds(sock, _HEAD.size, 1)
-    except ConnectionResetError:    # it ended with pages not yet taken
-        head, fds = b"", []
-    if not head:
+        what, value = process_messages.receive(sock)
+    except EOFError:
         proc.join()
         raise RecordingError(f"{replay.rec.path}: the process decoding it ended early (exit "
-                             f"code {proc.exitcode})")
-    try:
-        start, size = _HEAD.unpack(head)
-        mapped = mmap.mmap(fds[0], size, flags=mmap.MAP_PRIVATE)
-    finally:
-        for fd in fds:
-            os.close(fd)
-    what, value = pickle.loads(mapped[start:size])
-    if what != "page":
-        return what, value
-    try:
-        sock.send(b"k")     # taken: the decoding process may go on
-    except OSError:         # it has ended: the next message says how
-        pass
-    metas, share = value
-    found = [replace(batch, **{name: np.ndarray(shape, dtype, buffer=mapped, offset=offset)
-                               for name, (offset, dtype, shape) in where.items()})
-             for batch, where in metas]
-    return what, (found, share)
+                             f"code {proc.exitcode})") from None
+    if what == "page":
+        try:
+            sock.send(b"k")
+        except OSError:     # it has ended: the next message says how
+            pass
+    return what, value
 
 
 def _decode(path: str, device_id: int, sock: socket.socket, other_end: socket.socket) -> None:
@@ -159,31 +139,15 @@ def _decode(path: str, device_id: int, sock: socket.socket, other_end: socket.so
 
 def _send(sock: socket.socket, what: str, page: list[SampleBatch], value, sent: list[int]
           ) -> None:
-    """One message in a new anonymous file: the page's arrays, then a pickle of what it is, of
-    the batches without their arrays and where each array lies, and of ``value``. Waits while
-    AHEAD pages are not taken."""
+    """One message: ``what``, and the page's batches with ``value`` (a page) or ``value``. Waits
+    while AHEAD pages are not taken."""
     while sent[0] - sent[1] >= AHEAD:
         if not sock.recv(1):
             raise BrokenPipeError
         sent[1] += 1
-    fd = os.memfd_create("sitload-batches", os.MFD_CLOEXEC)
-    try:
-        metas, offset = [], 0
-        for batch in page:
-            where = {}
-            for name in ARRAYS:
-                values = getattr(batch, name)
-                if values is None:
-                    continue
-                values = np.ascontiguousarray(values)
-                os.pwrite(fd, values.reshape(-1).view(np.uint8), offset)
-                where[name] = (offset, values.dtype.str, values.shape)
-                offset += -(-values.nbytes // _ALIGN) * _ALIGN
-            metas.append((replace(batch, **dict.fromkeys(where)), where))
-        text = pickle.dumps((what, (metas, value) if what == "page" else value),
-                            protocol=pickle.HIGHEST_PROTOCOL)
-        os.pwrite(fd, text, offset)
-        socket.send_fds(sock, [_HEAD.pack(offset, offset + len(text))], [fd])
-    finally:
-        os.close(fd)
+    if what == "page":      # each array in one piece (accel and gyro are views of one block)
+        value = ([replace(batch, **{name: np.ascontiguousarray(getattr(batch, name))
+                                    for name in ARRAYS if getattr(batch, name) is not None})
+                  for batch in page], value)
+    process_messages.send(sock, (what, value))
     sent[0] += what == "page"
