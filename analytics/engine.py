@@ -8,11 +8,15 @@ still-open second, the classifier's running sums and the bout tracker's fixed-si
 ``keep_epochs`` is set, one compact row per second for ``result()``). ``analyze`` pushes a whole
 recording through the same pipeline in large vectorised blocks; both give the same labels, bouts and
 metrics because every stage is exact under any cut of the stream (tests/test_analytics_engine.py).
+
+The first stage, samples to per-second features, is ``SecondFeatures``: the rest needs only its
+columns. ``analyze`` is ``second_features`` then ``analyze_features``, which services.read_ahead
+runs on two processes (the features made where the frames are decoded).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -28,36 +32,24 @@ from sitload.vocab import Posture, SensorKind, Side
 BATCH_BLOCK_VALUES = 1 << 16      # analyze(): samples (or mat cells) per vectorised block (bounds memory)
 
 
-class Engine:
-    """Streaming analysis of one device's SampleBatches (see module docstring)."""
+class SecondFeatures:
+    """The pipeline's first stage: samples in arrival order -> the per-second features
+    (analytics.epochs) of each second they complete. Keeps the samples of the still-open second
+    and drops samples from before the latest second seen (counted). What it makes does not depend
+    on where the stream is cut, and the rest of the pipeline needs nothing else from the samples,
+    so it may run on another process (services.read_ahead)."""
 
-    def __init__(self, kind: SensorKind, config: AnalysisConfig = AnalysisConfig(),
-                 keep_epochs: bool = True, on_seconds: Callable[[Columns], None] | None = None):
+    def __init__(self, kind: SensorKind, config: AnalysisConfig = AnalysisConfig()):
         self.kind = SensorKind(kind)
         self.config = config
-        self.keep_epochs = keep_epochs
-        self.on_seconds = on_seconds     # gets each block of decided seconds (gap rows included)
-        self.measured = measured(self.kind)      # the metrics this sensor kind measures
-        self._classifier = CLASSIFIERS[self.kind](config)
-        self._tracker = BoutTracker(config, self.measured)
         self._pending: list[SampleBatch] = []    # samples of the still-open second
         self._max_sec: int | None = None         # latest second seen (samples before it drop)
-        self._next_sec: int | None = None        # first second not yet decided
-        self._seen_sec: int | None = None        # latest second given to the classifier
-        self._blocks: list[Columns] = []
-        self._last: dict | None = None
-        self._finished = False
         self.dropped_samples = 0
 
-    def feed(self, batch: SampleBatch) -> list[Event]:
-        """Take the next batch; returns the events of the seconds it completed."""
-        return self._feed([batch])
-
-    def _feed(self, batches: list[SampleBatch]) -> list[Event]:
-        """Take the next batches (joined). The open second is joined with their first samples
-        alone, so a large batch is analysed where it lies, not copied."""
-        if self._finished:
-            raise RuntimeError("Engine.feed after finish()")
+    def feed(self, batches: list[SampleBatch]) -> list[Columns]:
+        """The features of the seconds the next batches (joined) complete. The open second is
+        joined with their first samples alone, so a large batch is analysed where it lies, not
+        copied."""
         open_second = self._pending
         fresh = [(b, sec) for b, sec in map(self._in_order, batches) if len(b)]
         if not fresh:
@@ -67,22 +59,31 @@ class Engine:
         if not open_second:
             return self._advance([batch], sec)
         head = int(np.searchsorted(sec, int(np.floor(open_second[0].t[0])), side="right"))
-        events = self._advance([*open_second, batch.select(slice(0, head))])
+        found = self._advance([*open_second, batch.select(slice(0, head))])
         if head < len(batch):
-            events += self._advance([batch.select(slice(head, None))], sec[head:])
-        return events
+            found += self._advance([batch.select(slice(head, None))], sec[head:])
+        return found
 
-    def _advance(self, parts: list[SampleBatch], sec: np.ndarray | None = None) -> list[Event]:
-        """Analyse the seconds of ``parts`` (joined; ``sec``: their samples' seconds, if known)
-        before the latest one; that one stays open (a copy of it, so it never keeps a large batch
-        alive)."""
+    def finish(self) -> list[Columns]:
+        """End of data: the features of the last open second."""
+        if not self._pending:
+            return []
+        merged = _merge(self._pending)
+        self._pending = []
+        return [self._features(merged, np.floor(merged.t).astype(np.int64))]
+
+    def _advance(self, parts: list[SampleBatch], sec: np.ndarray | None = None
+                 ) -> list[Columns]:
+        """The features of the seconds of ``parts`` (joined; ``sec``: their samples' seconds, if
+        known) before the latest one; that one stays open (a copy of it, so it never keeps a large
+        batch alive)."""
         merged = _merge(parts)
         msec = np.floor(merged.t).astype(np.int64) if sec is None else sec
         cut = int(np.searchsorted(msec, self._max_sec, side="left"))
         self._pending = [merged.select(np.arange(cut, len(merged)))] if cut < len(merged) else []
         if cut == 0:
             return []
-        return self._process(merged.select(slice(0, cut)), msec[:cut])
+        return [self._features(merged.select(slice(0, cut)), msec[:cut])]
 
     def _in_order(self, batch: SampleBatch) -> tuple[SampleBatch, np.ndarray]:
         """The batch without its samples from before the latest second seen (counted dropped),
@@ -99,15 +100,57 @@ class Engine:
         self._max_sec = int(running[-1])
         return (batch, sec) if keep.all() else (batch.select(keep), sec[keep])
 
+    def _features(self, batch: SampleBatch, sec: np.ndarray) -> Columns:
+        cfg = self.config
+        if self.kind == SensorKind.PRESSURE:
+            return mat_epochs(sec, batch.pressure, cfg.mat_cell_area_cm2, cfg.cell_loaded_kpa)
+        return imu_epochs(sec, batch.accel, batch.gyro)
+
+
+class Engine:
+    """Streaming analysis of one device's SampleBatches (see module docstring)."""
+
+    def __init__(self, kind: SensorKind, config: AnalysisConfig = AnalysisConfig(),
+                 keep_epochs: bool = True, on_seconds: Callable[[Columns], None] | None = None):
+        self.kind = SensorKind(kind)
+        self.config = config
+        self.keep_epochs = keep_epochs
+        self.on_seconds = on_seconds     # gets each block of decided seconds (gap rows included)
+        self.measured = measured(self.kind)      # the metrics this sensor kind measures
+        self._seconds = SecondFeatures(self.kind, config)
+        self._classifier = CLASSIFIERS[self.kind](config)
+        self._tracker = BoutTracker(config, self.measured)
+        self._next_sec: int | None = None        # first second not yet decided
+        self._seen_sec: int | None = None        # latest second given to the classifier
+        self._blocks: list[Columns] = []
+        self._last: dict | None = None
+        self._finished = False
+
+    @property
+    def dropped_samples(self) -> int:
+        """Samples from before the latest second seen, left out."""
+        return self._seconds.dropped_samples
+
+    def feed(self, batch: SampleBatch) -> list[Event]:
+        """Take the next batch; returns the events of the seconds it completed."""
+        return self.take(self._seconds.feed([batch]))
+
+    def take(self, features: Iterable[Columns]) -> list[Event]:
+        """Take the features of the next seconds (blocks of ``SecondFeatures``, made by ``feed``
+        or elsewhere, e.g. ``second_features``); returns their events."""
+        if self._finished:
+            raise RuntimeError("Engine fed after finish()")
+        events: list[Event] = []
+        for cols in features:
+            self._seen_sec = int(cols["sec"][-1])
+            events += self._track(self._classifier.classify(cols))
+        return events
+
     def finish(self) -> list[Event]:
         """End of data: classify the last open second and close an open bout."""
         if self._finished:
             return []
-        events: list[Event] = []
-        if self._pending:
-            merged = _merge(self._pending)
-            self._pending = []
-            events += self._process(merged, np.floor(merged.t).astype(np.int64))
+        events = self.take(self._seconds.finish())
         held = self._classifier.flush()
         if held is not None:
             events += self._track(held)
@@ -151,15 +194,6 @@ class Engine:
             gaps=list(tracker.gaps), breaks=tracker.breaks, sit_to_stand=tracker.sit_to_stand)
 
     # --- internals ----------------------------------------------------------------------------
-    def _process(self, batch: SampleBatch, sec: np.ndarray) -> list[Event]:
-        cfg = self.config
-        if self.kind == SensorKind.PRESSURE:
-            cols = mat_epochs(sec, batch.pressure, cfg.mat_cell_area_cm2, cfg.cell_loaded_kpa)
-        else:
-            cols = imu_epochs(sec, batch.accel, batch.gyro)
-        self._seen_sec = int(cols["sec"][-1])
-        return self._track(self._classifier.classify(cols))
-
     def _track(self, cols: Columns) -> list[Event]:
         """Seconds the classifier has decided (in order) -> gap rows, epochs, bouts and events."""
         if len(cols["sec"]) == 0:
@@ -188,18 +222,36 @@ class Engine:
 
 def analyze(kind: SensorKind, batches: Iterable[SampleBatch],
             config: AnalysisConfig = AnalysisConfig()) -> AnalysisResult:
-    """Batch analysis of a whole recording (vectorised over blocks of about 2^22 values)."""
-    engine = Engine(kind, config)
+    """Batch analysis of a whole recording (vectorised over blocks of about 2^16 values)."""
+    return analyze_features(kind, second_features(kind, batches, config), config)
+
+
+def second_features(kind: SensorKind, batches: Iterable[SampleBatch],
+                    config: AnalysisConfig = AnalysisConfig()) -> Iterator[Columns]:
+    """The per-second features of a whole recording's batches (``SecondFeatures``), in the
+    blocks ``analyze`` takes: batches joined up to BATCH_BLOCK_VALUES samples (or mat cells),
+    which bounds memory."""
+    seconds = SecondFeatures(kind, config)
     block: list[SampleBatch] = []
     size = 0
     for batch in batches:
         block.append(batch)
         size += batch.t.size if batch.pressure is None else batch.pressure.size
         if size >= BATCH_BLOCK_VALUES:
-            engine._feed(block)
+            yield from seconds.feed(block)
             block, size = [], 0
     if block:
-        engine._feed(block)
+        yield from seconds.feed(block)
+    yield from seconds.finish()
+
+
+def analyze_features(kind: SensorKind, features: Iterable[Columns],
+                     config: AnalysisConfig = AnalysisConfig()) -> AnalysisResult:
+    """Batch analysis of a whole recording's per-second features (``second_features``, made
+    here or on another process)."""
+    engine = Engine(kind, config)
+    for cols in features:
+        engine.take([cols])
     engine.finish()
     return engine.result()
 

@@ -110,7 +110,7 @@ def test_engine_state_and_constant_buffer():
     engine = Engine(SensorKind.THIGH_IMU, keep_epochs=False)
     for batch in batches_of(t, accel, gyro, 10):
         engine.feed(batch)
-        assert sum(len(b) for b in engine._pending) <= RATE
+        assert sum(len(b) for b in engine._seconds._pending) <= RATE
     state = engine.state
     assert (state.posture, state.lean_side, state.crossed) == (Posture.SITTING, Side.LEFT, Side.NONE)
     assert state.bout_start == T0 + 180 and state.bout_minutes == pytest.approx(699 / 60)

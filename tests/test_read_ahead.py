@@ -1,7 +1,8 @@
-"""A device's batches decoded on a forked process (services.read_ahead): the same samples bit for
-bit, the same progress, and the decoder's counts, gaps and the recording's damage back on the
-replay, from lossy and damaged recordings of both sensor families. Forking needs a process with
-no other thread, so the replays run in a fresh interpreter, not in the test runner."""
+"""A device's frames decoded and its per-second features made on a forked process
+(services.read_ahead): the same features bit for bit in the same blocks, the same progress, and
+the decoder's counts, gaps and the recording's damage back on the replay, from lossy and damaged
+recordings of both sensor families. Forking needs a process with no other thread, so the replays
+run in a fresh interpreter, not in the test runner."""
 
 from __future__ import annotations
 
@@ -19,23 +20,25 @@ from sitload.services.simulation import simulate_to_recording
 
 REPLAYS = """
 import multiprocessing, pickle, sys
+from sitload.analytics import AnalysisConfig
+from sitload.analytics.engine import second_features
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 from sitload.services import read_ahead
 out, paths = sys.argv[1], sys.argv[2:]
-found = []
+config, found = AnalysisConfig(), []
 for path in paths:
     runs = []
     for ahead in (False, True):
         with Recording(path) as rec:
             replay, seen, forked = DeviceReplay.of(rec), [], set()
-            source = read_ahead.batches(replay, seen.append) if ahead \\
-                else replay.batches(progress=seen.append)
-            batches = []
-            for batch in source:
-                batches.append(batch)
+            source = read_ahead.features(replay, config, seen.append) if ahead else \\
+                second_features(replay.device.kind, replay.batches(progress=seen.append), config)
+            blocks = []
+            for cols in source:
+                blocks.append(cols)
                 forked |= {p.pid for p in multiprocessing.active_children()}
-            runs.append({"batches": batches, "seen": seen, "forked": len(forked),
+            runs.append({"blocks": blocks, "seen": seen, "forked": len(forked),
                          "stats": replay.decoder.stats, "gaps": replay.decoder.gaps,
                          "note": replay.note})
     found.append(runs)
@@ -56,7 +59,7 @@ def damaged(path: Path) -> Path:
     return path
 
 
-def test_read_ahead_gives_the_replays_batches_counts_and_notes(tmp_path):
+def test_read_ahead_gives_the_replays_features_counts_and_notes(tmp_path):
     lossy = Faults(drop_rate=0.05)
     paths = [simulate_to_recording(tmp_path / "thigh.sitload", scenario="desk-day",
                                    sensor="thigh-imu", seed=5, hours=1.0, faults=lossy),
@@ -71,16 +74,13 @@ def test_read_ahead_gives_the_replays_batches_counts_and_notes(tmp_path):
         found = pickle.load(f)
     for path, (here, ahead) in zip(paths, found):
         assert (here["forked"], ahead["forked"]) == (0, 1), path.name
-        assert len(ahead["batches"]) == len(here["batches"]) > 1
-        for a, b in zip(here["batches"], ahead["batches"]):
-            assert (a.kind, a.first_seq, a.gap_before_s, a.missing_frames) == \
-                (b.kind, b.first_seq, b.gap_before_s, b.missing_frames)
-            for name in ("t", "accel", "gyro", "pressure"):
-                x, y = getattr(a, name), getattr(b, name)
-                assert (x is None) == (y is None), name
-                if x is not None:
-                    assert x.dtype == y.dtype and x.shape == y.shape
-                    assert x.tobytes() == y.tobytes(), name
+        assert len(ahead["blocks"]) == len(here["blocks"]) > 1
+        for a, b in zip(here["blocks"], ahead["blocks"]):
+            assert list(a) == list(b)
+            for name, x in a.items():
+                y = b[name]
+                assert x.dtype == y.dtype and x.shape == y.shape
+                assert x.tobytes() == y.tobytes(), name
         assert ahead["seen"] == here["seen"] and here["seen"]
         assert (ahead["stats"], ahead["gaps"], ahead["note"]) == \
             (here["stats"], here["gaps"], here["note"])
@@ -89,24 +89,25 @@ def test_read_ahead_gives_the_replays_batches_counts_and_notes(tmp_path):
     assert mat["stats"].missing_frames > 0
     assert "unreadable frame(s) from frame" in hip["note"]
     assert thigh["seen"][-1] == mat["seen"][-1] == 1.0 > hip["seen"][-1]    # a block left out
-    assert sum(len(b) for b in thigh["batches"]) == pytest.approx(
+    assert sum(b["n"].sum() for b in thigh["blocks"]) == pytest.approx(
         3600 * 50 * (1 - 0.05), rel=0.02)
-    assert np.all(np.diff(np.concatenate([b.t for b in thigh["batches"]])) > 0)
+    assert np.all(np.diff(np.concatenate([b["sec"] for b in thigh["blocks"]])) > 0)
 
 
 KILLED = """
 import multiprocessing, sys
+from sitload.analytics import AnalysisConfig
 from sitload.errors import RecordingError
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 from sitload.services import read_ahead
 with Recording(sys.argv[1]) as rec:
-    batches = read_ahead.batches(DeviceReplay.of(rec))
-    next(batches)
+    blocks = read_ahead.features(DeviceReplay.of(rec), AnalysisConfig())
+    next(blocks)
     for child in multiprocessing.active_children():
         child.kill()
     try:
-        for _ in batches:
+        for _ in blocks:
             pass
     except RecordingError as exc:
         print(exc)

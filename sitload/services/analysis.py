@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sitload.analytics import AnalysisConfig, AnalysisResult, analyze
+from sitload.analytics import AnalysisConfig, AnalysisResult
+from sitload.analytics.engine import analyze_features, second_features
 from sitload.errors import ConfigError
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
@@ -50,11 +51,14 @@ def analyze_recording(path: str, config: AnalysisConfig | None = None,
 
 def analyze_device(rec: Recording, device_id: int | None, config: AnalysisConfig | None = None,
                    progress: Progress | None = None, *, ahead: bool = True) -> RecordingAnalysis:
-    """The batch analysis of one device (None: the first) of an open recording, decoded on a
-    second process where one may be (services.read_ahead), unless not ``ahead``."""
-    replay = DeviceReplay.of(rec, device_id)
-    batches = read_ahead.batches(replay, progress) if ahead else replay.batches(progress=progress)
-    result = analyze(replay.device.kind, batches, config or AnalysisConfig())
+    """The batch analysis of one device (None: the first) of an open recording, decoded and its
+    per-second features made on a second process where one may be (services.read_ahead), unless
+    not ``ahead``."""
+    replay, config = DeviceReplay.of(rec, device_id), config or AnalysisConfig()
+    kind = replay.device.kind
+    features = (read_ahead.features(replay, config, progress) if ahead
+                else second_features(kind, replay.batches(progress=progress), config))
+    result = analyze_features(kind, features, config)
     return RecordingAnalysis(result, replay.decoder.stats, replay.note, str(rec.path),
                              replay.device.id, tuple(replay.decoder.gaps))
 

@@ -1,18 +1,20 @@
-"""A device's batches read and decoded on a forked process while this one analyses the batches
-before them.
+"""A device's frames read and decoded, and their per-second features made, on a forked process
+while this one analyses the seconds before them.
 
-Reading and decoding a week of frames takes about half as long as analysing it, and the two
-cannot share one interpreter (a thread would wait on the other for the GIL). So ``batches`` forks
-a process that replays the device through its own open of the recording and sends each page's
-batches as one message (sitload.process_messages: the samples travel in a shared file and are
-not copied here). At most ``AHEAD`` pages wait for this process, so memory stays bounded. At the
-end the decoding process sends what its decoder and recording learnt on the way (counts, gaps,
-damage), which are set on this process's replay, so what follows reads them as after an ordinary
-replay. An error of the replay is raised here, where the batches are taken. The batches are the
-same samples, bit for bit; only who decodes them changes.
+Reading and decoding a week of frames and making the features of its seconds (the means and
+spreads the classifier takes: analytics.engine.SecondFeatures) take about as long as the rest of
+the analysis, and the two cannot share one interpreter (a thread would wait on the other for the
+GIL). So ``features`` forks a process that replays the device through its own open of the
+recording, makes the features of each second (``second_features``) and sends those of each page
+of frames as one message (sitload.process_messages). Only the per-second rows cross, a fiftieth
+of the samples' bytes at 50 Hz. At most ``AHEAD`` pages wait for this process. At the end the
+decoding process sends what its decoder and recording learnt on the way (counts, gaps, damage),
+which are set on this process's replay, so what follows reads them as after an ordinary replay.
+An error of the replay is raised here, where the features are taken. The features are the same,
+bit for bit, and come in the same blocks; only who makes them changes.
 
 Forking needs Linux, a process with no other thread (sitload.forking) and a second CPU;
-otherwise the replay decodes in this process.
+otherwise the features are made in this process.
 """
 
 from __future__ import annotations
@@ -22,19 +24,17 @@ import multiprocessing
 import os
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import replace
-
-import numpy as np
 
 from sitload import process_messages
+from sitload.analytics import AnalysisConfig
+from sitload.analytics.engine import second_features
+from sitload.analytics.epochs import Columns
 from sitload.errors import RecordingError
 from sitload.forking import may_fork, portable, starting_workers, worker_start
-from sitload.samples import SampleBatch
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 
 AHEAD = 2                        # pages decoded and not yet taken, at most
-ARRAYS = ("t", "accel", "gyro", "pressure")     # SampleBatch's arrays
 
 
 def may_read_ahead() -> bool:
@@ -43,17 +43,17 @@ def may_read_ahead() -> bool:
     return may_fork() and (cpus or 1) > 1 and hasattr(os, "memfd_create")
 
 
-def batches(replay: DeviceReplay, progress: Callable[[float], None] | None = None
-            ) -> Iterator[SampleBatch]:
-    """``replay.batches(progress=progress)``, decoded on a forked process where one may be;
-    the replay's decoder ``stats`` and ``gaps`` and its recording's damage are set once the last
-    batch is taken."""
+def features(replay: DeviceReplay, config: AnalysisConfig,
+             progress: Callable[[float], None] | None = None) -> Iterator[Columns]:
+    """``second_features`` of ``replay.batches(progress=progress)``, made on a forked process
+    where one may be; the replay's decoder ``stats`` and ``gaps`` and its recording's damage are
+    set once the last are taken."""
     if not may_read_ahead():
-        yield from replay.batches(progress=progress)
+        yield from second_features(replay.device.kind, replay.batches(progress=progress), config)
         return
     ours, theirs = process_messages.pair()
     proc = multiprocessing.get_context("fork").Process(
-        target=_decode, args=(str(replay.rec.path), replay.device.id, theirs, ours),
+        target=_decode, args=(str(replay.rec.path), replay.device.id, config, theirs, ours),
         daemon=True)
     try:
         with starting_workers():
@@ -99,31 +99,33 @@ def _receive(sock: socket.socket, replay: DeviceReplay, proc) -> tuple:
     return what, value
 
 
-def _decode(path: str, device_id: int, sock: socket.socket, other_end: socket.socket) -> None:
-    """The forked process: replay the device and send each page's batches as they are decoded
-    (``other_end`` is closed here: its reader's end of the socket, which this process would
-    otherwise keep open, and wait on, once the reader has ended)."""
+def _decode(path: str, device_id: int, config: AnalysisConfig, sock: socket.socket,
+            other_end: socket.socket) -> None:
+    """The forked process: replay the device and send the features made as each page of frames
+    is read (``other_end`` is closed here: its reader's end of the socket, which this process
+    would otherwise keep open, and wait on, once the reader has ended)."""
     other_end.close()
     worker_start()
     sent = [0, 0]    # pages sent, and taken
     try:
         with Recording(path) as rec:
             replay = DeviceReplay.of(rec, device_id)
-            page: list[SampleBatch] = []
+            page: list[Columns] = []
 
             def page_read(share: float) -> None:
                 _send(sock, "page", page, share, sent)
                 page.clear()
 
-            for batch in replay.batches(progress=page_read):
-                page.append(batch)
+            batches = replay.batches(progress=page_read)
+            for cols in second_features(replay.device.kind, batches, config):
+                page.append(cols)
             if page:
                 _send(sock, "page", page, None, sent)
             _send(sock, "end", [], (replay.decoder.stats, replay.decoder.gaps, rec.damage,
                                     rec.damaged_frames, rec.first_damaged_frame), sent)
-    except (BrokenPipeError, ConnectionResetError):     # the command stopped taking batches
+    except (BrokenPipeError, ConnectionResetError):     # the command stopped taking them
         return
-    except Exception as exc:  # noqa: BLE001 - raised where the batches are taken
+    except Exception as exc:  # noqa: BLE001 - raised where the features are taken
         with contextlib.suppress(OSError):      # unless the reader has ended
             _send(sock, "error", [], portable(exc, path), sent)
     finally:
@@ -137,17 +139,13 @@ def _decode(path: str, device_id: int, sock: socket.socket, other_end: socket.so
         sock.close()
 
 
-def _send(sock: socket.socket, what: str, page: list[SampleBatch], value, sent: list[int]
+def _send(sock: socket.socket, what: str, page: list[Columns], value, sent: list[int]
           ) -> None:
-    """One message: ``what``, and the page's batches with ``value`` (a page) or ``value``. Waits
-    while AHEAD pages are not taken."""
+    """One message: ``what``, and the page's features with ``value`` (a page) or ``value``.
+    Waits while AHEAD pages are not taken."""
     while sent[0] - sent[1] >= AHEAD:
         if not sock.recv(1):
             raise BrokenPipeError
         sent[1] += 1
-    if what == "page":      # each array in one piece (accel and gyro are views of one block)
-        value = ([replace(batch, **{name: np.ascontiguousarray(getattr(batch, name))
-                                    for name in ARRAYS if getattr(batch, name) is not None})
-                  for batch in page], value)
-    process_messages.send(sock, (what, value))
+    process_messages.send(sock, (what, (page, value) if what == "page" else value))
     sent[0] += what == "page"
