@@ -6,7 +6,8 @@ into a new anonymous shared file (``memfd``), each at an aligned place, followed
 and a table of where each array lies. The file's descriptor is passed over a Unix socket; the
 receiver maps the file copy-on-write and unpickles over the mapping, so its arrays (numpy's, and
 pandas' columns) are views of the file, not copies, and the file is gone once none of them is
-left. A week's per-second analysis (26 MB) travels in a fortieth of a second.
+left (a week's per-second analysis, 26 MB, travels in about 0.03 s; services.read_ahead sends
+each page's per-second features this way).
 
 Linux only (``os.memfd_create``); the callers fork only where it is there.
 """

@@ -50,14 +50,20 @@ def analyze_recording(path: str, config: AnalysisConfig | None = None,
 
 
 def analyze_device(rec: Recording, device_id: int | None, config: AnalysisConfig | None = None,
-                   progress: Progress | None = None, *, ahead: bool = True) -> RecordingAnalysis:
+                   progress: Progress | None = None, *,
+                   ahead: bool | read_ahead.FeaturesAhead = True) -> RecordingAnalysis:
     """The batch analysis of one device (None: the first) of an open recording, decoded and its
-    per-second features made on a second process where one may be (services.read_ahead), unless
-    not ``ahead``."""
+    per-second features made on a second process (services.read_ahead): ``ahead``, one started
+    earlier for this device, or True for one started now where a process may fork; False: all
+    here."""
     replay, config = DeviceReplay.of(rec, device_id), config or AnalysisConfig()
     kind = replay.device.kind
-    features = (read_ahead.features(replay, config, progress) if ahead
-                else second_features(kind, replay.batches(progress=progress), config))
+    if isinstance(ahead, read_ahead.FeaturesAhead):
+        features = ahead.take(replay, progress)
+    elif ahead:
+        features = read_ahead.features(replay, config, progress)
+    else:
+        features = second_features(kind, replay.batches(progress=progress), config)
     result = analyze_features(kind, features, config)
     return RecordingAnalysis(result, replay.decoder.stats, replay.note, str(rec.path),
                              replay.device.id, tuple(replay.decoder.gaps))

@@ -1,20 +1,21 @@
 """A device's frames read and decoded, and their per-second features made, on a forked process
-while this one analyses the seconds before them.
+while this one classifies the seconds before them.
 
 Reading and decoding a week of frames and making the features of its seconds (the means and
-spreads the classifier takes: analytics.engine.SecondFeatures) take about as long as the rest of
+spreads the classifier takes: analytics.engine.SecondFeatures) take twice as long as the rest of
 the analysis, and the two cannot share one interpreter (a thread would wait on the other for the
-GIL). So ``features`` forks a process that replays the device through its own open of the
+GIL). So ``FeaturesAhead`` forks a process that replays the device through its own open of the
 recording, makes the features of each second (``second_features``) and sends those of each page
 of frames as one message (sitload.process_messages). Only the per-second rows cross, a fiftieth
-of the samples' bytes at 50 Hz. At most ``AHEAD`` pages wait for this process. At the end the
-decoding process sends what its decoder and recording learnt on the way (counts, gaps, damage),
-which are set on this process's replay, so what follows reads them as after an ordinary replay.
-An error of the replay is raised here, where the features are taken. The features are the same,
+of the samples' bytes at 50 Hz, so up to ``AHEAD`` pages may wait: the process can start well
+before its features are taken (`sitload report` starts it before it loads its libraries). At
+the end it sends what its decoder and recording learnt on the way (counts, gaps, damage), which
+are set on this process's replay, so what follows reads them as after an ordinary replay. An
+error of the replay is raised here, where the features are taken. The features are the same,
 bit for bit, and come in the same blocks; only who makes them changes.
 
 Forking needs Linux, a process with no other thread (sitload.forking) and a second CPU;
-otherwise the features are made in this process.
+otherwise ``features`` makes them in this process.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sitload.forking import may_fork, portable, starting_workers, worker_start
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 
-AHEAD = 2                        # pages decoded and not yet taken, at most
+AHEAD = 64       # pages whose features are made and not yet taken, at most (about 0.2 MB each)
 
 
 def may_read_ahead() -> bool:
@@ -46,57 +47,78 @@ def may_read_ahead() -> bool:
 def features(replay: DeviceReplay, config: AnalysisConfig,
              progress: Callable[[float], None] | None = None) -> Iterator[Columns]:
     """``second_features`` of ``replay.batches(progress=progress)``, made on a forked process
-    where one may be; the replay's decoder ``stats`` and ``gaps`` and its recording's damage are
-    set once the last are taken."""
-    if not may_read_ahead():
+    where one may be (``FeaturesAhead``), else here."""
+    if may_read_ahead():
+        yield from FeaturesAhead(str(replay.rec.path), replay.device.id, config).take(
+            replay, progress)
+    else:
         yield from second_features(replay.device.kind, replay.batches(progress=progress), config)
-        return
-    ours, theirs = process_messages.pair()
-    proc = multiprocessing.get_context("fork").Process(
-        target=_decode, args=(str(replay.rec.path), replay.device.id, config, theirs, ours),
-        daemon=True)
-    try:
-        with starting_workers():
-            proc.start()
-        theirs.close()
-        while True:
-            what, value = _receive(ours, replay, proc)
-            if what == "page":
-                found, share = value
-                yield from found
-                if progress is not None and share is not None:
-                    progress(share)
-            elif what == "error":
-                raise value
-            else:
-                stats, gaps, damage, damaged, first_damaged = value
-                replay.decoder.stats, replay.decoder.gaps = stats, gaps
-                replay.rec.damage, replay.rec.damaged_frames = damage, damaged
-                replay.rec.first_damaged_frame = first_damaged
-                return
-    finally:
-        ours.close()
-        theirs.close()
-        if proc.pid is not None:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
 
 
-def _receive(sock: socket.socket, replay: DeviceReplay, proc) -> tuple:
-    """The next message (a page is acknowledged: the decoding process may go on)."""
-    try:
-        what, value = process_messages.receive(sock)
-    except EOFError:
-        proc.join()
-        raise RecordingError(f"{replay.rec.path}: the process decoding it ended early (exit "
-                             f"code {proc.exitcode})") from None
-    if what == "page":
+class FeaturesAhead:
+    """The per-second features of one device of the recording at ``path``, made with ``config``
+    on a process forked now, taken later (``take``); the process stops once they are taken, or
+    at ``close``."""
+
+    def __init__(self, path: str, device_id: int, config: AnalysisConfig):
+        self.path = path
+        self._sock, theirs = process_messages.pair()
+        self._proc = multiprocessing.get_context("fork").Process(
+            target=_decode, args=(path, device_id, config, theirs, self._sock), daemon=True)
         try:
-            sock.send(b"k")
-        except OSError:     # it has ended: the next message says how
-            pass
-    return what, value
+            with starting_workers():
+                self._proc.start()
+        except BaseException:   # also a Ctrl-C held while it started
+            self.close()
+            raise
+        finally:
+            theirs.close()
+
+    def take(self, replay: DeviceReplay, progress: Callable[[float], None] | None = None
+             ) -> Iterator[Columns]:
+        """The features, as ``second_features`` of ``replay.batches(progress=progress)`` gives
+        them (``replay``: the same device, opened here); the replay's decoder ``stats`` and
+        ``gaps`` and its recording's damage are set once the last are taken."""
+        try:
+            while True:
+                what, value = self._receive()
+                if what == "page":
+                    found, share = value
+                    yield from found
+                    if progress is not None and share is not None:
+                        progress(share)
+                elif what == "error":
+                    raise value
+                else:
+                    stats, gaps, damage, damaged, first_damaged = value
+                    replay.decoder.stats, replay.decoder.gaps = stats, gaps
+                    replay.rec.damage, replay.rec.damaged_frames = damage, damaged
+                    replay.rec.first_damaged_frame = first_damaged
+                    return
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._sock.close()
+        if self._proc.pid is not None:
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc.join()
+
+    def _receive(self) -> tuple:
+        """The next message (a page is acknowledged: the decoding process may go on)."""
+        try:
+            what, value = process_messages.receive(self._sock)
+        except EOFError:
+            self._proc.join()
+            raise RecordingError(f"{self.path}: the process decoding it ended early (exit code "
+                                 f"{self._proc.exitcode})") from None
+        if what == "page":
+            try:
+                self._sock.send(b"k")
+            except OSError:     # it has ended: the next message says how
+                pass
+        return what, value
 
 
 def _decode(path: str, device_id: int, config: AnalysisConfig, sock: socket.socket,
