@@ -10,6 +10,7 @@ import pickle
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,40 @@ def test_a_decoding_process_that_dies_fails_the_replay_naming_the_recording(tmp_
                          text=True, timeout=300, check=True)
     assert out.stdout.strip() == (f"{path}: the process decoding it ended early "
                                   "(exit code -9)")
+
+
+ORPHANS = """
+import os, sys, time
+from sitload.analytics import AnalysisConfig
+from sitload.services.read_ahead import FeaturesAhead
+started = [FeaturesAhead(path, 1, AnalysisConfig()) for path in sys.argv[1:]]
+print(" ".join(str(s._proc.pid) for s in started), flush=True)
+time.sleep(60)
+"""
+
+
+def test_decoding_processes_end_when_the_command_is_killed(tmp_path):
+    """Two decoding processes started, their features not taken, the command killed: each sees
+    its reader gone and ends (the second, forked later, holds a copy of the first's reading end
+    until it ends itself)."""
+    paths = [simulate_to_recording(tmp_path / f"{i}.sitload", scenario="desk-day",
+                                   sensor="thigh-imu", seed=i, hours=1.0) for i in (1, 2)]
+    proc = subprocess.Popen([sys.executable, "-c", ORPHANS, *map(str, paths)],
+                            stdout=subprocess.PIPE, text=True)
+    pids = [int(pid) for pid in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    time.sleep(1.0)     # both have made the features they may make ahead, and wait
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(map(running, pids)):
+        time.sleep(0.1)
+    assert not [pid for pid in pids if running(pid)]
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (an ended process not yet reaped is a zombie, state Z)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
