@@ -19,6 +19,9 @@ from sitload import __version__
 from sitload.report.model import ReportModel, source_date_epoch
 from sitload.vocab import prolonged_minutes
 
+TABLES = ("bouts", "minutes", "daily")          # each as .csv and .parquet
+FHIR_FILE = "observations.fhir.json"
+EXPORTS = (*(f"{table}.{kind}" for table in TABLES for kind in ("csv", "parquet")), FHIR_FILE)
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 # No LOINC code exists for these measures (docs/report.md#fhir): a local code system, shipped as
@@ -59,11 +62,6 @@ def daily_frame(model: ReportModel) -> pd.DataFrame:
 def minutes_frame(model: ReportModel) -> pd.DataFrame:
     frames = [s.minutes.assign(sensor=s.sensor) for s in model.sections]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-TABLES = ("bouts", "minutes", "daily")          # each as .csv and .parquet
-FHIR_FILE = "observations.fhir.json"
-EXPORTS = (*(f"{table}.{kind}" for table in TABLES for kind in ("csv", "parquet")), FHIR_FILE)
 
 
 def write_exports(model: ReportModel, out: Path) -> dict[str, Path]:
