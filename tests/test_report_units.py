@@ -364,7 +364,8 @@ for _ in range(threads):    # other threads: a fork could copy a lock one of the
     threading.Thread(target=release.wait).start()
 figures, seen = Figures(), []
 marks = [figures.place(lambda i=i: f"{i}:{os.getpid()}", shared=i in (0, 3)) for i in range(6)]
-page = figures.fill("|".join(marks), workers, seen.append)
+with figures.drawing(workers) as fill:
+    page = fill("|".join(marks), seen.append)
 release.set()
 print(json.dumps({"pid": os.getpid(), "cells": page.split("|"), "seen": seen}))
 """
@@ -394,7 +395,8 @@ def test_a_figure_that_fails_on_a_worker_fails_the_page():
     """The error comes back from the worker that drew it, and the command ends."""
     code = ("from sitload.report.figures import Figures\nfigures = Figures()\n"
             "marks = [figures.place(lambda: 'ok') for _ in range(3)]\n"
-            "marks.append(figures.place(lambda: 1 / 0))\nfigures.fill(''.join(marks), 2)")
+            "marks.append(figures.place(lambda: 1 / 0))\n"
+            "with figures.drawing(2) as fill:\n    fill(''.join(marks))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert out.stderr.rstrip().endswith("ZeroDivisionError: division by zero")
@@ -410,7 +412,7 @@ def test_ctrl_c_while_figures_are_drawn_stops_the_command_and_its_workers():
             "signal.signal(signal.SIGTERM, terminated)\nfigures = Figures()\n"
             "marks = [figures.place(lambda: 'ok', shared=True)]\n"
             "marks += [figures.place(lambda: time.sleep(60) or 'late') for _ in range(2)]\n"
-            "try:\n    figures.fill(''.join(marks), 3)\n"
+            "try:\n    with figures.drawing(3) as fill:\n        fill(''.join(marks))\n"
             "except KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)\n"
             "    sys.exit(130)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,

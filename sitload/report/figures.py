@@ -23,7 +23,7 @@ def _draw(index: int) -> tuple[int, str]:
 
 
 class Figures:
-    """Figures asked for while the page is written; ``fill`` draws them into it."""
+    """Figures asked for while the page is written; ``drawing`` draws them into it."""
 
     def __init__(self) -> None:
         self._draws: list[tuple[Draw, bool]] = []     # each figure, and whether it is shared
@@ -60,11 +60,6 @@ class Figures:
         with _drawn_on_forks([self._draws[i][0] for i in alone] if forked else [],
                              forked) as drawn:
             yield fill
-
-    def fill(self, page: str, workers: int = 1, progress: Progress | None = None) -> str:
-        """``page`` with every mark replaced by its figure (``drawing``)."""
-        with self.drawing(workers) as filled:
-            return filled(page, progress)
 
 
 @contextmanager
