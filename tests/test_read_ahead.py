@@ -33,7 +33,8 @@ for path in paths:
     for ahead in (False, True):
         with Recording(path) as rec:
             replay, seen, forked = DeviceReplay.of(rec), [], set()
-            source = read_ahead.features(replay, config, seen.append) if ahead else \\
+            source = read_ahead.FeaturesAhead(path, replay.device.id, config).take(
+                replay, seen.append) if ahead else \\
                 second_features(replay.device.kind, replay.batches(progress=seen.append), config)
             blocks = []
             for cols in source:
@@ -103,7 +104,9 @@ from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 from sitload.services import read_ahead
 with Recording(sys.argv[1]) as rec:
-    blocks = read_ahead.features(DeviceReplay.of(rec), AnalysisConfig())
+    replay = DeviceReplay.of(rec)
+    blocks = read_ahead.FeaturesAhead(sys.argv[1], replay.device.id, AnalysisConfig()).take(
+        replay)
     next(blocks)
     for child in multiprocessing.active_children():
         child.kill()

@@ -58,12 +58,11 @@ def analyze_device(rec: Recording, device_id: int | None, config: AnalysisConfig
     here."""
     replay, config = DeviceReplay.of(rec, device_id), config or AnalysisConfig()
     kind = replay.device.kind
-    if isinstance(ahead, read_ahead.FeaturesAhead):
-        features = ahead.take(replay, progress)
-    elif ahead:
-        features = read_ahead.features(replay, config, progress)
-    else:
-        features = second_features(kind, replay.batches(progress=progress), config)
+    if ahead is True:
+        ahead = read_ahead.may_read_ahead() and \
+            read_ahead.FeaturesAhead(str(rec.path), replay.device.id, config)
+    features = (ahead.take(replay, progress) if ahead
+                else second_features(kind, replay.batches(progress=progress), config))
     result = analyze_features(kind, features, config)
     return RecordingAnalysis(result, replay.decoder.stats, replay.note, str(rec.path),
                              replay.device.id, tuple(replay.decoder.gaps))

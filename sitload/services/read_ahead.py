@@ -14,8 +14,9 @@ are set on this process's replay, so what follows reads them as after an ordinar
 error of the replay is raised here, where the features are taken. The features are the same,
 bit for bit, and come in the same blocks; only who makes them changes.
 
-Forking needs Linux, a process with no other thread (sitload.forking) and a second CPU;
-otherwise ``features`` makes them in this process.
+Forking needs Linux, a process with no other thread (sitload.forking) and a second CPU
+(``may_read_ahead``); otherwise the analysis makes them in its own process
+(services.analysis.analyze_device).
 """
 
 from __future__ import annotations
@@ -42,17 +43,6 @@ def may_read_ahead() -> bool:
     """Whether a second process can decode here (see the module notes)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return may_fork() and (cpus or 1) > 1 and hasattr(os, "memfd_create")
-
-
-def features(replay: DeviceReplay, config: AnalysisConfig,
-             progress: Callable[[float], None] | None = None) -> Iterator[Columns]:
-    """``second_features`` of ``replay.batches(progress=progress)``, made on a forked process
-    where one may be (``FeaturesAhead``), else here."""
-    if may_read_ahead():
-        yield from FeaturesAhead(str(replay.rec.path), replay.device.id, config).take(
-            replay, progress)
-    else:
-        yield from second_features(replay.device.kind, replay.batches(progress=progress), config)
 
 
 class FeaturesAhead:
