@@ -25,7 +25,7 @@ from sitload.sensor_ingest.recording import DeviceRecord, Recording
 from sitload.samples import SampleBatch
 
 # frames read and decoded at a time: batches of about 10^5 samples, which the analysis takes
-# whole (a batch of fewer samples than analytics.engine.BATCH_BLOCK_VALUES is joined with the next)
+# whole (a batch of fewer samples than analytics.seconds.BATCH_BLOCK_VALUES is joined with the next)
 READ_FRAMES = 16384
 
 

@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 usage error (argparse), 1 runtime error with a one-line
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -193,5 +194,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> int:
+    """The `sitload` console script: ``main``, then the objects left are frozen (``gc.freeze``).
+    The process ends next, and the collector's passes over every object at exit (the modules',
+    the results': 10 % of an 8 h analysis) would free nothing the end of the process does not."""
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

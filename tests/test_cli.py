@@ -260,3 +260,15 @@ def test_sigterm_closes_a_live_recording_as_ctrl_c_does(tmp_path):
     assert f"recording: {rec}" in out
     with Recording(rec) as r:
         assert r.closed_cleanly and int(r.meta["frames"]) > 0
+
+
+def test_the_console_script_exits_with_the_commands_code_its_objects_frozen(desk_day):
+    """The console script (``run``) returns ``main``'s code and leaves the objects to the end of
+    the process: frozen, the collector does not walk them again at exit."""
+    script = ("import gc, sys\nfrom sitload.cli import run\ncode = run()\n"
+              "print(code, gc.get_freeze_count() > 0, file=sys.stderr)\n")
+    for args, code in (([str(desk_day), "--json"], 0), ([str(desk_day) + ".missing"], 1)):
+        proc = subprocess.run([sys.executable, "-c", script, "analyze", *args],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert proc.stderr.splitlines()[-1] == f"{code} True"
+    assert "sitload.cli:run" in (ROOT / "pyproject.toml").read_text()

@@ -95,3 +95,55 @@ def test_analyze_loads_no_alert_policy_flare_statistics_or_zone_database(recordi
     unused = {"sitload.alerts.policy", "sitload.analytics.flares", "sitload.alerts.broker",
               "zoneinfo", "tomllib"}
     assert modules.isdisjoint(unused), modules & unused
+
+
+def test_analyze_starts_decoding_before_the_classifier_loads(recording):
+    """The decoding process needs numpy, the decoders and the first stage of the analysis
+    (analytics.seconds) alone: it is forked before the rest of the analysis loads, which this
+    process then loads while the frames are decoded."""
+    script = """
+import json, sys
+from sitload.services import read_ahead
+start = read_ahead.FeaturesAhead.__init__
+seen = []
+def init(self, *args):
+    seen.append(sorted(m for m in sys.modules if m.startswith("sitload.")))
+    start(self, *args)
+read_ahead.FeaturesAhead.__init__ = init
+from sitload.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "at_fork": seen, "after": "sitload.analytics.engine" in sys.modules}))
+"""
+    out = subprocess.run([sys.executable, "-c", script, "analyze", recording, "--json"],
+                         capture_output=True, text=True, check=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["code"] == 0 and found["after"]
+    [at_fork] = found["at_fork"]
+    assert {"sitload.analytics.seconds", "sitload.sensor_ingest.replay"} <= set(at_fork)
+    rest = {"sitload.analytics.engine", "sitload.analytics.posture", "sitload.analytics.bouts",
+            "sitload.analytics.records", "sitload.events"}
+    assert rest.isdisjoint(at_fork), rest & set(at_fork)
+
+
+def test_the_analytics_names_load_their_modules_when_asked_for():
+    script = """
+import json, sys
+import sitload.analytics as analytics
+before = "sitload.analytics.engine" in sys.modules
+names = {name: getattr(analytics, name).__module__ for name in analytics.__all__}
+try:
+    analytics.nothing_here
+except AttributeError as exc:
+    missing = str(exc)
+print(json.dumps({"before": before, "names": names, "missing": missing}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    found = json.loads(out.stdout)
+    assert found["before"] is False
+    assert found["names"] == {
+        "AccumulationMetrics": "sitload.analytics.accumulation",
+        "accumulation_metrics": "sitload.analytics.accumulation",
+        "AnalysisConfig": "sitload.analytics.config", "Engine": "sitload.analytics.engine",
+        "analyze": "sitload.analytics.engine", "AnalysisResult": "sitload.analytics.records"}
+    assert "nothing_here" in found["missing"]

@@ -22,7 +22,7 @@ from sitload.services.simulation import simulate_to_recording
 REPLAYS = """
 import multiprocessing, pickle, sys
 from sitload.analytics import AnalysisConfig
-from sitload.analytics.engine import second_features
+from sitload.analytics.seconds import second_features
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 from sitload.services import read_ahead

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sitload.analytics import AnalysisConfig, AnalysisResult
-from sitload.analytics.engine import analyze_features, second_features
+from sitload.analytics.config import AnalysisConfig
+from sitload.analytics.seconds import second_features
 from sitload.errors import ConfigError
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
@@ -19,6 +19,8 @@ from sitload.services import read_ahead
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from sitload.analytics import AnalysisResult
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ def analyze_device(rec: Recording, device_id: int | None, config: AnalysisConfig
     if ahead is True:
         ahead = read_ahead.may_read_ahead() and \
             read_ahead.FeaturesAhead(str(rec.path), replay.device.id, config)
+    # the rest of the analysis loads while the decoding process starts on the frames
+    from sitload.analytics.engine import analyze_features
+
     features = (ahead.take(replay, progress) if ahead
                 else second_features(kind, replay.batches(progress=progress), config))
     result = analyze_features(kind, features, config)

@@ -2,7 +2,7 @@
 while this one classifies the seconds before them.
 
 Reading and decoding a week of frames and making the features of its seconds (the means and
-spreads the classifier takes: analytics.engine.SecondFeatures) take twice as long as the rest of
+spreads the classifier takes: analytics.seconds.SecondFeatures) take twice as long as the rest of
 the analysis, and the two cannot share one interpreter (a thread would wait on the other for the
 GIL). So ``FeaturesAhead`` forks a process that replays the device through its own open of the
 recording, makes the features of each second (``second_features``) and sends those of each page
@@ -29,10 +29,11 @@ from collections.abc import Callable, Iterator
 
 from sitload import process_messages
 from sitload.analytics import AnalysisConfig
-from sitload.analytics.engine import second_features
+from sitload.analytics.seconds import second_features
 from sitload.analytics.epochs import Columns
 from sitload.errors import RecordingError
 from sitload.forking import may_fork, portable, starting_workers, worker_start
+from sitload.heap import keep_freed_memory
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 
@@ -118,6 +119,7 @@ def _decode(path: str, device_id: int, config: AnalysisConfig, sock: socket.sock
     would otherwise keep open, and wait on, once the reader has ended)."""
     other_end.close()
     worker_start()
+    keep_freed_memory()
     sent = [0, 0]    # pages sent, and taken
     try:
         with Recording(path) as rec:
