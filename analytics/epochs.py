@@ -18,7 +18,7 @@ GYRO_COV = {"gxx": (0, 0), "gyy": (1, 1), "gzz": (2, 2), "gxy": (0, 1), "gxz": (
 
 def epoch_segments(sec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(epoch seconds, segment starts, sample counts) of a non-decreasing int second array."""
-    starts = np.flatnonzero(np.diff(sec)) + 1
+    starts = np.flatnonzero(sec[1:] != sec[:-1]) + 1
     starts = np.concatenate(([0], starts)) if sec.size else starts
     counts = np.diff(np.concatenate((starts, [sec.size])))
     return sec[starts], starts, counts

@@ -6,12 +6,14 @@ Exit codes: 0 success, 2 usage error (argparse), 1 runtime error with a one-line
 from __future__ import annotations
 
 import argparse
-import gc
+import atexit
+import contextlib
 import importlib
 import logging
 import os
 import signal
 import sys
+import threading
 
 from sitload.arguments import add_broker, add_config, add_notify, positive, time_zone
 from sitload.ble_commands import add_ble_parsers
@@ -46,12 +48,41 @@ class _ListScenarios(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Subcommands(argparse._SubParsersAction):
+    """Subcommands of which only the one named in the command line (``wanted``; None: all) is
+    built. The others are known by name and help, which is all that `sitload --help` and a
+    mistyped name show; their parsers and arguments, a tenth of a short command's start-up,
+    are not made."""
+
+    def __init__(self, *args, wanted: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.wanted = wanted
+
+    def add_parser(self, name: str, **kwargs):
+        if self.wanted is None or name == self.wanted:
+            return super().add_parser(name, **kwargs)
+        if "help" in kwargs:
+            self._choices_actions.append(self._ChoicesPseudoAction(name, (), kwargs["help"]))
+        self._name_parser_map[name] = _Unbuilt()
+        return _Unbuilt()
+
+
+class _Unbuilt:
+    """The parser of a subcommand not run: whatever it is given is dropped."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: self
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``argv``, only the subcommand it names is built."""
     parser = argparse.ArgumentParser(
         prog="sitload",
         description="Watch how a person sits; prompt breaks, weight shifts and stretches.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    wanted = None if argv is None else next((a for a in argv if not a.startswith("-")), None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                action=_Subcommands, wanted=wanted)
 
     p = sub.add_parser("simulate", help="simulate a sensor session into a recording")
     p.add_argument("scenario", help="scenario name (see `sitload simulate --list`)")
@@ -166,7 +197,8 @@ def printable(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="sitload: %(levelname)s: %(message)s")
     signal.signal(signal.SIGTERM, _terminate)
@@ -195,12 +227,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> int:
-    """The `sitload` console script: ``main``, then the objects left are frozen (``gc.freeze``).
-    The process ends next, and the collector's passes over every object at exit (the modules',
-    the results': 10 % of an 8 h analysis) would free nothing the end of the process does not."""
+    """The `sitload` console script: ``main``, then the end of the process. The exit handlers
+    run and the output is flushed, as at any exit; but the interpreter is not torn down (every
+    object and module freed one by one: 10 % of an 8 h analysis), as nothing is left to need
+    it. Where another thread runs, the ordinary exit waits for it."""
     code = main()
-    gc.freeze()
-    return code
+    if threading.active_count() > 1:
+        return code
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):    # a reader gone, a stream closed
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

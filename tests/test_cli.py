@@ -75,6 +75,24 @@ def test_every_subcommand_has_help():
         assert run(command, "--help").stdout.startswith(f"usage: sitload {command}")
 
 
+def test_the_parser_built_for_a_command_line_is_the_whole_parser_for_it():
+    """Only the subcommand a command line names is built; its help, and the list of every
+    command with theirs, are those of the parser built whole."""
+    from sitload.cli import build_parser
+
+    whole = build_parser()
+    commands = next(a for a in whole._actions if a.dest == "command").choices
+    assert len(commands) >= 14
+    for name, parser in commands.items():
+        built = build_parser(["-v", name, "FILE"])
+        assert built.format_help() == whole.format_help()
+        mine = next(a for a in built._actions if a.dest == "command").choices[name]
+        assert mine.format_help() == parser.format_help()
+    args = build_parser(["analyze", "rec.sitload", "--json"]).parse_args(
+        ["analyze", "rec.sitload", "--json"])
+    assert (args.command, args.file, args.json) == ("analyze", "rec.sitload", True)
+
+
 def test_a_killed_simulate_leaves_a_recording_replay_reads_to_its_last_whole_frame(tmp_path):
     path = tmp_path / "killed.sitload"
     proc = subprocess.Popen([*SITLOAD, "simulate", "desk-day", "--hours", "8", "-o", str(path)],
@@ -262,13 +280,18 @@ def test_sigterm_closes_a_live_recording_as_ctrl_c_does(tmp_path):
         assert r.closed_cleanly and int(r.meta["frames"]) > 0
 
 
-def test_the_console_script_exits_with_the_commands_code_its_objects_frozen(desk_day):
-    """The console script (``run``) returns ``main``'s code and leaves the objects to the end of
-    the process: frozen, the collector does not walk them again at exit."""
-    script = ("import gc, sys\nfrom sitload.cli import run\ncode = run()\n"
-              "print(code, gc.get_freeze_count() > 0, file=sys.stderr)\n")
+def test_the_console_script_ends_with_the_commands_code_output_and_exit_handlers(desk_day):
+    """The console script (``run``) ends the process itself: the command's exit code, all its
+    output (a JSON summary through a pipe) and the exit handlers run, as at an ordinary exit."""
+    script = ("import atexit, sys\nfrom sitload.cli import run\n"
+              "atexit.register(lambda: print('handler ran', file=sys.stderr))\nrun()\n"
+              "print('not reached', file=sys.stderr)\n")
+    outputs = []
     for args, code in (([str(desk_day), "--json"], 0), ([str(desk_day) + ".missing"], 1)):
         proc = subprocess.run([sys.executable, "-c", script, "analyze", *args],
                               capture_output=True, text=True, cwd=ROOT)
-        assert proc.stderr.splitlines()[-1] == f"{code} True"
+        assert proc.returncode == code
+        assert proc.stderr.splitlines()[-1] == "handler ran"
+        outputs.append(proc.stdout)
+    assert json.loads(outputs[0])["decode"]["frames_ok"] > 0 and outputs[1] == ""
     assert "sitload.cli:run" in (ROOT / "pyproject.toml").read_text()

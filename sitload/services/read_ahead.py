@@ -53,6 +53,7 @@ class FeaturesAhead:
 
     def __init__(self, path: str, device_id: int, config: AnalysisConfig):
         self.path = path
+        self._ended = False
         self._sock, theirs = process_messages.pair()
         self._proc = multiprocessing.get_context("fork").Process(
             target=_decode, args=(path, device_id, config, theirs, self._sock), daemon=True)
@@ -85,13 +86,17 @@ class FeaturesAhead:
                     replay.decoder.stats, replay.decoder.gaps = stats, gaps
                     replay.rec.damage, replay.rec.damaged_frames = damage, damaged
                     replay.rec.first_damaged_frame = first_damaged
+                    self._ended = True
                     return
         finally:
             self.close()
 
     def close(self) -> None:
+        """Stop the decoding process and wait for it; one that has sent its last message ends
+        by itself, unwaited for (multiprocessing reaps it at its next start or at exit), while
+        this one goes on."""
         self._sock.close()
-        if self._proc.pid is not None:
+        if self._proc.pid is not None and not self._ended:
             if self._proc.is_alive():
                 self._proc.terminate()
             self._proc.join()
