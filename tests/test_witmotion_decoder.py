@@ -3,6 +3,7 @@ bad-input handling, and receive-time stamping."""
 
 from __future__ import annotations
 
+import importlib
 import struct
 
 import numpy as np
@@ -134,6 +135,9 @@ def test_a_sensor_that_ignores_the_rate_asked_for_is_measured_and_named():
 
 def test_a_recorded_device_finds_its_profile_and_older_recordings_are_sitload():
     assert set(PROFILES) == {"sitload", "witmotion"}
+    for family, (module, name) in PROFILES.items():    # each named where it is imported from
+        assert getattr(importlib.import_module(f"sitload.sensor_ingest.devices.{module}"),
+                       name).family == family
     profile = recorded_profile(SensorKind.THIGH_IMU, {"family": "witmotion", "rate_hz": "20"})
     assert profile == WitMotionProfile(SensorKind.THIGH_IMU, 20.0)
     assert recorded_profile(SensorKind.HIP_IMU, {"model": "sitload-hip"}).family == "sitload"
