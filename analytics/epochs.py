@@ -24,6 +24,14 @@ def epoch_segments(sec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return sec[starts], starts, counts
 
 
+def row_norms(v: np.ndarray) -> np.ndarray:
+    """The length of each row of an (n, 3) array, the squares added x + z first, then y: the
+    order in which numpy's ``einsum("ij,ij->i")`` adds them here, which the features were made
+    with before (the same bits), in half its time."""
+    x, y, z = v[:, 0], v[:, 1], v[:, 2]
+    return np.sqrt((x * x + z * z) + y * y)
+
+
 def imu_epochs(sec: np.ndarray, accel: np.ndarray, gyro: np.ndarray | None) -> Columns:
     """Per-second mean acceleration (g), std of |a| (g), mean |gyro| (deg/s) and the gyro
     covariance (deg/s)^2 (``GYRO_COV`` columns); gyro columns are NaN without a gyro."""
@@ -32,7 +40,7 @@ def imu_epochs(sec: np.ndarray, accel: np.ndarray, gyro: np.ndarray | None) -> C
         return _empty(("ax", "ay", "az", "std_mag", "gyro_mag", *GYRO_COV))
     n = counts.astype(float)
     mean = np.add.reduceat(accel, starts, axis=0) / n[:, None]
-    mag = np.sqrt(np.einsum("ij,ij->i", accel, accel))
+    mag = row_norms(accel)
     m1 = np.add.reduceat(mag, starts) / n
     m2 = np.add.reduceat(mag * mag, starts) / n
     std_mag = np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
@@ -42,7 +50,7 @@ def imu_epochs(sec: np.ndarray, accel: np.ndarray, gyro: np.ndarray | None) -> C
         out["gyro_mag"] = np.full(secs.size, np.nan)
         out.update({name: np.full(secs.size, np.nan) for name in GYRO_COV})
         return out
-    out["gyro_mag"] = np.add.reduceat(np.sqrt(np.einsum("ij,ij->i", gyro, gyro)), starts) / n
+    out["gyro_mag"] = np.add.reduceat(row_norms(gyro), starts) / n
     g_mean = np.add.reduceat(gyro, starts, axis=0) / n[:, None]
     for name, (i, j) in GYRO_COV.items():
         second = np.add.reduceat(gyro[:, i] * gyro[:, j], starts) / n
