@@ -1,7 +1,6 @@
-"""The analysis's first stage: samples in arrival order -> the features of each second they
-complete (analytics.epochs). The rest of the analysis (analytics.engine) needs only these rows, so
-this stage may run on another process (services.read_ahead), which then needs none of the rest.
-"""
+"""The analysis's first stage, samples to the features of each second (``SecondFeatures``,
+``second_features``): a module of its own, so that a process that runs only this stage
+(services.read_ahead) loads nothing of the rest of the analysis (analytics.engine)."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from sitload.analytics.epochs import Columns, imu_epochs, mat_epochs
 from sitload.samples import SampleBatch
 from sitload.vocab import SensorKind
 
-BATCH_BLOCK_VALUES = 1 << 16      # analyze(): samples (or mat cells) per vectorised block (bounds memory)
+BATCH_BLOCK_VALUES = 1 << 16      # samples (or mat cells) per vectorised block (bounds memory)
 
 
 class SecondFeatures:
