@@ -20,6 +20,8 @@ from sitload.sensor_ingest.joined_frames import JoinedFrames
 from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 from sitload.sensor_ingest.frame_codec import FLAG_RESYNC, TICKS_PER_S, parse_calibration
 from sitload.firmware_sim.frame_encoder import encode_imu_frames
+from sitload.heap import grow_in_huge_pages, keep_freed_memory
+from sitload.sensor_ingest.replay import READ_FRAMES
 
 
 def best_of(fn, repeat: int = 5) -> float:
@@ -57,7 +59,7 @@ def accelerometer_only(frames, host, calibration):
                               500), t[:, -1] + 0.02, None)
 
 
-def decode(frames, host, calibration, page: int = 4096) -> list[SampleBatch]:
+def decode(frames, host, calibration, page: int = READ_FRAMES) -> list[SampleBatch]:
     """The frames decoded a page at a time, as a recording is read (Recording.iter_frames)."""
     decoder, out = DeviceDecoder(calibration=calibration), []
     for i in range(0, len(frames), page):
@@ -65,7 +67,7 @@ def decode(frames, host, calibration, page: int = 4096) -> list[SampleBatch]:
     return out
 
 
-def decode_streaming(frames: JoinedFrames, host, calibration, page: int = 4096) -> int:
+def decode_streaming(frames: JoinedFrames, host, calibration, page: int = READ_FRAMES) -> int:
     """Samples decoded a page at a time, each page's batches let go once counted, as a command
     reads a recording (its frames joined as a block is read; the analysis takes each page's
     batches and keeps no samples): the decoder's time without holding all of 8 h of samples in
@@ -104,6 +106,8 @@ def run_stream(kind: SensorKind, batches: list[SampleBatch]) -> None:
 
 def main() -> None:
     print("sitload analytics benchmark (8 h of data; lower ratio is better)")
+    keep_freed_memory()     # the heap as a command's decoding process sets it (sitload.heap)
+    grow_in_huge_pages()
     thigh = simulate("thigh-imu", 8.0)
     for sensor, kind, (frames, host, calibration) in (
             ("thigh-imu", SensorKind.THIGH_IMU, thigh),
