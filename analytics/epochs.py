@@ -26,8 +26,8 @@ def epoch_segments(sec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def row_norms(v: np.ndarray) -> np.ndarray:
     """The length of each row of an (n, 3) array, the squares added x + z first, then y: the
-    order in which numpy's ``einsum("ij,ij->i")`` adds them here, which the features were made
-    with before (the same bits), in half its time."""
+    order in which numpy's ``einsum("ij,ij->i")`` adds them here, with which the features and
+    the posture's unit vectors were made before (the same bits), in half its time."""
     x, y, z = v[:, 0], v[:, 1], v[:, 2]
     return np.sqrt((x * x + z * z) + y * y)
 

@@ -18,7 +18,7 @@ from collections import deque
 import numpy as np
 
 from sitload.analytics.config import AnalysisConfig
-from sitload.analytics.epochs import GYRO_COV, Columns, concat
+from sitload.analytics.epochs import GYRO_COV, Columns, concat, row_norms
 from sitload.vocab import Posture, Side
 
 class HeldUntilCalibrated:
@@ -79,9 +79,9 @@ class HeldUntilCalibrated:
         if walks.size < n:
             return None
         a = np.stack((cols["ax"], cols["ay"], cols["az"]), axis=1)[walks]
-        u = a / np.sqrt(np.einsum("ij,ij->i", a, a))[:, None]
+        u = a / row_norms(a)[:, None]
         total = np.lib.stride_tricks.sliding_window_view(u, n, axis=0).sum(axis=-1)
-        length = np.sqrt(np.einsum("ij,ij->i", total, total)) / n
+        length = row_norms(total) / n
         starts, ends = walks[:walks.size - n + 1], walks[n - 1:]
         ok = (length >= math.cos(math.radians(self.cfg.calib_spread_deg))) & \
             (starts >= oldest[ends])
@@ -153,7 +153,7 @@ class WalkingReference:
     def rotate(self, cols: Columns, walking: np.ndarray, calibrated_at: int) -> np.ndarray:
         """Unit mean-acceleration vectors of the block expressed in the calibrated segment frame."""
         a = np.stack((cols["ax"], cols["ay"], cols["az"]), axis=1)
-        norm = np.sqrt(np.einsum("ij,ij->i", a, a))
+        norm = row_norms(a)
         u = a / np.where(norm > 0, norm, 1.0)[:, None]
         self.unit, self.forward = u, np.full(u.shape, np.nan)
         self.plain_y = u[:, 1]
@@ -163,7 +163,7 @@ class WalkingReference:
         sums, covs, counts_gyro, which = self._learn(u, walking, gcov)
         which[:calibrated_at] = which[calibrated_at]
         summed, count_gyro = sums[which], counts_gyro[which]
-        up = summed / np.sqrt(np.einsum("ij,ij->i", summed, summed))[:, None]
+        up = summed / row_norms(summed)[:, None]
         out = _rotate_to_x(u, up)
         self.plain_y = out[:, 1].copy()
         full = count_gyro >= self.cfg.calib_min_walk_s
@@ -247,7 +247,7 @@ class WalkingReference:
         sums = np.cumsum(np.concatenate(([self.sum], uu)), axis=0)
         before, after = sums[:-1], sums[1:]
         dot = np.einsum("ij,ij->i", uu, before)
-        length = np.sqrt(np.einsum("ij,ij->i", before, before))
+        length = row_norms(before)
         ok = dot - walk.cos_max * length > _margin(length)
         full = walk.length[k:stop] == self.cfg.reset_walk_s
         inside = walk.in_block[k:stop]

@@ -20,7 +20,7 @@ from sitload.sensor_ingest.joined_frames import JoinedFrames
 from sitload.sensor_ingest.stream_decoder import DeviceDecoder
 from sitload.sensor_ingest.frame_codec import FLAG_RESYNC, TICKS_PER_S, parse_calibration
 from sitload.firmware_sim.frame_encoder import encode_imu_frames
-from sitload.heap import grow_in_huge_pages, keep_freed_memory
+from sitload.heap import keep_freed_memory
 from sitload.sensor_ingest.replay import READ_FRAMES
 
 
@@ -107,7 +107,6 @@ def run_stream(kind: SensorKind, batches: list[SampleBatch]) -> None:
 def main() -> None:
     print("sitload analytics benchmark (8 h of data; lower ratio is better)")
     keep_freed_memory()     # the heap as a command's decoding process sets it (sitload.heap)
-    grow_in_huge_pages()
     thigh = simulate("thigh-imu", 8.0)
     for sensor, kind, (frames, host, calibration) in (
             ("thigh-imu", SensorKind.THIGH_IMU, thigh),

@@ -9,10 +9,10 @@ thresholds above a page's working set, so memory freed is reused: the decoding p
 frames (services.read_ahead) takes 7,500 page faults instead of 12,800, and `sitload analyze`
 is 5 % faster (docs/performance.md); the process's peak stays what it was.
 
-The first page still faults its working set in, 4 KiB at a time. ``grow_in_huge_pages`` grows
-the heap ahead, untouched, and asks the kernel for transparent huge pages over it (2 MiB a
-fault; the kernel's setting "madvise" or "always"): the decoding process's page faults fall from
-7,500 to about 1,500, and `sitload analyze` on 8 h is another 5 % faster.
+The first page would still fault its working set in, 4 KiB at a time, so the heap is also grown
+ahead, untouched, with transparent huge pages asked for over it (2 MiB a fault, where the
+kernel's setting is "madvise" or "always"): the decoding process's page faults fall from 7,500
+to about 1,500, and `sitload analyze` on 8 h is another 5 % faster.
 """
 
 from __future__ import annotations
@@ -35,26 +35,22 @@ def _libc() -> ctypes.CDLL | None:
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "sbrk") else None
 
 
-def keep_freed_memory() -> None:
-    """Keep freed memory in this process's heap for its next allocations."""
-    libc = _libc()
-    if libc is not None:
-        libc.mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES)
-        libc.mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES)
-
-
-def grow_in_huge_pages(size: int = AHEAD_BYTES) -> None:
-    """Grow the heap by ``size`` now, untouched, and ask for huge pages over it (after
-    ``keep_freed_memory``, which keeps it: a block this large is then taken from the heap, and
-    stays there once freed)."""
+def keep_freed_memory(ahead: int = AHEAD_BYTES) -> None:
+    """Keep freed memory in this process's heap for its next allocations; and grow the heap by
+    ``ahead`` bytes now (none: 0), untouched, asking for huge pages over it (a block this large
+    is taken from the heap once the thresholds are raised, and stays there once freed)."""
     libc = _libc()
     if libc is None:
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES)
+    libc.mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES)
+    if not ahead:
         return
     libc.sbrk.restype = libc.malloc.restype = ctypes.c_void_p
     libc.free.argtypes = [ctypes.c_void_p]
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     before = libc.sbrk(0) or 0
-    libc.free(libc.malloc(size))
+    libc.free(libc.malloc(ahead))
     after = libc.sbrk(0) or 0
     start = -(-before // _HUGE_PAGE) * _HUGE_PAGE
     end = after // _HUGE_PAGE * _HUGE_PAGE

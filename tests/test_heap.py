@@ -12,11 +12,9 @@ import pytest
 SCRIPT = """
 import json, resource, sys
 import numpy as np
-from sitload.heap import grow_in_huge_pages, keep_freed_memory
+from sitload.heap import keep_freed_memory
 if sys.argv[1] in ("keep", "huge"):
-    keep_freed_memory()
-if sys.argv[1] == "huge":
-    grow_in_huge_pages()
+    keep_freed_memory(ahead=0 if sys.argv[1] == "keep" else 64 << 20)
 faults = []
 for page in range(4):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

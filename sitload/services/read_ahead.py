@@ -33,7 +33,7 @@ from sitload.analytics.seconds import second_features
 from sitload.analytics.epochs import Columns
 from sitload.errors import RecordingError
 from sitload.forking import may_fork, portable, starting_workers, worker_start
-from sitload.heap import grow_in_huge_pages, keep_freed_memory
+from sitload.heap import keep_freed_memory
 from sitload.sensor_ingest.recording import Recording
 from sitload.sensor_ingest.replay import DeviceReplay
 
@@ -125,7 +125,6 @@ def _decode(path: str, device_id: int, config: AnalysisConfig, sock: socket.sock
     other_end.close()
     worker_start()
     keep_freed_memory()
-    grow_in_huge_pages()
     sent = [0, 0]    # pages sent, and taken
     try:
         with Recording(path) as rec:
